@@ -1,0 +1,85 @@
+"""Strict YAML loading with line numbers, shared by profiles, rules and dictionaries.
+
+``yaml.safe_load`` only. ``load_yaml`` returns the data and a ``Lines`` lookup from a key path to
+the 1-based line where it stands, so validators can say ``profile.yaml:14: fields.amount: unknown
+key 'colum'`` and report every problem at once (``ConfigError`` carries the list).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from recon.errors import ConfigError
+
+
+class Lines:
+    """Key path -> line number for one YAML file."""
+
+    def __init__(self, source: str, table: dict):
+        self.source = source
+        self._table = table
+
+    def at(self, path) -> str:
+        path = tuple(path)
+        while path and path not in self._table:
+            path = path[:-1]
+        line = self._table.get(path, 1)
+        return f"{self.source}:{line}"
+
+
+def _walk(node, path, table):
+    table.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            p = path + (key.value,)
+            table[p] = key.start_mark.line + 1
+            _walk(value, p, table)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), table)
+
+
+def load_yaml_text(text: str, source: str):
+    """Parse YAML text; return (data, Lines). Syntax errors become ConfigError with a line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    table: dict = {}
+    if node is not None:
+        _walk(node, (), table)
+    return data, Lines(source, table)
+
+
+def load_yaml(path: Path):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return load_yaml_text(text, str(path))
+
+
+class Problems:
+    """Collects validation problems; ``raise_if_any`` raises one ConfigError with all of them."""
+
+    def __init__(self, lines: Lines):
+        self.lines = lines
+        self.items: list[str] = []
+
+    def add(self, path, message: str):
+        dotted = ".".join(str(p) for p in path) or "(top)"
+        self.items.append(f"{self.lines.at(path)}: {dotted}: {message}")
+
+    def unknown_keys(self, mapping: dict, allowed, path):
+        for key in mapping:
+            if key not in allowed:
+                self.add(tuple(path) + (key,), f"unknown key '{key}' (allowed: {', '.join(sorted(allowed))})")
+
+    def raise_if_any(self):
+        if self.items:
+            raise ConfigError(self.items)

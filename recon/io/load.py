@@ -1,0 +1,323 @@
+"""Import one file into the store: detect, stage through Arrow, type in SQL, de-duplicate, prove.
+
+The steps for each part of a file (a CSV, a zip member, a sheet, a parsed statement):
+
+1. rows of strings with physical line numbers (``containers``), header found by content and rows
+   split into preamble / data / footer (``tabular``), wrong-shaped rows rejected;
+2. data rows staged in batches as an Arrow table (``stage``), typed by one SQL SELECT compiled
+   from the profile (``sqlmap``); rows whose cells cannot be typed are quarantined with the column
+   and reason;
+3. natural keys with an occurrence index: a row is loaded only if the store holds fewer
+   occurrences of its key than this file does (an overlapping re-download adds nothing twice;
+   Pinduoduo's key-less rows keep multiset semantics, k identical rows are k events);
+4. the file's own control totals are checked (``proofs``).
+
+The whole file is one transaction: it loads completely or not at all. A byte-identical file
+(same SHA-256) is a no-op that says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from recon import store
+from recon.errors import InputError
+from recon.io import containers, proofs, tabular
+from recon.io.parsers import registry as parser_registry
+from recon.io.profile import Profile
+from recon.io.sqlmap import MACROS, Compiler, MissingColumn
+
+BATCH_ROWS = 50_000
+MONEY_FIELD = "amount"
+
+
+@dataclass
+class PartReport:
+    part: str
+    format: str
+    family: str
+    header_line: int | None
+    data_lines: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    amount_loaded: str = "0.00"
+    amount_duplicate: str = "0.00"
+    proofs: list = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+
+
+@dataclass
+class FileReport:
+    path: str
+    name: str
+    file_id: str
+    size_bytes: int
+    container: str = ""
+    encoding: str | None = None
+    status: str = "loaded"  # loaded | already_loaded | unrecognised
+    message: str = ""
+    parts: list = field(default_factory=list)
+    skipped_parts: list = field(default_factory=list)
+
+    @property
+    def formats(self):
+        return sorted({p.format for p in self.parts})
+
+    def totals(self):
+        keys = ("data_lines", "loaded", "duplicates", "quarantined")
+        return {k: sum(getattr(p, k) for p in self.parts) for k in keys}
+
+    @property
+    def proofs_passed(self) -> bool:
+        return all(pr["passed"] for p in self.parts for pr in p.proofs)
+
+    def as_dict(self):
+        d = asdict(self)
+        d["formats"] = self.formats
+        d.update(self.totals())
+        return d
+
+
+def install_macros(con):
+    for m in MACROS:
+        con.execute(m)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- parts -> tables
+
+def _tables(part, profiles, forced, report, prev):
+    """Yield (Table-like, values) for one part, or record why it was skipped."""
+    if part.kind in ("xml", "mt940"):
+        for name, mod in parser_registry().items():
+            profs = [p for p in profiles if p.parser == name]
+            if forced:
+                profs = [p for p in profs if p.name == forced.name]
+            if profs and mod.sniff(part.data):
+                parsed = mod.parse(part.data)
+                table = tabular.Table(profs[0], parsed.header, None, [], iter(parsed.rows))
+                table.rejects.extend(parsed.rejects)
+                return table, parsed.values
+        return None, {}
+    if part.kind == "text":
+        text, enc = containers.decode(part.data)
+        report.encoding = report.encoding or enc
+        rows = containers.text_rows(text)
+    else:
+        rows = containers.sheet_rows(part.workbook, part.name)
+    table = tabular.split(rows, profiles, forced)
+    if table is None and part.kind == "xlsx-sheet" and prev is not None:
+        # Tmall 账务组合查询2..N: later sheets continue the first sheet's table without a header.
+        if prev.profile and part.name.rstrip("0123456789") == prev.sheet.rstrip("0123456789"):
+            rows = containers.sheet_rows(part.workbook, part.name)
+            table = tabular.Table(prev.profile, prev.header, None, [], rows)
+    if table is None:
+        return None, {}
+    return table, table.preamble_values()
+
+
+# ---------------------------------------------------------------- staging
+
+def _stage(con, width: int, rows) -> None:
+    cols = ", ".join(f"c{i + 1} VARCHAR" for i in range(width))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE stage (source_line INTEGER{', ' + cols if cols else ''})")
+    names = ["source_line"] + [f"c{i + 1}" for i in range(width)]
+    batch: list = []
+
+    def flush():
+        if not batch:
+            return
+        columns = list(zip(*batch))
+        arrays = [pa.array(columns[0], pa.int32())] + [pa.array(c, pa.string()) for c in columns[1:]]
+        arrow_batch = pa.Table.from_arrays(arrays, names=names)  # noqa: F841 (read by DuckDB)
+        con.execute("INSERT INTO stage SELECT * FROM arrow_batch")
+        batch.clear()
+
+    for line, cells in rows:
+        batch.append((line, *cells))
+        if len(batch) >= BATCH_ROWS:
+            flush()
+    flush()
+
+
+def _period_bounds(con, values):
+    """Declared period from preamble values; an inclusive 23:59:59 end becomes exclusive."""
+    out = []
+    for key in ("period_start", "period_end"):
+        v = values.get(key)
+        ts = con.execute("SELECT r_ts(CAST($v AS VARCHAR))", {"v": v}).fetchone()[0] if v else None
+        if key == "period_end" and ts is not None and ts.second == 59 and ts.minute == 59:
+            ts = ts + dt.timedelta(seconds=1)
+        if key == "period_end" and ts is not None and ts.time() == dt.time(0) and v and len(v.strip()) <= 10:
+            pass  # a bare date as end is taken as exclusive midnight
+        out.append(ts)
+    return out
+
+
+def _load_table(con, file_id, name, sheet, table, values, report: FileReport):
+    prof: Profile = table.profile
+    family_table = store.table_of(prof.family)
+    fields = store.fields_of(prof.family)
+    width = len(table.header)
+    _stage(con, width, table.data_rows())
+    part = PartReport(sheet or "", prof.name, prof.family, table.header_line)
+    part.data_lines = table.data_lines if table.header_line is not None or table.data_lines else 0
+    if table.header_line is None and not table.data_lines:
+        part.data_lines = con.execute("SELECT count(*) FROM stage").fetchone()[0] + len(table.rejects)
+    part.values = {k: v for k, v in values.items()}
+    try:
+        sql, params = Compiler(prof, table.header, values).select(fields)
+    except MissingColumn as exc:
+        raise InputError(f"{name}{'/' + sheet if sheet else ''}: {prof.name}: {exc}") from None
+    con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {sql}", params)
+    fnames = [f for f, _ in fields]
+    key_fields = list(prof.key)
+    if key_fields:
+        key_expr = "concat_ws(chr(31), " + ", ".join(
+            f"coalesce(CAST({k} AS VARCHAR), '')" for k in key_fields) + ")"
+    else:
+        key_expr = "fingerprint"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE keyed AS
+            SELECT *, row_number() OVER (PARTITION BY natural_key ORDER BY source_line) AS occurrence
+            FROM (SELECT *, md5($fmt || chr(31) || {key_expr}) AS natural_key FROM typed WHERE err IS NULL)""",
+        {"fmt": prof.name},
+    )
+    # quarantine: shape rejects from Python, typing errors from SQL
+    rejects = [(r.line, r.column, r.reason, [str(c) for c in r.raw]) for r in table.rejects]
+    if rejects:
+        arrow_rejects = pa.table({  # noqa: F841 (read by DuckDB)
+            "line": pa.array([r[0] for r in rejects], pa.int32()),
+            "col": pa.array([r[1] for r in rejects], pa.string()),
+            "reason": pa.array([r[2] for r in rejects], pa.string()),
+            "raw": pa.array([r[3] for r in rejects], pa.list_(pa.string())),
+        })
+        con.execute(
+            "INSERT INTO quarantine SELECT $f, $n, line, $s, $fmt, col, reason, raw FROM arrow_rejects",
+            {"f": file_id, "n": name, "s": sheet, "fmt": prof.name})
+    con.execute(
+        """INSERT INTO quarantine
+           SELECT $f, $n, source_line, $s, $fmt, split_part(err, chr(31), 1), split_part(err, chr(31), 2), raw
+           FROM typed WHERE err IS NOT NULL""",
+        {"f": file_id, "n": name, "s": sheet, "fmt": prof.name})
+    part.quarantined = len(rejects) + con.execute(
+        "SELECT count(*) FROM typed WHERE err IS NOT NULL").fetchone()[0]
+    movement = store.FAMILIES[prof.family][2]
+    has_amount = MONEY_FIELD in fnames
+    amount = "amount" if has_amount else "0"
+    before = con.execute(f"SELECT count(*) FROM {family_table}").fetchone()[0]
+    con.execute(
+        f"""INSERT INTO {family_table} (line_id, file_id, source_format, source_name, source_line,
+                source_sheet, natural_key, occurrence, movement_date, id_problem, raw, {', '.join(fnames)})
+            SELECT md5($f || chr(31) || coalesce($s, '') || chr(31) || CAST(k.source_line AS VARCHAR)),
+                   $f, $fmt, $n, k.source_line, $s, k.natural_key, k.occurrence,
+                   {movement},
+                   k.id_problem, k.raw, {', '.join('k.' + f for f in fnames)}
+            FROM keyed k
+            LEFT JOIN (SELECT natural_key, max(occurrence) AS have FROM {family_table}
+                       WHERE source_format = $fmt GROUP BY natural_key) e USING (natural_key)
+            WHERE k.occurrence > coalesce(e.have, 0)""",
+        {"f": file_id, "s": sheet, "fmt": prof.name, "n": name},
+    )
+    part.loaded = con.execute(f"SELECT count(*) FROM {family_table}").fetchone()[0] - before
+    total_count, total_amount = con.execute(f"SELECT count(*), coalesce(sum({amount}), 0) FROM keyed").fetchone()
+    loaded_amount = con.execute(
+        f"SELECT coalesce(sum({amount}), 0) FROM {family_table} WHERE file_id = $f AND "
+        f"coalesce(source_sheet, '') = coalesce($s, '')", {"f": file_id, "s": sheet}).fetchone()[0]
+    part.duplicates = total_count - part.loaded
+    part.amount_loaded = str(loaded_amount)
+    part.amount_duplicate = str(total_amount - loaded_amount)
+    part.proofs = [p.as_dict() for p in proofs.run_proofs(con, "keyed", prof, table.footer, values, fnames)]
+    for p in part.proofs:
+        con.execute("INSERT INTO control_proof VALUES ($f, $part, $name, $e, $a, $ok, $d)",
+                    {"f": file_id, "part": sheet or "", "name": p["proof"], "e": p["expected"],
+                     "a": p["actual"], "ok": p["passed"], "d": p["detail"]})
+    con.execute("INSERT INTO source_part VALUES ($f, $part, $fmt, $fam, $hl, $h, $pre, $foot)",
+                {"f": file_id, "part": sheet or "", "fmt": prof.name, "fam": prof.family,
+                 "hl": table.header_line, "h": [str(h) for h in table.header],
+                 "pre": table.preamble, "foot": table.footer})
+    if part.loaded + part.duplicates + part.quarantined != part.data_lines:
+        raise AssertionError(
+            f"{name}: conservation failed: loaded {part.loaded} + duplicate {part.duplicates} + "
+            f"quarantined {part.quarantined} != data lines {part.data_lines}")
+    return part
+
+
+# ---------------------------------------------------------------- files
+
+def import_file(con, path: Path, profiles: list[Profile], display: str | None = None,
+                forced: Profile | None = None) -> FileReport:
+    """Import one file (all its parts) in one transaction; return what happened."""
+    path = Path(path)
+    data = path.read_bytes()
+    file_id = sha256_bytes(data)
+    report = FileReport(str(path), display or path.name, file_id, len(data))
+    install_macros(con)
+    row = con.execute("SELECT report_json FROM source_file WHERE file_id = ?", [file_id]).fetchone()
+    if row:
+        old = json.loads(row[0])
+        report.status = "already_loaded"
+        report.container, report.encoding = old.get("container", ""), old.get("encoding")
+        report.parts = [PartReport(**p) for p in old.get("parts", [])]
+        report.message = "byte-identical file already loaded; nothing changed"
+        return report
+    parts = containers.open_parts(data, report.name)
+    report.container = parts[0].container if parts else ""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        prev = None
+        for part in parts:
+            table, values = _tables(part, profiles, forced, report, prev)
+            if table is None:
+                report.skipped_parts.append(part.name or "(file)")
+                continue
+            pr = _load_table(con, file_id, report.name, part.sheet, table, values, report)
+            report.parts.append(pr)
+            if part.kind == "xlsx-sheet":
+                prev = _Prev(table.profile, table.header, part.name)
+        if not report.parts:
+            con.execute("ROLLBACK")
+            report.status = "unrecognised"
+            tried = ", ".join(p.name for p in (profiles if not forced else [forced]))
+            report.message = (f"no known format recognised (tried: {tried}); pass --format to force one "
+                              "or describe the layout in a profile (--profile)")
+            return report
+        start = end = None
+        account = None
+        for pr in report.parts:
+            s, e = _period_bounds(con, pr.values)
+            start = start or s
+            end = end or e
+            account = account or pr.values.get("account")
+        totals = report.totals()
+        con.execute(
+            "INSERT INTO source_file VALUES ($id, $n, $p, $sz, $c, $fmts, $enc, $dl, $l, $d, $q, $ps, $pe, "
+            "$acct, $at, $rep)",
+            {"id": file_id, "n": report.name, "p": str(path), "sz": len(data), "c": report.container,
+             "fmts": report.formats, "enc": report.encoding, "dl": totals["data_lines"],
+             "l": totals["loaded"], "d": totals["duplicates"], "q": totals["quarantined"],
+             "ps": start, "pe": end, "acct": account,
+             "at": dt.datetime.now().replace(microsecond=0), "rep": json.dumps(report.as_dict(), ensure_ascii=False)},
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return report
+
+
+@dataclass
+class _Prev:
+    profile: Profile
+    header: list
+    sheet: str

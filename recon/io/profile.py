@@ -1,0 +1,204 @@
+"""Format profiles: a YAML description of one export layout, read without code.
+
+Built-in formats are profiles too (``recon/io/profiles/*.yaml``); a user adds a format by writing
+one more file and passing ``--profile FILE``. A profile says how to recognise the file (header
+columns, preamble markers), where data ends (footer patterns), how each canonical field is taken
+from the source columns (a *field spec*), which fields form the natural key for de-duplication,
+and which control proofs the file's own totals allow.
+
+Field specs (all values are data; nothing in a profile is pasted into SQL):
+
+- ``{const: jd}``: a constant;  ``{preamble: account}``: a value read from the preamble;
+- ``{col: 名称 | [名称, 同义词…], type: text|id|money|money5|rate|int|date|timestamp}`` with optional
+  ``negate``, ``abs``, ``required``, ``default`` (used when the cell is empty), ``extract`` (a regex
+  whose first group is taken) and ``or`` (another spec used when this one is empty);
+- ``{col: X, type: money, direction: {col: 收支类型, in: [收入], out: [支出]}}``: unsigned amount
+  with a direction column;
+- ``{credit: 收入, debit: 支出, type: money}``: two columns of which one is non-zero;
+- ``{sum: [spec, …]}``: the sum of several money specs (empty cells count as zero);
+- ``{col: X, map: {原值: canonical}, contains: [[子串, canonical]…], default: …}``: a code lookup;
+- ``{cases: [{when: {col: X, in: [..]} , then: spec}…], else: spec}``: choose a spec per row.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recon import store
+from recon.config import Problems, load_yaml
+from recon.resources import profiles_dir
+
+FAMILIES = ("platform", "erp", "bank", "audit", "fx")
+TYPES = ("text", "id", "money", "money5", "rate", "int", "date", "timestamp")
+PROOF_KINDS = ("footer", "summary_row", "balance_chain", "opening_closing")
+SPEC_KEYS = {
+    "const", "preamble", "col", "type", "negate", "abs", "required", "default", "extract", "or",
+    "direction", "credit", "debit", "sum", "map", "contains", "cases", "else",
+}
+TOP_KEYS = {
+    "version", "format", "family", "title", "parser", "delimiter", "detect", "header", "preamble",
+    "footer", "fields", "key", "proofs", "repair_merge_column", "allow_short_rows",
+}
+
+
+def norm_header(name: str) -> str:
+    """Header cell as compared: NFKC, no spaces/tabs/BOM, 帐 unified to 账."""
+    s = unicodedata.normalize("NFKC", str(name)).replace("\ufeff", "")
+    s = re.sub(r"[\s\u3000]+", "", s).lstrip("`'")
+    return s.replace("帐", "账")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    family: str
+    title: str
+    source: str
+    parser: str | None = None
+    delimiter: str = ","
+    detect_header: tuple = ()
+    detect_markers: tuple = ()
+    skip_after_header: int = 0
+    preamble: dict = field(default_factory=dict)
+    footer_stop: tuple = ()
+    summary_titles: tuple = ()
+    fields: dict = field(default_factory=dict)
+    key: tuple = ()
+    proofs: tuple = ()
+    repair_merge_column: str | None = None
+    allow_short_rows: bool = False
+
+    @property
+    def specificity(self) -> int:
+        return len(self.detect_header) + 10 * len(self.detect_markers)
+
+
+def _check_regex(pattern, path, problems):
+    try:
+        re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        problems.add(path, f"invalid regular expression {pattern!r}: {exc}")
+
+
+def _check_spec(spec, path, problems, family_fields):
+    if not isinstance(spec, dict):
+        problems.add(path, "a field spec must be a mapping such as {col: 金额, type: money}")
+        return
+    problems.unknown_keys(spec, SPEC_KEYS, path)
+    if "type" in spec and spec["type"] not in TYPES:
+        problems.add(path + ("type",), f"unknown type {spec['type']!r} (one of {', '.join(TYPES)})")
+    if "col" in spec and not isinstance(spec["col"], (str, list)):
+        problems.add(path + ("col",), "col must be a column name or a list of synonyms")
+    if "extract" in spec:
+        _check_regex(spec["extract"], path + ("extract",), problems)
+    sources = [k for k in ("const", "preamble", "col", "credit", "sum", "cases") if k in spec]
+    if not sources:
+        problems.add(path, "a field spec needs one of const, preamble, col, credit/debit, sum, cases")
+    if "credit" in spec and "debit" not in spec:
+        problems.add(path, "credit needs debit beside it")
+    if "direction" in spec:
+        d = spec["direction"]
+        if not isinstance(d, dict) or "col" not in d or not ({"in", "out"} & set(d)):
+            problems.add(path + ("direction",), "direction needs col and in/out value lists")
+    if "or" in spec:
+        _check_spec(spec["or"], path + ("or",), problems, family_fields)
+    for i, sub in enumerate(spec.get("sum", []) or []):
+        _check_spec(sub, path + ("sum", i), problems, family_fields)
+    for i, case in enumerate(spec.get("cases", []) or []):
+        if not isinstance(case, dict) or "when" not in case or "then" not in case:
+            problems.add(path + ("cases", i), "each case needs when: {col: X, in: [...]} and then: spec")
+            continue
+        _check_spec(case["then"], path + ("cases", i, "then"), problems, family_fields)
+    if "cases" in spec and "else" in spec:
+        _check_spec(spec["else"], path + ("else",), problems, family_fields)
+
+
+def load_profile(path: Path) -> Profile:
+    data, lines = load_yaml(path)
+    problems = Problems(lines)
+    if not isinstance(data, dict):
+        problems.add((), "a profile is a mapping with format, family, detect and fields")
+        problems.raise_if_any()
+    problems.unknown_keys(data, TOP_KEYS, ())
+    if data.get("version") != 1:
+        problems.add(("version",), "version: 1 is required")
+    for req in ("format", "family", "fields"):
+        if req not in data:
+            problems.add((), f"missing required key '{req}'")
+    family = data.get("family")
+    if family is not None and family not in FAMILIES:
+        problems.add(("family",), f"unknown family {family!r} (one of {', '.join(FAMILIES)})")
+    family_fields = {n for n, _ in store.FAMILIES[family][1]} if family in FAMILIES else set()
+    fields = data.get("fields") or {}
+    if not isinstance(fields, dict):
+        problems.add(("fields",), "fields must map canonical names to specs")
+        fields = {}
+    for name, spec in fields.items():
+        if family_fields and name not in family_fields:
+            problems.add(("fields", name), f"unknown canonical field '{name}' for family {family}"
+                         f" (known: {', '.join(sorted(family_fields))})")
+        _check_spec(spec, ("fields", name), problems, family_fields)
+    for i, k in enumerate(data.get("key") or []):
+        if k not in fields:
+            problems.add(("key", i), f"key field '{k}' is not mapped in fields")
+    detect = data.get("detect") or {}
+    problems.unknown_keys(detect, {"header", "markers"}, ("detect",))
+    if not data.get("parser") and not detect.get("header"):
+        problems.add(("detect",), "detect.header must list the columns that identify this layout")
+    for i, m in enumerate(detect.get("markers") or []):
+        _check_regex(m, ("detect", "markers", i), problems)
+    pre = data.get("preamble") or {}
+    for k, pat in pre.items():
+        _check_regex(pat, ("preamble", k), problems)
+    footer = data.get("footer") or {}
+    problems.unknown_keys(footer, {"stop", "summary_titles"}, ("footer",))
+    for i, pat in enumerate(footer.get("stop") or []):
+        _check_regex(pat, ("footer", "stop", i), problems)
+    header = data.get("header") or {}
+    problems.unknown_keys(header, {"skip_rows_after"}, ("header",))
+    proofs = data.get("proofs") or []
+    for i, proof in enumerate(proofs):
+        if not isinstance(proof, dict) or proof.get("kind") not in PROOF_KINDS:
+            problems.add(("proofs", i), f"each proof needs kind: one of {', '.join(PROOF_KINDS)}")
+            continue
+        if "pattern" in proof:
+            _check_regex(proof["pattern"], ("proofs", i, "pattern"), problems)
+        for fld in (proof.get("where") or {}):
+            if fld not in fields:
+                problems.add(("proofs", i, "where", fld), f"'{fld}' is not a mapped field")
+    problems.raise_if_any()
+    return Profile(
+        name=data["format"],
+        family=family,
+        title=data.get("title", data["format"]),
+        source=str(path),
+        parser=data.get("parser"),
+        delimiter=data.get("delimiter", ","),
+        detect_header=tuple(norm_header(h) for h in detect.get("header") or []),
+        detect_markers=tuple(detect.get("markers") or []),
+        skip_after_header=int(header.get("skip_rows_after", 0)),
+        preamble=dict(pre),
+        footer_stop=tuple(footer.get("stop") or []),
+        summary_titles=tuple(norm_header(t) for t in footer.get("summary_titles") or []),
+        fields=dict(fields),
+        key=tuple(data.get("key") or []),
+        proofs=tuple(proofs),
+        repair_merge_column=data.get("repair_merge_column"),
+        allow_short_rows=bool(data.get("allow_short_rows", False)),
+    )
+
+
+def builtin_profiles() -> list[Profile]:
+    return [load_profile(p) for p in sorted(profiles_dir().glob("*.yaml"))]
+
+
+def all_profiles(extra_paths=()) -> list[Profile]:
+    """Built-in profiles plus user profiles; a user profile with the same name replaces the built-in."""
+    by_name = {p.name: p for p in builtin_profiles()}
+    for path in extra_paths:
+        prof = load_profile(Path(path))
+        by_name[prof.name] = prof
+    return sorted(by_name.values(), key=lambda p: p.name)

@@ -1,0 +1,180 @@
+"""Control proofs: the file's own totals checked against the lines we parsed.
+
+A proof is the evidence that nothing was lost between the download and the store: footer totals
+(Alipay ``#交易合计``, PDD ``#支出合计``), WeChat's summary row, running balances (账户余额,
+账户结余, CMB 余额) and opening + movements = closing (CAMT OPBD/CLBD, MT940 :60F:/:62F:). Each
+proof becomes a row with what the file declares, what we computed and whether they agree; a
+failed proof makes the run exit 1. Proofs run over every parsed line of the file (loaded and
+duplicate alike), so a quarantined line makes its file's proof fail, as it should.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from recon.io.profile import norm_header
+
+
+@dataclass(frozen=True)
+class Proof:
+    name: str
+    expected: str | None
+    actual: str | None
+    passed: bool
+    detail: str
+
+    def as_dict(self):
+        return {"proof": self.name, "expected": self.expected, "actual": self.actual,
+                "passed": self.passed, "detail": self.detail}
+
+
+def _dec(text) -> Decimal | None:
+    if text is None:
+        return None
+    s = unicodedata.normalize("NFKC", str(text)).strip().lstrip("`").replace(",", "").replace("¥", "")
+    try:
+        return Decimal(s)
+    except InvalidOperation:
+        return None
+
+
+def _where(proof, params):
+    """SQL filter from a structured ``where: {field: [values]}``; values are bound parameters."""
+    clauses = []
+    for fld, values in (proof.get("where") or {}).items():
+        values = values if isinstance(values, list) else [values]
+        names = []
+        for v in values:
+            key = f"w{len(params)}"
+            params[key] = str(v)
+            names.append(f"${key}")
+        clauses.append(f"CAST({fld} AS VARCHAR) IN ({', '.join(names)})")
+    return " AND ".join(clauses) or "TRUE"
+
+
+def _aggregate(con, table, proof, field_name="amount"):
+    params: dict = {}
+    where = _where(proof, params)
+    count, total = con.execute(
+        f"SELECT count(*), coalesce(sum({field_name}), 0) FROM {table} WHERE {where}", params
+    ).fetchone()
+    return int(count), Decimal(total)
+
+
+def footer_proof(con, table, proof, footer, fields):
+    """Regex over footer lines with named groups ``count`` and/or ``amount``."""
+    label = proof.get("name") or "footer"
+    pattern = re.compile(proof["pattern"])
+    field_name = proof.get("field", "amount")
+    if field_name not in fields:
+        return [Proof(label, None, None, False, f"unknown field {field_name!r} in proof")]
+    for line in footer:
+        m = pattern.search(line)
+        if not m:
+            continue
+        count, total = _aggregate(con, table, proof, field_name)
+        out = []
+        groups = m.groupdict()
+        if groups.get("count") is not None:
+            declared = int(_dec(groups["count"]))
+            out.append(Proof(f"{label}.count", str(declared), str(count), declared == count, line))
+        if groups.get("amount") is not None:
+            declared = _dec(groups["amount"])
+            actual = abs(total) if proof.get("abs") else total
+            declared = abs(declared) if proof.get("abs") else declared
+            out.append(Proof(f"{label}.amount", str(declared), str(actual), declared == actual, line))
+        return out
+    return [Proof(label, proof["pattern"], None, False,
+                  "the footer line with this total is missing: the file may be truncated; re-download it")]
+
+
+def summary_row_proof(con, table, proof, footer, fields):
+    """WeChat-style summary: a title row of captions, then one row of backticked values."""
+    label = proof.get("name") or "summary"
+    rows = [[c.strip() for c in line.split(",")] for line in footer]
+    title = norm_header(proof["title"])
+    for i, cells in enumerate(rows):
+        if cells and norm_header(cells[0]) == title and i + 1 < len(rows):
+            captions = [norm_header(c) for c in cells]
+            values = rows[i + 1]
+            out = []
+            for caption, rule in (proof.get("columns") or {}).items():
+                key = norm_header(caption)
+                if key not in captions or captions.index(key) >= len(values):
+                    out.append(Proof(f"{label}.{caption}", None, None, False, "caption missing in summary"))
+                    continue
+                declared = _dec(values[captions.index(key)])
+                if rule.get("count"):
+                    count, _ = _aggregate(con, table, rule)
+                    ok = declared is not None and declared == count
+                    out.append(Proof(f"{label}.{caption}", str(declared), str(count), ok, ""))
+                    continue
+                fld = rule.get("sum", "amount")
+                if fld not in fields:
+                    out.append(Proof(f"{label}.{caption}", None, None, False, f"unknown field {fld!r}"))
+                    continue
+                _, total = _aggregate(con, table, rule, fld)
+                if rule.get("negate"):
+                    total = -total
+                ok = declared is not None and declared == total
+                out.append(Proof(f"{label}.{caption}", str(declared), str(total), ok, ""))
+            return out
+    return [Proof(label, proof["title"], None, False,
+                  "the summary block is missing: the file may be truncated; re-download it")]
+
+
+def balance_chain_proof(con, table, proof, footer, fields):
+    """Each running balance = previous balance + this amount, in file order or reverse order."""
+    label = proof.get("name") or "balance_chain"
+    n = con.execute(f"SELECT count(*) FROM {table} WHERE balance_after IS NOT NULL").fetchone()[0]
+    if n == 0:
+        return [Proof(label, None, None, False, "no running balance column values found")]
+    results = []
+    for order, sign in (("ASC", "amount"), ("DESC", "amount")):
+        breaks, first = con.execute(
+            f"""SELECT count(*), min(source_line) FROM (
+                  SELECT source_line, balance_after, amount,
+                         lag(balance_after) OVER (ORDER BY source_line {order}) AS prev
+                  FROM {table} WHERE balance_after IS NOT NULL)
+                WHERE prev IS NOT NULL AND prev + {sign} <> balance_after"""
+        ).fetchone()
+        results.append((breaks, first, order))
+        if breaks == 0:
+            return [Proof(label, "0 breaks", "0 breaks", True,
+                          f"{n} running balances chain ({'top-down' if order == 'ASC' else 'bottom-up'})")]
+    breaks, first, _ = min(results)
+    return [Proof(label, "0 breaks", f"{breaks} breaks", False,
+                  f"running balance does not follow from the amounts; first break at line {first}")]
+
+
+def opening_closing_proof(con, table, proof, footer, fields, values=None):
+    label = proof.get("name") or "opening_closing"
+    values = values or {}
+    opening, closing = _dec(values.get("opening_balance")), _dec(values.get("closing_balance"))
+    if opening is None or closing is None:
+        return [Proof(label, None, None, False, "opening or closing balance not declared in the file")]
+    total = Decimal(con.execute(f"SELECT coalesce(sum(amount), 0) FROM {table}").fetchone()[0])
+    ok = opening + total == closing
+    return [Proof(label, str(closing), str(opening + total), ok,
+                  f"opening {opening} + movements {total} = {opening + total}; declared closing {closing}")]
+
+
+KINDS = {
+    "footer": footer_proof,
+    "summary_row": summary_row_proof,
+    "balance_chain": balance_chain_proof,
+}
+
+
+def run_proofs(con, table, profile, footer, values, fields) -> list[Proof]:
+    out: list[Proof] = []
+    for proof in profile.proofs:
+        kind = proof["kind"]
+        if kind == "opening_closing":
+            out += opening_closing_proof(con, table, proof, footer, fields, values)
+        else:
+            out += KINDS[kind](con, table, proof, footer, fields)
+    return out

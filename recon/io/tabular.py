@@ -1,0 +1,160 @@
+"""Find the header by content, split preamble / data / footer, and repair or reject rows.
+
+Real exports move their header (WeChat 17→18, JD row 2, Alipay row 5), pad footers with commas
+and end with summary blocks. Nothing here counts skip rows: the header is the row among the
+first ``SCAN_ROWS`` that holds every column a profile's ``detect.header`` names, and data ends at
+the first footer row (``#…``, ``----…结束``, ``合计``/``总计``, or a summary title).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from recon.io.profile import Profile, norm_header
+
+SCAN_ROWS = 60
+DEFAULT_STOPS = (r"^#", r"^-{5,}", r"^(合计|总计|本页合计|小计|本页小计)(\b|$|:)")
+
+
+def row_text(cells) -> str:
+    """A row as one NFKC string, trailing empty cells dropped (footers are padded with commas)."""
+    cells = list(cells)
+    while cells and not str(cells[-1]).strip():
+        cells.pop()
+    return unicodedata.normalize("NFKC", ",".join(str(c) for c in cells)).strip()
+
+
+def is_blank(cells) -> bool:
+    return all(not str(c).strip(" \t\u3000`") for c in cells)
+
+
+@dataclass
+class Detection:
+    profile: Profile
+    header_index: int  # index into the buffered rows
+
+
+def detect(rows: list, profiles: list[Profile]) -> Detection | None:
+    """Best profile whose header columns (and preamble markers) appear in the first rows."""
+    best = None
+    norms = [{norm_header(c) for c in cells} for _, cells in rows[:SCAN_ROWS]]
+    for prof in profiles:
+        if prof.parser or not prof.detect_header:
+            continue
+        for i, names in enumerate(norms):
+            if not set(prof.detect_header) <= names:
+                continue
+            before = "\n".join(row_text(c) for _, c in rows[:i])
+            if all(re.search(m, before, re.M) for m in prof.detect_markers):
+                cand = Detection(prof, i)
+                if best is None or prof.specificity > best.profile.specificity:
+                    best = cand
+            break
+    return best
+
+
+@dataclass
+class Reject:
+    line: int
+    column: str | None
+    reason: str
+    raw: list
+
+
+@dataclass
+class Table:
+    """One detected table: the header, preamble and a lazy stream of data rows."""
+
+    profile: Profile
+    header: list
+    header_line: int
+    preamble: list
+    rows_iter: Iterator
+    footer: list = field(default_factory=list)
+    rejects: list = field(default_factory=list)
+    data_lines: int = 0
+
+    def preamble_values(self) -> dict:
+        text = "\n".join(self.preamble)
+        values = {}
+        for key, pattern in self.profile.preamble.items():
+            m = re.search(pattern, text, re.M)
+            if m:
+                values[key] = (m.group(1) if m.groups() else m.group(0)).strip()
+        return values
+
+    def _is_footer(self, cells) -> bool:
+        text = row_text(cells)
+        first = norm_header(cells[0]) if cells else ""
+        if first in self.profile.summary_titles:
+            return True
+        return any(re.search(p, text) for p in self.profile.footer_stop + DEFAULT_STOPS)
+
+    def data_rows(self) -> Iterator[tuple[int, list]]:
+        """Yield (line, cells) of good-shaped data rows; count lines; collect rejects and footer."""
+        width = len(self.header)
+        norm_header_row = [norm_header(h) for h in self.header]
+        skip = self.profile.skip_after_header
+        merge_at = None
+        if self.profile.repair_merge_column:
+            key = norm_header(self.profile.repair_merge_column)
+            merge_at = norm_header_row.index(key) if key in norm_header_row else None
+        in_footer = False
+        for line, cells in self.rows_iter:
+            if in_footer:
+                if not is_blank(cells):
+                    self.footer.append(row_text(cells))
+                continue
+            if skip > 0:
+                skip -= 1
+                continue
+            if is_blank(cells):
+                continue
+            if self._is_footer(cells):
+                in_footer = True
+                self.footer.append(row_text(cells))
+                continue
+            if [norm_header(c) for c in cells[:width]] == norm_header_row:
+                continue  # a repeated header (multi-sheet or concatenated exports)
+            self.data_lines += 1
+            cells = list(cells)
+            while len(cells) > width and not str(cells[-1]).strip():
+                cells.pop()
+            if len(cells) > width and merge_at is not None:
+                extra = len(cells) - width
+                merged = ",".join(cells[merge_at:merge_at + extra + 1])
+                cells = cells[:merge_at] + [merged] + cells[merge_at + extra + 1:]
+            if len(cells) < width and self.profile.allow_short_rows:
+                cells = cells + [""] * (width - len(cells))
+            if len(cells) != width:
+                self.rejects.append(Reject(
+                    line, None,
+                    f"expected {width} columns as in the header on line {self.header_line}, "
+                    f"found {len(cells)}: the row is cut or has an unquoted comma; fix or re-download",
+                    list(cells)))
+                continue
+            yield line, cells
+
+
+def split(rows: Iterator, profiles: list[Profile], forced: Profile | None = None):
+    """Buffer the first rows, detect the layout, and return a Table streaming the rest.
+
+    Returns None when no profile matches.
+    """
+    rows = iter(rows)
+    head = list(itertools.islice(rows, SCAN_ROWS))
+    found = detect(head, [forced] if forced else profiles)
+    if found is None:
+        return None
+    i = found.header_index
+    header_line, header = head[i]
+    header = list(header)
+    while header and not str(header[-1]).strip():
+        header.pop()  # a trailing comma makes an empty last column
+    preamble = [row_text(c) for _, c in head[:i] if not is_blank(c)]
+    rest = itertools.chain(head[i + 1:], rows)
+    return Table(found.profile, header, header_line, preamble, rest)

@@ -1,0 +1,189 @@
+"""The canonical DuckDB store: one table per ledger family, every line with its provenance.
+
+Every line table carries the same lineage columns (``LINEAGE``): the file's SHA-256, the format
+that read it, the file name, the 1-based physical line (Excel row for XLSX, ``Ntry`` index for
+CAMT, the ``:61:`` line for MT940), the sheet or zip member, the natural key used for
+de-duplication with its occurrence index, and ``raw``: the original cells as a ``VARCHAR[]``. The
+header that names those cells is stored once per file part in ``source_part`` rather than on
+every line, which keeps the raw record compact (a list of strings compresses well in DuckDB; a
+JSON object per line would repeat every header name ten million times).
+
+Money is DECIMAL(18,2), signed from the company's side (+ money in, - money out); WeChat's
+5-decimal fee is kept beside it in ``fee_precise``. Times are TIMESTAMP holding the Asia/Shanghai
+wall clock (all Chinese sources are UTC+08:00; CAMT times are converted on import).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+LINEAGE = """
+    line_id VARCHAR PRIMARY KEY,
+    file_id VARCHAR NOT NULL,
+    source_format VARCHAR NOT NULL,
+    source_name VARCHAR NOT NULL,
+    source_line INTEGER NOT NULL,
+    source_sheet VARCHAR,
+    natural_key VARCHAR NOT NULL,
+    occurrence INTEGER NOT NULL,
+    movement_date DATE,
+    id_problem VARCHAR,
+    raw VARCHAR[] NOT NULL
+"""
+
+# Canonical fields per family: (name, SQL type). The profile mapping layer fills these; anything a
+# profile does not map is NULL. Order matters only for readability.
+PLATFORM_FIELDS = [
+    ("channel", "VARCHAR"), ("account", "VARCHAR"), ("record_kind", "VARCHAR"),
+    ("event_time", "TIMESTAMP"), ("order_time", "TIMESTAMP"), ("bill_date", "DATE"),
+    ("platform_txn_no", "VARCHAR"), ("merchant_order_no", "VARCHAR"), ("order_no", "VARCHAR"),
+    ("sub_order_no", "VARCHAR"), ("refund_no", "VARCHAR"), ("merchant_refund_no", "VARCHAR"),
+    ("payout_ref", "VARCHAR"), ("line_type", "VARCHAR"), ("raw_type", "VARCHAR"),
+    ("raw_desc", "VARCHAR"), ("currency", "VARCHAR"), ("amount", "DECIMAL(18,2)"),
+    ("fee_amount", "DECIMAL(18,2)"), ("fee_precise", "DECIMAL(18,5)"),
+    ("subsidy_amount", "DECIMAL(18,2)"), ("gross_amount", "DECIMAL(18,2)"),
+    ("balance_after", "DECIMAL(18,2)"), ("counterparty", "VARCHAR"), ("status", "VARCHAR"),
+]
+ERP_FIELDS = [
+    ("erp_system", "VARCHAR"), ("bill_no", "VARCHAR"), ("bill_date", "DATE"),
+    ("bill_type", "VARCHAR"), ("line_type", "VARCHAR"), ("customer", "VARCHAR"),
+    ("channel", "VARCHAR"), ("account", "VARCHAR"), ("currency", "VARCHAR"),
+    ("exchange_rate", "DECIMAL(18,6)"), ("amount", "DECIMAL(18,2)"),
+    ("tax_amount", "DECIMAL(18,2)"), ("amount_local", "DECIMAL(18,2)"),
+    ("settled_amount", "DECIMAL(18,2)"), ("open_amount", "DECIMAL(18,2)"),
+    ("status", "VARCHAR"), ("order_no", "VARCHAR"), ("summary", "VARCHAR"),
+]
+BANK_FIELDS = [
+    ("bank_code", "VARCHAR"), ("account", "VARCHAR"), ("account_name", "VARCHAR"),
+    ("currency", "VARCHAR"), ("booking_date", "DATE"), ("value_date", "DATE"),
+    ("txn_time", "TIMESTAMP"), ("amount", "DECIMAL(18,2)"), ("balance_after", "DECIMAL(18,2)"),
+    ("counterparty_name", "VARCHAR"), ("counterparty_account", "VARCHAR"),
+    ("summary", "VARCHAR"), ("purpose", "VARCHAR"), ("bank_ref", "VARCHAR"),
+    ("customer_ref", "VARCHAR"), ("reversal_flag", "VARCHAR"), ("txn_type", "VARCHAR"),
+    ("line_type", "VARCHAR"), ("order_no", "VARCHAR"),
+]
+AUDIT_FIELDS = [
+    ("channel", "VARCHAR"), ("order_no", "VARCHAR"), ("after_sale_no", "VARCHAR"),
+    ("event_time", "TIMESTAMP"), ("event", "VARCHAR"), ("old_status", "VARCHAR"),
+    ("new_status", "VARCHAR"), ("operator", "VARCHAR"), ("remark", "VARCHAR"),
+]
+FX_FIELDS = [
+    ("rate_date", "DATE"), ("currency", "VARCHAR"), ("mid_rate", "DECIMAL(18,6)"),
+    ("unit", "INTEGER"), ("rate", "DECIMAL(18,8)"),
+]
+
+FAMILIES = {
+    # family -> (table, fields, the column whose date places a line in a period)
+    "platform": ("platform_line", PLATFORM_FIELDS, "coalesce(bill_date, CAST(event_time AS DATE))"),
+    "erp": ("erp_line", ERP_FIELDS, "bill_date"),
+    "bank": ("bank_line", BANK_FIELDS, "booking_date"),
+    "audit": ("audit_event", AUDIT_FIELDS, "CAST(event_time AS DATE)"),
+    "fx": ("fx_rate", FX_FIELDS, "rate_date"),
+}
+
+# Families whose lines are ledger lines (they appear in results.csv); the others are evidence.
+LEDGER_FAMILIES = ("platform", "erp", "bank")
+
+
+def _table_ddl(table: str, fields) -> str:
+    cols = ",\n    ".join(f"{name} {typ}" for name, typ in fields)
+    return f"CREATE TABLE IF NOT EXISTS {table} ({LINEAGE},\n    {cols}\n)"
+
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS source_file (
+        file_id VARCHAR PRIMARY KEY,
+        original_name VARCHAR NOT NULL,
+        original_path VARCHAR NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        container VARCHAR NOT NULL,
+        formats VARCHAR[] NOT NULL,
+        encoding VARCHAR,
+        data_lines INTEGER NOT NULL,
+        loaded INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL,
+        quarantined INTEGER NOT NULL,
+        period_start TIMESTAMP,
+        period_end TIMESTAMP,
+        account VARCHAR,
+        imported_at TIMESTAMP NOT NULL,
+        report_json VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS source_part (
+        file_id VARCHAR NOT NULL,
+        part VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        family VARCHAR NOT NULL,
+        header_line INTEGER,
+        header VARCHAR[] NOT NULL,
+        preamble VARCHAR[] NOT NULL,
+        footer VARCHAR[] NOT NULL,
+        PRIMARY KEY (file_id, part)
+    )""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        file_id VARCHAR NOT NULL,
+        source_name VARCHAR NOT NULL,
+        source_line INTEGER NOT NULL,
+        source_sheet VARCHAR,
+        source_format VARCHAR,
+        column_name VARCHAR,
+        reason VARCHAR NOT NULL,
+        raw VARCHAR[] NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS control_proof (
+        file_id VARCHAR NOT NULL,
+        part VARCHAR NOT NULL,
+        proof VARCHAR NOT NULL,
+        expected VARCHAR,
+        actual VARCHAR,
+        passed BOOLEAN NOT NULL,
+        detail VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS run (
+        run_id VARCHAR PRIMARY KEY,
+        period VARCHAR NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        exit_code INTEGER,
+        summary_json VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS line_result (
+        run_id VARCHAR NOT NULL,
+        family VARCHAR NOT NULL,
+        line_id VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        code VARCHAR,
+        match_group VARCHAR,
+        explanation VARCHAR
+    )""",
+]
+DDL += [_table_ddl(table, fields) for table, fields, _ in FAMILIES.values()]
+
+
+def connect(path: str = "recon.duckdb") -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the store at ``path``; ``:memory:`` gives a throwaway store."""
+    con = duckdb.connect(path)
+    for stmt in DDL:
+        con.execute(stmt)
+    con.execute(
+        "INSERT OR IGNORE INTO store_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+    )
+    return con
+
+
+def table_of(family: str) -> str:
+    return FAMILIES[family][0]
+
+
+def fields_of(family: str):
+    return FAMILIES[family][1]
+
+# Canonical line types (results.csv ``line_type``). Profiles map raw types onto these.
+LINE_TYPES = {
+    "platform": ("sale", "refund", "fee", "commission", "subsidy", "compensation", "payout",
+                 "deposit", "transfer", "adjustment", "other"),
+    "erp": ("receivable", "other_receivable", "credit_note"),
+    "bank": ("bank_credit", "bank_debit"),
+}
