@@ -155,7 +155,7 @@ def _period_bounds(con, values):
     out = []
     for key in ("period_start", "period_end"):
         v = values.get(key)
-        ts = con.execute("SELECT r_ts(CAST($v AS VARCHAR))", {"v": v}).fetchone()[0] if v else None
+        ts = con.execute("SELECT r_ts_of(CAST($v AS VARCHAR))", {"v": v}).fetchone()[0] if v else None
         if key == "period_end" and ts is not None and ts.second == 59 and ts.minute == 59:
             ts = ts + dt.timedelta(seconds=1)
         if key == "period_end" and ts is not None and ts.time() == dt.time(0) and v and len(v.strip()) <= 10:

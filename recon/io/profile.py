@@ -59,7 +59,7 @@ class Profile:
     source: str
     parser: str | None = None
     delimiter: str = ","
-    detect_header: tuple = ()
+    detect_header: tuple = ()  # each entry: a tuple of synonyms, any one of which must be present
     detect_markers: tuple = ()
     skip_after_header: int = 0
     preamble: dict = field(default_factory=dict)
@@ -177,7 +177,9 @@ def load_profile(path: Path) -> Profile:
         source=str(path),
         parser=data.get("parser"),
         delimiter=data.get("delimiter", ","),
-        detect_header=tuple(norm_header(h) for h in detect.get("header") or []),
+        detect_header=tuple(
+            tuple(norm_header(a) for a in h) if isinstance(h, list) else (norm_header(h),)
+            for h in detect.get("header") or []),
         detect_markers=tuple(detect.get("markers") or []),
         skip_after_header=int(header.get("skip_rows_after", 0)),
         preamble=dict(pre),

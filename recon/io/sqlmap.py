@@ -23,37 +23,37 @@ MACROS = [
         regexp_replace(regexp_replace(regexp_replace(regexp_replace(
             x, '^[\s\x{3000}\x{00A0}`'']+', ''), '[\s\x{3000}\x{00A0}]+$', ''),
             '^="(.*)"$', '\1'), '^\s+|\s+$', '', 'g')""",
-    r"""CREATE OR REPLACE TEMP MACRO r_clean(x) AS
-        CASE WHEN r_strip(x) IN ('', '-', '/', '—', '--', 'null', 'NULL', 'None', '无退款申请')
-             THEN NULL ELSE r_strip(x) END""",
-    r"""CREATE OR REPLACE TEMP MACRO r_numtext(x) AS
+    r"""CREATE OR REPLACE TEMP MACRO r_nullify(s) AS
+        CASE WHEN s IN ('', '-', '/', '—', '--', 'null', 'NULL', 'None', '无退款申请') THEN NULL ELSE s END""",
+    r"""CREATE OR REPLACE TEMP MACRO r_clean(x) AS r_nullify(r_strip(x))""",
+    r"""CREATE OR REPLACE TEMP MACRO r_numtext(k) AS
         regexp_replace(regexp_replace(
-            translate(r_clean(x), '０１２３４５６７８９．，－＋（）', '0123456789.,-+()'),
+            translate(k, '０１２３４５６７８９．，－＋（）', '0123456789.,-+()'),
             '[¥￥,\s]|元|CNY|RMB', '', 'g'), '^\((.*)\)$', '-\1')""",
-    r"""CREATE OR REPLACE TEMP MACRO r_numok(x) AS
-        regexp_full_match(r_numtext(x), '[+-]?(\d+(\.\d*)?|\.\d+)')""",
-    r"""CREATE OR REPLACE TEMP MACRO r_money(x) AS
-        CASE WHEN r_numok(x) THEN CAST(round(CAST(r_numtext(x) AS DECIMAL(30,8)), 2) AS DECIMAL(18,2)) END""",
-    r"""CREATE OR REPLACE TEMP MACRO r_money5(x) AS
-        CASE WHEN r_numok(x) THEN CAST(round(CAST(r_numtext(x) AS DECIMAL(30,8)), 5) AS DECIMAL(18,5)) END""",
-    r"""CREATE OR REPLACE TEMP MACRO r_rate(x) AS
-        CASE WHEN r_numok(x) THEN CAST(round(CAST(r_numtext(x) AS DECIMAL(30,10)), 8) AS DECIMAL(18,8)) END""",
-    r"""CREATE OR REPLACE TEMP MACRO r_int(x) AS
-        CASE WHEN regexp_full_match(r_numtext(x), '[+-]?\d+(\.0*)?')
-             THEN CAST(CAST(r_numtext(x) AS DECIMAL(18,4)) AS INTEGER) END""",
-    r"""CREATE OR REPLACE TEMP MACRO r_tstext(x) AS
-        regexp_replace(translate(r_clean(x), '：０１２３４５６７８９', ':0123456789'), '\s+', ' ', 'g')""",
-    r"""CREATE OR REPLACE TEMP MACRO r_ts(x) AS
-        CASE WHEN regexp_full_match(r_tstext(x), '\d{5}(\.\d+)?')
+    r"""CREATE OR REPLACE TEMP MACRO r_numok(n) AS regexp_full_match(n, '[+-]?(\d+(\.\d*)?|\.\d+)')""",
+    r"""CREATE OR REPLACE TEMP MACRO r_money(n) AS
+        CASE WHEN r_numok(n) THEN CAST(round(CAST(n AS DECIMAL(30,8)), 2) AS DECIMAL(18,2)) END""",
+    r"""CREATE OR REPLACE TEMP MACRO r_money5(n) AS
+        CASE WHEN r_numok(n) THEN CAST(round(CAST(n AS DECIMAL(30,8)), 5) AS DECIMAL(18,5)) END""",
+    r"""CREATE OR REPLACE TEMP MACRO r_rate(n) AS
+        CASE WHEN r_numok(n) THEN CAST(round(CAST(n AS DECIMAL(30,10)), 8) AS DECIMAL(18,8)) END""",
+    r"""CREATE OR REPLACE TEMP MACRO r_int(n) AS
+        CASE WHEN regexp_full_match(n, '[+-]?\d+(\.0*)?') THEN CAST(CAST(n AS DECIMAL(18,4)) AS INTEGER) END""",
+    r"""CREATE OR REPLACE TEMP MACRO r_tstext(k) AS
+        regexp_replace(translate(k, '：０１２３４５６７８９', ':0123456789'), '\s+', ' ', 'g')""",
+    r"""CREATE OR REPLACE TEMP MACRO r_ts(d) AS
+        CASE WHEN regexp_full_match(d, '\d{5}(\.\d+)?')
              THEN TIMESTAMP '1899-12-30 00:00:00'
-                  + to_seconds(CAST(round(CAST(r_tstext(x) AS DECIMAL(20,10)) * 86400) AS BIGINT))
-             ELSE try_strptime(r_tstext(x), ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y/%m/%d %H:%M:%S',
+                  + to_seconds(CAST(round(CAST(d AS DECIMAL(20,10)) * 86400) AS BIGINT))
+             ELSE try_strptime(d, ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y/%m/%d %H:%M:%S',
                   '%Y/%m/%d %H:%M', '%Y-%m-%dT%H:%M:%S', '%Y%m%d %H:%M:%S', '%Y%m%d%H%M%S',
                   '%Y年%m月%d日 %H:%M:%S', '%Y-%m-%d', '%Y/%m/%d', '%Y%m%d', '%Y年%m月%d日',
                   '%Y-%m-%d %H:%M:%S.%f'])
         END""",
-    r"""CREATE OR REPLACE TEMP MACRO r_mangled(x) AS
-        regexp_full_match(coalesce(r_clean(x), ''), '[+-]?\d+(\.\d+)?[Ee][+]?\d+')""",
+    r"""CREATE OR REPLACE TEMP MACRO r_mangled(k) AS
+        regexp_full_match(coalesce(k, ''), '[+-]?\d+(\.\d+)?[Ee][+]?\d+')""",
+    # whole-value helpers for one-off use (preamble values, proofs); not for per-row layers
+    r"""CREATE OR REPLACE TEMP MACRO r_ts_of(x) AS r_ts(r_tstext(r_clean(x)))""",
 ]
 
 TYPE_BY_SQL = {
@@ -61,10 +61,16 @@ TYPE_BY_SQL = {
     "DECIMAL(18,8)": "rate", "TIMESTAMP": "timestamp", "DATE": "date", "INTEGER": "int",
     "VARCHAR": "text",
 }
-TYPE_FN = {
-    "text": "r_clean({})", "money": "r_money({})", "money5": "r_money5({})", "rate": "r_rate({})",
-    "int": "r_int({})", "timestamp": "r_ts({})", "date": "CAST(r_ts({}) AS DATE)",
-    "id": "CASE WHEN r_mangled({0}) THEN NULL ELSE r_clean({0}) END",
+# layer-4 typing of a layer-3 cell: (pre-step macro or None, typing template)
+TYPING = {
+    "text": (None, "{}"),
+    "id": (None, "CASE WHEN r_mangled({0}) THEN NULL ELSE {0} END"),
+    "money": ("r_numtext", "r_money({})"),
+    "money5": ("r_numtext", "r_money5({})"),
+    "rate": ("r_numtext", "r_rate({})"),
+    "int": ("r_numtext", "r_int({})"),
+    "timestamp": ("r_tstext", "r_ts({})"),
+    "date": ("r_tstext", "CAST(r_ts({}) AS DATE)"),
 }
 WHAT = {
     "money": "an amount like 1234.50, -12.30 or (12.30)",
@@ -81,7 +87,12 @@ class MissingColumn(Exception):
 
 
 class Compiler:
-    """Turns field specs into SQL expressions plus per-row error checks."""
+    """Turns field specs into a layered SELECT plus per-row error checks.
+
+    Layers (each a CTE) keep every cell cleaned once and typed once, however many specs use it:
+    ``s`` stripped cells, ``k`` placeholders nulled, ``x`` the cells specs refer to (a column, a
+    regex extract, a constant), ``n`` pre-typing text (numbers, dates), ``v`` typed values.
+    """
 
     def __init__(self, profile: Profile, header: list[str], preamble_values: dict):
         self.profile = profile
@@ -89,21 +100,40 @@ class Compiler:
         self.norm = [norm_header(h) for h in header]
         self.pre = preamble_values
         self.params: dict = {}
+        self.cells: dict[str, str] = {}  # layer-3 expression -> x name
+        self.pretext: dict[tuple, str] = {}  # (x name, macro) -> n name
+        self.typed: dict[tuple, tuple] = {}  # (x name, type) -> (v name, typing sql)
 
-    # -- literals and columns
+    # -- literals, columns, layers
     def param(self, value) -> str:
         name = f"p{len(self.params)}"
         self.params[name] = value
         return f"${name}"
 
     def column(self, col):
-        """('cN', caption) for the first synonym present in the header, else None."""
+        """('kN', caption) for the first synonym present in the header, else None."""
         for cand in [col] if isinstance(col, str) else list(col):
             key = norm_header(cand)
             if key in self.norm:
                 i = self.norm.index(key)
-                return f"c{i + 1}", self.header[i].strip() or key
+                return f"k{i + 1}", self.header[i].strip() or key
         return None
+
+    def cell(self, expr: str) -> str:
+        if expr not in self.cells:
+            self.cells[expr] = f"x{len(self.cells)}"
+        return self.cells[expr]
+
+    def value(self, x: str, typ: str) -> str:
+        pre, template = TYPING[typ]
+        arg = x
+        if pre:
+            if (x, pre) not in self.pretext:
+                self.pretext[(x, pre)] = f"n{len(self.pretext)}"
+            arg = self.pretext[(x, pre)]
+        if (x, typ) not in self.typed:
+            self.typed[(x, typ)] = (f"v{len(self.typed)}", template.format(arg))
+        return self.typed[(x, typ)][0]
 
     # -- specs
     def spec(self, spec: dict, sqltype: str, fname: str):
@@ -111,11 +141,10 @@ class Compiler:
         typ = spec.get("type") or TYPE_BY_SQL.get(sqltype, "text")
         checks: list[str] = []
         if "const" in spec:
-            val = self.param(str(spec["const"]))
-            expr = TYPE_FN[typ].format(val)
+            expr = self.value(self.cell(f"CAST({self.param(str(spec['const']))} AS VARCHAR)"), typ)
         elif "preamble" in spec:
-            val = self.param(self.pre.get(spec["preamble"]))
-            expr = TYPE_FN[typ].format(f"CAST({val} AS VARCHAR)")
+            raw = self.pre.get(spec["preamble"])
+            expr = self.value(self.cell(f"r_clean(CAST({self.param(raw)} AS VARCHAR))"), typ)
         elif "credit" in spec:
             expr, checks = self._two_columns(spec, typ, fname)
         elif "sum" in spec:
@@ -140,7 +169,8 @@ class Compiler:
             expr = f"coalesce({expr}, {other})"
             checks += more
         if "default" in spec and "map" not in spec and "contains" not in spec:
-            expr = f"coalesce({expr}, {TYPE_FN[typ].format(self.param(str(spec['default'])))})"
+            dflt = self.value(self.cell(f"CAST({self.param(str(spec['default']))} AS VARCHAR)"), typ)
+            expr = f"coalesce({expr}, {dflt})"
         return expr, checks
 
     def _col(self, spec, typ, fname):
@@ -149,27 +179,26 @@ class Compiler:
             if spec.get("required"):
                 raise MissingColumn(f"column {spec['col']!r} (for {fname}) is not in the header")
             return "NULL", []
-        ident, caption = found
-        cell = ident
+        k, caption = found
+        src = k
         if "extract" in spec:
-            cell = f"nullif(regexp_extract(r_clean({ident}), {self.param(spec['extract'])}, 1), '')"
-        expr = TYPE_FN[typ].format(cell)
+            src = f"nullif(regexp_extract({k}, {self.param(spec['extract'])}, 1), '')"
+        x = self.cell(src)
+        expr = self.value(x, typ)
         checks = []
-        cap = self.param(caption)
         if typ in WHAT:
-            what = self.param(WHAT[typ])
             checks.append(
-                f"CASE WHEN r_clean({cell}) IS NOT NULL AND {expr} IS NULL THEN "
-                f"{cap} || chr(31) || 'cannot read ' || '''' || r_clean({cell}) || '''' || ': expected ' || {what} END"
-            )
+                f"CASE WHEN {x} IS NOT NULL AND {expr} IS NULL THEN {self.param(caption)} || chr(31) || "
+                f"'cannot read ' || chr(39) || {x} || chr(39) || ': expected ' || {self.param(WHAT[typ])} END")
         if spec.get("required"):
-            checks.append(f"CASE WHEN {expr} IS NULL THEN {cap} || chr(31) || 'required value is empty' END")
+            checks.append(f"CASE WHEN {expr} IS NULL THEN {self.param(caption)} || chr(31) || "
+                          f"'required value is empty' END")
         return expr, checks
 
     def _two_columns(self, spec, typ, fname):
         credit, c1 = self._col({"col": spec["credit"], "type": typ}, typ, fname)
         debit, c2 = self._col({"col": spec["debit"], "type": typ}, typ, fname)
-        cap = self.param(f"{spec['credit']}/{spec['debit']}")
+        cap = self.param(f"{_first(spec['credit'])}/{_first(spec['debit'])}")
         expr = (f"CASE WHEN {credit} IS NULL AND {debit} IS NULL THEN NULL "
                 f"ELSE coalesce(abs({credit}), 0) - coalesce(abs({debit}), 0) END")
         both = (f"CASE WHEN coalesce({credit}, 0) <> 0 AND coalesce({debit}, 0) <> 0 THEN {cap} "
@@ -180,26 +209,26 @@ class Compiler:
         found = self.column(d["col"])
         if found is None:
             raise MissingColumn(f"direction column {d['col']!r} (for {fname}) is not in the header")
-        ident, caption = found
+        k, caption = found
         ins = ", ".join(self.param(str(v)) for v in d.get("in", [])) or "NULL"
         outs = ", ".join(self.param(str(v)) for v in d.get("out", [])) or "NULL"
-        sign = f"CASE WHEN r_clean({ident}) IN ({ins}) THEN 1 WHEN r_clean({ident}) IN ({outs}) THEN -1 END"
+        sign = f"CASE WHEN {k} IN ({ins}) THEN 1 WHEN {k} IN ({outs}) THEN -1 END"
         expr = f"(abs({amount_expr}) * {sign})"
         check = (f"CASE WHEN {amount_expr} IS NOT NULL AND {sign} IS NULL THEN {self.param(caption)} || chr(31)"
-                 f" || 'unknown direction ' || '''' || coalesce(r_clean({ident}), '') || '''' END")
+                 f" || 'unknown direction ' || chr(39) || coalesce({k}, '') || chr(39) END")
         return expr, [check]
 
     def _cond(self, when):
         found = self.column(when["col"])
         if found is None:
             return "FALSE"
-        ident = found[0]
+        k = found[0]
         if "in" in when:
             vals = ", ".join(self.param(str(v)) for v in when["in"]) or "NULL"
-            return f"coalesce(r_clean({ident}) IN ({vals}), FALSE)"
+            return f"coalesce({k} IN ({vals}), FALSE)"
         if "contains" in when:
-            return f"coalesce(contains(r_clean({ident}), {self.param(str(when['contains']))}), FALSE)"
-        return f"r_clean({ident}) IS NOT NULL"
+            return f"coalesce(contains({k}, {self.param(str(when['contains']))}), FALSE)"
+        return f"{k} IS NOT NULL"
 
     def _cases(self, spec, sqltype, fname):
         whens, checks = [], []
@@ -218,10 +247,10 @@ class Compiler:
         default = self.param(str(spec["default"])) if spec.get("default") is not None else "NULL"
         if found is None:
             return default, []
-        cell = f"r_clean({found[0]})"
-        whens = [f"WHEN {cell} = {self.param(str(k))} THEN {self.param(str(v))}"
-                 for k, v in (spec.get("map") or {}).items()]
-        whens += [f"WHEN contains({cell}, {self.param(str(sub))}) THEN {self.param(str(v))}"
+        k = found[0]
+        whens = [f"WHEN {k} = {self.param(str(key))} THEN {self.param(str(v))}"
+                 for key, v in (spec.get("map") or {}).items()]
+        whens += [f"WHEN contains({k}, {self.param(str(sub))}) THEN {self.param(str(v))}"
                   for sub, v in (spec.get("contains") or [])]
         if not whens:
             return default, []
@@ -229,7 +258,7 @@ class Compiler:
 
     # -- the whole select
     def select(self, fields) -> tuple[str, dict]:
-        """SELECT over ``stage`` giving typed canonical fields, id_problem, err and raw."""
+        """SELECT over ``stage`` giving typed canonical fields, id_problem, err, raw, fingerprint."""
         types = dict(fields)
         cols, checks, id_checks = [], [], []
         for fname, sqltype in fields:
@@ -242,16 +271,34 @@ class Compiler:
             checks += cs
             if spec.get("type") == "id" and "col" in spec:
                 found = self.column(spec["col"])
-                if found:
-                    id_checks.append(
+                if found and found[0] not in [c[0] for c in id_checks]:
+                    id_checks.append((found[0], (
                         f"CASE WHEN r_mangled({found[0]}) THEN {self.param(found[1])} || '=' || "
-                        f"r_clean({found[0]}) END")
+                        f"{found[0]} END")))
         err = f"coalesce({', '.join(checks)})" if checks else "CAST(NULL AS VARCHAR)"
-        idp = f"nullif(concat_ws('; ', {', '.join(id_checks)}), '')" if id_checks else "CAST(NULL AS VARCHAR)"
+        idp = (f"nullif(concat_ws('; ', {', '.join(c for _, c in id_checks)}), '')"
+               if id_checks else "CAST(NULL AS VARCHAR)")
         n = len(self.header)
         raw = "[" + ", ".join(f"c{i + 1}" for i in range(n)) + "]" if n else "CAST([] AS VARCHAR[])"
-        cleaned = ", ".join(f"coalesce(r_clean(c{i + 1}), '')" for i in range(n)) or "''"
-        sql = (f"SELECT source_line, {raw} AS raw, concat_ws(chr(31), {cleaned}) AS fingerprint, "
-               f"{', '.join(cols)}, {idp} AS id_problem, {err} AS err FROM stage")
+        fingerprint = "concat_ws(chr(31), " + (
+            ", ".join(f"coalesce(k{i + 1}, '')" for i in range(n)) or "''") + ")"
+
+        def layer(items):
+            return "".join(", " + i for i in items)
+
+        l1 = layer([f"r_strip(c{i + 1}) AS s{i + 1}" for i in range(n)])
+        l2 = layer([f"r_nullify(s{i + 1}) AS k{i + 1}" for i in range(n)])
+        l3 = layer([f"{expr} AS {x}" for expr, x in self.cells.items()])
+        l4 = layer([f"{macro}({x}) AS {nn}" for (x, macro), nn in self.pretext.items()])
+        l5 = layer([f"{tmpl} AS {vn}" for (vn, tmpl) in self.typed.values()])
+        sql = (f"WITH l1 AS (SELECT *{l1} FROM stage), l2 AS (SELECT *{l2} FROM l1), "
+               f"l3 AS (SELECT *{l3} FROM l2), l4 AS (SELECT *{l4} FROM l3), "
+               f"l5 AS (SELECT *{l5} FROM l4) "
+               f"SELECT source_line, {raw} AS raw, {fingerprint} AS fingerprint, "
+               f"{', '.join(cols)}, {idp} AS id_problem, {err} AS err FROM l5")
         used = set(re.findall(r"\$(p\d+)\b", sql))
         return sql, {k: v for k, v in self.params.items() if k in used}
+
+
+def _first(col):
+    return col if isinstance(col, str) else col[0]

@@ -46,7 +46,7 @@ def detect(rows: list, profiles: list[Profile]) -> Detection | None:
         if prof.parser or not prof.detect_header:
             continue
         for i, names in enumerate(norms):
-            if not set(prof.detect_header) <= names:
+            if not all(any(alt in names for alt in group) for group in prof.detect_header):
                 continue
             before = "\n".join(row_text(c) for _, c in rows[:i])
             if all(re.search(m, before, re.M) for m in prof.detect_markers):

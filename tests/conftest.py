@@ -1,0 +1,45 @@
+"""Shared test helpers: a throwaway store and a way to import a fixture written inline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recon import store
+from recon.io.load import import_file
+from recon.io.profile import builtin_profiles
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def con():
+    c = store.connect(":memory:")
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def profiles():
+    return builtin_profiles()
+
+
+def write(tmp_path: Path, name: str, content, encoding="utf-8") -> Path:
+    """Write a fixture file; str content is encoded (GBK files pass encoding='gbk')."""
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+    return path
+
+
+def rows(con, table: str, columns: str, where: str = "TRUE"):
+    """Rows of a store table as dicts, in source order (file, sheet, line)."""
+    cur = con.execute(
+        f"SELECT {columns} FROM {table} WHERE {where} ORDER BY source_name, source_sheet NULLS FIRST, source_line")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def do_import(con, path, profiles, **kw):
+    return import_file(con, Path(path), profiles, **kw)
