@@ -107,6 +107,7 @@ def _tables(part, profiles, forced, report, prev):
                 parsed = mod.parse(part.data)
                 table = tabular.Table(profs[0], parsed.header, None, [], iter(parsed.rows))
                 table.rejects.extend(parsed.rejects)
+                table.data_lines = len(parsed.rejects)  # a rejected entry is a data line too
                 return table, parsed.values
         return None, {}
     if part.kind == "text":
@@ -182,9 +183,17 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport):
     con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {sql}", params)
     fnames = [f for f, _ in fields]
     key_fields = list(prof.key)
-    if key_fields:
-        key_expr = "concat_ws(chr(31), " + ", ".join(
-            f"coalesce(CAST({k} AS VARCHAR), '')" for k in key_fields) + ")"
+
+    def joined(names):
+        return "concat_ws(chr(31), " + ", ".join(f"coalesce(CAST({k} AS VARCHAR), '')" for k in names) + ")"
+
+    if key_fields and prof.key_fallback:
+        # banks: (bank_code, account, bank_ref) when the bank gave a reference (the last key
+        # field), else the fallback (date, amount, balance, counterparty, summary)
+        key_expr = (f"CASE WHEN {key_fields[-1]} IS NOT NULL THEN {joined(key_fields)} "
+                    f"ELSE 'fallback' || chr(30) || {joined(prof.key_fallback)} END")
+    elif key_fields:
+        key_expr = joined(key_fields)
     else:
         key_expr = "fingerprint"
     con.execute(

@@ -2,7 +2,7 @@
 
 Built-in formats are profiles too (``recon/io/profiles/*.yaml``); a user adds a format by writing
 one more file and passing ``--profile FILE``. A profile says how to recognise the file (header
-columns, preamble markers), where data ends (footer patterns), how each canonical field is taken
+columns, preamble markers, ``detect.values``: a regex some early data cell of a column must match), where data ends (footer patterns), how each canonical field is taken
 from the source columns (a *field spec*), which fields form the natural key for de-duplication,
 and which control proofs the file's own totals allow.
 
@@ -17,7 +17,18 @@ Field specs (all values are data; nothing in a profile is pasted into SQL):
 - ``{credit: 收入, debit: 支出, type: money}``: two columns of which one is non-zero;
 - ``{sum: [spec, …]}``: the sum of several money specs (empty cells count as zero);
 - ``{col: X, map: {原值: canonical}, contains: [[子串, canonical]…], default: …}``: a code lookup;
-- ``{cases: [{when: {col: X, in: [..]} , then: spec}…], else: spec}``: choose a spec per row.
+- ``{cases: [{when: {col: X, in: [..]} , then: spec}…], else: spec}``: choose a spec per row;
+- ``format: '%d.%m.%Y' | [fmt, …]`` on a date/timestamp spec: strptime formats tried instead of the
+  built-in list (for layouts such as ``05.01.2026`` or day-first ``05/01/2026``);
+- ``divide_by: spec``: the value divided exactly (DECIMAL, half-up at 10 places) by another spec,
+  e.g. an FX mid rate quoted per 100 units: ``{col: 中间价, divide_by: {col: 单位, type: int, default: 1}}``;
+- ``{sign_of: amount, positive: bank_credit, negative: bank_debit}``: a code chosen by the sign of
+  another mapped field (zero or empty gives ``default``);
+- ``{preamble: currency, map: {人民币: CNY}}``: ``map``/``contains`` also apply to a preamble value.
+
+``key_fallback: [fields…]`` is the natural key used for a row whose last ``key`` field (the
+reference) is empty: banks key on (bank_code, account, bank_ref) when the bank gave a reference,
+else on date, amount, balance, counterparty and summary.
 """
 
 from __future__ import annotations
@@ -36,11 +47,12 @@ TYPES = ("text", "id", "money", "money5", "rate", "int", "date", "timestamp")
 PROOF_KINDS = ("footer", "summary_row", "balance_chain", "opening_closing")
 SPEC_KEYS = {
     "const", "preamble", "col", "type", "negate", "abs", "required", "default", "extract", "or",
-    "direction", "credit", "debit", "sum", "map", "contains", "cases", "else",
+    "direction", "credit", "debit", "sum", "map", "contains", "cases", "else", "format", "divide_by",
+    "sign_of", "positive", "negative",
 }
 TOP_KEYS = {
     "version", "format", "family", "title", "parser", "delimiter", "detect", "header", "preamble",
-    "footer", "fields", "key", "proofs", "repair_merge_column", "allow_short_rows",
+    "footer", "fields", "key", "proofs", "repair_merge_column", "allow_short_rows", "key_fallback",
 }
 
 
@@ -61,19 +73,21 @@ class Profile:
     delimiter: str = ","
     detect_header: tuple = ()  # each entry: a tuple of synonyms, any one of which must be present
     detect_markers: tuple = ()
+    detect_values: tuple = ()  # (normalised column, regex): some early data row's cell must match
     skip_after_header: int = 0
     preamble: dict = field(default_factory=dict)
     footer_stop: tuple = ()
     summary_titles: tuple = ()
     fields: dict = field(default_factory=dict)
     key: tuple = ()
+    key_fallback: tuple = ()
     proofs: tuple = ()
     repair_merge_column: str | None = None
     allow_short_rows: bool = False
 
     @property
     def specificity(self) -> int:
-        return len(self.detect_header) + 10 * len(self.detect_markers)
+        return len(self.detect_header) + 10 * len(self.detect_markers) + 10 * len(self.detect_values)
 
 
 def _check_regex(pattern, path, problems):
@@ -94,15 +108,24 @@ def _check_spec(spec, path, problems, family_fields):
         problems.add(path + ("col",), "col must be a column name or a list of synonyms")
     if "extract" in spec:
         _check_regex(spec["extract"], path + ("extract",), problems)
-    sources = [k for k in ("const", "preamble", "col", "credit", "sum", "cases") if k in spec]
+    sources = [k for k in ("const", "preamble", "col", "credit", "sum", "cases", "sign_of") if k in spec]
     if not sources:
-        problems.add(path, "a field spec needs one of const, preamble, col, credit/debit, sum, cases")
+        problems.add(path, "a field spec needs one of const, preamble, col, credit/debit, sum, cases, sign_of")
+    if "sign_of" in spec and family_fields and spec["sign_of"] not in family_fields:
+        problems.add(path + ("sign_of",), f"sign_of names unknown field {spec['sign_of']!r}")
     if "credit" in spec and "debit" not in spec:
         problems.add(path, "credit needs debit beside it")
     if "direction" in spec:
         d = spec["direction"]
         if not isinstance(d, dict) or "col" not in d or not ({"in", "out"} & set(d)):
             problems.add(path + ("direction",), "direction needs col and in/out value lists")
+    if "format" in spec:
+        fmts = spec["format"] if isinstance(spec["format"], list) else [spec["format"]]
+        if not fmts or not all(isinstance(f, str) and "%" in f for f in fmts):
+            problems.add(path + ("format",),
+                         "format must be a strptime pattern such as '%d.%m.%Y' or a list of them")
+    if "divide_by" in spec:
+        _check_spec(spec["divide_by"], path + ("divide_by",), problems, family_fields)
     if "or" in spec:
         _check_spec(spec["or"], path + ("or",), problems, family_fields)
     for i, sub in enumerate(spec.get("sum", []) or []):
@@ -141,15 +164,22 @@ def load_profile(path: Path) -> Profile:
             problems.add(("fields", name), f"unknown canonical field '{name}' for family {family}"
                          f" (known: {', '.join(sorted(family_fields))})")
         _check_spec(spec, ("fields", name), problems, family_fields)
-    for i, k in enumerate(data.get("key") or []):
-        if k not in fields:
-            problems.add(("key", i), f"key field '{k}' is not mapped in fields")
+    for kind in ("key", "key_fallback"):
+        for i, k in enumerate(data.get(kind) or []):
+            if k not in fields:
+                problems.add((kind, i), f"key field '{k}' is not mapped in fields")
+    for name, spec in fields.items():
+        ref = fields.get(spec.get("sign_of")) if isinstance(spec, dict) else None
+        if isinstance(ref, dict) and "sign_of" in ref:
+            problems.add(("fields", name, "sign_of"), "sign_of must name a field that is not itself sign_of")
     detect = data.get("detect") or {}
-    problems.unknown_keys(detect, {"header", "markers"}, ("detect",))
+    problems.unknown_keys(detect, {"header", "markers", "values"}, ("detect",))
     if not data.get("parser") and not detect.get("header"):
         problems.add(("detect",), "detect.header must list the columns that identify this layout")
     for i, m in enumerate(detect.get("markers") or []):
         _check_regex(m, ("detect", "markers", i), problems)
+    for col, pat in (detect.get("values") or {}).items():
+        _check_regex(pat, ("detect", "values", col), problems)
     pre = data.get("preamble") or {}
     for k, pat in pre.items():
         _check_regex(pat, ("preamble", k), problems)
@@ -166,7 +196,8 @@ def load_profile(path: Path) -> Profile:
             continue
         if "pattern" in proof:
             _check_regex(proof["pattern"], ("proofs", i, "pattern"), problems)
-        for fld in (proof.get("where") or {}):
+        where = proof.get("where") or {}
+        for fld in (k for alt in (where if isinstance(where, list) else [where]) for k in alt):
             if fld not in fields:
                 problems.add(("proofs", i, "where", fld), f"'{fld}' is not a mapped field")
     problems.raise_if_any()
@@ -181,12 +212,14 @@ def load_profile(path: Path) -> Profile:
             tuple(norm_header(a) for a in h) if isinstance(h, list) else (norm_header(h),)
             for h in detect.get("header") or []),
         detect_markers=tuple(detect.get("markers") or []),
+        detect_values=tuple((norm_header(c), pat) for c, pat in (detect.get("values") or {}).items()),
         skip_after_header=int(header.get("skip_rows_after", 0)),
         preamble=dict(pre),
         footer_stop=tuple(footer.get("stop") or []),
         summary_titles=tuple(norm_header(t) for t in footer.get("summary_titles") or []),
         fields=dict(fields),
         key=tuple(data.get("key") or []),
+        key_fallback=tuple(data.get("key_fallback") or []),
         proofs=tuple(proofs),
         repair_merge_column=data.get("repair_merge_column"),
         allow_short_rows=bool(data.get("allow_short_rows", False)),

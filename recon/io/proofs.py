@@ -41,10 +41,29 @@ def _dec(text) -> Decimal | None:
         return None
 
 
+COMPARISONS = ("<", "<=", ">", ">=")
+
+
 def _where(proof, params):
-    """SQL filter from a structured ``where: {field: [values]}``; values are bound parameters."""
+    """SQL filter from a structured ``where: {field: [values]}``; values are bound parameters.
+
+    ``{amount: {'>': 0}}`` compares instead: footers such as Alipay/PDD ``#收入合计`` and WeChat's
+    收入笔数/支出笔数 total the lines by the sign of their amount, not by a type column. A list of
+    mappings is an OR of alternatives (PDD: negative lines, or zero lines of an outgo type).
+    """
+    where = proof.get("where") or {}
+    if isinstance(where, list):  # alternatives: a line counts when any one of them holds
+        return " OR ".join(f"({_where({'where': alt}, params)})" for alt in where) or "TRUE"
     clauses = []
-    for fld, values in (proof.get("where") or {}).items():
+    for fld, values in where.items():
+        if isinstance(values, dict):
+            for op, bound in values.items():
+                if op not in COMPARISONS:
+                    raise ValueError(f"where {fld}: unknown comparison {op!r} (one of {COMPARISONS})")
+                key = f"w{len(params)}"
+                params[key] = Decimal(str(bound))
+                clauses.append(f"{fld} {op} ${key}")
+            continue
         values = values if isinstance(values, list) else [values]
         names = []
         for v in values:
@@ -87,6 +106,8 @@ def footer_proof(con, table, proof, footer, fields):
             declared = abs(declared) if proof.get("abs") else declared
             out.append(Proof(f"{label}.amount", str(declared), str(actual), declared == actual, line))
         return out
+    if proof.get("optional"):
+        return []  # the totals row is a display option of the export (ERP list 合计): no proof to run
     return [Proof(label, proof["pattern"], None, False,
                   "the footer line with this total is missing: the file may be truncated; re-download it")]
 
@@ -153,12 +174,28 @@ def balance_chain_proof(con, table, proof, footer, fields):
 def opening_closing_proof(con, table, proof, footer, fields, values=None):
     label = proof.get("name") or "opening_closing"
     values = values or {}
+    if values.get("statements"):
+        return [p for st in values["statements"] for p in _statement_proof(con, table, label, st)]
     opening, closing = _dec(values.get("opening_balance")), _dec(values.get("closing_balance"))
     if opening is None or closing is None:
         return [Proof(label, None, None, False, "opening or closing balance not declared in the file")]
     total = Decimal(con.execute(f"SELECT coalesce(sum(amount), 0) FROM {table}").fetchone()[0])
     ok = opening + total == closing
     return [Proof(label, str(closing), str(opening + total), ok,
+                  f"opening {opening} + movements {total} = {opening + total}; declared closing {closing}")]
+
+
+def _statement_proof(con, table, label, st):
+    """One statement of a multi-statement file (CAMT ``Stmt``, MT940 ``:20:`` block): its own
+    opening + the movements on its lines (``first_line``..``last_line``) = its own closing."""
+    label = f"{label}[{st.get('id') or '?'}]"
+    opening, closing = _dec(st.get("opening_balance")), _dec(st.get("closing_balance"))
+    if opening is None or closing is None:
+        return [Proof(label, None, None, False, "opening or closing balance not declared in the statement")]
+    total = Decimal(con.execute(
+        f"SELECT coalesce(sum(amount), 0) FROM {table} WHERE source_line BETWEEN $a AND $b",
+        {"a": st.get("first_line") or 0, "b": st.get("last_line") or -1}).fetchone()[0])
+    return [Proof(label, str(closing), str(opening + total), opening + total == closing,
                   f"opening {opening} + movements {total} = {opening + total}; declared closing {closing}")]
 
 

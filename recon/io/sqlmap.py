@@ -52,6 +52,15 @@ MACROS = [
         END""",
     r"""CREATE OR REPLACE TEMP MACRO r_mangled(k) AS
         regexp_full_match(coalesce(k, ''), '[+-]?\d+(\.\d+)?[Ee][+]?\d+')""",
+    # exact a / b for the divide_by spec key: DuckDB's DECIMAL '/' returns DOUBLE, so divide scaled
+    # integers instead (half-up at 10 decimal places); NULL when b is NULL or zero
+    r"""CREATE OR REPLACE TEMP MACRO r_div(a, b) AS
+        CASE WHEN a IS NOT NULL AND b IS NOT NULL AND b <> 0 THEN
+          CAST(sign(a) * sign(b) * (
+            (2 * abs(CAST(CAST(a AS DECIMAL(38,10)) * 10000000000 AS HUGEINT)) * 10000000000
+             + abs(CAST(CAST(b AS DECIMAL(38,10)) * 10000000000 AS HUGEINT)))
+            // (2 * abs(CAST(CAST(b AS DECIMAL(38,10)) * 10000000000 AS HUGEINT)))) AS DECIMAL(38,0))
+          * CAST('0.0000000001' AS DECIMAL(38,10)) END""",
     # whole-value helpers for one-off use (preamble values, proofs); not for per-row layers
     r"""CREATE OR REPLACE TEMP MACRO r_ts_of(x) AS r_ts(r_tstext(r_clean(x)))""",
 ]
@@ -102,7 +111,7 @@ class Compiler:
         self.params: dict = {}
         self.cells: dict[str, str] = {}  # layer-3 expression -> x name
         self.pretext: dict[tuple, str] = {}  # (x name, macro) -> n name
-        self.typed: dict[tuple, tuple] = {}  # (x name, type) -> (v name, typing sql)
+        self.typed: dict[tuple, tuple] = {}  # (x name, type, formats) -> (v name, typing sql)
 
     # -- literals, columns, layers
     def param(self, value) -> str:
@@ -124,16 +133,20 @@ class Compiler:
             self.cells[expr] = f"x{len(self.cells)}"
         return self.cells[expr]
 
-    def value(self, x: str, typ: str) -> str:
+    def value(self, x: str, typ: str, fmt=None) -> str:
         pre, template = TYPING[typ]
+        fmts = tuple(fmt if isinstance(fmt, list) else [fmt]) if fmt and typ in ("date", "timestamp") else ()
+        if fmts:  # a profile's own strptime formats replace the built-in list
+            tried = ", ".join(f"try_strptime({{0}}, {self.param(f)})" for f in fmts)
+            template = f"coalesce({tried})" if typ == "timestamp" else f"CAST(coalesce({tried}) AS DATE)"
         arg = x
         if pre:
             if (x, pre) not in self.pretext:
                 self.pretext[(x, pre)] = f"n{len(self.pretext)}"
             arg = self.pretext[(x, pre)]
-        if (x, typ) not in self.typed:
-            self.typed[(x, typ)] = (f"v{len(self.typed)}", template.format(arg))
-        return self.typed[(x, typ)][0]
+        if (x, typ, fmts) not in self.typed:
+            self.typed[(x, typ, fmts)] = (f"v{len(self.typed)}", template.format(arg))
+        return self.typed[(x, typ, fmts)][0]
 
     # -- specs
     def spec(self, spec: dict, sqltype: str, fname: str):
@@ -142,7 +155,7 @@ class Compiler:
         checks: list[str] = []
         if "const" in spec:
             expr = self.value(self.cell(f"CAST({self.param(str(spec['const']))} AS VARCHAR)"), typ)
-        elif "preamble" in spec:
+        elif "preamble" in spec and not ("map" in spec or "contains" in spec):
             raw = self.pre.get(spec["preamble"])
             expr = self.value(self.cell(f"r_clean(CAST({self.param(raw)} AS VARCHAR))"), typ)
         elif "credit" in spec:
@@ -153,6 +166,8 @@ class Compiler:
             checks = [c for _, cs in parts for c in cs]
         elif "cases" in spec:
             expr, checks = self._cases(spec, sqltype, fname)
+        elif "sign_of" in spec:
+            expr = self._sign_of(spec)
         elif "map" in spec or "contains" in spec:
             expr, checks = self._map(spec, fname)
         else:
@@ -164,6 +179,11 @@ class Compiler:
             expr = f"abs({expr})"
         if spec.get("negate"):
             expr = f"(-({expr}))"
+        if "divide_by" in spec:
+            divisor, more = self.spec(spec["divide_by"], sqltype, fname)
+            expr = f"r_div({expr}, {divisor})"
+            cap = self.param(_first(spec["divide_by"].get("col") or "divide_by"))
+            checks += more + [f"CASE WHEN {divisor} = 0 THEN {cap} || chr(31) || 'cannot divide by zero' END"]
         if "or" in spec:
             other, more = self.spec(spec["or"], sqltype, fname)
             expr = f"coalesce({expr}, {other})"
@@ -184,12 +204,15 @@ class Compiler:
         if "extract" in spec:
             src = f"nullif(regexp_extract({k}, {self.param(spec['extract'])}, 1), '')"
         x = self.cell(src)
-        expr = self.value(x, typ)
+        expr = self.value(x, typ, spec.get("format"))
         checks = []
         if typ in WHAT:
+            what = WHAT[typ]
+            if spec.get("format") and typ in ("date", "timestamp"):
+                what = f"a {typ} in the format {spec['format']}"
             checks.append(
                 f"CASE WHEN {x} IS NOT NULL AND {expr} IS NULL THEN {self.param(caption)} || chr(31) || "
-                f"'cannot read ' || chr(39) || {x} || chr(39) || ': expected ' || {self.param(WHAT[typ])} END")
+                f"'cannot read ' || chr(39) || {x} || chr(39) || ': expected ' || {self.param(what)} END")
         if spec.get("required"):
             checks.append(f"CASE WHEN {expr} IS NULL THEN {self.param(caption)} || chr(31) || "
                           f"'required value is empty' END")
@@ -242,9 +265,23 @@ class Compiler:
         checks += [f"CASE WHEN NOT ({conds}) THEN {c} END" for c in cs]
         return f"CASE {' '.join(whens)} ELSE {other} END", checks
 
+    def _sign_of(self, spec):
+        """A code by the sign of another field (e.g. line_type by the sign of the amount).
+
+        The other field's spec compiles to the same cached cells; its own checks report bad values.
+        """
+        value, _ = self.spec(self.profile.fields[spec["sign_of"]], "DECIMAL(18,2)", spec["sign_of"])
+        pos, neg = (self.param(str(spec[k])) if spec.get(k) is not None else "NULL"
+                    for k in ("positive", "negative"))
+        return f"CASE WHEN {value} > 0 THEN {pos} WHEN {value} < 0 THEN {neg} END"
+
     def _map(self, spec, fname):
-        found = self.column(spec["col"])
         default = self.param(str(spec["default"])) if spec.get("default") is not None else "NULL"
+        if "preamble" in spec and "col" not in spec:
+            raw = self.pre.get(spec["preamble"])
+            found = (self.cell(f"r_clean(CAST({self.param(raw)} AS VARCHAR))"), spec["preamble"])
+        else:
+            found = self.column(spec["col"])
         if found is None:
             return default, []
         k = found[0]

@@ -49,12 +49,30 @@ def detect(rows: list, profiles: list[Profile]) -> Detection | None:
             if not all(any(alt in names for alt in group) for group in prof.detect_header):
                 continue
             before = "\n".join(row_text(c) for _, c in rows[:i])
-            if all(re.search(m, before, re.M) for m in prof.detect_markers):
+            if all(re.search(m, before, re.M) for m in prof.detect_markers) and _values_match(
+                    rows[i][1], rows[i + 1:SCAN_ROWS], prof.detect_values):
                 cand = Detection(prof, i)
                 if best is None or prof.specificity > best.profile.specificity:
                     best = cand
             break
     return best
+
+
+def _values_match(header, data_rows, wanted) -> bool:
+    """Each (column, regex) of ``detect.values`` matches a cell of at least one early data row.
+
+    Two layouts can share a header and differ only in what the rows hold: an Alipay 账务明细 whose
+    业务基础订单号 column carries 19-digit Taobao order numbers is a Tmall shop's settlement.
+    """
+    names = [norm_header(c) for c in header]
+    for col, pattern in wanted:
+        if col not in names:
+            return False
+        j = names.index(col)
+        if not any(j < len(cells) and re.search(pattern, str(cells[j]).strip(" \t`'\u3000"))
+                   for _, cells in data_rows):
+            return False
+    return True
 
 
 @dataclass

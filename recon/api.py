@@ -1,0 +1,273 @@
+"""The importable API behind every command: import, sniff, run.
+
+``recon.cli`` parses flags, calls one function here and prints what it returns; tests and month-end
+scripts call the same functions. A run: import every file found (recursively, dot-files skipped),
+fix the period, build the run's universe of ledger lines, match, prove conservation, write
+``results.csv``, ``quarantine.csv`` and ``manifest.json``, record the run in the store, and say
+which exit code the result deserves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recon import __version__, store
+from recon.engine import conservation, match
+from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
+from recon.io.load import FileReport, import_file
+from recon.io.profile import Profile, all_profiles
+from recon.report.results import write_quarantine, write_results
+from recon.resources import dictionaries_dir
+from recon.rules import file_sha256, load_channels, load_rules
+
+
+# ---------------------------------------------------------------- profiles and files
+
+def load_profiles(extra=()) -> list[Profile]:
+    return all_profiles(extra)
+
+
+def pick_format(profiles: list[Profile], name: str | None) -> Profile | None:
+    if not name:
+        return None
+    for p in profiles:
+        if p.name == name:
+            return p
+    raise ReconError(f"unknown format {name!r}; `recon formats` lists the known ones: "
+                     + ", ".join(p.name for p in profiles))
+
+
+def scan(inputs) -> list[tuple[Path, str]]:
+    """Files under the inputs, recursively, sorted; dot-files and dot-folders are skipped.
+
+    Returns (path, path relative to the input folder it was found in, POSIX style).
+    """
+    found = []
+    for root in inputs:
+        root = Path(root)
+        if root.is_file():
+            found.append((root, root.name))
+            continue
+        if not root.is_dir():
+            raise ReconError(f"{root}: no such file or folder")
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+                found.append((path, rel.as_posix()))
+    return found
+
+
+def import_paths(con, paths, profiles, forced=None) -> list[FileReport]:
+    """`recon import`: load each file; unreadable files raise InputError naming the file."""
+    reports = []
+    for path, rel in scan(paths):
+        try:
+            reports.append(import_file(con, path, profiles, display=rel, forced=forced))
+        except InputError as exc:
+            raise InputError(f"{rel}: {exc}") from None
+    return reports
+
+
+def sniff(path: Path, profiles, forced=None):
+    """Read a file into a throwaway store: its report and its quarantined lines, nothing saved."""
+    con = store.connect(":memory:")
+    try:
+        report = import_file(con, Path(path), profiles, forced=forced)
+        rejects = con.execute(
+            "SELECT source_line, source_sheet, column_name, reason FROM quarantine "
+            "ORDER BY source_sheet NULLS FIRST, source_line").fetchall()
+        return report, rejects
+    finally:
+        con.close()
+
+
+# ---------------------------------------------------------------- period
+
+def _month(d: dt.date) -> str:
+    return f"{d.year:04d}-{d.month:02d}"
+
+
+def _months_between(start: dt.datetime, end_exclusive: dt.datetime) -> set:
+    last = (end_exclusive - dt.timedelta(seconds=1)).date()
+    out, cur = set(), dt.date(start.year, start.month, 1)
+    while cur <= last:
+        out.add(_month(cur))
+        cur = dt.date(cur.year + (cur.month == 12), cur.month % 12 + 1, 1)
+    return out
+
+
+def period_bounds(period: str) -> tuple[dt.date, dt.date]:
+    try:
+        start = dt.datetime.strptime(period, "%Y-%m").date()
+    except ValueError:
+        raise ReconError(f"--period {period!r}: expected YYYY-MM, e.g. 2026-01") from None
+    end = dt.date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return start, end
+
+
+def infer_period(con) -> str:
+    """The month the run's platform files declare (preamble), or lacking one the month of their last line.
+
+    If the platform files disagree the run cannot guess which month is being closed: exit 2.
+    """
+    rows = con.execute(
+        """SELECT f.rel_path, s.period_start, s.period_end,
+                  (SELECT max(movement_date) FROM platform_line p WHERE p.file_id = s.file_id)
+           FROM source_file s JOIN run_files f USING (file_id)
+           WHERE EXISTS (SELECT 1 FROM platform_line p WHERE p.file_id = s.file_id)
+           ORDER BY f.rel_path""").fetchall()
+    if not rows:
+        rows = con.execute(
+            """SELECT f.rel_path, s.period_start, s.period_end,
+                      (SELECT max(movement_date) FROM (SELECT file_id, movement_date FROM erp_line
+                        UNION ALL SELECT file_id, movement_date FROM bank_line) x WHERE x.file_id = s.file_id)
+               FROM source_file s JOIN run_files f USING (file_id) ORDER BY f.rel_path""").fetchall()
+    by_month: dict = {}
+    for rel, start, end, last in rows:
+        if start is not None and end is not None and end > start:
+            months = _months_between(start, end)
+        elif last is not None:
+            months = {_month(last)}
+        else:
+            continue
+        for m in months:
+            by_month.setdefault(m, []).append(rel)
+    if not by_month:
+        raise ReconError("cannot tell which period to close: no dated ledger lines; pass --period YYYY-MM")
+    if len(by_month) > 1:
+        detail = "; ".join(f"{m}: {', '.join(files[:3])}{' …' if len(files) > 3 else ''}"
+                           for m, files in sorted(by_month.items()))
+        raise ReconError(f"the platform files cover more than one month ({detail}); "
+                         "pass --period YYYY-MM to say which month to close")
+    return next(iter(by_month))
+
+
+# ---------------------------------------------------------------- run
+
+@dataclass
+class RunConfig:
+    inputs: list
+    out: Path
+    db: str = "recon.duckdb"
+    period: str | None = None
+    rules: Path | None = None
+    channels: Path | None = None
+    profiles: list = field(default_factory=list)
+    format: str | None = None
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    manifest: dict
+    files: list
+    warnings: list
+    out: Path
+
+
+def _dictionary_hashes() -> dict:
+    return {p.name: file_sha256(p) for p in sorted(dictionaries_dir().glob("*.yaml"))}
+
+
+def run(cfg: RunConfig) -> RunResult:
+    rules = load_rules(cfg.rules)
+    channels = load_channels(cfg.channels)
+    profiles = load_profiles(cfg.profiles)
+    forced = pick_format(profiles, cfg.format)
+    files = scan(cfg.inputs)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now().replace(microsecond=0)
+    con = store.connect(cfg.db)
+    try:
+        reports, warnings, errors = [], [], []
+        for path, rel in files:
+            try:
+                rep = import_file(con, path, profiles, display=rel, forced=forced)
+            except InputError as exc:
+                errors.append(f"{rel}: {exc}")
+                continue
+            rep.path = rel
+            reports.append(rep)
+            if rep.status == "unrecognised":
+                warnings.append(f"skipped {rel}: {rep.message}")
+        if errors:
+            raise InputError("cannot read these files:\n  " + "\n  ".join(errors))
+        con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+        seen = set()
+        for rep in reports:
+            if rep.status != "unrecognised" and rep.file_id not in seen:
+                seen.add(rep.file_id)
+                con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rep.path])
+        period = cfg.period or infer_period(con)
+        start, end = period_bounds(period)
+        channel_map = [(cust, ch.code) for ch in channels for cust in ch.erp_customers]
+        match.build_universe(con, start, end, channel_map)
+        match.run_passes(con, rules)
+        totals = conservation.check(con)
+        write_results(con, out)
+        write_quarantine(con, out)
+        manifest = _manifest(con, cfg, rules, period, reports, totals, started)
+        exit_code = _exit_code(manifest)
+        manifest["exit_code"] = exit_code
+        run_id = manifest["run_id"]
+        con.execute("INSERT INTO run VALUES (?, ?, ?, ?, ?)",
+                    [run_id, period, started, exit_code, json.dumps(manifest["status_counts"])])
+        con.execute("INSERT INTO line_result SELECT $r, source, line_id, status, code, match_group, explanation "
+                    "FROM result", {"r": run_id})
+        (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+                                           encoding="utf-8")
+        return RunResult(exit_code, manifest, reports, warnings, out)
+    finally:
+        con.close()
+
+
+def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
+    status_counts = dict(con.execute(
+        "SELECT status, count(*) FROM result GROUP BY status ORDER BY status").fetchall())
+    for s in conservation.STATUSES:
+        status_counts.setdefault(s, 0)
+    inputs = []
+    for rep in reports:
+        d = rep.as_dict()
+        inputs.append({
+            "path": rep.path, "sha256": rep.file_id, "status": rep.status, "message": rep.message,
+            "formats": d["formats"], "container": rep.container, "encoding": rep.encoding,
+            "lines": {"data": d["data_lines"], "loaded": d["loaded"], "duplicate": d["duplicates"],
+                      "quarantined": d["quarantined"]},
+            "parts": [{"part": p.part, "format": p.format, "family": p.family, "header_line": p.header_line,
+                       "data_lines": p.data_lines, "loaded": p.loaded, "duplicate": p.duplicates,
+                       "quarantined": p.quarantined, "amount_loaded": p.amount_loaded,
+                       "amount_duplicate": p.amount_duplicate, "declared": p.values, "proofs": p.proofs}
+                      for p in rep.parts],
+            "skipped_parts": rep.skipped_parts,
+            "proofs_passed": rep.proofs_passed,
+        })
+    key = hashlib.sha256("|".join([period] + sorted(r.file_id for r in reports)).encode()).hexdigest()[:8]
+    return {
+        "tool": "recon", "version": __version__,
+        "run_id": f"R{started:%Y%m%dT%H%M%S}-{key}",
+        "started_at": started.isoformat(),
+        "finished_at": dt.datetime.now().replace(microsecond=0).isoformat(),
+        "period": period,
+        "rules": {"file": Path(rules.source).name, "sha256": rules.sha256},
+        "dictionaries": _dictionary_hashes(),
+        "inputs": inputs,
+        "skipped_files": [r.path for r in reports if r.status == "unrecognised"],
+        "control_totals": totals,
+        "quarantined_lines": sum(r.as_dict()["quarantined"] for r in reports),
+        "failed_proofs": [f"{r.path}{'/' + p.part if p.part else ''}: {pr['proof']}"
+                          for r in reports for p in r.parts for pr in p.proofs if not pr["passed"]],
+        "status_counts": status_counts,
+    }
+
+
+def _exit_code(manifest) -> int:
+    s = manifest["status_counts"]
+    if s.get("unknown") or s.get("review") or manifest["quarantined_lines"] or manifest["failed_proofs"]:
+        return EXIT_FINDINGS
+    return EXIT_OK

@@ -1,0 +1,227 @@
+"""recon's command line: flags -> one recon.api call -> printed summary -> exit code.
+
+Exit codes: 0 run complete and clean; 1 complete with unknown/review lines, quarantined lines or a
+failed control proof; 2 usage, configuration or input error; 3 internal error (e.g. the
+conservation check failed). User errors print one message without a traceback; bugs keep theirs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from recon import __version__, api, store
+from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ReconError
+
+DB_HELP = "DuckDB store file (created if missing)."
+PROFILE_HELP = "Extra format profile YAML (repeatable); replaces a built-in profile of the same name."
+FORMAT_HELP = "Force this format instead of detecting it from the content (see `recon formats`)."
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="recon")
+def cli():
+    """Reconcile platform settlements, ERP receivables and bank statements in one batch run.
+
+    Files are read exactly as downloaded (GBK CSVs with preambles, WeChat backtick bills, XLSX,
+    CAMT.053/MT940, ERP AR exports) into a DuckDB store, matched, and written out as results.csv,
+    quarantine.csv and manifest.json.
+
+    Example:
+
+        recon run sample_data --out out/
+    """
+
+
+def _print_file(rep, verbose=True):
+    t = rep.totals()
+    fmts = ", ".join(rep.formats) or "-"
+    if rep.status == "unrecognised":
+        click.echo(f"SKIP  {rep.name}: {rep.message}", err=True)
+        return
+    tag = "SAME" if rep.status == "already_loaded" else "LOAD"
+    click.echo(f"{tag}  {rep.name}  [{fmts}; {rep.encoding or rep.container}]  lines {t['data_lines']}: "
+               f"loaded {t['loaded']}, duplicate {t['duplicates']}, quarantined {t['quarantined']}")
+    if rep.status == "already_loaded":
+        click.echo(f"      {rep.message}")
+    if verbose:
+        for p in rep.parts:
+            for pr in p.proofs:
+                mark = "ok " if pr["passed"] else "FAIL"
+                click.echo(f"      proof {mark} {p.part + ': ' if p.part else ''}{pr['proof']}: "
+                           f"declared {pr['expected']}, found {pr['actual']}"
+                           + ("" if pr["passed"] else f" ({pr['detail']})"))
+    for s in rep.skipped_parts:
+        click.echo(f"      skipped part {s}: not a known layout", err=True)
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help=PROFILE_HELP)
+@click.option("--format", "fmt", help=FORMAT_HELP)
+def import_cmd(files, db, profiles, fmt):
+    """Load files (or folders, recursively) into the store without matching.
+
+    A byte-identical file is not loaded twice; rows of an overlapping re-download that are
+    already in the store are counted as duplicates.
+
+    Example:
+
+        recon import downloads/alipay_202601.zip downloads/jd/ --db close.duckdb
+    """
+    profs = api.load_profiles(profiles)
+    con = store.connect(db)
+    try:
+        reports = api.import_paths(con, files, profs, forced=api.pick_format(profs, fmt))
+    finally:
+        con.close()
+    for rep in reports:
+        _print_file(rep)
+    bad = any(r.status == "unrecognised" for r in reports)
+    findings = any(r.totals()["quarantined"] or not r.proofs_passed for r in reports)
+    sys.exit(EXIT_USAGE if bad else EXIT_FINDINGS if findings else EXIT_OK)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help=PROFILE_HELP)
+@click.option("--format", "fmt", help=FORMAT_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def sniff(file, profiles, fmt, as_json):
+    """Say what a file is (format, encoding, rows, problems) without loading it.
+
+    Example:
+
+        recon sniff downloads/wechat_tradebill_20260131.csv
+    """
+    profs = api.load_profiles(profiles)
+    rep, rejects = api.sniff(file, profs, forced=api.pick_format(profs, fmt))
+    if as_json:
+        d = rep.as_dict()
+        d["quarantine"] = [{"line": ln, "sheet": sh, "column": col, "reason": why} for ln, sh, col, why in rejects]
+        click.echo(json.dumps(d, ensure_ascii=False, indent=2, default=str))
+    else:
+        _print_file(rep)
+        for p in rep.parts:
+            click.echo(f"      part {p.part or '(file)'}: {p.format} ({p.family}), header on line {p.header_line}")
+        for ln, sh, col, why in rejects[:50]:
+            click.echo(f"      line {ln}{' [' + sh + ']' if sh else ''}{' column ' + col if col else ''}: {why}")
+        if len(rejects) > 50:
+            click.echo(f"      … {len(rejects) - 50} more quarantined lines")
+    if rep.status == "unrecognised":
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_FINDINGS if rejects or not rep.proofs_passed else EXIT_OK)
+
+
+@cli.command()
+@click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help=PROFILE_HELP)
+def formats(profiles):
+    """List the formats recon reads (built-in profiles and any --profile given).
+
+    Example:
+
+        recon formats --profile my_erp.yaml
+    """
+    for p in api.load_profiles(profiles):
+        click.echo(f"{p.name:32} {p.family:9} {p.title}")
+
+
+@cli.command()
+@click.option("--orders", default=300, show_default=True, help="Orders in the generated month.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the files into.")
+@click.option("--seed", default=20260131, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--period", default="2026-01", show_default=True, help="Month to generate, YYYY-MM.")
+def sample(orders, out, seed, period):
+    """Generate a consistent multi-channel month in every supported format, with planted discrepancies.
+
+    The same arguments always write byte-identical files; the planted discrepancies are listed in
+    OUT/.planted.json (a dot-file, so `recon run` skips it).
+
+    Example:
+
+        recon sample --orders 1000 --out /tmp/month
+    """
+    from recon.sample import generate
+
+    paths = generate(out, orders=orders, seed=seed, period=period)
+    click.echo(f"wrote {len(paths)} files to {out}")
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for results.csv, quarantine.csv and manifest.json.")
+@click.option("--period", help="Month to close, YYYY-MM (default: the one the platform files declare).")
+@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Matching rules YAML (default: the shipped rules/default.yaml).")
+@click.option("--channels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Channel configuration YAML (default: the shipped rules/channels.yaml).")
+@click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help=PROFILE_HELP)
+@click.option("--format", "fmt", help=FORMAT_HELP)
+def run(inputs, out, period, db, rules, channels, profiles, fmt):
+    """Import every file under INPUTS (recursively), match, and write the results.
+
+    Writes OUT/results.csv (one row per ledger line of the period with its final status),
+    OUT/quarantine.csv (lines that could not be read, with file, line, column and reason) and
+    OUT/manifest.json (inputs with SHA-256, control totals and proofs, counts per status).
+    Files no format recognises are skipped with a warning. Exit 0: clean; 1: unknown or review
+    lines, quarantined lines or a failed proof; 2: usage/input error; 3: internal error.
+
+    Example:
+
+        recon run sample_data --out out/ --period 2026-01
+    """
+    cfg = api.RunConfig(inputs=list(inputs), out=out, db=db, period=period, rules=rules, channels=channels,
+                        profiles=list(profiles), format=fmt)
+    result = api.run(cfg)
+    for rep in result.files:
+        if rep.status != "unrecognised":
+            _print_file(rep, verbose=False)
+    m = result.manifest
+    click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in m["status_counts"].items()))
+    for src, t in m["control_totals"].items():
+        click.echo(f"  {src:8} in {t['in']['count']} lines / {t['in']['amount']}  "
+                   f"out {t['out']['count']} / {t['out']['amount']}")
+    if m["quarantined_lines"]:
+        click.echo(f"  quarantined lines: {m['quarantined_lines']} (see {out / 'quarantine.csv'})")
+    for f in m["failed_proofs"]:
+        click.echo(f"  FAILED proof: {f}")
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"wrote {out / 'results.csv'}, {out / 'quarantine.csv'}, {out / 'manifest.json'} "
+               f"(exit {result.exit_code})")
+    sys.exit(result.exit_code)
+
+
+def main(argv=None):
+    """Entry point: user errors -> message + their exit code; bugs -> traceback + exit 3."""
+    try:
+        cli.main(args=argv, prog_name="recon", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    except ReconError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except Exception:  # a bug: keep the traceback
+        traceback.print_exc()
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)

@@ -1,0 +1,137 @@
+"""Order-leg matching in DuckDB: platform order lines <-> ERP documents, grouped per order.
+
+Everything here is SQL over whole tables; Python only sequences the passes. The input is the
+``universe`` of the run (``build_universe``): every ledger line of the run's files with its
+source, channel, order number, type, amount and whether its money moved in the period being
+closed or after it. The output is ``result``: exactly one row per line that belongs in the
+results file, with status, code (the pass name when matched), a stable match group id and a
+plain-language explanation.
+
+Group ids are ``G`` + the first 16 hex digits of the MD5 of the sorted member line ids, so the same
+inputs give the same ids in every run.
+"""
+
+from __future__ import annotations
+
+from recon.rules import Rules
+
+GROUP_ID = "'G' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16)"
+
+
+def build_universe(con, period_start, period_end, channel_map: list[tuple[str, str]]) -> None:
+    """Ledger lines of the run's files (temp table ``run_files``) with period flags."""
+    con.execute("CREATE OR REPLACE TEMP TABLE channel_map (customer VARCHAR, channel VARCHAR)")
+    if channel_map:
+        con.executemany("INSERT INTO channel_map VALUES (?, ?)", channel_map)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE universe AS
+        WITH lines AS (
+            SELECT 'platform' AS source, line_id, file_id, source_line, source_sheet, channel,
+                   account, order_no, line_type, currency, amount, movement_date, id_problem
+            FROM platform_line
+            UNION ALL
+            SELECT 'erp', e.line_id, e.file_id, e.source_line, e.source_sheet,
+                   coalesce(e.channel, cm.channel), e.customer, e.order_no, e.line_type, e.currency,
+                   e.amount, e.movement_date, e.id_problem
+            FROM erp_line e LEFT JOIN channel_map cm ON cm.customer = e.customer
+            UNION ALL
+            SELECT 'bank', line_id, file_id, source_line, source_sheet, NULL, account, order_no,
+                   line_type, currency, amount, movement_date, id_problem
+            FROM bank_line)
+        SELECT l.*, f.rel_path AS source_file,
+               l.movement_date >= $start AND l.movement_date < $end AS in_period,
+               l.movement_date >= $end AS after_period
+        FROM lines l JOIN run_files f USING (file_id)""",
+        {"start": period_start, "end": period_end},
+    )
+
+
+def _candidates(con, platform_types, erp_types) -> None:
+    """Order-level lines not yet decided, with an order number, dated in or after the period."""
+    params = {}
+    ptypes = _in_list("pt", platform_types, params)
+    etypes = _in_list("et", erp_types, params)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE cand AS
+        SELECT u.* FROM universe u ANTI JOIN result r USING (line_id)
+        WHERE u.order_no IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
+          AND ((u.source = 'platform' AND u.line_type IN ({ptypes}))
+            OR (u.source = 'erp' AND u.line_type IN ({etypes})))""",
+        params,
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE grp AS
+        SELECT order_no,
+               coalesce(sum(amount) FILTER (WHERE source = 'platform'), 0) AS p_sum,
+               coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS e_sum,
+               count(*) FILTER (WHERE source = 'platform') AS np,
+               count(*) FILTER (WHERE source = 'erp') AS ne,
+               bool_and(in_period) AS all_in, bool_or(in_period) AS any_in,
+               max(movement_date) FILTER (WHERE NOT in_period) AS late_date,
+               {GROUP_ID} AS match_group
+        FROM cand GROUP BY order_no HAVING bool_or(in_period)"""
+    )
+
+
+def _in_list(prefix, values, params) -> str:
+    names = []
+    for i, v in enumerate(values):
+        params[f"{prefix}{i}"] = str(v)
+        names.append(f"${prefix}{i}")
+    return ", ".join(names) or "NULL"
+
+
+def run_passes(con, rules: Rules) -> None:
+    """Apply each order-leg pass in order; then decide every remaining line of the period."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE result (line_id VARCHAR PRIMARY KEY, source VARCHAR,
+           status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR)""")
+    for p in rules.passes:
+        _candidates(con, p.platform_line_types, p.erp_line_types)
+        con.execute(
+            """INSERT INTO result
+            SELECT c.line_id, c.source, 'matched', $name, g.match_group,
+                   CASE WHEN g.p_sum = g.e_sum
+                        THEN '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' = ERP '
+                             || CAST(g.e_sum AS VARCHAR) || ' (' || CAST(g.np AS VARCHAR) || ' 平台行, '
+                             || CAST(g.ne AS VARCHAR) || ' ERP 单据)'
+                        ELSE '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
+                             || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR)
+                             || ' 在容差 ' || $tol || ' 内' END
+            FROM cand c JOIN grp g USING (order_no)
+            WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND abs(g.p_sum - g.e_sum) <= CAST($tol AS DECIMAL(18,2))""",
+            {"name": p.name, "tol": str(p.tolerance)},
+        )
+    _leftovers(con, rules)
+
+
+def _leftovers(con, rules: Rules) -> None:
+    """Unmatched order groups stay together as unknown; every other line of the period is unknown alone."""
+    ptypes = sorted({t for p in rules.passes for t in p.platform_line_types})
+    etypes = sorted({t for p in rules.passes for t in p.erp_line_types})
+    _candidates(con, ptypes, etypes)
+    con.execute(
+        """INSERT INTO result
+        SELECT c.line_id, c.source, 'unknown', NULL, g.match_group,
+               CASE WHEN g.ne = 0 THEN '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
+                                       || ', ERP 中没有该订单的单据'
+                    WHEN g.np = 0 THEN '订单 ' || g.order_no || ': ERP ' || CAST(g.e_sum AS VARCHAR)
+                                       || ', 平台文件中没有该订单'
+                    WHEN NOT g.all_in THEN '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
+                                       || ' vs ERP ' || CAST(g.e_sum AS VARCHAR) || ', 部分行记在本期之后 ('
+                                       || CAST(g.late_date AS VARCHAR) || ')'
+                    ELSE '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
+                         || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR) END
+        FROM cand c JOIN grp g USING (order_no)"""
+    )
+    con.execute(
+        """INSERT INTO result
+        SELECT u.line_id, u.source, 'unknown', NULL, NULL,
+               CASE WHEN u.id_problem IS NOT NULL
+                    THEN '编号已被 Excel 改成科学计数法, 无法识别 (' || u.id_problem || '): 请重新下载原始文件'
+                    WHEN u.order_no IS NULL AND u.source <> 'bank'
+                    THEN '没有订单号, 本规则中没有适用的匹配步骤 (line type ' || u.line_type || ')'
+                    ELSE '本规则中没有适用于 ' || u.source || ' / ' || u.line_type || ' 的匹配步骤' END
+        FROM universe u ANTI JOIN result r USING (line_id)
+        WHERE u.in_period"""
+    )

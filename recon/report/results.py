@@ -1,0 +1,70 @@
+"""results.csv and quarantine.csv: the results contract scripts and auditors rely on.
+
+UTF-8 with BOM (so Excel shows Chinese), RFC 4180 (CRLF, quotes doubled), rows sorted by source,
+file, sheet, line. DuckDB writes the rows (``COPY``), so a ten-million-line month costs seconds; we
+only prepend the BOM. Text from input files that begins with ``= + - @ ＝``, a tab or a CR gets a
+leading apostrophe so a spreadsheet shows it as text instead of running it; ``amount`` is written
+as a plain number and never neutralised.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+RESULT_COLUMNS = (
+    "source", "source_file", "source_line", "source_sheet", "channel", "account", "order_no",
+    "line_type", "currency", "amount", "status", "code", "match_group", "explanation",
+)
+
+NEUTRALISE_MACRO = r"""CREATE OR REPLACE TEMP MACRO r_safe(x) AS
+    CASE WHEN regexp_matches(x, '^[=+\-@＝\t\r]') THEN '''' || x ELSE x END"""
+
+
+def _copy_with_bom(con, select_sql: str, path: Path, params=None) -> None:
+    """COPY to a temp file whose name we chose (a user's --out path never enters SQL), then add the BOM."""
+    fd, tmp = tempfile.mkstemp(prefix="recon-", suffix=".csv")
+    os.close(fd)
+    try:
+        con.execute(
+            f"COPY ({select_sql}) TO '{tmp}' (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', "
+            f"NEW_LINE '\r\n')", params or {})
+        with open(path, "wb") as out, open(tmp, "rb") as src:
+            out.write(b"\xef\xbb\xbf")
+            shutil.copyfileobj(src, out, 1024 * 1024)
+    finally:
+        os.remove(tmp)
+
+
+def write_results(con, out_dir: Path) -> Path:
+    """Write OUT/results.csv from ``universe`` joined with ``result``."""
+    con.execute(NEUTRALISE_MACRO)
+    text = {"source_file", "source_sheet", "channel", "account", "order_no", "line_type", "currency",
+            "code", "match_group", "explanation"}
+    cols = ", ".join(
+        f"r_safe({c}) AS {c}" if c in text else c for c in RESULT_COLUMNS)
+    select = (
+        f"SELECT {cols} FROM (SELECT u.source, u.source_file, u.source_line, u.source_sheet, u.channel, "
+        "u.account, u.order_no, u.line_type, u.currency, u.amount, r.status, r.code, r.match_group, "
+        "r.explanation FROM universe u JOIN result r USING (line_id)) "
+        "ORDER BY CASE source WHEN 'platform' THEN 1 WHEN 'erp' THEN 2 ELSE 3 END, source_file, "
+        "source_sheet NULLS FIRST, source_line")
+    path = Path(out_dir) / "results.csv"
+    _copy_with_bom(con, select, path)
+    return path
+
+
+def write_quarantine(con, out_dir: Path) -> Path:
+    """Write OUT/quarantine.csv for the run's files: file, line, column, reason, the raw cells."""
+    con.execute(NEUTRALISE_MACRO)
+    select = (
+        "SELECT r_safe(f.rel_path) AS file, q.source_line AS line, r_safe(q.source_sheet) AS sheet, "
+        "r_safe(q.column_name) AS column, r_safe(q.reason) AS reason, r_safe(q.source_format) AS format, "
+        "r_safe(array_to_string(q.raw, ' | ')) AS raw "
+        "FROM quarantine q JOIN run_files f USING (file_id) "
+        "ORDER BY f.rel_path, q.source_sheet NULLS FIRST, q.source_line")
+    path = Path(out_dir) / "quarantine.csv"
+    _copy_with_bom(con, select, path)
+    return path

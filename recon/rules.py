@@ -1,0 +1,121 @@
+"""Matching rules and channel configuration, loaded strictly from YAML.
+
+``rules/default.yaml`` holds the ordered match passes; ``rules/channels.yaml`` says how each
+channel appears in the ERP (客户 names) and how long it takes to settle. Both are data: a user
+copies them and passes ``--rules`` / ``--channels``. Every problem is reported at once with
+file:line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from recon.config import Problems, load_yaml
+from recon.resources import rules_dir
+
+PASS_KEYS = {"name", "leg", "description", "platform_line_types", "erp_line_types", "key", "tolerance"}
+LEGS = ("order",)
+KEYS = ("order_no",)
+
+
+@dataclass(frozen=True)
+class MatchPass:
+    name: str
+    leg: str
+    description: str
+    platform_line_types: tuple
+    erp_line_types: tuple
+    key: str
+    tolerance: Decimal
+
+
+@dataclass(frozen=True)
+class Rules:
+    source: str
+    sha256: str
+    passes: tuple
+
+
+@dataclass(frozen=True)
+class Channel:
+    code: str
+    name: str
+    erp_customers: tuple
+    settlement_lag_days: int
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_rules(path: Path | None = None) -> Rules:
+    path = Path(path) if path else rules_dir() / "default.yaml"
+    data, lines = load_yaml(path)
+    problems = Problems(lines)
+    if not isinstance(data, dict):
+        problems.add((), "a rules file is a mapping with version: 1 and passes: [...]")
+        problems.raise_if_any()
+    problems.unknown_keys(data, {"version", "passes"}, ())
+    if data.get("version") != 1:
+        problems.add(("version",), "version: 1 is required")
+    passes = []
+    seen = set()
+    for i, p in enumerate(data.get("passes") or []):
+        path_i = ("passes", i)
+        if not isinstance(p, dict):
+            problems.add(path_i, "each pass is a mapping with name, leg, key, …")
+            continue
+        problems.unknown_keys(p, PASS_KEYS, path_i)
+        name = p.get("name")
+        if not name:
+            problems.add(path_i, "a pass needs a name")
+        elif name in seen:
+            problems.add(path_i + ("name",), f"duplicate pass name {name!r}")
+        seen.add(name)
+        if p.get("leg") not in LEGS:
+            problems.add(path_i + ("leg",), f"leg must be one of {', '.join(LEGS)}")
+        if p.get("key", "order_no") not in KEYS:
+            problems.add(path_i + ("key",), f"key must be one of {', '.join(KEYS)}")
+        try:
+            tol = Decimal(str(p.get("tolerance", "0.00")))
+            if tol < 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            problems.add(path_i + ("tolerance",), "tolerance must be a non-negative amount like \"0.01\"")
+            tol = Decimal("0")
+        for side in ("platform_line_types", "erp_line_types"):
+            if not isinstance(p.get(side, []), list):
+                problems.add(path_i + (side,), "must be a list of line types")
+        passes.append(MatchPass(
+            name=str(name), leg=str(p.get("leg")), description=str(p.get("description", "")),
+            platform_line_types=tuple(p.get("platform_line_types") or ()),
+            erp_line_types=tuple(p.get("erp_line_types") or ()),
+            key=p.get("key", "order_no"), tolerance=tol))
+    problems.raise_if_any()
+    return Rules(str(path), file_sha256(path), tuple(passes))
+
+
+def load_channels(path: Path | None = None) -> list[Channel]:
+    path = Path(path) if path else rules_dir() / "channels.yaml"
+    data, lines = load_yaml(path)
+    problems = Problems(lines)
+    if not isinstance(data, dict) or not isinstance(data.get("channels"), dict):
+        problems.add((), "a channels file is a mapping with version: 1 and channels: {code: {...}}")
+        problems.raise_if_any()
+    problems.unknown_keys(data, {"version", "channels"}, ())
+    out = []
+    for code, c in data["channels"].items():
+        if not isinstance(c, dict):
+            problems.add(("channels", code), "each channel is a mapping")
+            continue
+        problems.unknown_keys(c, {"name", "erp_customers", "settlement_lag_days"}, ("channels", code))
+        lag = c.get("settlement_lag_days", 1)
+        if not isinstance(lag, int) or lag < 0:
+            problems.add(("channels", code, "settlement_lag_days"), "must be a whole number of days")
+            lag = 1
+        out.append(Channel(str(code), str(c.get("name", code)), tuple(c.get("erp_customers") or ()), lag))
+    problems.raise_if_any()
+    return out

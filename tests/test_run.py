@@ -1,0 +1,227 @@
+"""`recon run` end to end on small inline folders: results contract, manifest, exit codes, period."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from recon import api, store
+from recon.cli import main
+from recon.engine import conservation, match
+from recon.errors import ConservationError
+from recon.rules import load_rules
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+ERP_HEADER = "单据编号,业务日期,单据类型,客户,币别,汇率,价税合计,税额,本位币价税合计,已核销金额,未核销金额,单据状态,平台订单号,摘要"
+
+
+def erp_csv(*rows: str) -> bytes:
+    return ("\ufeff" + "\r\n".join([ERP_HEADER, *rows]) + "\r\n").encode("utf-8")
+
+
+def run_cli(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def read_results(out: Path):
+    data = (out / "results.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf"), "results.csv must start with a UTF-8 BOM for Excel"
+    text = data[3:].decode("utf-8")
+    assert "\r\n" in text and "\n" not in text.replace("\r\n", ""), "RFC 4180 line ends are CRLF"
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+@pytest.fixture
+def month(tmp_path):
+    """Alipay trade detail (orders M…001 with a refund, M…002) and an ERP export that books M…001 right
+    and M…002 short by 9.90; plus a README that no format recognises."""
+    inp = tmp_path / "in"
+    (inp / "alipay").mkdir(parents=True)
+    shutil.copy(FIXTURES / "alipay_trade_detail.csv", inp / "alipay" / "trade.csv")
+    (inp / "erp").mkdir()
+    (inp / "erp" / "ar.csv").write_bytes(erp_csv(
+        "AR001,2026-01-01,标准应收单,支付宝当面付,人民币,1,100.00,11.50,100.00,0,100.00,已审核,M20260101001,",
+        "AR002,2026-01-01,标准应收单,支付宝当面付,人民币,1,50.00,5.75,50.00,0,50.00,已审核,,订单号:M20260101002",
+        "AR003,2026-01-03,红字应收单,支付宝当面付,人民币,1,-20.00,-2.30,-20.00,0,-20.00,已审核,M20260101001,退款",
+    ))
+    (inp / "README.txt").write_text("downloaded 2026-02-02\n", encoding="utf-8")
+    return tmp_path
+
+
+def test_run_writes_results_contract(month, capsys):
+    out = month / "out"
+    code, stdout, stderr = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")],
+                                   capsys)
+    assert code == 1, stdout + stderr  # M…002 differs: an unknown line means exit 1
+    assert "skipped README.txt" in stderr
+    rows = read_results(out)
+    assert list(rows[0].keys()) == ["source", "source_file", "source_line", "source_sheet", "channel", "account",
+                                    "order_no", "line_type", "currency", "amount", "status", "code",
+                                    "match_group", "explanation"]
+    by = {(r["source"], r["source_file"], r["source_line"]): r for r in rows}
+    sale1 = by[("platform", "alipay/trade.csv", "6")]
+    refund1 = by[("platform", "alipay/trade.csv", "8")]
+    ar1, cn1 = by[("erp", "erp/ar.csv", "2")], by[("erp", "erp/ar.csv", "4")]
+    for r in (sale1, refund1, ar1, cn1):
+        assert (r["status"], r["code"]) == ("matched", "order_exact")
+    assert len({r["match_group"] for r in (sale1, refund1, ar1, cn1)}) == 1
+    assert refund1["amount"] == "-20.00" and cn1["amount"] == "-20.00"
+    assert ar1["channel"] == "alipay", "ERP customer 支付宝当面付 maps to alipay via rules/channels.yaml"
+    sale2, ar2 = by[("platform", "alipay/trade.csv", "7")], by[("erp", "erp/ar.csv", "3")]
+    assert ar2["order_no"] == "M20260101002", "order number taken from 摘要"
+    assert sale2["status"] == ar2["status"] == "unknown"
+    assert sale2["match_group"] == ar2["match_group"] != ""
+    assert "59.90" in sale2["explanation"] and "50.00" in sale2["explanation"] and "9.90" in sale2["explanation"]
+    keys = [(r["source"], r["source_file"], r["source_sheet"], int(r["source_line"])) for r in rows]
+    order = {"platform": 1, "erp": 2, "bank": 3}
+    assert keys == sorted(keys, key=lambda k: (order[k[0]], k[1], k[2], k[3]))
+
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["period"] == "2026-01"
+    assert manifest["status_counts"] == {"matched": 4, "unknown": 2, "known": 0, "review": 0}
+    assert manifest["control_totals"]["platform"]["in"] == {"count": 3, "amount": "139.90"}
+    assert manifest["control_totals"]["erp"]["out"] == {"count": 3, "amount": "130.00"}
+    assert manifest["skipped_files"] == ["README.txt"]
+    assert manifest["exit_code"] == 1
+    files = {f["path"]: f for f in manifest["inputs"]}
+    assert files["alipay/trade.csv"]["lines"] == {"data": 3, "loaded": 3, "duplicate": 0, "quarantined": 0}
+    assert files["alipay/trade.csv"]["proofs_passed"] is True
+    assert len(files["erp/ar.csv"]["sha256"]) == 64
+    assert (out / "quarantine.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_run_clean_month_exits_zero_and_is_deterministic(month, capsys):
+    # Book M…002 correctly: everything matches, every proof passes -> exit 0.
+    (month / "in" / "erp" / "ar.csv").write_bytes(erp_csv(
+        "AR001,2026-01-01,标准应收单,支付宝当面付,人民币,1,100.00,11.50,100.00,0,100.00,已审核,M20260101001,",
+        "AR002,2026-01-01,标准应收单,支付宝当面付,人民币,1,59.90,6.89,59.90,0,59.90,已审核,,订单号:M20260101002",
+        "AR003,2026-01-03,红字应收单,支付宝当面付,人民币,1,-20.00,-2.30,-20.00,0,-20.00,已审核,M20260101001,退款",
+    ))
+    (month / "in" / "README.txt").unlink()
+    outs = []
+    for i in (1, 2):
+        out = month / f"out{i}"
+        code, stdout, _ = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / f"s{i}.duckdb")],
+                                  capsys)
+        assert code == 0, stdout
+        outs.append(out)
+    assert (outs[0] / "results.csv").read_bytes() == (outs[1] / "results.csv").read_bytes()
+    # a second run over the same store: files are already loaded, results identical
+    code, stdout, _ = run_cli(["run", str(month / "in"), "--out", str(month / "out3"), "--db",
+                               str(month / "s1.duckdb")], capsys)
+    assert code == 0 and "already loaded" in stdout
+    assert (month / "out3" / "results.csv").read_bytes() == (outs[0] / "results.csv").read_bytes()
+
+
+def test_run_later_credit_note_joins_group_but_not_matched(month, capsys):
+    # The refund's credit note is booked on 2026-02-03, next period: it is evidence that joins the group;
+    # the group spans two periods so it is never plain matched.
+    (month / "in" / "erp" / "ar.csv").write_bytes(erp_csv(
+        "AR001,2026-01-01,标准应收单,支付宝当面付,人民币,1,100.00,11.50,100.00,0,100.00,已审核,M20260101001,",
+        "AR003,2026-02-03,红字应收单,支付宝当面付,人民币,1,-20.00,-2.30,-20.00,0,-20.00,已审核,M20260101001,退款",
+    ))
+    out = month / "out"
+    code, _, _ = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")], capsys)
+    assert code == 1
+    rows = read_results(out)
+    late = [r for r in rows if r["source"] == "erp" and r["source_line"] == "3"]
+    assert len(late) == 1 and late[0]["status"] == "unknown"
+    assert "2026-02-03" in late[0]["explanation"]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["control_totals"]["erp"]["later_evidence"] == {"count": 1, "amount": "-20.00"}
+    assert manifest["control_totals"]["erp"]["in"]["count"] == 1
+
+
+def test_run_stops_when_platform_files_span_two_months(month, capsys):
+    text = (FIXTURES / "alipay_trade_detail.csv").read_bytes().decode("gb18030")
+    feb = (text.replace("2026年01月01日 00:00:00]   终止日期：[2026年02月01日", "2026年02月01日 00:00:00]   终止日期：[2026年03月01日")
+           .replace("2026-01-0", "2026-02-0").replace("2026010122", "2026020122"))
+    (month / "in" / "alipay" / "feb.csv").write_bytes(feb.encode("gbk"))
+    code, _, err = run_cli(["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb")],
+                           capsys)
+    assert code == 2
+    assert "more than one month" in err and "2026-01" in err and "2026-02" in err and "--period" in err
+    code, _, _ = run_cli(["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb"),
+                          "--period", "2026-02"], capsys)
+    assert code == 1
+    rows = read_results(month / "out")
+    assert {r["source_file"] for r in rows if r["source"] == "platform"} == {"alipay/feb.csv"}
+
+
+def test_formula_text_is_neutralised_but_amounts_stay_numbers(month, capsys):
+    path = month / "in" / "alipay" / "trade.csv"
+    text = path.read_bytes().decode("gb18030").replace("M20260101002", "=HYPERLINK(1)")
+    path.write_bytes(text.encode("gbk"))
+    run_cli(["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb")], capsys)
+    rows = read_results(month / "out")
+    evil = [r for r in rows if r["source"] == "platform" and r["source_line"] == "7"][0]
+    assert evil["order_no"] == "'=HYPERLINK(1)"
+    assert evil["explanation"].startswith("订单 =HYPERLINK") or "'" not in evil["explanation"][:1]
+    refund = [r for r in rows if r["source"] == "platform" and r["source_line"] == "8"][0]
+    assert refund["amount"] == "-20.00", "a negative amount is a number, never neutralised"
+
+
+def _prepared_store(month):
+    con = store.connect(":memory:")
+    profiles = api.load_profiles()
+    con.execute("CREATE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+    for path, rel in api.scan([month / "in"]):
+        rep = api.import_file(con, path, profiles, display=rel)
+        if rep.status != "unrecognised":
+            con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rel])
+    start, end = api.period_bounds("2026-01")
+    match.build_universe(con, start, end, [("支付宝当面付", "alipay")])
+    match.run_passes(con, load_rules())
+    return con
+
+
+def test_conservation_catches_a_dropped_line(month):
+    con = _prepared_store(month)
+    totals = conservation.check(con)
+    assert totals["platform"]["in"] == totals["platform"]["out"]
+    con.execute("DELETE FROM result WHERE line_id = (SELECT min(line_id) FROM result WHERE source = 'erp')")
+    with pytest.raises(ConservationError, match="erp: in"):
+        conservation.check(con)
+
+
+def test_conservation_catches_a_line_decided_for_something_outside_the_run(month):
+    con = _prepared_store(month)
+    con.execute("INSERT INTO result VALUES ('not-a-line', 'platform', 'matched', 'x', NULL, NULL)")
+    with pytest.raises(ConservationError, match="outside the run"):
+        conservation.check(con)
+
+
+def test_conservation_catches_an_amount_changed_in_flight(month):
+    con = _prepared_store(month)
+    con.execute("UPDATE universe SET amount = amount + 0.01 WHERE line_id = "
+                "(SELECT min(line_id) FROM universe WHERE source = 'platform')")
+    con.execute("DELETE FROM result WHERE line_id = (SELECT min(line_id) FROM universe WHERE source = 'platform')")
+    with pytest.raises(ConservationError):
+        conservation.check(con)
+
+
+def test_bad_rules_file_is_a_usage_error_with_line_numbers(month, capsys):
+    rules = month / "rules.yaml"
+    rules.write_text("version: 1\npasses:\n  - name: p1\n    leg: cash\n    tolerence: 0.01\n", encoding="utf-8")
+    code, _, err = run_cli(["run", str(month / "in"), "--out", str(month / "out"), "--rules", str(rules)], capsys)
+    assert code == 2
+    assert f"{rules}:4: passes.0.leg" in err
+    assert f"{rules}:5: passes.0.tolerence: unknown key" in err
+
+
+def test_amounts_in_results_equal_store_decimals(month, capsys):
+    out = month / "out"
+    run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")], capsys)
+    rows = read_results(out)
+    total = sum(Decimal(r["amount"]) for r in rows if r["source"] == "platform")
+    assert total == Decimal("139.90")
