@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
 from conftest import FIXTURES, do_import, rows, write
-from recon.io.profile import all_profiles, load_profile
+from recon.io.profile import all_profiles
+from recon.resources import profiles_dir
 
 HEADER = "单据编号,业务日期,单据类型,客户,币别,汇率,价税合计,税额,本位币价税合计,已核销金额,未核销金额,单据状态,平台订单号,摘要"
 COLS = ("source_line, occurrence, erp_system, bill_no, bill_date, bill_type, line_type, customer, channel, "
@@ -159,7 +159,7 @@ def _xlsx(path: Path, order_cell):
                565, "已审核", order_cell, "京东货款"])
     ws.append(["AR00000303", dt.datetime(2026, 1, 8), "红字应收单", "海外店铺", "美元", 7.1234, -10.5, 0, -74.8,
                0, -10.5, "已审核", None, "退货 订单号：AMZ-112-1234567"])
-    ws.append(["合计", None, None, None, None, None, 1684.6, 195.01, 1620.2, 0, 1684.6])
+    ws.append(["合计", None, None, None, None, None, 1684.6, 195.01, 1620.3, 0, 1684.6])
     wb.save(path)
     return path
 
@@ -195,7 +195,7 @@ def test_xlsx_order_number_stored_as_number_is_refused(con, profiles, tmp_path):
 
 
 def test_user_copy_with_another_summary_regex_replaces_the_builtin(con, tmp_path):
-    text = Path(load_profile.__globals__["profiles_dir"]() / "erp_kingdee_ar.yaml").read_text(encoding="utf-8")
+    text = (profiles_dir() / "erp_kingdee_ar.yaml").read_text(encoding="utf-8")
     assert text.count("订单号[:：]?") == 1
     mine = write(tmp_path, "my_kingdee_ar.yaml", text.replace("订单号[:：]?", "单号="))
     lines = ["AR00000401,2026-01-05,标准应收单,天猫旗舰店,人民币,1,10.00,0.00,10.00,0.00,10.00,已审核,,货款 单号=T123456789"]
@@ -205,13 +205,10 @@ def test_user_copy_with_another_summary_regex_replaces_the_builtin(con, tmp_path
     assert rows(con, "erp_line", "order_no") == [{"order_no": "T123456789"}]
 
 
-def test_detected_among_all_builtin_profiles(profiles, tmp_path):
+def test_detected_among_all_builtin_profiles(profiles):
     from recon.io import containers, tabular
 
     for data in (FIXTURE.read_bytes(), csv_bytes(fixture_lines()[1:3], footer=None)):
         text, _ = containers.decode(data)
         table = tabular.split(containers.text_rows(text), profiles)
         assert table is not None and table.profile.name == "kingdee.ar_list"
-    copy = tmp_path / "export.xlsx"
-    shutil.copy(_xlsx(tmp_path / "a.xlsx", "1"), copy)
-    assert copy.exists()

@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 
 import openpyxl
-import pytest
 
 from conftest import FIXTURES, do_import, rows, write
 
@@ -190,7 +189,7 @@ def test_malformed_amount_is_quarantined_with_line_and_column(con, profiles, tmp
 
 
 def test_trailing_total_row_is_not_a_line(con, profiles, tmp_path):
-    lines = _v1_lines() + ["合计,,,,,,,,,,,,,292.01,,,,,,,,"]
+    lines = _v1_lines() + ["合计,,,,,,,,,,,,,284.01,,,,,,,,"]
     rep = do_import(con, write(tmp_path, "jd_total.csv", "\r\n".join(lines) + "\r\n", "gb18030"), profiles)
     assert rep.totals()["data_lines"] == 13 and rep.parts[0].loaded == 13
 
@@ -205,8 +204,8 @@ def test_reimport_is_a_noop_and_overlap_counts_duplicates(con, profiles, tmp_pat
     overlap = lines[:2] + lines[8:] + [extra]
     rep = do_import(con, write(tmp_path, "jd_next.csv", "\r\n".join(overlap) + "\r\n", "gb18030"), profiles)
     assert rep.totals() == {"data_lines": 8, "loaded": 1, "duplicates": 7, "quarantined": 0}
-    assert rep.parts[0].amount_duplicate == "58.95"
-    assert con.execute("SELECT count(*), sum(amount) FROM platform_line").fetchone() == (14, Decimal("304.01"))
+    assert rep.parts[0].amount_duplicate == "97.95"
+    assert con.execute("SELECT count(*), sum(amount) FROM platform_line").fetchone() == (14, Decimal("296.01"))
 
 
 def test_same_fee_twice_on_one_bill_is_two_events(con, profiles, tmp_path):
@@ -216,3 +215,15 @@ def test_same_fee_twice_on_one_bill_is_two_events(con, profiles, tmp_path):
     rep = do_import(con, path, profiles)
     assert rep.totals()["loaded"] == 14
     assert con.execute("SELECT max(occurrence) FROM platform_line WHERE raw_type = '京豆'").fetchone() == (2,)
+
+
+def test_v2_xlsx_description_row_then_header(con, profiles, tmp_path):
+    lines = V2.read_bytes().decode("utf-8").splitlines()
+    path = _xlsx(tmp_path, "jd_v2.xlsx", _cells(lines), numeric=("商品单价", "商品数量", "应结金额"))
+    rep = do_import(con, path, profiles)
+    assert rep.formats == ["jd.settlement.v2"] and rep.parts[0].header_line == 2
+    got = rows(con, "platform_line", COLS)
+    assert [(r["source_line"], r["line_type"], str(r["amount"])) for r in got] == [
+        (3, "sale", "199.00"), (4, "commission", "-9.95"), (5, "fee", "-1.99"), (6, "sale", "118.00"),
+        (7, "refund", "-59.00"), (8, "subsidy", "0.80"), (9, "fee", "-1.18")]
+    assert all(r["id_problem"] is None for r in got)

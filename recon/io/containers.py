@@ -167,7 +167,7 @@ def cell_text(value) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):
-        return str(value) if abs(value) < 10**15 else f"{Decimal(value):.15E}"
+        return str(value) if abs(value) < 10**15 else f"{Decimal(value).normalize():E}"
     if isinstance(value, float):
         d = Decimal(repr(value))
         if abs(d) >= 10**15:

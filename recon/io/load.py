@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -113,10 +114,17 @@ def _tables(part, profiles, forced, report, prev):
     if part.kind == "text":
         text, enc = containers.decode(part.data)
         report.encoding = report.encoding or enc
-        rows = containers.text_rows(text)
+        # Comma first, then tab (bank TSVs); a tab-separated header read with commas is one cell and
+        # matches nothing, so the order cannot pick the wrong reading.
+        others = sorted({"\t"} | {p.delimiter for p in profiles} - {","})
+        delimiters = [forced.delimiter] if forced else [","] + others
+        table = None
+        for delim in delimiters:
+            table = tabular.split(containers.text_rows(text, delim), profiles, forced)
+            if table is not None:
+                break
     else:
-        rows = containers.sheet_rows(part.workbook, part.name)
-    table = tabular.split(rows, profiles, forced)
+        table = tabular.split(containers.sheet_rows(part.workbook, part.name), profiles, forced)
     if table is None and part.kind == "xlsx-sheet" and prev is not None:
         # Tmall 账务组合查询2..N: later sheets continue the first sheet's table without a header.
         if prev.profile and part.name.rstrip("0123456789") == prev.sheet.rstrip("0123456789"):
@@ -152,15 +160,20 @@ def _stage(con, width: int, rows) -> None:
 
 
 def _period_bounds(con, values):
-    """Declared period from preamble values; an inclusive 23:59:59 end becomes exclusive."""
+    """Declared period from preamble values, end exclusive.
+
+    Files say their end three ways: Alipay an exclusive midnight (``2026年02月01日 00:00:00``), PDD an
+    inclusive ``23:59:59``, banks an inclusive bare date (``20260430``). The last two are moved on to
+    the exclusive instant after them.
+    """
     out = []
     for key in ("period_start", "period_end"):
         v = values.get(key)
         ts = con.execute("SELECT r_ts_of(CAST($v AS VARCHAR))", {"v": v}).fetchone()[0] if v else None
         if key == "period_end" and ts is not None and ts.second == 59 and ts.minute == 59:
             ts = ts + dt.timedelta(seconds=1)
-        if key == "period_end" and ts is not None and ts.time() == dt.time(0) and v and len(v.strip()) <= 10:
-            pass  # a bare date as end is taken as exclusive midnight
+        elif key == "period_end" and ts is not None and v and not re.search(r"\d[:：]\d", v):
+            ts = ts + dt.timedelta(days=1)  # a bare date is the last day, inclusive
         out.append(ts)
     return out
 

@@ -2,7 +2,8 @@
 
 Built-in formats are profiles too (``recon/io/profiles/*.yaml``); a user adds a format by writing
 one more file and passing ``--profile FILE``. A profile says how to recognise the file (header
-columns, preamble markers, ``detect.values``: a regex some early data cell of a column must match), where data ends (footer patterns), how each canonical field is taken
+columns, preamble markers, ``detect.values``: a regex some early data cell of a column must
+match), where data ends (footer patterns), how each canonical field is taken
 from the source columns (a *field spec*), which fields form the natural key for de-duplication,
 and which control proofs the file's own totals allow.
 

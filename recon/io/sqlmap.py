@@ -214,19 +214,29 @@ class Compiler:
                 f"CASE WHEN {x} IS NOT NULL AND {expr} IS NULL THEN {self.param(caption)} || chr(31) || "
                 f"'cannot read ' || chr(39) || {x} || chr(39) || ': expected ' || {self.param(what)} END")
         if spec.get("required"):
-            checks.append(f"CASE WHEN {expr} IS NULL THEN {self.param(caption)} || chr(31) || "
-                          f"'required value is empty' END")
+            why = "'required value is empty'"
+            if typ == "id":  # say why a present but Excel-mangled id counts as empty
+                why = (f"CASE WHEN r_mangled({x}) THEN 'required id ' || chr(39) || {x} || chr(39) || "
+                       f"' is in scientific notation (Excel dropped its digits): re-download the original file'"
+                       f" ELSE {why} END")
+            checks.append(f"CASE WHEN {expr} IS NULL THEN {self.param(caption)} || chr(31) || {why} END")
         return expr, checks
 
     def _two_columns(self, spec, typ, fname):
         credit, c1 = self._col({"col": spec["credit"], "type": typ}, typ, fname)
         debit, c2 = self._col({"col": spec["debit"], "type": typ}, typ, fname)
-        cap = self.param(f"{_first(spec['credit'])}/{_first(spec['debit'])}")
+        found = [self.column(spec[side]) for side in ("credit", "debit")]
+        cap = self.param("/".join(f[1] if f else _first(spec[side])
+                                  for f, side in zip(found, ("credit", "debit"))))
         expr = (f"CASE WHEN {credit} IS NULL AND {debit} IS NULL THEN NULL "
                 f"ELSE coalesce(abs({credit}), 0) - coalesce(abs({debit}), 0) END")
         both = (f"CASE WHEN coalesce({credit}, 0) <> 0 AND coalesce({debit}, 0) <> 0 THEN {cap} "
                 f"|| chr(31) || 'both the money-in and the money-out column are non-zero' END")
-        return expr, c1 + c2 + [both]
+        checks = c1 + c2 + [both]
+        if spec.get("required") and any(found):
+            checks.append(f"CASE WHEN {credit} IS NULL AND {debit} IS NULL THEN {cap} || chr(31) || "
+                          f"'both the money-in and the money-out column are empty' END")
+        return expr, checks
 
     def _direction(self, d, amount_expr, fname):
         found = self.column(d["col"])

@@ -15,6 +15,8 @@ What the library does not give, and this module adds:
   first; a bad one is returned as a reject with its line and the reason, and removed with its
   ``:86:`` before the library sees the text, so the other entries stay intact;
 - the ``/EREF/ /NAME/ /REMI/ /IBAN/`` sub-fields of a structured ``:86:``;
+- ``BookingDate``: the entry date, or the value date when the bank leaves the optional entry
+  date out;
 - per-statement opening (``:60F:``/``:60M:``) and closing (``:62F:``/``:62M:``) balances for the
   ``opening_closing`` proof.
 
@@ -35,7 +37,7 @@ from recon.io.parsers import Structured
 from recon.io.tabular import Reject
 
 HEADER = [
-    "StmtRef", "Account", "StmtNo", "BIC", "Currency", "ValueDate", "EntryDate", "Mark",
+    "StmtRef", "Account", "StmtNo", "BIC", "Currency", "ValueDate", "EntryDate", "BookingDate", "Mark",
     "FundsCode", "Amount", "TypeCode", "CustomerRef", "BankRef", "Supplementary", "Details",
     "EREF", "NAME", "REMI", "IBAN",
 ]
@@ -45,11 +47,13 @@ _STATEMENT_LINE = swift.tags.Tags.STATEMENT.value.re
 _AMOUNT = re.compile(r"\d+,\d*")
 _LOOSE_AMOUNT = re.compile(r"^\d{6}(?:\d{4}|\s{4})?R?[DC][A-Z]?(?P<amount>.*?)(?=[NSF][A-Z0-9]{3}|$)", re.I)
 _SUBFIELD = re.compile(r"/(EREF|NAME|REMI|IBAN|BIC|TRTP|CSID|MARF|ORDP|BENM|PURP|RTRN|ULTC|ULTD|CNTP)/")
+_ENVELOPE = re.compile(r"^\s*(-\}|-\s*$|\{[1-5]:)")  # SWIFT block ends/starts, never tag text
+_ACCOUNT = re.compile(r"^([A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?)/(.+)$")  # :25: BIC/account
 _BLOCK1 = re.compile(r"\{1:F01([A-Z0-9]{8})[A-Z0-9]([A-Z0-9]{3})")
 
 
 def sniff(data: bytes) -> bool:
-    head = data[:8192].decode("latin-1")
+    head = data[:8192].removeprefix(b"\xef\xbb\xbf").decode("latin-1")
     return bool(re.search(r"(?m)^:20:", head) and re.search(r"(?m)^:60[FM]?:", head))
 
 
@@ -60,25 +64,27 @@ def _tags(lines: list[str], start: int, end: int):
         m = _TAG.match(lines[i])
         if m:
             found.append([i + 1, m.group("full"), [lines[i][m.end():]]])
-        elif found:
+        elif found and not _ENVELOPE.match(lines[i]):
             found[-1][2].append(lines[i])
     return [(line, tag, "\n".join(x.rstrip() for x in parts if x.strip()).strip())
             for line, tag, parts in found]
 
 
 def _check_statement_line(value: str) -> tuple[str, str] | None:
-    """None if the library can read this ``:61:``, else (column, reason)."""
+    """None if the library reads this ``:61:`` as written, else (column, reason).
+
+    Stricter than the library, whose type code is optional: ``D1250.50NMSC`` would otherwise be
+    read as 1250 with '.50NMSC' taken for the customer reference.
+    """
     m = _STATEMENT_LINE.match(value)
-    amount = m.group("amount") if m else None
-    if amount is None:
-        loose = _LOOSE_AMOUNT.match(value)
-        amount = loose.group("amount") if loose else None
-        if amount is None or _AMOUNT.fullmatch(amount):
-            return ":61:", ("the statement line does not follow the :61: layout (value date YYMMDD, "
-                            "optional entry date MMDD, D/C/RD/RC mark, amount, type code); fix or re-download")
-    if not _AMOUNT.fullmatch(amount):
+    if m and m.group("id") and _AMOUNT.fullmatch(m.group("amount")):
+        return None
+    loose = _LOOSE_AMOUNT.match(value)
+    amount = loose.group("amount") if loose else ""
+    if amount and not _AMOUNT.fullmatch(amount):
         return "Amount", f"cannot read '{amount}': expected an amount like 1234,50 (decimal comma)"
-    return None
+    return ":61:", ("the statement line does not follow the :61: layout (value date YYMMDD, optional "
+                    "entry date MMDD, D/C/RD/RC mark, amount, type code); fix or re-download")
 
 
 def _details(text: str) -> dict:
@@ -135,6 +141,9 @@ def parse(data: bytes) -> Structured:
         closing = _balance(info, ("final_closing_balance", "intermediate_closing_balance", "closing_balance"))
         currency = (opening or closing).amount.currency if (opening or closing) else ""
         account = info.get("account_identification") or ""
+        bic_account = _ACCOUNT.match(account)
+        if bic_account:
+            bic, account = bic or bic_account.group(1), bic_account.group(2)
         for line, tx in zip(entry_lines, stmt.transactions):
             rows.append((line, _row(info, account, bic, currency, tx.data)))
         summary.append({
@@ -166,7 +175,7 @@ def _row(info: dict, account: str, bic: str, currency: str, t: dict) -> list[str
         info.get("transaction_reference") or "", account,
         "/".join(x for x in (info.get("statement_number"), info.get("sequence_number")) if x),
         bic, t.get("currency") or currency, t["date"].isoformat(),
-        entry.isoformat() if entry else "", t.get("status") or "", t.get("funds_code") or "",
+        entry.isoformat() if entry else "", (entry or t["date"]).isoformat(), t.get("status") or "", t.get("funds_code") or "",
         str(abs(t["amount"].amount)), t.get("id") or "",
         "" if customer_ref.upper() == "NONREF" else customer_ref, t.get("bank_reference") or "",
         t.get("extra_details") or "", " ".join(details.split("\n")) if not sub else details.replace("\n", ""),

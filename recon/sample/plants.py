@@ -1,0 +1,177 @@
+"""The planted discrepancies: a few orders per code, each bent in one documented way.
+
+Every planter builds its own orders (so a plant exists whatever the order count), bends exactly
+one thing, and returns ``Planted`` records naming the files where the difference shows. All other
+orders of the month reconcile to the cent; ``.planted.json`` is the answer key for the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from recon.sample.model import ZERO, BankTxn, Planted, SubOrder, fee_of, money, random_time
+from recon.sample.orders import OrderMaker
+
+D = Decimal
+
+
+def _late_day(mk: OrderMaker, back: int) -> dt.date:
+    return mk.end - dt.timedelta(days=back)
+
+
+def plant_all(mk: OrderMaker, fx: dict) -> tuple[list, list, list]:
+    """Return (orders, planted, extra bank transactions)."""
+    orders, planted, bank = [], [], []
+    rng, ids = mk.rng, mk.ids
+
+    # COUPON_FACE_VS_ACTUAL: the ERP books the coupon's face value, the platform the capped discount.
+    for _ in range(2):
+        o = mk.order("alipay", price=D("128.00"))
+        o.discount, o.coupon_name = D("15.00"), "店铺满减券20元"
+        o.fee = fee_of(o.received, "alipay_fee")
+        o.erp["amount"] = o.list_amount - D("20.00")
+        orders.append(o)
+        planted.append(Planted("COUPON_FACE_VS_ACTUAL", "alipay", o.order_no,
+                               ["alipay_trade", "alipay_fund", "erp"],
+                               "券面额20.00 booked by the ERP; the platform applied 15.00 (商家优惠)",
+                               o.received, o.erp["amount"]))
+
+    # SUBSIDY_CLASSIFICATION: ERP splits the platform subsidy into a 其他应收单.
+    for _ in range(2):
+        o = mk.order("douyin", subs=1)
+        s = o.subs[0]
+        s.paid, s.subsidy = s.paid + s.subsidy - D("5.00"), D("5.00")
+        mk.douyin_fees(s, s.talent_fee > 0)
+        o.commission = s.service_fee + s.talent_fee
+        o.erp["subsidy_split"] = True
+        orders.append(o)
+        planted.append(Planted("SUBSIDY_CLASSIFICATION", "douyin", o.order_no, ["douyin", "erp"],
+                               "实际平台补贴 5.00 is inside the platform sale; the ERP books it as a "
+                               "separate 其他应收单 (平台补贴) and the 标准应收单 without it",
+                               o.received, o.received - D("5.00")))
+
+    # ROUNDING_ALLOCATION: a 10.00 coupon split over three lines rounds to 9.99 on the platform.
+    o = mk.order("douyin", subs=1)
+    price = D("33.30")
+    o.subs = [SubOrder(ids.douyin_order_no(), "陶瓷马克杯 礼盒", ids.digits(19, "3"), price,
+                       price - money(D("10.00") / 3)) for _ in range(3)]
+    for s in o.subs:
+        mk.douyin_fees(s, False)
+    o.list_amount, o.discount, o.product = price * 3, D("10.00"), "陶瓷马克杯 礼盒"
+    o.commission = sum((s.service_fee for s in o.subs), ZERO)
+    orders.append(o)
+    platform = sum((s.paid for s in o.subs), ZERO)
+    planted.append(Planted("ROUNDING_ALLOCATION", "douyin", o.order_no, ["douyin", "erp"],
+                           "coupon 10.00 allocated per sub-order (3 x 3.33): platform total is "
+                           f"{platform}, the ERP {o.received} (0.01 rounding)", platform, o.received))
+
+    # REFUND_IN_REVIEW: 退款成功 on the platform, a later 二审 in the audit log, no credit note.
+    o = mk.order("douyin", day=_late_day(mk, 12), lag=2)
+    r = mk.refund(o, full=True)
+    r.in_review, r.erp_date = True, None
+    orders.append(o)
+    planted.append(Planted("REFUND_IN_REVIEW", "douyin", o.order_no, ["douyin", "audit", "erp"],
+                           "refund shown 退款成功 on the platform; the audit log moves it to 二审中 "
+                           "afterwards; the ERP has no 红字应收单", -r.amount, ZERO))
+
+    # REFUND_PERIOD_TIMING: refund on the last days, credit note dated early next month.
+    for channel, key in (("pdd", "pdd"), ("tmall", "tmall")):
+        o = mk.order(channel, day=_late_day(mk, 6), lag=2)
+        r = mk.refund(o, full=False, at=random_time(rng, _late_day(mk, 1)))
+        r.erp_date = mk.end + dt.timedelta(days=2)
+        orders.append(o)
+        planted.append(Planted("REFUND_PERIOD_TIMING", channel, o.order_no, [key, "erp"],
+                               f"refund {r.amount} on {r.at:%Y-%m-%d}; the 红字应收单 is dated "
+                               f"{r.erp_date:%Y-%m-%d} (next period)", -r.amount, ZERO))
+
+    # COMMISSION_NOT_REVERSED / SHIPPING_INSURANCE_NOT_REVERSED on full JD refunds.
+    o = mk.order("jd")
+    r = mk.refund(o, full=True, at=random_time(rng, o.settled.date() + dt.timedelta(days=1)))
+    missing, r.commission_back = r.commission_back, ZERO
+    orders.append(o)
+    planted.append(Planted("COMMISSION_NOT_REVERSED", "jd", o.order_no, ["jd"],
+                           f"full refund {r.amount} but the 佣金 {missing} was not returned (no 佣金 收入 row)",
+                           ZERO, missing))
+    o = mk.order("jd")
+    o.insurance = D("1.20")
+    r = mk.refund(o, full=True, at=random_time(rng, o.settled.date() + dt.timedelta(days=1)))
+    r.insurance_back = ZERO
+    orders.append(o)
+    planted.append(Planted("SHIPPING_INSURANCE_NOT_REVERSED", "jd", o.order_no, ["jd"],
+                           "full refund but the 运费保险服务费 1.20 was not returned", ZERO, o.insurance))
+
+    # FX_RATE_DATE: two USD export orders paid by SWIFT; the second is booked at a later day's rate.
+    usd_days = sorted(fx)
+    for i, amount in enumerate((D("12500.00"), D("8640.00"))):
+        day = usd_days[2 + i * 5]
+        o = mk.order("offline", day=day)
+        o.list_amount, o.currency, o.product = amount, "USD", "出口订单 FOB Ningbo"
+        o.erp["rate_day"] = usd_days[2 + i * 5 + (3 if i else 0)]
+        paid = random_time(rng, min(day + dt.timedelta(days=9), mk.end - dt.timedelta(days=1)))
+        bank.append(BankTxn("camt", paid, amount, "GLOBAL TRADE LLC", "US12345678901234567",
+                            f"PAYMENT {o.order_no}", ids.bank_ref("CAMT", 10), o.order_no, "offline", "USD"))
+        orders.append(o)
+        if i:
+            right, wrong = fx[day], fx[o.erp["rate_day"]]
+            planted.append(Planted("FX_RATE_DATE", "offline", o.order_no, ["erp", "fx", "camt"],
+                                   f"booked at the {o.erp['rate_day']:%Y-%m-%d} rate {wrong} instead of the "
+                                   f"业务日期 {day:%Y-%m-%d} rate {right}", money(amount * right),
+                                   money(amount * wrong)))
+
+    # SETTLEMENT_CUTOFF: booked in the ERP this month, settled by the platform next month.
+    for channel in ("tmall", "douyin"):
+        o = mk.order(channel, day=_late_day(mk, 1))
+        o.settled = None
+        orders.append(o)
+        planted.append(Planted("SETTLEMENT_CUTOFF", channel, o.order_no, ["erp", channel],
+                               "标准应收单 dated in the period; the platform settles it next period",
+                               ZERO, o.received))
+
+    # DUPLICATE_ERP_ENTRY: the same PDD order booked twice.
+    o = mk.order("pdd")
+    o.erp["duplicate"] = True
+    orders.append(o)
+    planted.append(Planted("DUPLICATE_ERP_ENTRY", "pdd", o.order_no, ["erp", "pdd"],
+                           "two 标准应收单 for one order", o.received, o.received * 2))
+
+    # PAYMENT_FEE_NOT_IN_COST: 花呗/信用卡 payment fee on Tmall, left out of the ERP fee document.
+    for _ in range(2):
+        o = mk.order("tmall")
+        o.fee = fee_of(o.received, "tmall_payfee")
+        orders.append(o)
+        planted.append(Planted("PAYMENT_FEE_NOT_IN_COST", "tmall", o.order_no, ["tmall", "erp"],
+                               f"花呗支付服务费 {o.fee} charged by Alipay; the ERP 平台费用 document leaves it out",
+                               -o.fee, ZERO))
+
+    # FEE_RULE_DEVIATION: a fee off its contract formula.
+    o = mk.order("jd")
+    right = o.commission
+    o.commission += D("0.03")
+    orders.append(o)
+    planted.append(Planted("FEE_RULE_DEVIATION", "jd", o.order_no, ["jd"],
+                           f"佣金 {o.commission} but round(货款 x 5%, 2) = {right}", -o.commission, -right))
+    o = mk.order("pdd")
+    right = o.fee
+    o.fee += D("0.01")
+    orders.append(o)
+    planted.append(Planted("FEE_RULE_DEVIATION", "pdd", o.order_no, ["pdd"],
+                           f"技术服务费 {o.fee} but round(交易收入 x 0.6%, 2) = {right}", -o.fee, -right))
+
+    # EXCEL_MANGLED_ID: the ERP row's 平台订单号 went through Excel and became 6.9xxxxE+18.
+    o = mk.order("douyin", subs=1)
+    o.erp["mangled"] = True
+    orders.append(o)
+    planted.append(Planted("EXCEL_MANGLED_ID", "douyin", o.order_no, ["erp"],
+                           "平台订单号 stored as scientific-notation text; digits lost",
+                           o.received, o.received))
+
+    # OFFLINE_PAYMENT_NOT_IN_AR: a customer transfer with no receivable behind it.
+    at = random_time(rng, mk.start + dt.timedelta(days=17))
+    amount = D("36800.00")
+    bank.append(BankTxn("mt940", at, amount, "NINGBO HAISHU DEMO TRADING CO LTD", "6217000010002233445",
+                        "PAYMENT FOR GOODS HT2026-017", ids.bank_ref("MT", 10), "HT2026-017", "offline"))
+    planted.append(Planted("OFFLINE_PAYMENT_NOT_IN_AR", "offline", None, ["mt940"],
+                           "bank credit 36800.00 from NINGBO HAISHU DEMO TRADING with no receivable in the ERP",
+                           amount, ZERO))
+    return orders, planted, bank
