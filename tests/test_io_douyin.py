@@ -163,3 +163,13 @@ def test_settlement_bill_skips_the_row_under_the_header(con, profiles):
     assert got[2]["raw_type"] == "结算后退款-原路退回" and got[2]["raw_desc"] == "售后退款"
     assert got[0]["raw_desc"] is None  # '-' placeholder
 
+
+
+def test_settlement_bill_without_description_row_loses_nothing(con, profiles, tmp_path):
+    lines = SETTLE.read_bytes().decode("utf-8-sig").split("\n")
+    del lines[1]  # the descriptive row
+    path = tmp_path / "settle_no_desc.csv"
+    path.write_bytes(("\ufeff" + "\n".join(lines)).encode("utf-8"))
+    rep = do_import(con, path, profiles)
+    assert rep.totals() == {"data_lines": 3, "loaded": 3, "duplicates": 0, "quarantined": 0}
+    assert [r["source_line"] for r in rows(con, "platform_line", "source_line")] == [2, 3, 4]

@@ -75,7 +75,7 @@ class Profile:
     detect_header: tuple = ()  # each entry: a tuple of synonyms, any one of which must be present
     detect_markers: tuple = ()
     detect_values: tuple = ()  # (normalised column, regex): some early data row's cell must match
-    skip_after_header: int = 0
+    description_row: str | None = None  # regex of a descriptive row right under the header
     preamble: dict = field(default_factory=dict)
     footer_stop: tuple = ()
     summary_titles: tuple = ()
@@ -189,7 +189,9 @@ def load_profile(path: Path) -> Profile:
     for i, pat in enumerate(footer.get("stop") or []):
         _check_regex(pat, ("footer", "stop", i), problems)
     header = data.get("header") or {}
-    problems.unknown_keys(header, {"skip_rows_after"}, ("header",))
+    problems.unknown_keys(header, {"description_row"}, ("header",))
+    if "description_row" in header:
+        _check_regex(header["description_row"], ("header", "description_row"), problems)
     proofs = data.get("proofs") or []
     for i, proof in enumerate(proofs):
         if not isinstance(proof, dict) or proof.get("kind") not in PROOF_KINDS:
@@ -214,7 +216,7 @@ def load_profile(path: Path) -> Profile:
             for h in detect.get("header") or []),
         detect_markers=tuple(detect.get("markers") or []),
         detect_values=tuple((norm_header(c), pat) for c, pat in (detect.get("values") or {}).items()),
-        skip_after_header=int(header.get("skip_rows_after", 0)),
+        description_row=header.get("description_row"),
         preamble=dict(pre),
         footer_stop=tuple(footer.get("stop") or []),
         summary_titles=tuple(norm_header(t) for t in footer.get("summary_titles") or []),

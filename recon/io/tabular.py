@@ -116,7 +116,8 @@ class Table:
         """Yield (line, cells) of good-shaped data rows; count lines; collect rejects and footer."""
         width = len(self.header)
         norm_header_row = [norm_header(h) for h in self.header]
-        skip = self.profile.skip_after_header
+        described = self.profile.description_row  # a regex, or None
+        first_data_seen = False
         merge_at = None
         if self.profile.repair_merge_column:
             key = norm_header(self.profile.repair_merge_column)
@@ -127,8 +128,8 @@ class Table:
                 if not is_blank(cells):
                     self.footer.append(row_text(cells))
                 continue
-            if skip > 0:
-                skip -= 1
+            if not first_data_seen and described and re.search(described, row_text(cells)):
+                self.preamble.append(row_text(cells))  # a description row under the header, kept for audit
                 continue
             if is_blank(cells):
                 continue
@@ -139,6 +140,7 @@ class Table:
             if [norm_header(c) for c in cells[:width]] == norm_header_row:
                 continue  # a repeated header (multi-sheet or concatenated exports)
             self.data_lines += 1
+            first_data_seen = True
             cells = list(cells)
             while len(cells) > width and not str(cells[-1]).strip():
                 cells.pop()
