@@ -154,6 +154,11 @@ class BankTxn:
 
 @dataclass
 class Planted:
+    """One planted discrepancy. ``platform_amount`` is what the platform (or bank) file shows;
+    ``erp_amount`` what the other side shows: the ERP document, or for the fee plants
+    (COMMISSION_NOT_REVERSED, SHIPPING_INSURANCE_NOT_REVERSED, FEE_RULE_DEVIATION) the amount the
+    contract formula or reversal would give."""
+
     code: str
     channel: str | None
     order_no: str | None

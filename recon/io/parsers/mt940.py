@@ -152,7 +152,7 @@ def parse(data: bytes) -> Structured:
             "opening_balance": str(opening.amount.amount) if opening else None,
             "closing_balance": str(closing.amount.amount) if closing else None,
             "period_start": opening.date.isoformat() if opening else None,
-            "period_end": (closing.date + dt.timedelta(days=1)).isoformat() if closing else None,
+            "period_end": closing.date.isoformat() if closing else None,  # inclusive last day
             "first_line": rows[rows_before][0] if len(rows) > rows_before else None,
             "last_line": rows[-1][0] if len(rows) > rows_before else None,
         })
