@@ -15,10 +15,12 @@ COLS = ("source_line, channel, record_kind, account, event_time, order_time, pla
         "sub_order_no, refund_no, raw_type, raw_desc, line_type, amount, gross_amount, fee_amount, "
         "subsidy_amount, counterparty, id_problem")
 
-# (line, 动账流水号, line_type, amount, fee_amount, subsidy_amount)
+# (line, 动账流水号, line_type, amount, fee_amount, subsidy_amount); amount is the principal: on order rows
+# the order's value before deductions (动账金额 128.20 + fees 15.80 = 144.00 = 实付 139.00 + subsidy 5.00),
+# elsewhere the money moved.
 FLOW_GOLDEN = [
-    (2, "2026080209140335073439088961", "sale", "128.20", "-15.80", "5.00"),
-    (3, "2026080211304127551302948817", "sale", "60.45", "-3.10", "1.55"),
+    (2, "2026080209140335073439088961", "sale", "144.00", "-15.80", "5.00"),
+    (3, "2026080211304127551302948817", "sale", "63.55", "-3.10", "1.55"),
     (4, "2026080315021890331277450192", "refund", "-59.00", "0.00", "0.00"),
     (5, "2026080318450012004417736650", "compensation", "-3.00", "0.00", "0.00"),
     (6, "2026080406273341620114198961", "fee", "-4.91", "0.00", "0.00"),
@@ -44,15 +46,18 @@ def test_fund_flow_golden(con, profiles):
     got = rows(con, "platform_line", COLS)
     assert {(r["channel"], r["record_kind"], r["account"]) for r in got} == {("douyin", "fund", "聚合账户")}
     sale = got[0]
-    # apostrophes stripped from ids; 动账金额 = 订单实付应结 + subsidies − fees: 139.00 + 5.00 − 6.95 − 8.85
+    # apostrophes stripped from ids; principal = 订单实付应结 + subsidies, and the money moved (动账金额
+    # 128.20) = principal − fees: 139.00 + 5.00 − 6.95 − 8.85
     assert (sale["order_no"], sale["sub_order_no"]) == ("6928126959796059454", "6928126959796059454")
-    assert sale["gross_amount"] + sale["subsidy_amount"] + sale["fee_amount"] == sale["amount"]
+    assert sale["amount"] == sale["gross_amount"] + sale["subsidy_amount"] == Decimal("144.00")
+    assert sale["amount"] + sale["fee_amount"] == Decimal("128.20")
     assert sale["event_time"] == dt.datetime(2026, 8, 2, 9, 14, 6)
     assert sale["order_time"] == dt.datetime(2026, 7, 25, 20, 11, 9)
     assert sale["counterparty"] == "小禾好物" and sale["raw_desc"] == "订单结算"
     second = got[1]  # 运费实付 3.00 is part of what the buyer paid, not a subsidy: 1.00 + 0.55 only
     shipping = Decimal("3.00")
-    assert second["gross_amount"] + shipping + second["subsidy_amount"] + second["fee_amount"] == second["amount"]
+    assert second["amount"] == second["gross_amount"] + shipping + second["subsidy_amount"]
+    assert second["amount"] + second["fee_amount"] == Decimal("60.45")
     refund = got[2]
     assert (refund["raw_type"], refund["refund_no"], refund["raw_desc"]) == (
         "退款-结算后退款-退用户", "146000812345678901", "原路退")
@@ -155,8 +160,8 @@ def test_settlement_bill_skips_the_row_under_the_header(con, profiles):
     got = rows(con, "platform_line", COLS)
     assert [(r["source_line"], r["order_no"], r["sub_order_no"], r["line_type"], str(r["amount"]),
              str(r["fee_amount"]), str(r["subsidy_amount"])) for r in got] == [
-        (3, "6928126959796059454", "6928126959796059454", "sale", "128.20", "-15.80", "5.00"),
-        (4, "6928130012457790320", "6928130012457790321", "sale", "60.45", "-3.10", "1.55"),
+        (3, "6928126959796059454", "6928126959796059454", "sale", "144.00", "-15.80", "5.00"),
+        (4, "6928130012457790320", "6928130012457790321", "sale", "63.55", "-3.10", "1.55"),
         (5, "6928130012457790320", "6928130012457790321", "refund", "-59.00", "0.00", "0.00"),
     ]
     assert {(r["channel"], r["record_kind"], r["account"]) for r in got} == {("douyin", "settlement", "聚合账户")}

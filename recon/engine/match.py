@@ -27,21 +27,29 @@ def build_universe(con, period_start, period_end, channel_map: list[tuple[str, s
         """CREATE OR REPLACE TEMP TABLE universe AS
         WITH lines AS (
             SELECT 'platform' AS source, line_id, file_id, source_line, source_sheet, channel,
-                   account, order_no, line_type, currency, amount, movement_date, id_problem
+                   account, order_no, line_type, currency, amount, movement_date, id_problem, record_kind
             FROM platform_line
             UNION ALL
             SELECT 'erp', e.line_id, e.file_id, e.source_line, e.source_sheet,
                    coalesce(e.channel, cm.channel), e.customer, e.order_no, e.line_type, e.currency,
-                   e.amount, e.movement_date, e.id_problem
+                   e.amount, e.movement_date, e.id_problem, NULL
             FROM erp_line e LEFT JOIN channel_map cm ON cm.customer = e.customer
             UNION ALL
             SELECT 'bank', line_id, file_id, source_line, source_sheet, NULL, account, order_no,
-                   line_type, currency, amount, movement_date, id_problem
-            FROM bank_line)
+                   line_type, currency, amount, movement_date, id_problem, NULL
+            FROM bank_line),
+        -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
+        -- order leg takes the trade bill where the run has one, so the order is not counted twice.
+        order_kind AS (
+            SELECT channel, CASE WHEN bool_or(record_kind = 'trade') THEN 'trade' END AS kind
+            FROM lines WHERE source = 'platform' AND file_id IN (SELECT file_id FROM run_files)
+            GROUP BY channel)
         SELECT l.*, f.rel_path AS source_file,
+               l.source <> 'platform' OR k.kind IS NULL OR l.record_kind = k.kind AS order_record,
                l.movement_date >= $start AND l.movement_date < $end AS in_period,
                l.movement_date >= $end AS after_period
-        FROM lines l JOIN run_files f USING (file_id)""",
+        FROM lines l JOIN run_files f USING (file_id)
+        LEFT JOIN order_kind k ON l.source = 'platform' AND k.channel IS NOT DISTINCT FROM l.channel""",
         {"start": period_start, "end": period_end},
     )
 
@@ -55,6 +63,7 @@ def _candidates(con, platform_types, erp_types) -> None:
         f"""CREATE OR REPLACE TEMP TABLE cand AS
         SELECT u.* FROM universe u ANTI JOIN result r USING (line_id)
         WHERE u.order_no IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
+          AND u.order_record
           AND ((u.source = 'platform' AND u.line_type IN ({ptypes}))
             OR (u.source = 'erp' AND u.line_type IN ({etypes})))""",
         params,
@@ -129,6 +138,8 @@ def _leftovers(con, rules: Rules) -> None:
         SELECT u.line_id, u.source, 'unknown', NULL, NULL,
                CASE WHEN u.id_problem IS NOT NULL
                     THEN '编号已被 Excel 改成科学计数法, 无法识别 (' || u.id_problem || '): 请重新下载原始文件'
+                    WHEN NOT u.order_record
+                    THEN '资金账单行: 同一渠道的交易账单已参与订单匹配; 交易账单↔资金账单配对尚无匹配步骤'
                     WHEN u.order_no IS NULL AND u.source <> 'bank'
                     THEN '没有订单号, 本规则中没有适用的匹配步骤 (line type ' || u.line_type || ')'
                     ELSE '本规则中没有适用于 ' || u.source || ' / ' || u.line_type || ' 的匹配步骤' END
