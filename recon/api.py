@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from recon import __version__, store
@@ -259,11 +260,33 @@ def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
         "inputs": inputs,
         "skipped_files": [r.path for r in reports if r.status == "unrecognised"],
         "control_totals": totals,
+        "file_totals": _file_totals(reports),
         "quarantined_lines": sum(r.as_dict()["quarantined"] for r in reports),
         "failed_proofs": [f"{r.path}{'/' + p.part if p.part else ''}: {pr['proof']}"
                           for r in reports for p in r.parts for pr in p.proofs if not pr["passed"]],
         "status_counts": status_counts,
     }
+
+
+def _file_totals(reports) -> dict:
+    """Per source family: the input files' line buckets, so loaded + duplicate + quarantined = data lines."""
+    out: dict = {}
+    for rep in reports:
+        for p in rep.parts:
+            t = out.setdefault(p.family, {"files": 0, "data_lines": 0, "loaded": 0, "duplicate": 0, "quarantined": 0,
+                                          "amount_loaded": Decimal("0"), "amount_duplicate": Decimal("0")})
+            t["data_lines"] += p.data_lines
+            t["loaded"] += p.loaded
+            t["duplicate"] += p.duplicates
+            t["quarantined"] += p.quarantined
+            t["amount_loaded"] += Decimal(p.amount_loaded)
+            t["amount_duplicate"] += Decimal(p.amount_duplicate)
+        for fam in {p.family for p in rep.parts}:
+            out[fam]["files"] += 1
+    for t in out.values():
+        t["amount_loaded"] = str(t["amount_loaded"])
+        t["amount_duplicate"] = str(t["amount_duplicate"])
+    return dict(sorted(out.items()))
 
 
 def _exit_code(manifest) -> int:

@@ -88,3 +88,16 @@ def test_import_of_unknown_file_exits_2(tmp_path, capsys):
 def test_missing_input_is_click_usage_error(tmp_path, capsys):
     code, _, err = run_cli(["run", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "does not exist" in err
+
+
+def test_sample_command_writes_the_shipped_sample_data(tmp_path, capsys):
+    """`recon sample` with its defaults reproduces sample_data/ byte for byte (so the shipped month is current)."""
+    code, out, _ = run_cli(["sample", "--out", str(tmp_path / "s")], capsys)
+    assert code == 0 and "wrote" in out
+    shipped = ROOT / "sample_data"
+    made = sorted(p.relative_to(tmp_path / "s") for p in (tmp_path / "s").rglob("*") if p.is_file())
+    have = sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file())
+    assert made == have
+    for rel in made:
+        assert (tmp_path / "s" / rel).read_bytes() == (shipped / rel).read_bytes(), (
+            f"sample_data/{rel} is stale: regenerate with `recon sample --out sample_data`")

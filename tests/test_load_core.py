@@ -82,3 +82,26 @@ def test_tab_separated_export_is_read(con, profiles, tmp_path):
     rep = import_file(con, path, profiles)
     assert rep.formats == ["alipay.trade_detail"]
     assert rep.totals() == {"data_lines": 3, "loaded": 3, "duplicates": 0, "quarantined": 0}
+
+
+@pytest.mark.parametrize("name,data", [
+    ("cut.zip", b"PK\x03\x04" + b"\x00" * 40),
+    ("cut.gzip", gzip.compress(b"a,b\n1,2\n")[:12]),
+])
+def test_damaged_archive_is_a_clear_input_error(con, profiles, tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError, match="damaged or truncated archive"):
+        import_file(con, path, profiles)
+
+
+def test_run_reports_damaged_file_without_traceback(tmp_path, capsys):
+    from recon.cli import main
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bill.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--db", str(tmp_path / "s.duckdb")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert "bill.zip" in err and "download the file again" in err and "Traceback" not in err

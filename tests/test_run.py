@@ -225,3 +225,19 @@ def test_amounts_in_results_equal_store_decimals(month, capsys):
     rows = read_results(out)
     total = sum(Decimal(r["amount"]) for r in rows if r["source"] == "platform")
     assert total == Decimal("139.90")
+
+
+def test_manifest_file_totals_and_already_loaded_on_rerun(month, capsys):
+    db = str(month / "s.duckdb")
+    run_cli(["run", str(month / "in"), "--out", str(month / "o1"), "--db", db], capsys)
+    run_cli(["run", str(month / "in"), "--out", str(month / "o2"), "--db", db], capsys)
+    m = json.loads((month / "o2" / "manifest.json").read_text(encoding="utf-8"))
+    files = {f["path"]: f for f in m["inputs"]}
+    assert files["alipay/trade.csv"]["status"] == "already_loaded"
+    assert "already loaded" in files["alipay/trade.csv"]["message"]
+    assert files["alipay/trade.csv"]["lines"]["loaded"] == 3, "the original import's counts are kept"
+    ft = m["file_totals"]
+    for fam, t in ft.items():
+        assert t["loaded"] + t["duplicate"] + t["quarantined"] == t["data_lines"], fam
+    assert ft["platform"] == {"files": 1, "data_lines": 3, "loaded": 3, "duplicate": 0, "quarantined": 0,
+                              "amount_loaded": "139.90", "amount_duplicate": "0.00"}

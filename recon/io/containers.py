@@ -17,6 +17,7 @@ import datetime as dt
 import gzip
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterator
@@ -59,7 +60,17 @@ def sniff_container(data: bytes) -> str:
 
 
 def open_parts(data: bytes, name: str) -> list[Part]:
-    """Split a file into parts. Zip members and gzip streams are opened recursively."""
+    """Split a file into parts. Zip members and gzip streams are opened recursively.
+
+    A damaged container (a truncated download) is an InputError naming the file, not a traceback.
+    """
+    try:
+        return _open_parts(data, name)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputError(f"{name}: damaged or truncated archive ({exc}); download the file again") from None
+
+
+def _open_parts(data: bytes, name: str) -> list[Part]:
     kind = sniff_container(data)
     if kind == "zip":
         with zipfile.ZipFile(io.BytesIO(data)) as zf:

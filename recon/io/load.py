@@ -281,7 +281,10 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
                 forced: Profile | None = None) -> FileReport:
     """Import one file (all its parts) in one transaction; return what happened."""
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file: {exc.strerror}") from None
     file_id = sha256_bytes(data)
     report = FileReport(str(path), display or path.name, file_id, len(data))
     install_macros(con)
