@@ -8,17 +8,14 @@ a wheel ships the same folders as ``recon.defaults.*`` packages, so ``recon`` wo
 from importlib import resources
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parent.parent
+_PACKAGE = Path(__file__).resolve().parent
+_REPO = _PACKAGE.parent
 
 
-def _folder(package: str, repo_dir: str) -> Path:
-    try:
-        path = Path(str(resources.files(package)))
-        if path.is_dir():
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return _REPO / repo_dir
+def _folder(name: str) -> Path:
+    """``recon/defaults/NAME`` in an installed wheel, else the top-level ``NAME/`` of the source tree."""
+    installed = _PACKAGE / "defaults" / name
+    return installed if installed.is_dir() else _REPO / name
 
 
 def profiles_dir() -> Path:
@@ -26,12 +23,12 @@ def profiles_dir() -> Path:
 
 
 def rules_dir() -> Path:
-    return _folder("recon.defaults.rules", "rules")
+    return _folder("rules")
 
 
 def dictionaries_dir() -> Path:
-    return _folder("recon.defaults.dictionaries", "dictionaries")
+    return _folder("dictionaries")
 
 
 def reports_dir() -> Path:
-    return _folder("recon.defaults.reports", "reports")
+    return _folder("reports")

@@ -101,3 +101,12 @@ def test_sample_command_writes_the_shipped_sample_data(tmp_path, capsys):
     for rel in made:
         assert (tmp_path / "s" / rel).read_bytes() == (shipped / rel).read_bytes(), (
             f"sample_data/{rel} is stale: regenerate with `recon sample --out sample_data`")
+
+
+def test_packaged_defaults_are_found():
+    from recon import resources
+
+    assert (resources.rules_dir() / "default.yaml").is_file()
+    assert (resources.rules_dir() / "channels.yaml").is_file()
+    assert resources.dictionaries_dir().is_dir() and resources.reports_dir().is_dir()
+    assert any(resources.profiles_dir().glob("*.yaml"))
