@@ -251,7 +251,8 @@ def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
     key = hashlib.sha256("|".join([period] + sorted(r.file_id for r in reports)).encode()).hexdigest()[:8]
     return {
         "tool": "recon", "version": __version__,
-        "run_id": f"R{started:%Y%m%dT%H%M%S}-{key}",
+        # the store's run sequence number keeps ids unique even for two runs in the same second
+        "run_id": f"R{started:%Y%m%dT%H%M%S}-{key}-{con.execute('SELECT count(*) + 1 FROM run').fetchone()[0]}",
         "started_at": started.isoformat(),
         "finished_at": dt.datetime.now().replace(microsecond=0).isoformat(),
         "period": period,

@@ -14,6 +14,10 @@ import yaml
 from recon.errors import ConfigError
 
 
+# safe_load's loader, the C build when PyYAML has it (profiles are parsed on every run).
+_SAFE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class Lines:
     """Key path -> line number for one YAML file."""
 
@@ -44,8 +48,8 @@ def _walk(node, path, table):
 def load_yaml_text(text: str, source: str):
     """Parse YAML text; return (data, Lines). Syntax errors become ConfigError with a line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_SAFE)
+        data = yaml.load(text, Loader=_SAFE)  # noqa: S506 (_SAFE is a safe loader: safe_load's, in C when built)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source

@@ -232,6 +232,8 @@ def test_manifest_file_totals_and_already_loaded_on_rerun(month, capsys):
     run_cli(["run", str(month / "in"), "--out", str(month / "o1"), "--db", db], capsys)
     run_cli(["run", str(month / "in"), "--out", str(month / "o2"), "--db", db], capsys)
     m = json.loads((month / "o2" / "manifest.json").read_text(encoding="utf-8"))
+    first = json.loads((month / "o1" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["run_id"] != first["run_id"], "two runs (even in the same second) are two records"
     files = {f["path"]: f for f in m["inputs"]}
     assert files["alipay/trade.csv"]["status"] == "already_loaded"
     assert "already loaded" in files["alipay/trade.csv"]["message"]

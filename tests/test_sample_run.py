@@ -484,7 +484,7 @@ def edit_lines(path: Path, line_no: int, action: str) -> None:
 
 
 TAMPERED = [
-    # (file, reader, edit, a proof that must now fail); the line edited is the first sale-sized line
+    # (file, reader, edit, a proof that must now fail); the line edited is the first money-in line
     ("platform/pdd/*.csv", read_pdd, "drop", "收入合计.count"),
     ("platform/wechatpay/*_ALL_*.csv", read_wechat_trade, "duplicate", "汇总.总交易单数"),
 ]

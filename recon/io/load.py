@@ -148,8 +148,11 @@ def _stage(con, width: int, rows) -> None:
             return
         columns = list(zip(*batch))
         arrays = [pa.array(columns[0], pa.int32())] + [pa.array(c, pa.string()) for c in columns[1:]]
-        arrow_batch = pa.Table.from_arrays(arrays, names=names)  # noqa: F841 (read by DuckDB)
-        con.execute("INSERT INTO stage SELECT * FROM arrow_batch")
+        con.register("arrow_batch", pa.Table.from_arrays(arrays, names=names))
+        try:
+            con.execute("INSERT INTO stage SELECT * FROM arrow_batch")
+        finally:
+            con.unregister("arrow_batch")
         batch.clear()
 
     for line, cells in rows:
@@ -190,7 +193,7 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport):
         part.data_lines = con.execute("SELECT count(*) FROM stage").fetchone()[0] + len(table.rejects)
     part.values = {k: v for k, v in values.items()}
     try:
-        sql, params = Compiler(prof, table.header, values).select(fields)
+        sql, params = Compiler(prof, table.header, values).select(fields, fingerprint=not prof.key)
     except MissingColumn as exc:
         raise InputError(f"{name}{'/' + sheet if sheet else ''}: {prof.name}: {exc}") from None
     con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {sql}", params)
@@ -218,15 +221,16 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport):
     # quarantine: shape rejects from Python, typing errors from SQL
     rejects = [(r.line, r.column, r.reason, [str(c) for c in r.raw]) for r in table.rejects]
     if rejects:
-        arrow_rejects = pa.table({  # noqa: F841 (read by DuckDB)
+        con.register("arrow_rejects", pa.table({
             "line": pa.array([r[0] for r in rejects], pa.int32()),
             "col": pa.array([r[1] for r in rejects], pa.string()),
             "reason": pa.array([r[2] for r in rejects], pa.string()),
             "raw": pa.array([r[3] for r in rejects], pa.list_(pa.string())),
-        })
+        }))
         con.execute(
             "INSERT INTO quarantine SELECT $f, $n, line, $s, $fmt, col, reason, raw FROM arrow_rejects",
             {"f": file_id, "n": name, "s": sheet, "fmt": prof.name})
+        con.unregister("arrow_rejects")
     con.execute(
         """INSERT INTO quarantine
            SELECT $f, $n, source_line, $s, $fmt, split_part(err, chr(31), 1), split_part(err, chr(31), 2), raw

@@ -304,8 +304,12 @@ class Compiler:
         return f"CASE {' '.join(whens)} ELSE {default} END", []
 
     # -- the whole select
-    def select(self, fields) -> tuple[str, dict]:
-        """SELECT over ``stage`` giving typed canonical fields, id_problem, err, raw, fingerprint."""
+    def select(self, fields, fingerprint: bool = True) -> tuple[str, dict]:
+        """SELECT over ``stage`` giving typed canonical fields, id_problem, err, raw, fingerprint.
+
+        Only the columns the specs use are cleaned, unless the whole-row fingerprint (the natural key
+        of key-less formats) needs them all.
+        """
         types = dict(fields)
         cols, checks, id_checks = [], [], []
         for fname, sqltype in fields:
@@ -327,21 +331,23 @@ class Compiler:
                if id_checks else "CAST(NULL AS VARCHAR)")
         n = len(self.header)
         raw = "[" + ", ".join(f"c{i + 1}" for i in range(n)) + "]" if n else "CAST([] AS VARCHAR[])"
-        fingerprint = "concat_ws(chr(31), " + (
-            ", ".join(f"coalesce(k{i + 1}, '')" for i in range(n)) or "''") + ")"
+        fp = ("concat_ws(chr(31), " + (", ".join(f"coalesce(k{i + 1}, '')" for i in range(n)) or "''") + ")"
+              if fingerprint else "CAST(NULL AS VARCHAR)")
+        used_text = " ".join(cols + checks + [idp] + list(self.cells) + [t for _, t in self.typed.values()])
+        wanted = range(n) if fingerprint else sorted({int(i) - 1 for i in re.findall(r"\bk(\d+)\b", used_text)})
 
         def layer(items):
             return "".join(", " + i for i in items)
 
-        l1 = layer([f"r_strip(c{i + 1}) AS s{i + 1}" for i in range(n)])
-        l2 = layer([f"r_nullify(s{i + 1}) AS k{i + 1}" for i in range(n)])
+        l1 = layer([f"r_strip(c{i + 1}) AS s{i + 1}" for i in wanted])
+        l2 = layer([f"r_nullify(s{i + 1}) AS k{i + 1}" for i in wanted])
         l3 = layer([f"{expr} AS {x}" for expr, x in self.cells.items()])
         l4 = layer([f"{macro}({x}) AS {nn}" for (x, macro), nn in self.pretext.items()])
         l5 = layer([f"{tmpl} AS {vn}" for (vn, tmpl) in self.typed.values()])
         sql = (f"WITH l1 AS (SELECT *{l1} FROM stage), l2 AS (SELECT *{l2} FROM l1), "
                f"l3 AS (SELECT *{l3} FROM l2), l4 AS (SELECT *{l4} FROM l3), "
                f"l5 AS (SELECT *{l5} FROM l4) "
-               f"SELECT source_line, {raw} AS raw, {fingerprint} AS fingerprint, "
+               f"SELECT source_line, {raw} AS raw, {fp} AS fingerprint, "
                f"{', '.join(cols)}, {idp} AS id_problem, {err} AS err FROM l5")
         used = set(re.findall(r"\$(p\d+)\b", sql))
         return sql, {k: v for k, v in self.params.items() if k in used}

@@ -106,11 +106,15 @@ class Table:
         return values
 
     def _is_footer(self, cells) -> bool:
-        text = row_text(cells)
-        first = norm_header(cells[0]) if cells else ""
-        if first in self.profile.summary_titles:
+        if self.profile.summary_titles and cells and norm_header(cells[0]) in self.profile.summary_titles:
             return True
-        return any(re.search(p, text) for p in self.profile.footer_stop + DEFAULT_STOPS)
+        if self.profile.footer_stop:
+            text = row_text(cells)
+            return any(re.search(p, text) for p in self.profile.footer_stop + DEFAULT_STOPS)
+        # The default stops look only at the start of the row: test the first cell, not the joined row
+        # (this runs once per data line).
+        head = unicodedata.normalize("NFKC", str(cells[0])[:12]).strip() if cells else ""
+        return bool(head) and any(re.search(p, head) for p in DEFAULT_STOPS)
 
     def data_rows(self) -> Iterator[tuple[int, list]]:
         """Yield (line, cells) of good-shaped data rows; count lines; collect rejects and footer."""
@@ -137,7 +141,8 @@ class Table:
                 in_footer = True
                 self.footer.append(row_text(cells))
                 continue
-            if [norm_header(c) for c in cells[:width]] == norm_header_row:
+            if (cells and norm_header(cells[0]) == norm_header_row[0]
+                    and [norm_header(c) for c in cells[:width]] == norm_header_row):
                 continue  # a repeated header (multi-sheet or concatenated exports)
             self.data_lines += 1
             first_data_seen = True
