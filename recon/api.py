@@ -209,7 +209,12 @@ def run(cfg: RunConfig) -> RunResult:
         channel_map = [(cust, ch.code) for ch in channels for cust in ch.erp_customers]
         match.build_universe(con, start, end, channel_map)
         match.run_passes(con, rules)
-        totals = conservation.check(con)
+        loaded: dict = {}
+        for rep in {r.file_id: r for r in reports if r.status != "unrecognised"}.values():
+            for p in rep.parts:
+                if p.family in store.LEDGER_FAMILIES:
+                    loaded[p.family] = loaded.get(p.family, 0) + p.loaded
+        totals = conservation.check(con, loaded)
         write_results(con, out)
         write_quarantine(con, out)
         manifest = _manifest(con, cfg, rules, period, reports, totals, started)

@@ -89,8 +89,11 @@ def test_run_writes_results_contract(month, capsys):
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["period"] == "2026-01"
     assert manifest["status_counts"] == {"matched": 4, "unknown": 2, "known": 0, "review": 0}
-    assert manifest["control_totals"]["platform"]["in"] == {"count": 3, "amount": "139.90"}
-    assert manifest["control_totals"]["erp"]["out"] == {"count": 3, "amount": "130.00"}
+    assert manifest["control_totals"]["platform"]["in"] == {"count": 3, "amount": "139.90",
+                                                           "by_currency": {"CNY": "139.90"}}
+    assert manifest["control_totals"]["erp"]["out"] == {"count": 3, "amount": "130.00",
+                                                        "by_currency": {"CNY": "130.00"}}
+    assert manifest["control_totals"]["erp"]["outside_period"]["count"] == 0
     assert manifest["skipped_files"] == ["README.txt"]
     assert manifest["exit_code"] == 1
     files = {f["path"]: f for f in manifest["inputs"]}
@@ -138,7 +141,8 @@ def test_run_later_credit_note_joins_group_but_not_matched(month, capsys):
     assert len(late) == 1 and late[0]["status"] == "unknown"
     assert "2026-02-03" in late[0]["explanation"]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["control_totals"]["erp"]["later_evidence"] == {"count": 1, "amount": "-20.00"}
+    assert manifest["control_totals"]["erp"]["later_evidence"] == {"count": 1, "amount": "-20.00",
+                                                                   "by_currency": {"CNY": "-20.00"}}
     assert manifest["control_totals"]["erp"]["in"]["count"] == 1
 
 
@@ -243,3 +247,25 @@ def test_manifest_file_totals_and_already_loaded_on_rerun(month, capsys):
         assert t["loaded"] + t["duplicate"] + t["quarantined"] == t["data_lines"], fam
     assert ft["platform"] == {"files": 1, "data_lines": 3, "loaded": 3, "duplicate": 0, "quarantined": 0,
                               "amount_loaded": "139.90", "amount_duplicate": "0.00"}
+
+
+def test_conservation_catches_lines_lost_between_store_and_matching(month):
+    con = _prepared_store(month)
+    assert conservation.check(con, {"platform": 3, "erp": 3})["platform"]["in"]["count"] == 3
+    with pytest.raises(ConservationError, match="loaded 4 lines but 3 reached matching"):
+        conservation.check(con, {"platform": 4})
+
+
+def test_lines_outside_the_period_that_join_nothing_are_counted(month, capsys):
+    # an ERP document of December for an order not in the platform files: loaded, not in results, counted
+    path = month / "in" / "erp" / "ar.csv"
+    path.write_bytes(path.read_bytes() + "AR000,2025-12-30,标准应收单,支付宝当面付,人民币,1,10.00,1.15,10.00,0,"
+                     "10.00,已审核,M20251230001,\r\n".encode("utf-8"))
+    out = month / "out"
+    run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")], capsys)
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    erp = m["control_totals"]["erp"]
+    assert erp["outside_period"] == {"count": 1, "amount": "10.00", "by_currency": {"CNY": "10.00"}}
+    assert erp["in"]["count"] + erp["later_evidence"]["count"] + erp["outside_period"]["count"] == \
+        m["file_totals"]["erp"]["loaded"]
+    assert all(r["order_no"] != "M20251230001" for r in read_results(out))

@@ -2,7 +2,10 @@
 
 Lines in (the run's in-period ledger lines, by source: count and amount) must equal lines out
 (rows of ``result`` for those lines), with no line decided twice and every status one of the four
-final states. A failure means the engine lost or duplicated a line: the run stops with exit 3.
+final states. The run's universe must also hold exactly the lines its files loaded, so a line
+cannot slip out between the store and the matching. Lines of the run's files dated outside the
+period that joined no group are counted too, so in + later evidence + outside = loaded. A
+failure means the engine lost or duplicated a line: the run stops with exit 3.
 """
 
 from __future__ import annotations
@@ -14,32 +17,55 @@ from recon.errors import ConservationError
 STATUSES = ("matched", "known", "unknown", "review")
 
 
+def _bucket(count, amount, by_currency):
+    return {"count": count, "amount": str(amount), "by_currency": by_currency}
+
+
 def control_totals(con) -> dict:
-    """Per source: in (period lines) and out (their results) as count and amount, plus late evidence."""
+    """Per source: in (period lines), out (their results), later evidence and the rest outside the period.
+
+    Amounts are also split by currency: a sum over CNY and USD lines is a checksum, not money.
+    """
     rows = con.execute(
         """SELECT u.source,
-                  count(*) FILTER (WHERE u.in_period), coalesce(sum(u.amount) FILTER (WHERE u.in_period), 0),
-                  count(r.line_id) FILTER (WHERE u.in_period),
-                  coalesce(sum(u.amount) FILTER (WHERE u.in_period AND r.line_id IS NOT NULL), 0),
-                  count(r.line_id) FILTER (WHERE NOT u.in_period),
-                  coalesce(sum(u.amount) FILTER (WHERE NOT u.in_period AND r.line_id IS NOT NULL), 0)
+                  CASE WHEN u.in_period THEN 'in'
+                       WHEN r.line_id IS NOT NULL THEN 'later_evidence' ELSE 'outside_period' END AS bucket,
+                  coalesce(u.currency, '?') AS currency,
+                  count(*) AS n, coalesce(sum(u.amount), 0) AS amt,
+                  count(r.line_id) AS n_out, coalesce(sum(u.amount) FILTER (WHERE r.line_id IS NOT NULL), 0)
            FROM universe u LEFT JOIN result r USING (line_id)
-           GROUP BY u.source ORDER BY u.source""").fetchall()
-    out = {}
-    for src, n_in, a_in, n_out, a_out, n_late, a_late in rows:
-        out[src] = {"in": {"count": n_in, "amount": str(a_in)},
-                    "out": {"count": n_out, "amount": str(a_out)},
-                    "later_evidence": {"count": n_late, "amount": str(a_late)}}
-    return out
+           GROUP BY ALL ORDER BY 1, 2, 3""").fetchall()
+    out: dict = {}
+    for src, bucket, cur, n, amt, n_out, amt_out in rows:
+        t = out.setdefault(src, {k: {"count": 0, "amount": Decimal(0), "by_currency": {}}
+                                 for k in ("in", "out", "later_evidence", "outside_period")})
+        t[bucket]["count"] += n
+        t[bucket]["amount"] += amt
+        t[bucket]["by_currency"][cur] = str(amt)
+        if bucket == "in":
+            t["out"]["count"] += n_out
+            t["out"]["amount"] += amt_out
+            t["out"]["by_currency"][cur] = str(amt_out)
+    return {src: {k: _bucket(v["count"], v["amount"], v["by_currency"]) for k, v in t.items()}
+            for src, t in out.items()}
 
 
-def check(con) -> dict:
-    """Raise ConservationError unless in = out for every source; return the control totals."""
+def check(con, loaded_by_source: dict | None = None) -> dict:
+    """Raise ConservationError unless in = out for every source; return the control totals.
+
+    ``loaded_by_source`` (lines the run's files loaded, per source) is checked against the universe.
+    """
     totals = control_totals(con)
     problems = []
     for src, t in totals.items():
         if t["in"]["count"] != t["out"]["count"] or Decimal(t["in"]["amount"]) != Decimal(t["out"]["amount"]):
-            problems.append(f"{src}: in {t['in']} != out {t['out']}")
+            problems.append(f"{src}: in {t['in']['count']} / {t['in']['amount']} != "
+                            f"out {t['out']['count']} / {t['out']['amount']}")
+    for src, expected in (loaded_by_source or {}).items():
+        t = totals.get(src)
+        have = sum(t[b]["count"] for b in ("in", "later_evidence", "outside_period")) if t else 0
+        if have != expected:
+            problems.append(f"{src}: the run's files loaded {expected} lines but {have} reached matching")
     dup = con.execute("SELECT count(*) - count(DISTINCT line_id) FROM result").fetchone()[0]
     if dup:
         problems.append(f"{dup} lines decided more than once")
