@@ -187,3 +187,29 @@ def test_malformed_amount_is_quarantined_and_breaks_the_count(con, profiles, tmp
     assert [r[0] for r in _brief(con)] == [6, 7, 10, 11, 12, 13, 14]
     proofs = _proofs(rep)
     assert proofs["收入合计.count"] == ("3", "2", False) and proofs["支出合计.count"] == ("7", "5", False)
+
+
+def test_xlsx_export_gives_the_same_rows(con, profiles, tmp_path):
+    """The same export saved as XLSX: preamble and footer as text cells, amounts as number cells."""
+    import csv
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "店铺账务明细"
+    for i, cells in enumerate(csv.reader(io.StringIO(DETAIL.read_bytes().decode("gb18030"))), start=1):
+        for j, cell in enumerate(cells, start=1):
+            value = cell
+            if i > 5 and j in (3, 4) and not cells[0].startswith("#"):
+                value = float(cell)  # Excel stores the amounts as numbers
+            if value != "":
+                ws.cell(row=i, column=j, value=value)
+    path = tmp_path / "店铺账务明细.xlsx"
+    wb.save(path)
+    rep = do_import(con, path, profiles)
+    assert rep.formats == ["pdd.account_detail"] and rep.container == "xlsx"
+    assert _brief(con) == GOLDEN, "Excel rows are the CSV's physical lines (blank row 2 included)"
+    assert {r["source_sheet"] for r in rows(con, "platform_line", "source_sheet")} == {"店铺账务明细"}
+    assert all(p[2] for p in _proofs(rep).values()), _proofs(rep)

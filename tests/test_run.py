@@ -269,3 +269,25 @@ def test_lines_outside_the_period_that_join_nothing_are_counted(month, capsys):
     assert erp["in"]["count"] + erp["later_evidence"]["count"] + erp["outside_period"]["count"] == \
         m["file_totals"]["erp"]["loaded"]
     assert all(r["order_no"] != "M20251230001" for r in read_results(out))
+
+
+def test_quarantined_line_is_reported_and_good_lines_still_load(month, capsys):
+    path = month / "in" / "erp" / "ar.csv"
+    text = path.read_bytes().decode("utf-8").replace("已审核,M20260101001,\r\n", "已审核,M20260101001,\r\n", 1)
+    text = text.replace("AR002,2026-01-01,标准应收单,支付宝当面付,人民币,1,50.00",
+                        "AR002,2026-01-01,标准应收单,支付宝当面付,人民币,1,5O.00")  # letter O, not zero
+    path.write_bytes(text.encode("utf-8"))
+    out = month / "out"
+    code, stdout, _ = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")], capsys)
+    assert code == 1
+    assert "quarantined lines: 1" in stdout
+    q = list(csv.DictReader(io.StringIO((out / "quarantine.csv").read_bytes()[3:].decode("utf-8"), newline="")))
+    assert len(q) == 1
+    assert (q[0]["file"], q[0]["line"], q[0]["column"]) == ("erp/ar.csv", "3", "价税合计")
+    assert q[0]["reason"] == "cannot read '5O.00': expected an amount like 1234.50, -12.30 or (12.30)"
+    assert "AR002" in q[0]["raw"]
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["quarantined_lines"] == 1
+    assert {f["path"]: f["lines"] for f in m["inputs"]}["erp/ar.csv"] == {
+        "data": 3, "loaded": 2, "duplicate": 0, "quarantined": 1}
+    assert len([r for r in read_results(out) if r["source"] == "erp"]) == 2, "the good lines still load"
