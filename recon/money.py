@@ -5,9 +5,7 @@ Spreadsheet readers hand numbers over as floats: ``from_float`` converts them wi
 shortest round-tripping decimal is kept (12.3 stays 12.3, not 12.2999999999999998).
 """
 
-from decimal import ROUND_HALF_UP, Decimal
-
-CENT = Decimal("0.01")
+from decimal import Decimal
 
 
 def D(value) -> Decimal:
@@ -22,8 +20,3 @@ def D(value) -> Decimal:
 def from_float(x: float) -> Decimal:
     """Decimal of a float a library handed us (an XLSX cell), via its shortest repr."""
     return Decimal(repr(x))
-
-
-def cents(value) -> Decimal:
-    """Quantize to 0.01, half up (the accounting convention)."""
-    return D(value).quantize(CENT, rounding=ROUND_HALF_UP)

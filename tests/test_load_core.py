@@ -105,3 +105,13 @@ def test_run_reports_damaged_file_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exc.value.code == 2
     assert "bill.zip" in err and "download the file again" in err and "Traceback" not in err
+
+
+def test_money_refuses_floats():
+    from decimal import Decimal
+
+    from recon.money import D, from_float
+
+    with pytest.raises(TypeError, match="float"):
+        D(0.1)
+    assert D("12.30") == Decimal("12.30") and from_float(12.3) == Decimal("12.3")

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Iterator
 
 from recon.errors import InputError
+from recon.money import from_float
 
 MAX_ZIP_MEMBERS = 200
 MAX_UNPACKED_BYTES = 4 * 1024**3
@@ -180,7 +181,7 @@ def cell_text(value) -> str:
     if isinstance(value, int):
         return str(value) if abs(value) < 10**15 else f"{Decimal(value).normalize():E}"
     if isinstance(value, float):
-        d = Decimal(repr(value))
+        d = from_float(value)
         if abs(d) >= 10**15:
             return f"{d.normalize():E}"  # digits were already lost in Excel: keep it visibly inexact
         if d == d.to_integral_value():

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from recon.io.profile import norm_header
+from recon.money import D
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def _dec(text) -> Decimal | None:
         return None
     s = unicodedata.normalize("NFKC", str(text)).strip().lstrip("`").replace(",", "").replace("¥", "")
     try:
-        return Decimal(s)
+        return D(s)
     except InvalidOperation:
         return None
 
