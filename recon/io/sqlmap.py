@@ -19,17 +19,21 @@ from recon.io.profile import Profile, norm_header
 # Cell-level cleaning macros, created once per connection. Kept in one place so the rules for what
 # a "blank" or a "number" is are the same for every format.
 MACROS = [
+    # Each macro tests for the common clean case first: DuckDB evaluates a CASE branch only for the
+    # rows that reach it, so the full repair runs on the few cells that need it.
     r"""CREATE OR REPLACE TEMP MACRO r_strip(x) AS
-        regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+        CASE WHEN NOT regexp_matches(x, '^[\s\x{3000}\x{00A0}`''=]|[\s\x{3000}\x{00A0}]$') THEN x
+        ELSE regexp_replace(regexp_replace(regexp_replace(regexp_replace(
             x, '^[\s\x{3000}\x{00A0}`'']+', ''), '[\s\x{3000}\x{00A0}]+$', ''),
-            '^="(.*)"$', '\1'), '^\s+|\s+$', '', 'g')""",
+            '^="(.*)"$', '\1'), '^\s+|\s+$', '', 'g') END""",
     r"""CREATE OR REPLACE TEMP MACRO r_nullify(s) AS
         CASE WHEN s IN ('', '-', '/', '—', '--', 'null', 'NULL', 'None', '无退款申请') THEN NULL ELSE s END""",
     r"""CREATE OR REPLACE TEMP MACRO r_clean(x) AS r_nullify(r_strip(x))""",
     r"""CREATE OR REPLACE TEMP MACRO r_numtext(k) AS
-        regexp_replace(regexp_replace(
+        CASE WHEN regexp_full_match(k, '-?\d+(\.\d+)?') THEN k
+        ELSE regexp_replace(regexp_replace(
             translate(k, '０１２３４５６７８９．，－＋（）', '0123456789.,-+()'),
-            '[¥￥,\s]|元|CNY|RMB', '', 'g'), '^\((.*)\)$', '-\1')""",
+            '[¥￥,\s]|元|CNY|RMB', '', 'g'), '^\((.*)\)$', '-\1') END""",
     r"""CREATE OR REPLACE TEMP MACRO r_numok(n) AS regexp_full_match(n, '[+-]?(\d+(\.\d*)?|\.\d+)')""",
     r"""CREATE OR REPLACE TEMP MACRO r_money(n) AS
         CASE WHEN r_numok(n) THEN CAST(round(CAST(n AS DECIMAL(30,8)), 2) AS DECIMAL(18,2)) END""",
@@ -40,9 +44,12 @@ MACROS = [
     r"""CREATE OR REPLACE TEMP MACRO r_int(n) AS
         CASE WHEN regexp_full_match(n, '[+-]?\d+(\.0*)?') THEN CAST(CAST(n AS DECIMAL(18,4)) AS INTEGER) END""",
     r"""CREATE OR REPLACE TEMP MACRO r_tstext(k) AS
-        regexp_replace(translate(k, '：０１２３４５６７８９', ':0123456789'), '\s+', ' ', 'g')""",
+        CASE WHEN regexp_full_match(k, '\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?') THEN k
+        ELSE regexp_replace(translate(k, '：０１２３４５６７８９', ':0123456789'), '\s+', ' ', 'g') END""",
     r"""CREATE OR REPLACE TEMP MACRO r_ts(d) AS
-        CASE WHEN regexp_full_match(d, '\d{5}(\.\d+)?')
+        CASE WHEN regexp_full_match(d, '\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}')
+             THEN try_strptime(d, '%Y-%m-%d %H:%M:%S')
+             WHEN regexp_full_match(d, '\d{5}(\.\d+)?')
              THEN TIMESTAMP '1899-12-30 00:00:00'
                   + to_seconds(CAST(round(CAST(d AS DECIMAL(20,10)) * 86400) AS BIGINT))
              ELSE try_strptime(d, ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y/%m/%d %H:%M:%S',
