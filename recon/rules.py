@@ -16,9 +16,11 @@ from pathlib import Path
 from recon.config import Problems, load_yaml
 from recon.resources import rules_dir
 
-PASS_KEYS = {"name", "leg", "description", "platform_line_types", "erp_line_types", "key", "tolerance"}
-LEGS = ("order",)
+PASS_KEYS = {"name", "leg", "description", "platform_line_types", "erp_line_types", "bank_line_types", "key",
+             "tolerance", "date_window_days", "group_by"}
+LEGS = ("order", "cash")
 KEYS = ("order_no",)
+GROUP_BY = ("payout_ref",)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class MatchPass:
     erp_line_types: tuple
     key: str
     tolerance: Decimal
+    bank_line_types: tuple = ()
+    date_window_days: tuple = (0, 0)  # bank date − platform date, inclusive bounds (cash leg)
+    group_by: str | None = None  # cash leg: platform lines bundled by this explicit key
 
 
 @dataclass(frozen=True)
@@ -86,14 +91,26 @@ def load_rules(path: Path | None = None) -> Rules:
         except InvalidOperation:
             problems.add(path_i + ("tolerance",), "tolerance must be a non-negative amount like \"0.01\"")
             tol = Decimal("0")
-        for side in ("platform_line_types", "erp_line_types"):
+        for side in ("platform_line_types", "erp_line_types", "bank_line_types"):
             if not isinstance(p.get(side, []), list):
                 problems.add(path_i + (side,), "must be a list of line types")
+        other = "bank_line_types" if p.get("leg") == "cash" else "erp_line_types"
+        if not p.get("platform_line_types") or not p.get(other):
+            problems.add(path_i, f"a {p.get('leg')} pass needs platform_line_types and {other}")
+        window = p.get("date_window_days", [0, 0])
+        if (not isinstance(window, list) or len(window) != 2 or not all(isinstance(d, int) for d in window)
+                or window[0] > window[1]):
+            problems.add(path_i + ("date_window_days",), "must be [min, max] whole days, e.g. [0, 3]")
+            window = [0, 0]
+        if p.get("group_by") is not None and p.get("group_by") not in GROUP_BY:
+            problems.add(path_i + ("group_by",), f"group_by must be one of {', '.join(GROUP_BY)}")
         passes.append(MatchPass(
             name=str(name), leg=str(p.get("leg")), description=str(p.get("description", "")),
             platform_line_types=tuple(p.get("platform_line_types") or ()),
             erp_line_types=tuple(p.get("erp_line_types") or ()),
-            key=p.get("key", "order_no"), tolerance=tol))
+            key=p.get("key", "order_no"), tolerance=tol,
+            bank_line_types=tuple(p.get("bank_line_types") or ()),
+            date_window_days=tuple(window), group_by=p.get("group_by")))
     problems.raise_if_any()
     return Rules(str(path), file_sha256(path), tuple(passes))
 

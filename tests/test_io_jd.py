@@ -76,7 +76,8 @@ def test_v1_csv_golden(con, profiles):
     assert first["bill_date"] == dt.date(2026, 7, 8)  # 账单生成时间 20260708
     assert first["event_time"] == dt.datetime(2026, 7, 8, 6, 15, 22)  # 到账时间
     assert first["merchant_order_no"] == "202607081015223553498017448" and len(first["merchant_order_no"]) == 27
-    assert first["payout_ref"] is None and first["status"] == "已结算" and first["id_problem"] is None
+    assert first["payout_ref"] == "2026-07-08", "the 到账时间 day keys the payout that bundles the row"
+    assert first["status"] == "已结算" and first["id_problem"] is None
     refund = got[9]
     assert (refund["line_type"], refund["amount"], refund["refund_no"]) == ("refund", Decimal("-59.00"), "235681904")
     unpaid = got[12]  # 未结算: no 到账时间 yet, the bill date stands in

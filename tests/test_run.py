@@ -216,11 +216,15 @@ def test_conservation_catches_an_amount_changed_in_flight(month):
 
 def test_bad_rules_file_is_a_usage_error_with_line_numbers(month, capsys):
     rules = month / "rules.yaml"
-    rules.write_text("version: 1\npasses:\n  - name: p1\n    leg: cash\n    tolerence: 0.01\n", encoding="utf-8")
+    rules.write_text("version: 1\npasses:\n  - name: p1\n    leg: wire\n    tolerence: 0.01\n"
+                     "  - name: p2\n    leg: cash\n    platform_line_types: [payout]\n"
+                     "    date_window_days: [3, 0]\n", encoding="utf-8")
     code, _, err = run_cli(["run", str(month / "in"), "--out", str(month / "out"), "--rules", str(rules)], capsys)
     assert code == 2
-    assert f"{rules}:4: passes.0.leg" in err
+    assert f"{rules}:4: passes.0.leg: leg must be one of order, cash" in err
     assert f"{rules}:5: passes.0.tolerence: unknown key" in err
+    assert f"{rules}:6: passes.1: a cash pass needs platform_line_types and bank_line_types" in err
+    assert f"{rules}:9: passes.1.date_window_days: must be [min, max] whole days" in err
 
 
 def test_amounts_in_results_equal_store_decimals(month, capsys):

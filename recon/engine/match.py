@@ -13,6 +13,7 @@ inputs give the same ids in every run.
 
 from __future__ import annotations
 
+from recon.engine import cash
 from recon.rules import Rules
 
 GROUP_ID = "'G' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16)"
@@ -27,16 +28,17 @@ def build_universe(con, period_start, period_end, channel_map: list[tuple[str, s
         """CREATE OR REPLACE TEMP TABLE universe AS
         WITH lines AS (
             SELECT 'platform' AS source, line_id, file_id, source_line, source_sheet, channel,
-                   account, order_no, line_type, currency, amount, movement_date, id_problem, record_kind
+                   account, order_no, line_type, currency, amount, movement_date, id_problem, record_kind,
+                   payout_ref, CAST(event_time AS DATE) AS payout_date, counterparty
             FROM platform_line
             UNION ALL
             SELECT 'erp', e.line_id, e.file_id, e.source_line, e.source_sheet,
                    coalesce(e.channel, cm.channel), e.customer, e.order_no, e.line_type, e.currency,
-                   e.amount, e.movement_date, e.id_problem, NULL
+                   e.amount, e.movement_date, e.id_problem, NULL, NULL, NULL, NULL
             FROM erp_line e LEFT JOIN channel_map cm ON cm.customer = e.customer
             UNION ALL
             SELECT 'bank', line_id, file_id, source_line, source_sheet, NULL, account, order_no,
-                   line_type, currency, amount, movement_date, id_problem, NULL
+                   line_type, currency, amount, movement_date, id_problem, NULL, NULL, NULL, counterparty_name
             FROM bank_line),
         -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
         -- order leg takes the trade bill where the run has one, so the order is not counted twice.
@@ -91,11 +93,14 @@ def _in_list(prefix, values, params) -> str:
 
 
 def run_passes(con, rules: Rules) -> None:
-    """Apply each order-leg pass in order; then decide every remaining line of the period."""
+    """Apply each pass in order on its leg; then decide every remaining line of the period."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE result (line_id VARCHAR PRIMARY KEY, source VARCHAR,
            status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR)""")
     for p in rules.passes:
+        if p.leg == "cash":
+            cash.run_pass(con, p)
+            continue
         _candidates(con, p.platform_line_types, p.erp_line_types)
         con.execute(
             """INSERT INTO result
@@ -116,8 +121,8 @@ def run_passes(con, rules: Rules) -> None:
 
 def _leftovers(con, rules: Rules) -> None:
     """Unmatched order groups stay together as unknown; every other line of the period is unknown alone."""
-    ptypes = sorted({t for p in rules.passes for t in p.platform_line_types})
-    etypes = sorted({t for p in rules.passes for t in p.erp_line_types})
+    ptypes = sorted({t for p in rules.passes if p.leg == "order" for t in p.platform_line_types})
+    etypes = sorted({t for p in rules.passes if p.leg == "order" for t in p.erp_line_types})
     _candidates(con, ptypes, etypes)
     con.execute(
         """INSERT INTO result
@@ -140,6 +145,12 @@ def _leftovers(con, rules: Rules) -> None:
                     THEN '编号已被 Excel 改成科学计数法, 无法识别 (' || u.id_problem || '): 请重新下载原始文件'
                     WHEN NOT u.order_record
                     THEN '资金账单行: 同一渠道的交易账单已参与订单匹配; 交易账单↔资金账单配对尚无匹配步骤'
+                    WHEN u.line_type = 'payout'
+                    THEN '平台提现 ' || CAST(u.amount AS VARCHAR) || ' (' || CAST(u.movement_date AS VARCHAR)
+                         || '): 银行流水中没有金额相同、日期在窗口内的入账'
+                    WHEN u.source = 'bank'
+                    THEN '银行流水 ' || CAST(u.amount AS VARCHAR) || ' (' || CAST(u.movement_date AS VARCHAR)
+                         || coalesce(', ' || u.counterparty, '') || '): 没有对应的平台提现或结算批次'
                     WHEN u.order_no IS NULL AND u.source <> 'bank'
                     THEN '没有订单号, 本规则中没有适用的匹配步骤 (line type ' || u.line_type || ')'
                     ELSE '本规则中没有适用于 ' || u.source || ' / ' || u.line_type || ' 的匹配步骤' END

@@ -1,0 +1,112 @@
+"""The cash leg: platform payouts and settlement batches <-> bank statement lines, in DuckDB.
+
+Two pass shapes, both set-based:
+
+- one-to-one (``payout_to_bank``): a payout line (提现, negative on the platform ledger) and a bank
+  credit of the same amount (within tolerance) booked within the date window after it;
+- many-to-one (``batch_to_bank``, ``group_by: payout_ref``): the platform lines that share an
+  explicit batch key (JD's 到账时间 day, a 结算单号) summed, against one bank credit. Batches are
+  never invented by subset search: only the key groups lines.
+
+A pair is matched only when it is unambiguous both ways: the payout (or batch) has exactly one
+candidate bank line and that bank line exactly one candidate payout. Otherwise every line involved
+goes to ``review`` with its candidates listed, never to an arbitrary pick. The batch's own lines
+keep the status of their order leg; the bank line reports the cash leg.
+"""
+
+from __future__ import annotations
+
+import re
+
+from recon.rules import MatchPass
+
+
+def _run(con, sql: str, params: dict) -> None:
+    """Execute with only the parameters the statement uses (DuckDB refuses extra ones)."""
+    used = set(re.findall(r"\$([A-Za-z_]\w*)", sql))
+    con.execute(sql, {k: v for k, v in params.items() if k in used})
+
+
+def _types(prefix, values, params) -> str:
+    names = []
+    for i, v in enumerate(values):
+        params[f"{prefix}{i}"] = str(v)
+        names.append(f"${prefix}{i}")
+    return ", ".join(names) or "NULL"
+
+
+def run_pass(con, p: MatchPass) -> None:
+    params = {"tol": str(p.tolerance), "lo": p.date_window_days[0], "hi": p.date_window_days[1],
+              "name": p.name}
+    ptypes = _types("pt", p.platform_line_types, params)
+    btypes = _types("bt", p.bank_line_types, params)
+    if p.group_by:
+        # one row per batch: the explicit key, its lines' sum and the day it was paid out
+        _run(con,
+            f"""CREATE OR REPLACE TEMP TABLE cash_side AS
+            SELECT 'B' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16) AS side_id,
+                   any_value(channel) || ' 结算批次 ' || payout_ref || ': ' || CAST(count(*) AS VARCHAR)
+                       || ' 行合计 ' || CAST(sum(amount) AS VARCHAR) AS label,
+                   sum(amount) AS amount, max(payout_date) AS side_date, bool_or(in_period) AS any_in,
+                   string_agg(line_id, ',' ORDER BY line_id) AS members
+            FROM universe
+            WHERE source = 'platform' AND payout_ref IS NOT NULL AND line_type IN ({ptypes})
+            GROUP BY channel, payout_ref""", params)
+        sign = ""
+    else:
+        _run(con,
+            f"""CREATE OR REPLACE TEMP TABLE cash_side AS
+            SELECT u.line_id AS side_id,
+                   coalesce(u.channel, '') || ' 提现 ' || CAST(u.amount AS VARCHAR) || ' ('
+                       || CAST(u.movement_date AS VARCHAR) || ', ' || u.source_file || ':'
+                       || CAST(u.source_line AS VARCHAR) || ')' AS label,
+                   u.amount, u.movement_date AS side_date, u.in_period AS any_in, u.line_id AS members
+            FROM universe u ANTI JOIN result r USING (line_id)
+            WHERE u.source = 'platform' AND u.line_type IN ({ptypes}) AND (u.in_period OR u.after_period)""",
+            params)
+        sign = "-"
+    _run(con,
+        f"""CREATE OR REPLACE TEMP TABLE cash_pairs AS
+        SELECT s.side_id, s.label, s.members, b.line_id AS b_id,
+               '银行 ' || CAST(b.amount AS VARCHAR) || ' (' || CAST(b.movement_date AS VARCHAR) || ', '
+                   || b.source_file || ':' || CAST(b.source_line AS VARCHAR) || ')' AS b_label,
+               {sign}s.amount - b.amount AS residual
+        FROM cash_side s
+        JOIN universe b ON b.source = 'bank' AND b.line_type IN ({btypes})
+             AND b.amount BETWEEN {sign}s.amount - CAST($tol AS DECIMAL(18,2))
+                              AND {sign}s.amount + CAST($tol AS DECIMAL(18,2))
+             AND date_diff('day', s.side_date, b.movement_date) BETWEEN $lo AND $hi
+             AND (b.in_period OR b.after_period) AND (b.in_period OR s.any_in)
+        WHERE b.line_id NOT IN (SELECT line_id FROM result)""", params)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE cash_deg AS
+        SELECT *, count(*) OVER (PARTITION BY side_id) AS n_bank, count(*) OVER (PARTITION BY b_id) AS n_side
+        FROM cash_pairs""")
+    group = "'G' || substr(md5(members || ',' || b_id), 1, 16)"
+    explain = ("label || ' = ' || b_label || CASE WHEN residual <> 0 THEN ', 差额 ' || "
+               "CAST(residual AS VARCHAR) || ' 在容差内' ELSE '' END")
+    # unambiguous pairs: the bank line, and for one-to-one also the payout line
+    con.execute(
+        f"""INSERT INTO result
+        SELECT b_id, 'bank', 'matched', $name, {group}, {explain} FROM cash_deg WHERE n_bank = 1 AND n_side = 1""",
+        {"name": p.name})
+    if not p.group_by:
+        con.execute(
+            f"""INSERT INTO result
+            SELECT side_id, 'platform', 'matched', $name, {group}, {explain}
+            FROM cash_deg WHERE n_bank = 1 AND n_side = 1""", {"name": p.name})
+    # ambiguous: every line involved goes to review with its candidates
+    con.execute(
+        """INSERT INTO result
+        SELECT b_id, 'bank', 'review', $name, 'R' || substr(md5(string_agg(side_id, ',' ORDER BY side_id)), 1, 16),
+               '多个候选, 需人工确认: ' || string_agg(label, '; ' ORDER BY side_id)
+        FROM cash_deg WHERE b_id IN (SELECT b_id FROM cash_deg WHERE n_bank > 1 OR n_side > 1)
+        GROUP BY b_id""", {"name": p.name})
+    if not p.group_by:
+        con.execute(
+            """INSERT INTO result
+            SELECT side_id, 'platform', 'review', $name,
+                   'R' || substr(md5(string_agg(b_id, ',' ORDER BY b_id)), 1, 16),
+                   '多个候选, 需人工确认: ' || string_agg(b_label, '; ' ORDER BY b_id)
+            FROM cash_deg WHERE side_id IN (SELECT side_id FROM cash_deg WHERE n_bank > 1 OR n_side > 1)
+            GROUP BY side_id""", {"name": p.name})
