@@ -13,7 +13,7 @@ inputs give the same ids in every run.
 
 from __future__ import annotations
 
-from recon.engine import cash
+from recon.engine import cash, pairing
 from recon.rules import Rules
 
 GROUP_ID = "'G' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16)"
@@ -29,16 +29,17 @@ def build_universe(con, period_start, period_end, channel_map: list[tuple[str, s
         WITH lines AS (
             SELECT 'platform' AS source, line_id, file_id, source_line, source_sheet, channel,
                    account, order_no, line_type, currency, amount, movement_date, id_problem, record_kind,
-                   payout_ref, CAST(event_time AS DATE) AS payout_date, counterparty
+                   payout_ref, CAST(event_time AS DATE) AS payout_date, counterparty, fee_amount, refund_no
             FROM platform_line
             UNION ALL
             SELECT 'erp', e.line_id, e.file_id, e.source_line, e.source_sheet,
                    coalesce(e.channel, cm.channel), e.customer, e.order_no, e.line_type, e.currency,
-                   e.amount, e.movement_date, e.id_problem, NULL, NULL, NULL, NULL
+                   e.amount, e.movement_date, e.id_problem, NULL, NULL, NULL, NULL, NULL, NULL
             FROM erp_line e LEFT JOIN channel_map cm ON cm.customer = e.customer
             UNION ALL
             SELECT 'bank', line_id, file_id, source_line, source_sheet, NULL, account, order_no,
-                   line_type, currency, amount, movement_date, id_problem, NULL, NULL, NULL, counterparty_name
+                   line_type, currency, amount, movement_date, id_problem, NULL, NULL, NULL, counterparty_name,
+                   NULL, NULL
             FROM bank_line),
         -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
         -- order leg takes the trade bill where the run has one, so the order is not counted twice.
@@ -101,6 +102,9 @@ def run_passes(con, rules: Rules) -> None:
         if p.leg == "cash":
             cash.run_pass(con, p)
             continue
+        if p.leg == "trade_fund":
+            pairing.run_pass(con, p)
+            continue
         _candidates(con, p.platform_line_types, p.erp_line_types)
         con.execute(
             """INSERT INTO result
@@ -143,8 +147,10 @@ def _leftovers(con, rules: Rules) -> None:
         SELECT u.line_id, u.source, 'unknown', NULL, NULL,
                CASE WHEN u.id_problem IS NOT NULL
                     THEN '编号已被 Excel 改成科学计数法, 无法识别 (' || u.id_problem || '): 请重新下载原始文件'
+                    WHEN NOT u.order_record AND u.order_no IS NULL AND u.refund_no IS NULL
+                    THEN '资金账单行没有订单号或退款单号, 无法与交易账单配对'
                     WHEN NOT u.order_record
-                    THEN '资金账单行: 同一渠道的交易账单已参与订单匹配; 交易账单↔资金账单配对尚无匹配步骤'
+                    THEN '资金账单行: 交易账单中没有同一订单、金额相同的对应行'
                     WHEN u.line_type = 'payout'
                     THEN '平台提现 ' || CAST(u.amount AS VARCHAR) || ' (' || CAST(u.movement_date AS VARCHAR)
                          || '): 银行流水中没有金额相同、日期在窗口内的入账'

@@ -1,0 +1,51 @@
+"""The trade-bill <-> fund-bill leg: two records of one payment within a channel, in DuckDB.
+
+A channel whose trade bill (业务明细, 交易账单) and fund bill (账务明细, 资金账单) are both loaded
+records each payment twice. The order leg takes the trade bill; this leg links each fund-bill line
+to the trade-bill line it records, so the fund bill is accounted for line by line:
+
+- a fund sale is the trade sale of the same order with the same amount;
+- a fund fee is the fee component of that trade sale (``fee_amount``: WeChat and Alipay carry
+  the fee as a column of the sale row, the fund bill books it as its own line);
+- a fund refund is the trade refund of the same order or refund number, net of a returned fee or not.
+
+A fund line with exactly one candidate is matched; more than one goes to review with the
+candidates listed. The trade lines keep the status of their order leg.
+"""
+
+from __future__ import annotations
+
+from recon.rules import MatchPass
+
+LINK = """
+    (f.line_type = 'sale' AND t.line_type = 'sale' AND f.order_no = t.order_no AND f.amount = t.amount)
+ OR (f.line_type = 'fee' AND t.line_type = 'sale' AND f.order_no = t.order_no AND f.amount = t.fee_amount)
+ OR (f.line_type = 'refund' AND t.line_type = 'refund'
+     AND (f.order_no = t.order_no OR f.refund_no = t.refund_no)
+     AND (f.amount = t.amount OR f.amount = t.amount + coalesce(t.fee_amount, 0)))
+"""
+
+
+def run_pass(con, p: MatchPass) -> None:
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE pair_cand AS
+        SELECT f.line_id AS f_id, t.line_id AS t_id,
+               '交易账单 ' || t.line_type || ' ' || CAST(t.amount AS VARCHAR)
+                   || CASE WHEN f.line_type = 'fee' THEN ' 的手续费 ' || CAST(t.fee_amount AS VARCHAR) ELSE '' END
+                   || ' (' || t.source_file || ':' || CAST(t.source_line AS VARCHAR) || ')' AS t_label,
+               count(*) OVER (PARTITION BY f.line_id) AS n
+        FROM universe f JOIN universe t
+          ON f.source = 'platform' AND t.source = 'platform' AND f.channel = t.channel
+         AND f.record_kind = 'fund' AND t.record_kind = 'trade' AND ({LINK})
+        WHERE f.in_period AND NOT f.order_record
+          AND f.line_id NOT IN (SELECT line_id FROM result)""")
+    con.execute(
+        """INSERT INTO result
+        SELECT f_id, 'platform', 'matched', $name, 'G' || substr(md5(f_id || ',' || t_id), 1, 16),
+               '资金账单行 = ' || t_label
+        FROM pair_cand WHERE n = 1""", {"name": p.name})
+    con.execute(
+        """INSERT INTO result
+        SELECT f_id, 'platform', 'review', $name, 'R' || substr(md5(string_agg(t_id, ',' ORDER BY t_id)), 1, 16),
+               '资金账单行有多个交易账单候选, 需人工确认: ' || string_agg(t_label, '; ' ORDER BY t_id)
+        FROM pair_cand WHERE n > 1 GROUP BY f_id""", {"name": p.name})
