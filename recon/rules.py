@@ -14,12 +14,16 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from recon.config import Problems, load_yaml
+from recon.errors import ConfigError
+from recon.sql.expr import Expr, compile_expr
 from recon.resources import rules_dir
 
 PASS_KEYS = {"name", "leg", "description", "platform_line_types", "erp_line_types", "bank_line_types", "key",
              "tolerance", "date_window_days", "group_by"}
 LEGS = ("order", "cash", "trade_fund")
-KEYS = ("order_no",)
+# What an order-leg key expression may read: the universe's text columns (recon.engine.match).
+KEY_COLUMNS = {"order_no": "VARCHAR", "channel": "VARCHAR", "account": "VARCHAR", "line_type": "VARCHAR",
+               "currency": "VARCHAR", "source": "VARCHAR"}
 GROUP_BY = ("payout_ref",)
 
 
@@ -30,7 +34,7 @@ class MatchPass:
     description: str
     platform_line_types: tuple
     erp_line_types: tuple
-    key: str
+    key: Expr | None  # the validated key expression (order leg); None means order_no as imported
     tolerance: Decimal
     bank_line_types: tuple = ()
     date_window_days: tuple = (0, 0)  # bank date − platform date, inclusive bounds (cash leg)
@@ -82,8 +86,13 @@ def load_rules(path: Path | None = None) -> Rules:
         seen.add(name)
         if p.get("leg") not in LEGS:
             problems.add(path_i + ("leg",), f"leg must be one of {', '.join(LEGS)}")
-        if p.get("key", "order_no") not in KEYS:
-            problems.add(path_i + ("key",), f"key must be one of {', '.join(KEYS)}")
+        key = None
+        if p.get("leg") == "order":
+            try:
+                key = compile_expr(str(p.get("key", "order_no")), KEY_COLUMNS, kind="value",
+                                   where=lines.at(path_i + ("key",)) + f": passes.{i}.key", param_prefix=f"k{i}")
+            except ConfigError as exc:
+                problems.items.extend(exc.problems)
         try:
             tol = Decimal(str(p.get("tolerance", "0.00")))
             if tol < 0:
@@ -108,7 +117,7 @@ def load_rules(path: Path | None = None) -> Rules:
             name=str(name), leg=str(p.get("leg")), description=str(p.get("description", "")),
             platform_line_types=tuple(p.get("platform_line_types") or ()),
             erp_line_types=tuple(p.get("erp_line_types") or ()),
-            key=p.get("key", "order_no"), tolerance=tol,
+            key=key, tolerance=tol,
             bank_line_types=tuple(p.get("bank_line_types") or ()),
             date_window_days=tuple(window), group_by=p.get("group_by")))
     problems.raise_if_any()

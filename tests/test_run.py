@@ -295,3 +295,25 @@ def test_quarantined_line_is_reported_and_good_lines_still_load(month, capsys):
     assert {f["path"]: f["lines"] for f in m["inputs"]}["erp/ar.csv"] == {
         "data": 3, "loaded": 2, "duplicate": 0, "quarantined": 1}
     assert len([r for r in read_results(out) if r["source"] == "erp"]) == 2, "the good lines still load"
+
+
+def test_key_expression_normalises_ids_and_is_validated(month, capsys):
+    path = month / "in" / "erp" / "ar.csv"
+    path.write_bytes(path.read_bytes().decode("utf-8").replace("M20260101001", "m20260101001").encode("utf-8"))
+    base = load_rules().source
+    text = Path(base).read_text(encoding="utf-8")
+    rules = month / "rules.yaml"
+    rules.write_text(text.replace("    key: order_no ", "    key: upper(order_no) "), encoding="utf-8")
+    code, _, _ = run_cli(["run", str(month / "in"), "--out", str(month / "o1"), "--db", str(month / "a.duckdb")],
+                         capsys)
+    assert [r["status"] for r in read_results(month / "o1") if r["source_line"] in ("2", "4")
+            and r["source"] == "erp"] == ["unknown", "unknown"], "the default key keeps case"
+    run_cli(["run", str(month / "in"), "--out", str(month / "o2"), "--db", str(month / "b.duckdb"),
+             "--rules", str(rules)], capsys)
+    got = [r for r in read_results(month / "o2") if r["source"] == "erp" and r["source_line"] in ("2", "4")]
+    assert [(r["status"], r["code"]) for r in got] == [("matched", "order_exact")] * 2
+    bad = month / "bad.yaml"
+    bad.write_text(text.replace("    key: order_no ", "    key: read_csv('/etc/passwd') "), encoding="utf-8")
+    code, _, err = run_cli(["run", str(month / "in"), "--out", str(month / "o3"), "--rules", str(bad)], capsys)
+    assert code == 2 and f"{bad}:" in err and "passes.0.key" in err and "read_csv" in err
+    assert "Traceback" not in err

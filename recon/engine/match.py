@@ -57,15 +57,20 @@ def build_universe(con, period_start, period_end, channel_map: list[tuple[str, s
     )
 
 
-def _candidates(con, platform_types, erp_types) -> None:
-    """Order-level lines not yet decided, with an order number, dated in or after the period."""
-    params = {}
+def _candidates(con, platform_types, erp_types, key=None) -> None:
+    """Order-level lines not yet decided, with a match key, dated in or after the period.
+
+    ``key`` is the pass's validated key expression (``recon.sql.expr``); the default is the order
+    number as imported.
+    """
+    params = dict(key.params) if key is not None else {}
+    key_sql = key.sql if key is not None else "order_no"
     ptypes = _in_list("pt", platform_types, params)
     etypes = _in_list("et", erp_types, params)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE cand AS
-        SELECT u.* FROM universe u ANTI JOIN result r USING (line_id)
-        WHERE u.order_no IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
+        SELECT * FROM (SELECT u.*, {key_sql} AS mkey FROM universe u ANTI JOIN result r USING (line_id)) u
+        WHERE u.mkey IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
           AND u.order_record
           AND ((u.source = 'platform' AND u.line_type IN ({ptypes}))
             OR (u.source = 'erp' AND u.line_type IN ({etypes})))""",
@@ -73,7 +78,7 @@ def _candidates(con, platform_types, erp_types) -> None:
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE grp AS
-        SELECT order_no,
+        SELECT mkey,
                coalesce(sum(amount) FILTER (WHERE source = 'platform'), 0) AS p_sum,
                coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS e_sum,
                count(*) FILTER (WHERE source = 'platform') AS np,
@@ -81,7 +86,7 @@ def _candidates(con, platform_types, erp_types) -> None:
                bool_and(in_period) AS all_in, bool_or(in_period) AS any_in,
                max(movement_date) FILTER (WHERE NOT in_period) AS late_date,
                {GROUP_ID} AS match_group
-        FROM cand GROUP BY order_no HAVING bool_or(in_period)"""
+        FROM cand GROUP BY mkey HAVING bool_or(in_period)"""
     )
 
 
@@ -105,18 +110,18 @@ def run_passes(con, rules: Rules) -> None:
         if p.leg == "trade_fund":
             pairing.run_pass(con, p)
             continue
-        _candidates(con, p.platform_line_types, p.erp_line_types)
+        _candidates(con, p.platform_line_types, p.erp_line_types, p.key)
         con.execute(
             """INSERT INTO result
             SELECT c.line_id, c.source, 'matched', $name, g.match_group,
                    CASE WHEN g.p_sum = g.e_sum
-                        THEN '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' = ERP '
+                        THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' = ERP '
                              || CAST(g.e_sum AS VARCHAR) || ' (' || CAST(g.np AS VARCHAR) || ' 平台行, '
                              || CAST(g.ne AS VARCHAR) || ' ERP 单据)'
-                        ELSE '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
+                        ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
                              || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR)
                              || ' 在容差 ' || $tol || ' 内' END
-            FROM cand c JOIN grp g USING (order_no)
+            FROM cand c JOIN grp g USING (mkey)
             WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND abs(g.p_sum - g.e_sum) <= CAST($tol AS DECIMAL(18,2))""",
             {"name": p.name, "tol": str(p.tolerance)},
         )
@@ -131,16 +136,16 @@ def _leftovers(con, rules: Rules) -> None:
     con.execute(
         """INSERT INTO result
         SELECT c.line_id, c.source, 'unknown', NULL, g.match_group,
-               CASE WHEN g.ne = 0 THEN '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
+               CASE WHEN g.ne = 0 THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
                                        || ', ERP 中没有该订单的单据'
-                    WHEN g.np = 0 THEN '订单 ' || g.order_no || ': ERP ' || CAST(g.e_sum AS VARCHAR)
+                    WHEN g.np = 0 THEN '订单 ' || g.mkey || ': ERP ' || CAST(g.e_sum AS VARCHAR)
                                        || ', 平台文件中没有该订单'
-                    WHEN NOT g.all_in THEN '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
+                    WHEN NOT g.all_in THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
                                        || ' vs ERP ' || CAST(g.e_sum AS VARCHAR) || ', 部分行记在本期之后 ('
                                        || CAST(g.late_date AS VARCHAR) || ')'
-                    ELSE '订单 ' || g.order_no || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
+                    ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
                          || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR) END
-        FROM cand c JOIN grp g USING (order_no)"""
+        FROM cand c JOIN grp g USING (mkey)"""
     )
     con.execute(
         """INSERT INTO result
