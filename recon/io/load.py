@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -126,13 +127,57 @@ def _tables(part, profiles, forced, report, prev):
     else:
         table = tabular.split(containers.sheet_rows(part.workbook, part.name), profiles, forced)
     if table is None and part.kind == "xlsx-sheet" and prev is not None:
-        # Tmall 账务组合查询2..N: later sheets continue the first sheet's table without a header.
-        if prev.profile and part.name.rstrip("0123456789") == prev.sheet.rstrip("0123456789"):
-            rows = containers.sheet_rows(part.workbook, part.name)
-            table = tabular.Table(prev.profile, prev.header, None, [], rows)
+        table = _continuation(part, prev)
     if table is None:
         return None, {}
     return table, table.preamble_values()
+
+
+def _first_column(part) -> int:
+    """0-based column where the sheet's used range starts (the reader begins each row there)."""
+    start = part.workbook.get_sheet_by_name(part.name).start
+    return start[1] if start else 0
+
+
+def _continuation(part, prev):
+    """The previous sheet's table continued on this header-less sheet (Tmall 账务组合查询2..N), or None.
+
+    A sheet continues the table only when its name differs from the previous sheet's in trailing
+    digits alone, the table did not end with a footer (a total row closes it), and its first
+    non-blank row is shaped like a row of the table (two or more cells, none beyond the header). An
+    empty sheet or a notes sheet, Excel's Sheet2/Sheet3 included, is skipped and reported instead.
+    Cells are aligned to the first sheet's columns: the reader starts each sheet at its first used
+    column, and blanks ("") are no cells, so a sheet whose first column is empty throughout would
+    otherwise shift left, and one whose last columns are empty would have short rows.
+    """
+    digits = "0123456789"
+    if (prev.closed or part.name == prev.sheet
+            or part.name.rstrip(digits) != prev.sheet.rstrip(digits)):
+        return None
+    shift = _first_column(part) - prev.first_column
+    width = len(prev.header)
+    if shift < 0:
+        return None
+
+    def aligned():
+        for line, cells in containers.sheet_rows(part.workbook, part.name):
+            cells = [""] * shift + list(cells)
+            yield line, cells + [""] * (width - len(cells))
+
+    rows = aligned()
+    head = []
+    for line, cells in rows:
+        head.append((line, cells))
+        if not tabular.is_blank(cells):
+            break
+    if not head or tabular.is_blank(head[-1][1]):
+        return None
+    first = [str(c).strip() for c in head[-1][1]]
+    while first and not first[-1]:
+        first.pop()
+    if len(first) > width or sum(1 for c in first if c) < 2:
+        return None
+    return tabular.Table(prev.profile, prev.header, None, [], itertools.chain(head, rows))
 
 
 # ---------------------------------------------------------------- staging
@@ -313,7 +358,9 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
             pr = _load_table(con, file_id, report.name, part.sheet, table, values, report)
             report.parts.append(pr)
             if part.kind == "xlsx-sheet":
-                prev = _Prev(table.profile, table.header, part.name)
+                continued = table.header_line is None  # a detected sheet always has its header line
+                origin = prev.first_column if continued else _first_column(part)
+                prev = _Prev(table.profile, table.header, part.name, origin, bool(table.footer))
         if not report.parts:
             con.execute("ROLLBACK")
             report.status = "unrecognised"
@@ -347,6 +394,10 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
 
 @dataclass
 class _Prev:
+    """The table of the last loaded sheet, which a header-less next sheet may continue."""
+
     profile: Profile
     header: list
     sheet: str
+    first_column: int = 0  # where the table's columns start on its first sheet
+    closed: bool = False  # it ended with a footer (a total row): nothing continues it

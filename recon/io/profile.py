@@ -23,6 +23,8 @@ Field specs (all values are data; nothing in a profile is pasted into SQL):
   built-in list (for layouts such as ``05.01.2026`` or day-first ``05/01/2026``);
 - ``divide_by: spec``: the value divided exactly (DECIMAL, half-up at 10 places) by another spec,
   e.g. an FX mid rate quoted per 100 units: ``{col: 中间价, divide_by: {col: 单位, type: int, default: 1}}``;
+- ``{col: 交易日, time_col: 交易时间}``: a timestamp from a date column and a time-of-day column
+  (``09:12:33``, ``9:12``, ``091233``, an Excel day fraction); empty when either is empty;
 - ``{sign_of: amount, positive: bank_credit, negative: bank_debit}``: a code chosen by the sign of
   another mapped field (zero or empty gives ``default``);
 - ``{preamble: currency, map: {人民币: CNY}}``: ``map``/``contains`` also apply to a preamble value.
@@ -49,7 +51,7 @@ PROOF_KINDS = ("footer", "summary_row", "balance_chain", "opening_closing")
 SPEC_KEYS = {
     "const", "preamble", "col", "type", "negate", "abs", "required", "default", "extract", "or",
     "direction", "credit", "debit", "sum", "map", "contains", "cases", "else", "format", "divide_by",
-    "sign_of", "positive", "negative",
+    "sign_of", "positive", "negative", "time_col",
 }
 TOP_KEYS = {
     "version", "format", "family", "title", "parser", "delimiter", "detect", "header", "preamble",
@@ -114,6 +116,11 @@ def _check_spec(spec, path, problems, family_fields):
         problems.add(path, "a field spec needs one of const, preamble, col, credit/debit, sum, cases, sign_of")
     if "sign_of" in spec and family_fields and spec["sign_of"] not in family_fields:
         problems.add(path + ("sign_of",), f"sign_of names unknown field {spec['sign_of']!r}")
+    if "time_col" in spec:
+        if "col" not in spec or not isinstance(spec["time_col"], (str, list)):
+            problems.add(path + ("time_col",), "time_col names the time-of-day column beside col: the date column")
+        if spec.get("type", "timestamp") != "timestamp":
+            problems.add(path + ("time_col",), "time_col makes a timestamp: leave type out or say type: timestamp")
     if "credit" in spec and "debit" not in spec:
         problems.add(path, "credit needs debit beside it")
     if "direction" in spec:

@@ -57,6 +57,17 @@ MACROS = [
                   '%Y年%m月%d日 %H:%M:%S', '%Y-%m-%d', '%Y/%m/%d', '%Y%m%d', '%Y年%m月%d日',
                   '%Y-%m-%d %H:%M:%S.%f'])
         END""",
+    # a time of day for the time_col spec key: 09:12:33, 9:12, 091233, the time of a full timestamp,
+    # or an Excel day fraction (0.38371)
+    r"""CREATE OR REPLACE TEMP MACRO r_time(t) AS
+        CASE WHEN regexp_full_match(t, '\d{1,2}:\d{2}(:\d{2})?')
+             THEN CAST(try_strptime(t, ['%H:%M:%S', '%H:%M']) AS TIME)
+             WHEN regexp_full_match(t, '\d{6}') THEN CAST(try_strptime(t, '%H%M%S') AS TIME)
+             WHEN regexp_full_match(t, '\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}(:\d{2})?')
+             THEN CAST(try_strptime(t, ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M']) AS TIME)
+             WHEN regexp_full_match(t, '0?\.\d+|0')
+             THEN TIME '00:00:00' + to_seconds(CAST(round(CAST(t AS DECIMAL(20,10)) * 86400) AS BIGINT) % 86400)
+        END""",
     r"""CREATE OR REPLACE TEMP MACRO r_mangled(k) AS
         regexp_full_match(coalesce(k, ''), '[+-]?\d+(\.\d+)?[Ee][+]?\d+')""",
     # exact a / b for the divide_by spec key: DuckDB's DECIMAL '/' returns DOUBLE, so divide scaled
@@ -87,6 +98,7 @@ TYPING = {
     "int": ("r_numtext", "r_int({})"),
     "timestamp": ("r_tstext", "r_ts({})"),
     "date": ("r_tstext", "CAST(r_ts({}) AS DATE)"),
+    "time": ("r_tstext", "r_time({})"),  # only for a spec's time_col, not a profile type
 }
 WHAT = {
     "money": "an amount like 1234.50, -12.30 or (12.30)",
@@ -95,6 +107,7 @@ WHAT = {
     "int": "a whole number",
     "timestamp": "a date and time like 2026-01-31 23:59:59",
     "date": "a date like 2026-01-31",
+    "time": "a time of day like 09:12:33",
 }
 
 
@@ -211,15 +224,13 @@ class Compiler:
         if "extract" in spec:
             src = f"nullif(regexp_extract({k}, {self.param(spec['extract'])}, 1), '')"
         x = self.cell(src)
+        if "time_col" in spec:  # col holds the date, time_col the time of day
+            typ = "date"
         expr = self.value(x, typ, spec.get("format"))
-        checks = []
-        if typ in WHAT:
-            what = WHAT[typ]
-            if spec.get("format") and typ in ("date", "timestamp"):
-                what = f"a {typ} in the format {spec['format']}"
-            checks.append(
-                f"CASE WHEN {x} IS NOT NULL AND {expr} IS NULL THEN {self.param(caption)} || chr(31) || "
-                f"'cannot read ' || chr(39) || {x} || chr(39) || ': expected ' || {self.param(what)} END")
+        checks = [self._unreadable(x, expr, typ, caption, spec.get("format"))] if typ in WHAT else []
+        if "time_col" in spec:
+            expr, more = self._with_time(spec, expr, fname)
+            checks += more
         if spec.get("required"):
             why = "'required value is empty'"
             if typ == "id":  # say why a present but Excel-mangled id counts as empty
@@ -228,6 +239,28 @@ class Compiler:
                        f" ELSE {why} END")
             checks.append(f"CASE WHEN {expr} IS NULL THEN {self.param(caption)} || chr(31) || {why} END")
         return expr, checks
+
+    def _unreadable(self, x, expr, typ, caption, fmt=None):
+        what = WHAT[typ]
+        if fmt and typ in ("date", "timestamp"):
+            what = f"a {typ} in the format {fmt}"
+        return (f"CASE WHEN {x} IS NOT NULL AND {expr} IS NULL THEN {self.param(caption)} || chr(31) || "
+                f"'cannot read ' || chr(39) || {x} || chr(39) || ': expected ' || {self.param(what)} END")
+
+    def _with_time(self, spec, date_expr, fname):
+        """The date joined with the time of day from ``time_col`` (CMB 交易日 + 交易时间).
+
+        Empty when either part is empty: a missing time is not made midnight.
+        """
+        found = self.column(spec["time_col"])
+        if found is None:
+            if spec.get("required"):
+                raise MissingColumn(f"column {spec['time_col']!r} (for {fname}) is not in the header")
+            return "NULL", []
+        k, caption = found
+        xt = self.cell(k)
+        tv = self.value(xt, "time")
+        return f"({date_expr} + {tv})", [self._unreadable(xt, tv, "time", caption)]
 
     def _two_columns(self, spec, typ, fname):
         credit, c1 = self._col({"col": spec["credit"], "type": typ}, typ, fname)
@@ -310,6 +343,24 @@ class Compiler:
             return default, []
         return f"CASE {' '.join(whens)} ELSE {default} END", []
 
+    def _id_columns(self, spec):
+        """(kN, caption) of every column a ``type: id`` spec reads, at any depth (or, cases, else…).
+
+        A damaged id is emptied wherever it sits in a spec, so it is flagged wherever it sits too.
+        """
+        if not isinstance(spec, dict):
+            return
+        if spec.get("type") == "id" and "col" in spec:
+            found = self.column(spec["col"])
+            if found:
+                yield found
+        for key in ("or", "else", "divide_by"):
+            yield from self._id_columns(spec.get(key))
+        for sub in spec.get("sum") or []:
+            yield from self._id_columns(sub)
+        for case in spec.get("cases") or []:
+            yield from self._id_columns(case.get("then") if isinstance(case, dict) else None)
+
     # -- the whole select
     def select(self, fields, fingerprint: bool = True) -> tuple[str, dict]:
         """SELECT over ``stage`` giving typed canonical fields, id_problem, err, raw, fingerprint.
@@ -327,12 +378,10 @@ class Compiler:
             expr, cs = self.spec(spec, types[fname], fname)
             cols.append(f"CAST({expr} AS {sqltype}) AS {fname}")
             checks += cs
-            if spec.get("type") == "id" and "col" in spec:
-                found = self.column(spec["col"])
-                if found and found[0] not in [c[0] for c in id_checks]:
-                    id_checks.append((found[0], (
-                        f"CASE WHEN r_mangled({found[0]}) THEN {self.param(found[1])} || '=' || "
-                        f"{found[0]} END")))
+            for k, caption in self._id_columns(spec):
+                if k not in [c[0] for c in id_checks]:
+                    id_checks.append((k, (
+                        f"CASE WHEN r_mangled({k}) THEN {self.param(caption)} || '=' || {k} END")))
         err = f"coalesce({', '.join(checks)})" if checks else "CAST(NULL AS VARCHAR)"
         idp = (f"nullif(concat_ws('; ', {', '.join(c for _, c in id_checks)}), '')"
                if id_checks else "CAST(NULL AS VARCHAR)")

@@ -156,9 +156,10 @@ class Table:
             if len(cells) < width and self.profile.allow_short_rows:
                 cells = cells + [""] * (width - len(cells))
             if len(cells) != width:
+                where = f" on line {self.header_line}" if self.header_line else ""  # None: a continued sheet
                 self.rejects.append(Reject(
                     line, None,
-                    f"expected {width} columns as in the header on line {self.header_line}, "
+                    f"expected {width} columns as in the header{where}, "
                     f"found {len(cells)}: the row is cut or has an unquoted comma; fix or re-download",
                     list(cells)))
                 continue
