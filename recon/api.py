@@ -214,7 +214,7 @@ def run(cfg: RunConfig) -> RunResult:
             for p in rep.parts:
                 if p.family in store.LEDGER_FAMILIES:
                     loaded[p.family] = loaded.get(p.family, 0) + p.loaded
-        totals = conservation.check(con, loaded)
+        totals = conservation.check(con, loaded, {p.name: p.tolerance for p in rules.passes if p.leg == "order"})
         write_results(con, out)
         write_quarantine(con, out)
         manifest = _manifest(con, cfg, rules, period, reports, totals, started)

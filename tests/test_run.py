@@ -317,3 +317,13 @@ def test_key_expression_normalises_ids_and_is_validated(month, capsys):
     code, _, err = run_cli(["run", str(month / "in"), "--out", str(month / "o3"), "--rules", str(bad)], capsys)
     assert code == 2 and f"{bad}:" in err and "passes.0.key" in err and "read_csv" in err
     assert "Traceback" not in err
+
+
+def test_conservation_catches_an_unbalanced_matched_group(month):
+    con = _prepared_store(month)
+    tolerances = {"order_exact": Decimal("0.00")}
+    assert conservation.check(con, None, tolerances)
+    # a broken pass that marks M…002 (platform 59.90 vs ERP 50.00) as matched
+    con.execute("UPDATE result SET status = 'matched', code = 'order_exact' WHERE explanation LIKE '%M20260101002%'")
+    with pytest.raises(ConservationError, match="off by 9.90"):
+        conservation.check(con, None, tolerances)

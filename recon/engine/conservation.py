@@ -50,13 +50,33 @@ def control_totals(con) -> dict:
             for src, t in out.items()}
 
 
-def check(con, loaded_by_source: dict | None = None) -> dict:
+def unbalanced_groups(con, tolerances: dict) -> list[str]:
+    """Matched order groups whose platform and ERP sums differ by more than their pass's tolerance."""
+    if not tolerances:
+        return []
+    con.execute("CREATE OR REPLACE TEMP TABLE pass_tolerance (code VARCHAR, tol DECIMAL(18,2))")
+    con.executemany("INSERT INTO pass_tolerance VALUES (?, ?)", [(k, str(v)) for k, v in tolerances.items()])
+    rows = con.execute(
+        """SELECT r.match_group, r.code,
+                  coalesce(sum(u.amount) FILTER (WHERE u.source = 'platform'), 0)
+                  - coalesce(sum(u.amount) FILTER (WHERE u.source = 'erp'), 0) AS diff, any_value(t.tol)
+           FROM result r JOIN universe u USING (line_id) JOIN pass_tolerance t USING (code)
+           WHERE r.status = 'matched'
+           GROUP BY r.match_group, r.code
+           HAVING abs(diff) > any_value(t.tol) OR bool_or(NOT u.in_period)
+           ORDER BY r.match_group LIMIT 5""").fetchall()
+    return [f"matched group {g} ({code}) is off by {diff} (tolerance {tol}) or spans periods"
+            for g, code, diff, tol in rows]
+
+
+def check(con, loaded_by_source: dict | None = None, tolerances: dict | None = None) -> dict:
     """Raise ConservationError unless in = out for every source; return the control totals.
 
-    ``loaded_by_source`` (lines the run's files loaded, per source) is checked against the universe.
+    ``loaded_by_source`` (lines the run's files loaded, per source) is checked against the universe;
+    ``tolerances`` (order pass name -> tolerance) against every group those passes matched.
     """
     totals = control_totals(con)
-    problems = []
+    problems = unbalanced_groups(con, tolerances or {})
     for src, t in totals.items():
         if t["in"]["count"] != t["out"]["count"] or Decimal(t["in"]["amount"]) != Decimal(t["out"]["amount"]):
             problems.append(f"{src}: in {t['in']['count']} / {t['in']['amount']} != "
