@@ -16,33 +16,18 @@ keep the status of their order leg; the bank line reports the cash leg.
 
 from __future__ import annotations
 
-import re
-
 from recon.rules import MatchPass
-
-
-def _run(con, sql: str, params: dict) -> None:
-    """Execute with only the parameters the statement uses (DuckDB refuses extra ones)."""
-    used = set(re.findall(r"\$([A-Za-z_]\w*)", sql))
-    con.execute(sql, {k: v for k, v in params.items() if k in used})
-
-
-def _types(prefix, values, params) -> str:
-    names = []
-    for i, v in enumerate(values):
-        params[f"{prefix}{i}"] = str(v)
-        names.append(f"${prefix}{i}")
-    return ", ".join(names) or "NULL"
+from recon.sql.bind import execute, in_list
 
 
 def run_pass(con, p: MatchPass) -> None:
     params = {"tol": str(p.tolerance), "lo": p.date_window_days[0], "hi": p.date_window_days[1],
               "name": p.name}
-    ptypes = _types("pt", p.platform_line_types, params)
-    btypes = _types("bt", p.bank_line_types, params)
+    ptypes = in_list("pt", p.platform_line_types, params)
+    btypes = in_list("bt", p.bank_line_types, params)
     if p.group_by:
         # one row per batch: the explicit key, its lines' sum and the day it was paid out
-        _run(con,
+        execute(con,
             f"""CREATE OR REPLACE TEMP TABLE cash_side AS
             SELECT 'B' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16) AS side_id,
                    any_value(channel) || ' 结算批次 ' || payout_ref || ': ' || CAST(count(*) AS VARCHAR)
@@ -54,7 +39,7 @@ def run_pass(con, p: MatchPass) -> None:
             GROUP BY channel, payout_ref""", params)
         sign = ""
     else:
-        _run(con,
+        execute(con,
             f"""CREATE OR REPLACE TEMP TABLE cash_side AS
             SELECT u.line_id AS side_id,
                    coalesce(u.channel, '') || ' 提现 ' || CAST(u.amount AS VARCHAR) || ' ('
@@ -65,7 +50,7 @@ def run_pass(con, p: MatchPass) -> None:
             WHERE u.source = 'platform' AND u.line_type IN ({ptypes}) AND (u.in_period OR u.after_period)""",
             params)
         sign = "-"
-    _run(con,
+    execute(con,
         f"""CREATE OR REPLACE TEMP TABLE cash_pairs AS
         SELECT s.side_id, s.label, s.members, b.line_id AS b_id,
                '银行 ' || CAST(b.amount AS VARCHAR) || ' (' || CAST(b.movement_date AS VARCHAR) || ', '

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from recon.engine import cash, pairing
 from recon.rules import Rules
+from recon.sql.bind import in_list
 
 GROUP_ID = "'G' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16)"
 
@@ -65,8 +66,8 @@ def _candidates(con, platform_types, erp_types, key=None) -> None:
     """
     params = dict(key.params) if key is not None else {}
     key_sql = key.sql if key is not None else "order_no"
-    ptypes = _in_list("pt", platform_types, params)
-    etypes = _in_list("et", erp_types, params)
+    ptypes = in_list("pt", platform_types, params)
+    etypes = in_list("et", erp_types, params)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE cand AS
         SELECT * FROM (SELECT u.*, {key_sql} AS mkey FROM universe u ANTI JOIN result r USING (line_id)) u
@@ -88,14 +89,6 @@ def _candidates(con, platform_types, erp_types, key=None) -> None:
                {GROUP_ID} AS match_group
         FROM cand GROUP BY mkey HAVING bool_or(in_period)"""
     )
-
-
-def _in_list(prefix, values, params) -> str:
-    names = []
-    for i, v in enumerate(values):
-        params[f"{prefix}{i}"] = str(v)
-        names.append(f"${prefix}{i}")
-    return ", ".join(names) or "NULL"
 
 
 def run_passes(con, rules: Rules) -> None:
