@@ -199,21 +199,29 @@ def run(cfg: RunConfig) -> RunResult:
         if errors:
             raise InputError("cannot read these files:\n  " + "\n  ".join(errors))
         con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
-        seen = set()
+        seen: dict = {}
         for rep in reports:
-            if rep.status != "unrecognised" and rep.file_id not in seen:
-                seen.add(rep.file_id)
-                con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rep.path])
+            if rep.status == "unrecognised":
+                continue
+            if rep.file_id in seen:
+                _mark_copy(rep, seen[rep.file_id])
+                continue
+            seen[rep.file_id] = rep.path
+            con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rep.path])
         period = cfg.period or infer_period(con)
         start, end = period_bounds(period)
         channel_map = [(cust, ch.code) for ch in channels for cust in ch.erp_customers]
         match.build_universe(con, start, end, channel_map)
         match.run_passes(con, rules)
         loaded: dict = {}
-        for rep in {r.file_id: r for r in reports if r.status != "unrecognised"}.values():
+        for rep in reports:
+            if rep.status in ("unrecognised", "copy"):
+                continue
             for p in rep.parts:
                 if p.family in store.LEDGER_FAMILIES:
-                    loaded[p.family] = loaded.get(p.family, 0) + p.loaded
+                    t = loaded.setdefault(p.family, {"count": 0, "amount": Decimal(0)})
+                    t["count"] += p.loaded
+                    t["amount"] += Decimal(p.amount_loaded)
         totals = conservation.check(con, loaded, {p.name: p.tolerance for p in rules.passes if p.leg == "order"})
         write_results(con, out)
         write_quarantine(con, out)
@@ -272,6 +280,16 @@ def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
                           for r in reports for p in r.parts for pr in p.proofs if not pr["passed"]],
         "status_counts": status_counts,
     }
+
+
+def _mark_copy(rep: FileReport, original: str) -> None:
+    """A byte-identical copy of a file already in this run: every line of it is a duplicate."""
+    rep.status = "copy"
+    rep.message = f"byte-identical to {original} in this run; its lines count once, there"
+    for p in rep.parts:
+        p.amount_duplicate = str(Decimal(p.amount_loaded) + Decimal(p.amount_duplicate))
+        p.amount_loaded = "0.00"
+        p.duplicates, p.loaded, p.quarantined = p.data_lines, 0, 0
 
 
 def _file_totals(reports) -> dict:

@@ -43,10 +43,10 @@ def _print_file(rep, verbose=True):
     if rep.status == "unrecognised":
         click.echo(f"SKIP  {rep.name}: {rep.message}", err=True)
         return
-    tag = "SAME" if rep.status == "already_loaded" else "LOAD"
+    tag = {"already_loaded": "SAME", "copy": "COPY"}.get(rep.status, "LOAD")
     click.echo(f"{tag}  {rep.name}  [{fmts}; {rep.encoding or rep.container}]  lines {t['data_lines']}: "
                f"loaded {t['loaded']}, duplicate {t['duplicates']}, quarantined {t['quarantined']}")
-    if rep.status == "already_loaded":
+    if rep.status in ("already_loaded", "copy"):
         click.echo(f"      {rep.message}")
     if verbose:
         for p in rep.parts:

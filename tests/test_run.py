@@ -255,9 +255,12 @@ def test_manifest_file_totals_and_already_loaded_on_rerun(month, capsys):
 
 def test_conservation_catches_lines_lost_between_store_and_matching(month):
     con = _prepared_store(month)
-    assert conservation.check(con, {"platform": 3, "erp": 3})["platform"]["in"]["count"] == 3
+    loaded = {"platform": {"count": 3, "amount": "139.90"}, "erp": {"count": 3, "amount": "130.00"}}
+    assert conservation.check(con, loaded)["platform"]["in"]["count"] == 3
     with pytest.raises(ConservationError, match="loaded 4 lines but 3 reached matching"):
-        conservation.check(con, {"platform": 4})
+        conservation.check(con, {"platform": {"count": 4, "amount": "139.90"}})
+    with pytest.raises(ConservationError, match="loaded an amount of 139.91 but 139.90 reached matching"):
+        conservation.check(con, {"platform": {"count": 3, "amount": "139.91"}})
 
 
 def test_lines_outside_the_period_that_join_nothing_are_counted(month, capsys):

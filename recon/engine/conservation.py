@@ -72,7 +72,8 @@ def unbalanced_groups(con, tolerances: dict) -> list[str]:
 def check(con, loaded_by_source: dict | None = None, tolerances: dict | None = None) -> dict:
     """Raise ConservationError unless in = out for every source; return the control totals.
 
-    ``loaded_by_source`` (lines the run's files loaded, per source) is checked against the universe;
+    ``loaded_by_source`` (per source: ``{"count", "amount"}`` the run's files loaded) is checked against
+    the universe, so a line lost or an amount changed between the store and the check is caught;
     ``tolerances`` (order pass name -> tolerance) against every group those passes matched.
     """
     totals = control_totals(con)
@@ -83,9 +84,19 @@ def check(con, loaded_by_source: dict | None = None, tolerances: dict | None = N
                             f"out {t['out']['count']} / {t['out']['amount']}")
     for src, expected in (loaded_by_source or {}).items():
         t = totals.get(src)
-        have = sum(t[b]["count"] for b in ("in", "later_evidence", "outside_period")) if t else 0
-        if have != expected:
-            problems.append(f"{src}: the run's files loaded {expected} lines but {have} reached matching")
+        buckets = ("in", "later_evidence", "outside_period")
+        have = sum(t[b]["count"] for b in buckets) if t else 0
+        have_amount = sum(Decimal(t[b]["amount"]) for b in buckets) if t else Decimal(0)
+        if have != expected["count"]:
+            problems.append(f"{src}: the run's files loaded {expected['count']} lines but {have} reached matching")
+        elif have_amount != Decimal(expected["amount"]):
+            problems.append(f"{src}: the run's files loaded an amount of {expected['amount']} but "
+                            f"{have_amount} reached matching")
+    early = con.execute(
+        "SELECT count(*) FROM result JOIN universe USING (line_id) WHERE NOT in_period AND NOT after_period"
+    ).fetchone()[0]
+    if early:
+        problems.append(f"{early} results for lines dated before the period (outside the period)")
     dup = con.execute("SELECT count(*) - count(DISTINCT line_id) FROM result").fetchone()[0]
     if dup:
         problems.append(f"{dup} lines decided more than once")
