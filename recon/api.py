@@ -17,13 +17,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from recon import __version__, store
-from recon.engine import conservation, match
+from recon.engine import conservation, fees, match
 from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
 from recon.io.load import FileReport, import_file
 from recon.io.profile import Profile, all_profiles
 from recon.report.results import write_quarantine, write_results
 from recon.resources import dictionaries_dir
-from recon.rules import file_sha256, load_channels, load_rules
+from recon.rules import file_sha256, load_channels, load_fees, load_rules
 
 
 # ---------------------------------------------------------------- profiles and files
@@ -157,6 +157,7 @@ class RunConfig:
     period: str | None = None
     rules: Path | None = None
     channels: Path | None = None
+    fees: Path | None = None
     profiles: list = field(default_factory=list)
     format: str | None = None
 
@@ -176,6 +177,7 @@ def _dictionary_hashes() -> dict:
 
 def run(cfg: RunConfig) -> RunResult:
     rules = load_rules(cfg.rules)
+    fee_rules = load_fees(cfg.fees)
     channels = load_channels(cfg.channels)
     profiles = load_profiles(cfg.profiles)
     forced = pick_format(profiles, cfg.format)
@@ -213,6 +215,7 @@ def run(cfg: RunConfig) -> RunResult:
         channel_map = [(cust, ch.code) for ch in channels for cust in ch.erp_customers]
         match.build_universe(con, start, end, channel_map)
         match.run_passes(con, rules)
+        fee_checks = fees.check(con, fee_rules)
         loaded: dict = {}
         for rep in reports:
             if rep.status in ("unrecognised", "copy"):
@@ -226,6 +229,8 @@ def run(cfg: RunConfig) -> RunResult:
         write_results(con, out)
         write_quarantine(con, out)
         manifest = _manifest(con, cfg, rules, period, reports, totals, started)
+        manifest["fees"] = {"file": Path(fee_rules.source).name, "sha256": fee_rules.sha256}
+        manifest["fee_checks"] = fee_checks
         exit_code = _exit_code(manifest)
         manifest["exit_code"] = exit_code
         run_id = manifest["run_id"]

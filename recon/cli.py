@@ -166,10 +166,12 @@ def sample(orders, out, seed, period):
               help="Matching rules YAML (default: the shipped rules/default.yaml).")
 @click.option("--channels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Channel configuration YAML (default: the shipped rules/channels.yaml).")
+@click.option("--fees", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Contract fee rules YAML (default: the shipped rules/fees.yaml).")
 @click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, path_type=Path),
               help=PROFILE_HELP)
 @click.option("--format", "fmt", help=FORMAT_HELP)
-def run(inputs, out, period, db, rules, channels, profiles, fmt):
+def run(inputs, out, period, db, rules, channels, fees, profiles, fmt):
     """Import every file under INPUTS (recursively), match, and write the results.
 
     Writes OUT/results.csv (one row per ledger line of the period with its final status),
@@ -183,7 +185,7 @@ def run(inputs, out, period, db, rules, channels, profiles, fmt):
         recon run sample_data --out out/ --period 2026-01
     """
     cfg = api.RunConfig(inputs=list(inputs), out=out, db=db, period=period, rules=rules, channels=channels,
-                        profiles=list(profiles), format=fmt)
+                        fees=fees, profiles=list(profiles), format=fmt)
     result = api.run(cfg)
     for rep in result.files:
         if rep.status != "unrecognised":

@@ -145,3 +145,70 @@ def load_channels(path: Path | None = None) -> list[Channel]:
         out.append(Channel(str(code), str(c.get("name", code)), tuple(c.get("erp_customers") or ()), lag))
     problems.raise_if_any()
     return out
+
+
+FEE_KEYS = {"name", "channel", "line_types", "raw_types", "desc_contains", "base", "formula", "cites"}
+FEE_BASES = ("order_sales", "line")
+
+
+@dataclass(frozen=True)
+class FeeRule:
+    name: str
+    channel: str
+    line_types: tuple
+    raw_types: tuple
+    desc_contains: str | None
+    base: str
+    formula: Expr
+    cites: str
+
+
+@dataclass(frozen=True)
+class FeeRules:
+    source: str
+    sha256: str
+    rules: tuple
+
+
+def load_fees(path: Path | None = None) -> FeeRules:
+    """``rules/fees.yaml``: per channel, the contract formula each charged fee must follow."""
+    path = Path(path) if path else rules_dir() / "fees.yaml"
+    data, lines = load_yaml(path)
+    problems = Problems(lines)
+    if not isinstance(data, dict) or not isinstance(data.get("fees"), list):
+        problems.add((), "a fees file is a mapping with version: 1 and fees: [...]")
+        problems.raise_if_any()
+    problems.unknown_keys(data, {"version", "fees"}, ())
+    if data.get("version") != 1:
+        problems.add(("version",), "version: 1 is required")
+    out, seen = [], set()
+    for i, f in enumerate(data["fees"]):
+        at = ("fees", i)
+        if not isinstance(f, dict):
+            problems.add(at, "each fee rule is a mapping with name, channel, base and formula")
+            continue
+        problems.unknown_keys(f, FEE_KEYS, at)
+        for req in ("name", "channel", "base", "formula"):
+            if not f.get(req):
+                problems.add(at, f"missing required key '{req}'")
+        if f.get("name") in seen:
+            problems.add(at + ("name",), f"duplicate fee rule name {f.get('name')!r}")
+        seen.add(f.get("name"))
+        base = f.get("base")
+        if base and base not in FEE_BASES:
+            problems.add(at + ("base",), f"base must be one of {', '.join(FEE_BASES)}")
+        if base == "order_sales" and not f.get("line_types"):
+            problems.add(at, "a fee rule with base order_sales needs line_types (the fee lines it checks)")
+        formula = None
+        if f.get("formula"):
+            try:
+                formula = compile_expr(str(f["formula"]), {"subtotal": "DECIMAL(18,2)"}, kind="value",
+                                       where=lines.at(at + ("formula",)) + f": fees.{i}.formula",
+                                       param_prefix=f"f{i}")
+            except ConfigError as exc:
+                problems.items.extend(exc.problems)
+        out.append(FeeRule(str(f.get("name")), str(f.get("channel")), tuple(f.get("line_types") or ()),
+                           tuple(f.get("raw_types") or ()), f.get("desc_contains"), str(base), formula,
+                           str(f.get("cites", ""))))
+    problems.raise_if_any()
+    return FeeRules(str(path), file_sha256(path), tuple(out))

@@ -541,3 +541,17 @@ def test_a_line_dropped_from_a_file_without_footer_shows_in_the_control_totals(c
     assert now["in"]["count"] == was["in"]["count"] - 1 == now["out"]["count"]
     assert D(now["in"]["amount"]) == D(was["in"]["amount"]) - victim.amount
     assert len([r for r in results if r["source_file"] == rel]) == len(after)
+
+
+def test_fee_checks_find_exactly_the_planted_fee_deviations(clean_run):
+    """Every charged fee is checked against rules/fees.yaml; only the planted FEE_RULE_DEVIATION fees deviate."""
+    src, _, manifest, results, _ = clean_run
+    truth = json.loads((src / ".planted.json").read_text("utf-8"))
+    planted = {i["order_no"] for i in truth["items"] if i["code"] == "FEE_RULE_DEVIATION"}
+    checks = manifest["fee_checks"]
+    assert all(c["checked"] > 0 for c in checks.values()), checks
+    assert sum(c["deviations"] for c in checks.values()) == len(planted) == 2
+    flagged = {r["order_no"] for r in results if "偏离合同公式" in r["explanation"]}
+    assert flagged == planted
+    conforming = [r for r in results if r["line_type"] in ("fee", "commission") and "符合合同公式" in r["explanation"]]
+    assert len(conforming) > 100

@@ -1,0 +1,80 @@
+"""Fee checks: every charged fee of the period against its channel's contract formula, in DuckDB.
+
+Each rule of ``rules/fees.yaml`` says which fees it covers and how to find their base:
+
+- ``order_sales``: the fee is its own line (JD 佣金, PDD 技术服务费, Tmall 天猫佣金); the base
+  ``subtotal`` is the sum of the same order's sale lines (and the same SKU where both carry one);
+- ``line``: the fee is a column of the sale line (WeChat, Alipay 服务费); ``subtotal`` is that
+  line's amount and the charge is its ``fee_amount``.
+
+Expected = the formula over ``subtotal``; charged = the fee as a positive number. The outcome is
+written into the explanation of the fee line (or appended to the sale line's, for a deviating
+column fee) and counted per rule for the manifest. Returned fees (positive lines) are not checked
+here: whether a refund should have returned them is the dictionary's question.
+"""
+
+from __future__ import annotations
+
+from recon.rules import FeeRule, FeeRules
+from recon.sql.bind import execute, in_list
+
+
+def _candidates_sql(rule: FeeRule, params: dict) -> str:
+    params["ch"] = rule.channel
+    if rule.base == "line":
+        return """SELECT u.line_id, u.amount AS subtotal, -p.fee_amount AS charged
+                  FROM universe u JOIN platform_line p USING (line_id)
+                  WHERE u.source = 'platform' AND u.in_period AND u.channel = $ch AND u.line_type = 'sale'
+                    AND p.fee_amount < 0"""
+    types = in_list("lt", rule.line_types, params)
+    raw = f"AND p.raw_type IN ({in_list('rt', rule.raw_types, params)})" if rule.raw_types else ""
+    desc = ""
+    if rule.desc_contains:
+        params["dc"] = rule.desc_contains
+        desc = "AND contains(coalesce(p.raw_desc, ''), $dc)"
+    return f"""WITH fees AS (
+                  SELECT u.line_id, u.order_no, p.sub_order_no, -u.amount AS charged
+                  FROM universe u JOIN platform_line p USING (line_id)
+                  WHERE u.source = 'platform' AND u.in_period AND u.channel = $ch AND u.line_type IN ({types})
+                    AND u.amount < 0 AND u.order_no IS NOT NULL {raw} {desc}),
+              sales AS (
+                  SELECT u.order_no, p.sub_order_no, sum(u.amount) AS subtotal
+                  FROM universe u JOIN platform_line p USING (line_id)
+                  WHERE u.source = 'platform' AND u.channel = $ch AND u.line_type = 'sale' AND u.order_record
+                  GROUP BY ALL)
+              SELECT f.line_id, s.subtotal, f.charged FROM fees f
+              LEFT JOIN sales s ON s.order_no = f.order_no
+                   AND (s.sub_order_no = f.sub_order_no OR s.sub_order_no IS NULL OR f.sub_order_no IS NULL)"""
+
+
+def check(con, fees: FeeRules) -> dict:
+    """Fill temp table ``fee_check`` and annotate explanations; return counts per rule."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE fee_check (rule VARCHAR, line_id VARCHAR, base VARCHAR,
+           subtotal DECIMAL(18,2), expected DECIMAL(18,2), charged DECIMAL(18,2), formula VARCHAR, cites VARCHAR)""")
+    for rule in fees.rules:
+        params = dict(rule.formula.params)
+        params.update({"rule": rule.name, "base": rule.base, "text": rule.formula.text, "cites": rule.cites})
+        execute(con, f"""INSERT INTO fee_check
+            SELECT $rule, line_id, $base, subtotal, CAST({rule.formula.sql} AS DECIMAL(18,2)), charged, $text, $cites
+            FROM ({_candidates_sql(rule, params)})""", params)
+    verdict = """CASE WHEN c.subtotal IS NULL THEN '没有可计算的基数 (同一订单的销售行), 无法核对'
+                 WHEN c.expected = c.charged THEN '符合合同公式 ' || c.formula || ' (基数 ' || CAST(c.subtotal AS VARCHAR)
+                      || ', ' || c.cites || ')'
+                 ELSE '偏离合同公式 ' || c.formula || ': 应为 ' || CAST(c.expected AS VARCHAR) || ', 实收 '
+                      || CAST(c.charged AS VARCHAR) || ', 差 ' || CAST(c.charged - c.expected AS VARCHAR)
+                      || ' (基数 ' || CAST(c.subtotal AS VARCHAR) || ', ' || c.cites || ')' END"""
+    con.execute(f"""UPDATE result SET explanation = '费用 ' || CAST(c.charged AS VARCHAR) || ' ' || {verdict}
+                    FROM fee_check c WHERE c.base = 'order_sales' AND result.line_id = c.line_id
+                      AND result.status = 'unknown'""")
+    con.execute(f"""UPDATE result SET explanation = explanation || '; 手续费 ' || {verdict}
+                    FROM fee_check c WHERE c.base = 'line' AND result.line_id = c.line_id
+                      AND c.expected IS DISTINCT FROM c.charged""")
+    rows = con.execute(
+        """SELECT rule, count(*), count(*) FILTER (WHERE subtotal IS NOT NULL AND expected <> charged),
+                  count(*) FILTER (WHERE subtotal IS NULL)
+           FROM fee_check GROUP BY rule ORDER BY rule""").fetchall()
+    counts = {r.name: {"checked": 0, "deviations": 0, "no_base": 0} for r in fees.rules}
+    for name, n, dev, nobase in rows:
+        counts[name] = {"checked": n, "deviations": dev, "no_base": nobase}
+    return counts
