@@ -225,7 +225,8 @@ def run(cfg: RunConfig) -> RunResult:
                     t = loaded.setdefault(p.family, {"count": 0, "amount": Decimal(0)})
                     t["count"] += p.loaded
                     t["amount"] += Decimal(p.amount_loaded)
-        totals = conservation.check(con, loaded, {p.name: p.tolerance for p in rules.passes if p.leg == "order"})
+        totals = conservation.check(con, loaded, {p.name: (p.tolerance, p.tolerance_relative) for p in rules.passes
+                                                   if p.leg == "order"})
         write_results(con, out)
         write_quarantine(con, out)
         manifest = _manifest(con, cfg, rules, period, reports, totals, started)

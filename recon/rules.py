@@ -19,7 +19,7 @@ from recon.sql.expr import Expr, compile_expr
 from recon.resources import rules_dir
 
 PASS_KEYS = {"name", "leg", "description", "platform_line_types", "erp_line_types", "bank_line_types", "key",
-             "tolerance", "date_window_days", "group_by"}
+             "tolerance", "tolerance_relative", "date_window_days", "group_by"}
 LEGS = ("order", "cash", "trade_fund")
 # What an order-leg key expression may read: the universe's text columns (recon.engine.match).
 KEY_COLUMNS = {"order_no": "VARCHAR", "channel": "VARCHAR", "account": "VARCHAR", "line_type": "VARCHAR",
@@ -37,6 +37,7 @@ class MatchPass:
     key: Expr | None  # the validated key expression (order leg); None means order_no as imported
     tolerance: Decimal
     bank_line_types: tuple = ()
+    tolerance_relative: Decimal = Decimal("0")  # a fraction of the ERP amount; the larger allowance wins
     date_window_days: tuple = (0, 0)  # bank date − platform date, inclusive bounds (cash leg)
     group_by: str | None = None  # cash leg: platform lines bundled by this explicit key
 
@@ -100,6 +101,13 @@ def load_rules(path: Path | None = None) -> Rules:
         except InvalidOperation:
             problems.add(path_i + ("tolerance",), "tolerance must be a non-negative amount like \"0.01\"")
             tol = Decimal("0")
+        try:
+            rel = Decimal(str(p.get("tolerance_relative", "0")))
+            if rel < 0 or rel >= 1:
+                raise InvalidOperation
+        except InvalidOperation:
+            problems.add(path_i + ("tolerance_relative",), "tolerance_relative must be a fraction like \"0.001\"")
+            rel = Decimal("0")
         for side in ("platform_line_types", "erp_line_types", "bank_line_types"):
             if not isinstance(p.get(side, []), list):
                 problems.add(path_i + (side,), "must be a list of line types")
@@ -119,7 +127,7 @@ def load_rules(path: Path | None = None) -> Rules:
             erp_line_types=tuple(p.get("erp_line_types") or ()),
             key=key, tolerance=tol,
             bank_line_types=tuple(p.get("bank_line_types") or ()),
-            date_window_days=tuple(window), group_by=p.get("group_by")))
+            date_window_days=tuple(window), group_by=p.get("group_by"), tolerance_relative=rel))
     problems.raise_if_any()
     return Rules(str(path), file_sha256(path), tuple(passes))
 

@@ -54,16 +54,20 @@ def unbalanced_groups(con, tolerances: dict) -> list[str]:
     """Matched order groups whose platform and ERP sums differ by more than their pass's tolerance."""
     if not tolerances:
         return []
-    con.execute("CREATE OR REPLACE TEMP TABLE pass_tolerance (code VARCHAR, tol DECIMAL(18,2))")
-    con.executemany("INSERT INTO pass_tolerance VALUES (?, ?)", [(k, str(v)) for k, v in tolerances.items()])
+    con.execute("CREATE OR REPLACE TEMP TABLE pass_tolerance (code VARCHAR, tol DECIMAL(18,2), rel DECIMAL(18,6))")
+    con.executemany("INSERT INTO pass_tolerance VALUES (?, ?, ?)",
+                    [(k, str(v[0]), str(v[1])) if isinstance(v, tuple) else (k, str(v), "0")
+                     for k, v in tolerances.items()])
     rows = con.execute(
         """SELECT r.match_group, r.code,
                   coalesce(sum(u.amount) FILTER (WHERE u.source = 'platform'), 0)
-                  - coalesce(sum(u.amount) FILTER (WHERE u.source = 'erp'), 0) AS diff, any_value(t.tol)
+                  - coalesce(sum(u.amount) FILTER (WHERE u.source = 'erp'), 0) AS diff,
+                  greatest(any_value(t.tol), any_value(t.rel)
+                           * abs(coalesce(sum(u.amount) FILTER (WHERE u.source = 'erp'), 0))) AS allowed
            FROM result r JOIN universe u USING (line_id) JOIN pass_tolerance t USING (code)
            WHERE r.status = 'matched'
            GROUP BY r.match_group, r.code
-           HAVING abs(diff) > any_value(t.tol) OR bool_or(NOT u.in_period)
+           HAVING abs(diff) > allowed OR bool_or(NOT u.in_period)
            ORDER BY r.match_group LIMIT 5""").fetchall()
     return [f"matched group {g} ({code}) is off by {diff} (tolerance {tol}) or spans periods"
             for g, code, diff, tol in rows]

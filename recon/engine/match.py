@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from recon.engine import cash, pairing
 from recon.rules import Rules
-from recon.sql.bind import in_list
+from recon.sql.bind import execute, in_list
 
 GROUP_ID = "'G' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16)"
 
@@ -86,6 +86,12 @@ def _candidates(con, platform_types, erp_types, key=None) -> None:
                count(*) FILTER (WHERE source = 'erp') AS ne,
                bool_and(in_period) AS all_in, bool_or(in_period) AS any_in,
                max(movement_date) FILTER (WHERE NOT in_period) AS late_date,
+               -- a key that shortens ids (right(order_no, 8)) may join different orders: count them
+               count(DISTINCT order_no) FILTER (WHERE source = 'platform') AS p_ids,
+               count(DISTINCT order_no) FILTER (WHERE source = 'erp') AS e_ids,
+               string_agg(DISTINCT CASE source WHEN 'platform' THEN '平台 ' ELSE 'ERP ' END || order_no, ', '
+                          ORDER BY CASE source WHEN 'platform' THEN '平台 ' ELSE 'ERP ' END || order_no)
+                   AS candidates,
                {GROUP_ID} AS match_group
         FROM cand GROUP BY mkey HAVING bool_or(in_period)"""
     )
@@ -104,6 +110,14 @@ def run_passes(con, rules: Rules) -> None:
             pairing.run_pass(con, p)
             continue
         _candidates(con, p.platform_line_types, p.erp_line_types, p.key)
+        params = {"name": p.name, "tol": str(p.tolerance), "rel": str(p.tolerance_relative)}
+        # never an arbitrary pick: a key that links several orders sends the group to review
+        execute(con,
+            """INSERT INTO result
+            SELECT c.line_id, c.source, 'review', $name, g.match_group,
+                   '匹配键 ' || g.mkey || ' 对应多个订单, 需人工确认: ' || g.candidates
+            FROM cand c JOIN grp g USING (mkey)
+            WHERE g.np > 0 AND g.ne > 0 AND (g.p_ids > 1 OR g.e_ids > 1)""", params)
         con.execute(
             """INSERT INTO result
             SELECT c.line_id, c.source, 'matched', $name, g.match_group,
@@ -113,11 +127,13 @@ def run_passes(con, rules: Rules) -> None:
                              || CAST(g.ne AS VARCHAR) || ' ERP 单据)'
                         ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
                              || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR)
-                             || ' 在容差 ' || $tol || ' 内' END
+                             || ' 在容差内 (' || $tol || CASE WHEN $rel <> '0' THEN ' 或 ' || $rel || ' × ERP'
+                             ELSE '' END || ')' END
             FROM cand c JOIN grp g USING (mkey)
-            WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND abs(g.p_sum - g.e_sum) <= CAST($tol AS DECIMAL(18,2))""",
-            {"name": p.name, "tol": str(p.tolerance)},
-        )
+            WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND g.p_ids <= 1 AND g.e_ids <= 1
+              AND abs(g.p_sum - g.e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
+                                                     CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
+            params)
     _leftovers(con, rules)
 
 
