@@ -17,11 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from recon import __version__, store
-from recon.engine import conservation, fees, match
+from recon.engine import baseline, conservation, fees, match
 from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
 from recon.io.load import FileReport, import_file
 from recon.io.profile import Profile, all_profiles
-from recon.report.results import write_quarantine, write_results
+from recon.report.results import write_baseline, write_quarantine, write_results
 from recon.resources import dictionaries_dir
 from recon.rules import file_sha256, load_channels, load_fees, load_rules
 
@@ -158,6 +158,7 @@ class RunConfig:
     rules: Path | None = None
     channels: Path | None = None
     fees: Path | None = None
+    baseline: Path | None = None
     profiles: list = field(default_factory=list)
     format: str | None = None
 
@@ -178,6 +179,7 @@ def _dictionary_hashes() -> dict:
 def run(cfg: RunConfig) -> RunResult:
     rules = load_rules(cfg.rules)
     fee_rules = load_fees(cfg.fees)
+    baseline_rules = baseline.load_baseline(cfg.baseline)
     channels = load_channels(cfg.channels)
     profiles = load_profiles(cfg.profiles)
     forced = pick_format(profiles, cfg.format)
@@ -216,6 +218,7 @@ def run(cfg: RunConfig) -> RunResult:
         match.build_universe(con, start, end, channel_map)
         match.run_passes(con, rules)
         fee_checks = fees.check(con, fee_rules)
+        orders = baseline.build(con, baseline_rules)
         loaded: dict = {}
         for rep in reports:
             if rep.status in ("unrecognised", "copy"):
@@ -229,9 +232,12 @@ def run(cfg: RunConfig) -> RunResult:
                                                    if p.leg == "order"})
         write_results(con, out)
         write_quarantine(con, out)
+        write_baseline(con, out)
         manifest = _manifest(con, cfg, rules, period, reports, totals, started)
         manifest["fees"] = {"file": Path(fee_rules.source).name, "sha256": fee_rules.sha256}
         manifest["fee_checks"] = fee_checks
+        manifest["order_baseline"] = {"file": Path(baseline_rules.source).name, "sha256": baseline_rules.sha256,
+                                      "orders": orders}
         exit_code = _exit_code(manifest)
         manifest["exit_code"] = exit_code
         run_id = manifest["run_id"]
@@ -239,6 +245,7 @@ def run(cfg: RunConfig) -> RunResult:
                     [run_id, period, started, exit_code, json.dumps(manifest["status_counts"])])
         con.execute("INSERT INTO line_result SELECT $r, source, line_id, status, code, match_group, explanation "
                     "FROM result", {"r": run_id})
+        con.execute("INSERT INTO order_baseline BY NAME SELECT $r AS run_id, * FROM run_baseline", {"r": run_id})
         (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
                                            encoding="utf-8")
         return RunResult(exit_code, manifest, reports, warnings, out)

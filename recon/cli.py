@@ -168,15 +168,19 @@ def sample(orders, out, seed, period):
               help="Channel configuration YAML (default: the shipped rules/channels.yaml).")
 @click.option("--fees", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Contract fee rules YAML (default: the shipped rules/fees.yaml).")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Order baseline dimensions YAML (default: the shipped rules/baseline.yaml).")
 @click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, path_type=Path),
               help=PROFILE_HELP)
 @click.option("--format", "fmt", help=FORMAT_HELP)
-def run(inputs, out, period, db, rules, channels, fees, profiles, fmt):
+def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt):
     """Import every file under INPUTS (recursively), match, and write the results.
 
     Writes OUT/results.csv (one row per ledger line of the period with its final status),
-    OUT/quarantine.csv (lines that could not be read, with file, line, column and reason) and
-    OUT/manifest.json (inputs with SHA-256, control totals and proofs, counts per status).
+    OUT/quarantine.csv (lines that could not be read, with file, line, column and reason),
+    OUT/order_baseline.csv (per order: receivable, received, refund due, refunded, commission and
+    tax by source) and OUT/manifest.json (inputs with SHA-256, control totals and proofs, counts
+    per status, fee checks).
     Files no format recognises are skipped with a warning. Exit 0: clean; 1: unknown or review
     lines, quarantined lines or a failed proof; 2: usage/input error; 3: internal error.
 
@@ -185,7 +189,7 @@ def run(inputs, out, period, db, rules, channels, fees, profiles, fmt):
         recon run sample_data --out out/ --period 2026-01
     """
     cfg = api.RunConfig(inputs=list(inputs), out=out, db=db, period=period, rules=rules, channels=channels,
-                        fees=fees, profiles=list(profiles), format=fmt)
+                        fees=fees, baseline=baseline, profiles=list(profiles), format=fmt)
     result = api.run(cfg)
     for rep in result.files:
         if rep.status != "unrecognised":

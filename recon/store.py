@@ -160,6 +160,11 @@ DDL = [
     )""",
 ]
 DDL += [_table_ddl(table, fields) for table, fields, _ in FAMILIES.values()]
+# The order baseline of each run (recon.engine.baseline): six dimensions by source, NULL = cannot say.
+DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, order_no VARCHAR NOT NULL, "
+           "channel VARCHAR, " + ", ".join(
+               f"{d}_{s} DECIMAL(18,2)" for d in ("receivable", "received", "refund_due", "refunded", "commission",
+                                                  "tax") for s in ("platform", "erp")) + ")")
 
 
 def connect(path: str = "recon.duckdb") -> duckdb.DuckDBPyConnection:

@@ -39,7 +39,8 @@ def credit(con, amount, day, **kw):
 def run(con):
     con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR, rel_path VARCHAR)")
     con.execute("INSERT INTO run_files SELECT DISTINCT file_id, source_name FROM platform_line "
-                "UNION SELECT DISTINCT file_id, source_name FROM bank_line")
+                "UNION SELECT DISTINCT file_id, source_name FROM bank_line "
+                "UNION SELECT DISTINCT file_id, source_name FROM erp_line")
     match.build_universe(con, dt.date(2026, 1, 1), dt.date(2026, 2, 1), [])
     match.run_passes(con, load_rules())
     conservation.check(con)

@@ -101,6 +101,16 @@ def test_run_writes_results_contract(month, capsys):
     assert files["alipay/trade.csv"]["proofs_passed"] is True
     assert len(files["erp/ar.csv"]["sha256"]) == 64
     assert (out / "quarantine.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    base = list(csv.DictReader(io.StringIO((out / "order_baseline.csv").read_bytes()[3:].decode("utf-8"))))
+    by_order = {b["order_no"]: b for b in base}
+    assert (by_order["M20260101001"]["receivable_platform"], by_order["M20260101001"]["refunded_platform"],
+            by_order["M20260101001"]["receivable_erp"]) == ("100.00", "-20.00", "100.00")
+    assert manifest["order_baseline"]["orders"] == 2
+    import duckdb
+
+    stored = duckdb.connect(str(month / "s.duckdb"), read_only=True)
+    assert stored.execute("SELECT count(*), count(DISTINCT run_id) FROM order_baseline").fetchone() == (2, 1)
+    stored.close()
 
 
 def test_run_clean_month_exits_zero_and_is_deterministic(month, capsys):

@@ -68,3 +68,14 @@ def write_quarantine(con, out_dir: Path) -> Path:
     path = Path(out_dir) / "quarantine.csv"
     _copy_with_bom(con, select, path)
     return path
+
+
+def write_baseline(con, out_dir: Path) -> Path:
+    """Write OUT/order_baseline.csv: per order, the six dimensions by source (blank = that source cannot say)."""
+    con.execute(NEUTRALISE_MACRO)
+    cols = [r[0] for r in con.execute("DESCRIBE run_baseline").fetchall()]
+    select = "SELECT " + ", ".join(
+        f"r_safe({c}) AS {c}" if c in ("order_no", "channel") else c for c in cols) + " FROM run_baseline"
+    path = Path(out_dir) / "order_baseline.csv"
+    _copy_with_bom(con, select, path)
+    return path
