@@ -216,7 +216,7 @@ def run(cfg: RunConfig) -> RunResult:
         start, end = period_bounds(period)
         channel_map = [(cust, ch.code) for ch in channels for cust in ch.erp_customers]
         match.build_universe(con, start, end, channel_map)
-        match.run_passes(con, rules)
+        decided = match.run_passes(con, rules)
         fee_checks = fees.check(con, fee_rules)
         orders = baseline.build(con, baseline_rules)
         loaded: dict = {}
@@ -236,6 +236,7 @@ def run(cfg: RunConfig) -> RunResult:
         manifest = _manifest(con, cfg, rules, period, reports, totals, started)
         manifest["fees"] = {"file": Path(fee_rules.source).name, "sha256": fee_rules.sha256}
         manifest["fee_checks"] = fee_checks
+        manifest["decisions"] = decided
         manifest["order_baseline"] = {"file": Path(baseline_rules.source).name, "sha256": baseline_rules.sha256,
                                       "orders": orders}
         exit_code = _exit_code(manifest)
@@ -331,3 +332,16 @@ def _exit_code(manifest) -> int:
     if s.get("unknown") or s.get("review") or manifest["quarantined_lines"] or manifest["failed_proofs"]:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def resolve(db: str, refs=(), group: str | None = None, kind: str = "match", reason: str = "", by: str = "") -> dict:
+    """`recon resolve`: record a manual decision over lines of the store; later runs apply it."""
+    from recon.engine import decisions
+
+    con = store.connect(db)
+    try:
+        ids = decisions.find_lines(con, refs, group)
+        decision_id = decisions.record(con, ids, kind, reason, by)
+        return {"decision_id": decision_id, "lines": len(ids)}
+    finally:
+        con.close()

@@ -205,9 +205,35 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt)
         click.echo(f"  FAILED proof: {f}")
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"wrote {out / 'results.csv'}, {out / 'quarantine.csv'}, {out / 'manifest.json'} "
+    click.echo(f"wrote {out / 'results.csv'}, {out / 'quarantine.csv'}, {out / 'order_baseline.csv'}, "
+               f"{out / 'manifest.json'} "
                f"(exit {result.exit_code})")
     sys.exit(result.exit_code)
+
+
+@cli.command()
+@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--line", "refs", multiple=True, metavar="FILE:LINE[@SHEET]",
+              help="A ledger line as results.csv names it (source_file:source_line, @source_sheet for XLSX); repeatable.")
+@click.option("--group", help="Every line of this match_group in the store's last run.")
+@click.option("--match", "kind", flag_value="match", default=True, help="These lines belong together (default).")
+@click.option("--accept", "kind", flag_value="accept", help="Accept the difference between these lines.")
+@click.option("--reason", required=True, help="Why: shown in every later run's explanation.")
+@click.option("--by", "by", required=True, help="Who decided.")
+def resolve(db, refs, group, kind, reason, by):
+    """Record a manual decision: pick a review candidate, or accept a difference, with who and why.
+
+    Later runs apply it before the match passes (status matched, code decision:<id>). If the lines
+    change (re-imported, another amount or date) the decision is stale: not applied, and listed in
+    manifest.json under decisions.stale.
+
+    Example:
+
+        recon resolve --group G1a2b3c4d5e6f7a8b --accept --reason "优惠券按面值入账, 已与运营确认" --by 张会计
+    """
+    res = api.resolve(db, refs, group, kind, reason, by)
+    click.echo(f"decision #{res['decision_id']} recorded over {res['lines']} lines; the next run applies it")
+    sys.exit(EXIT_OK)
 
 
 def main(argv=None):

@@ -160,6 +160,10 @@ DDL = [
     )""",
 ]
 DDL += [_table_ddl(table, fields) for table, fields, _ in FAMILIES.values()]
+# Manual decisions (recon.engine.decisions): who decided what about which lines, and their fingerprint.
+DDL.append("""CREATE TABLE IF NOT EXISTS decision (decision_id INTEGER PRIMARY KEY, kind VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL, created_by VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+    line_ids VARCHAR[] NOT NULL, fingerprint VARCHAR NOT NULL)""")
 # The order baseline of each run (recon.engine.baseline): six dimensions by source, NULL = cannot say.
 DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, order_no VARCHAR NOT NULL, "
            "channel VARCHAR, " + ", ".join(

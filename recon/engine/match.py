@@ -13,7 +13,7 @@ inputs give the same ids in every run.
 
 from __future__ import annotations
 
-from recon.engine import cash, pairing
+from recon.engine import cash, decisions, pairing
 from recon.rules import Rules
 from recon.sql.bind import execute, in_list
 
@@ -97,11 +97,13 @@ def _candidates(con, platform_types, erp_types, key=None) -> None:
     )
 
 
-def run_passes(con, rules: Rules) -> None:
-    """Apply each pass in order on its leg; then decide every remaining line of the period."""
+def run_passes(con, rules: Rules) -> dict:
+    """Apply the store's manual decisions, then each pass in order on its leg; then decide every
+    remaining line of the period. Returns which decisions were applied and which are stale."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE result (line_id VARCHAR PRIMARY KEY, source VARCHAR,
            status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR)""")
+    decided = decisions.apply(con)
     for p in rules.passes:
         if p.leg == "cash":
             cash.run_pass(con, p)
@@ -135,6 +137,7 @@ def run_passes(con, rules: Rules) -> None:
                                                      CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
             params)
     _leftovers(con, rules)
+    return decided
 
 
 def _leftovers(con, rules: Rules) -> None:
