@@ -177,6 +177,7 @@ def _dictionary_hashes() -> dict:
 
 
 def run(cfg: RunConfig) -> RunResult:
+    """Import, match, check fees, build the order baseline, prove conservation, write the outputs."""
     rules = load_rules(cfg.rules)
     fee_rules = load_fees(cfg.fees)
     baseline_rules = baseline.load_baseline(cfg.baseline)
@@ -189,47 +190,16 @@ def run(cfg: RunConfig) -> RunResult:
     started = dt.datetime.now().replace(microsecond=0)
     con = store.connect(cfg.db)
     try:
-        reports, warnings, errors = [], [], []
-        for path, rel in files:
-            try:
-                rep = import_file(con, path, profiles, display=rel, forced=forced)
-            except InputError as exc:
-                errors.append(f"{rel}: {exc}")
-                continue
-            rep.path = rel
-            reports.append(rep)
-            if rep.status == "unrecognised":
-                warnings.append(f"skipped {rel}: {rep.message}")
-        if errors:
-            raise InputError("cannot read these files:\n  " + "\n  ".join(errors))
-        con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
-        seen: dict = {}
-        for rep in reports:
-            if rep.status == "unrecognised":
-                continue
-            if rep.file_id in seen:
-                _mark_copy(rep, seen[rep.file_id])
-                continue
-            seen[rep.file_id] = rep.path
-            con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rep.path])
+        reports, warnings = _import_all(con, files, profiles, forced)
+        _register_run_files(con, reports)
         period = cfg.period or infer_period(con)
         start, end = period_bounds(period)
-        channel_map = [(cust, ch.code) for ch in channels for cust in ch.erp_customers]
-        match.build_universe(con, start, end, channel_map)
+        match.build_universe(con, start, end, [(c, ch.code) for ch in channels for c in ch.erp_customers])
         decided = match.run_passes(con, rules)
         fee_checks = fees.check(con, fee_rules)
         orders = baseline.build(con, baseline_rules)
-        loaded: dict = {}
-        for rep in reports:
-            if rep.status in ("unrecognised", "copy"):
-                continue
-            for p in rep.parts:
-                if p.family in store.LEDGER_FAMILIES:
-                    t = loaded.setdefault(p.family, {"count": 0, "amount": Decimal(0)})
-                    t["count"] += p.loaded
-                    t["amount"] += Decimal(p.amount_loaded)
-        totals = conservation.check(con, loaded, {p.name: (p.tolerance, p.tolerance_relative) for p in rules.passes
-                                                   if p.leg == "order"})
+        totals = conservation.check(con, _loaded_totals(reports), {
+            p.name: (p.tolerance, p.tolerance_relative) for p in rules.passes if p.leg == "order"})
         write_results(con, out)
         write_quarantine(con, out)
         write_baseline(con, out)
@@ -239,19 +209,69 @@ def run(cfg: RunConfig) -> RunResult:
         manifest["decisions"] = decided
         manifest["order_baseline"] = {"file": Path(baseline_rules.source).name, "sha256": baseline_rules.sha256,
                                       "orders": orders}
-        exit_code = _exit_code(manifest)
-        manifest["exit_code"] = exit_code
-        run_id = manifest["run_id"]
-        con.execute("INSERT INTO run VALUES (?, ?, ?, ?, ?)",
-                    [run_id, period, started, exit_code, json.dumps(manifest["status_counts"])])
-        con.execute("INSERT INTO line_result SELECT $r, source, line_id, status, code, match_group, explanation "
-                    "FROM result", {"r": run_id})
-        con.execute("INSERT INTO order_baseline BY NAME SELECT $r AS run_id, * FROM run_baseline", {"r": run_id})
+        manifest["exit_code"] = _exit_code(manifest)
+        _record_run(con, manifest, period, started)
         (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
                                            encoding="utf-8")
-        return RunResult(exit_code, manifest, reports, warnings, out)
+        return RunResult(manifest["exit_code"], manifest, reports, warnings, out)
     finally:
         con.close()
+
+
+def _import_all(con, files, profiles, forced):
+    """Import every file; unreadable ones are collected and reported together (exit 2)."""
+    reports, warnings, errors = [], [], []
+    for path, rel in files:
+        try:
+            rep = import_file(con, path, profiles, display=rel, forced=forced)
+        except InputError as exc:
+            errors.append(f"{rel}: {exc}")
+            continue
+        rep.path = rel
+        reports.append(rep)
+        if rep.status == "unrecognised":
+            warnings.append(f"skipped {rel}: {rep.message}")
+    if errors:
+        raise InputError("cannot read these files:\n  " + "\n  ".join(errors))
+    return reports, warnings
+
+
+def _register_run_files(con, reports) -> None:
+    """Temp table ``run_files``: each file of the run once (a byte-identical copy is marked as such)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+    seen: dict = {}
+    for rep in reports:
+        if rep.status == "unrecognised":
+            continue
+        if rep.file_id in seen:
+            _mark_copy(rep, seen[rep.file_id])
+            continue
+        seen[rep.file_id] = rep.path
+        con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rep.path])
+
+
+def _loaded_totals(reports) -> dict:
+    """Per ledger source, the lines and amount the run's files loaded (what matching must receive)."""
+    loaded: dict = {}
+    for rep in reports:
+        if rep.status in ("unrecognised", "copy"):
+            continue
+        for p in rep.parts:
+            if p.family in store.LEDGER_FAMILIES:
+                t = loaded.setdefault(p.family, {"count": 0, "amount": Decimal(0)})
+                t["count"] += p.loaded
+                t["amount"] += Decimal(p.amount_loaded)
+    return loaded
+
+
+def _record_run(con, manifest, period, started) -> None:
+    """The run, each line's outcome and the order baseline, kept in the store for later runs and reports."""
+    run_id = manifest["run_id"]
+    con.execute("INSERT INTO run VALUES (?, ?, ?, ?, ?)",
+                [run_id, period, started, manifest["exit_code"], json.dumps(manifest["status_counts"])])
+    con.execute("INSERT INTO line_result SELECT $r, source, line_id, status, code, match_group, explanation "
+                "FROM result", {"r": run_id})
+    con.execute("INSERT INTO order_baseline BY NAME SELECT $r AS run_id, * FROM run_baseline", {"r": run_id})
 
 
 def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
