@@ -195,8 +195,9 @@ def run(cfg: RunConfig) -> RunResult:
         period = cfg.period or infer_period(con)
         start, end = period_bounds(period)
         match.build_universe(con, start, end, [(c, ch.code) for ch in channels for c in ch.erp_customers])
+        fees.compute(con, fee_rules)
         decided = match.run_passes(con, rules)
-        fee_checks = fees.check(con, fee_rules)
+        fee_checks = fees.annotate(con, fee_rules)
         orders = baseline.build(con, baseline_rules)
         totals = conservation.check(con, _loaded_totals(reports), {
             p.name: (p.tolerance, p.tolerance_relative) for p in rules.passes if p.leg == "order"})

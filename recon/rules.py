@@ -20,7 +20,7 @@ from recon.resources import rules_dir
 
 PASS_KEYS = {"name", "leg", "description", "platform_line_types", "erp_line_types", "bank_line_types", "key",
              "tolerance", "tolerance_relative", "date_window_days", "group_by"}
-LEGS = ("order", "cash", "trade_fund")
+LEGS = ("order", "cash", "trade_fund", "fee")
 # What an order-leg key expression may read: the universe's text columns (recon.engine.match).
 KEY_COLUMNS = {"order_no": "VARCHAR", "channel": "VARCHAR", "account": "VARCHAR", "line_type": "VARCHAR",
                "currency": "VARCHAR", "source": "VARCHAR"}
@@ -112,7 +112,7 @@ def load_rules(path: Path | None = None) -> Rules:
             if not isinstance(p.get(side, []), list):
                 problems.add(path_i + (side,), "must be a list of line types")
         other = "bank_line_types" if p.get("leg") == "cash" else "erp_line_types"
-        if p.get("leg") in ("order", "cash") and (not p.get("platform_line_types") or not p.get(other)):
+        if p.get("leg") in ("order", "cash", "fee") and (not p.get("platform_line_types") or not p.get(other)):
             problems.add(path_i, f"a {p.get('leg')} pass needs platform_line_types and {other}")
         window = p.get("date_window_days", [0, 0])
         if (not isinstance(window, list) or len(window) != 2 or not all(isinstance(d, int) for d in window)

@@ -47,17 +47,30 @@ def _candidates_sql(rule: FeeRule, params: dict) -> str:
                    AND (s.sub_order_no = f.sub_order_no OR s.sub_order_no IS NULL OR f.sub_order_no IS NULL)"""
 
 
+FEE_CHECK_DDL = """CREATE {replace} TEMP TABLE {exists} fee_check (rule VARCHAR, line_id VARCHAR, base VARCHAR,
+    subtotal DECIMAL(18,2), expected DECIMAL(18,2), charged DECIMAL(18,2), formula VARCHAR, cites VARCHAR)"""
+
+
 def check(con, fees: FeeRules) -> dict:
-    """Fill temp table ``fee_check`` and annotate explanations; return counts per rule."""
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE fee_check (rule VARCHAR, line_id VARCHAR, base VARCHAR,
-           subtotal DECIMAL(18,2), expected DECIMAL(18,2), charged DECIMAL(18,2), formula VARCHAR, cites VARCHAR)""")
+    """Compute the checks (``compute``) and write them into the explanations (``annotate``)."""
+    compute(con, fees)
+    return annotate(con, fees)
+
+
+def compute(con, fees: FeeRules) -> None:
+    """Fill temp table ``fee_check`` from the universe; runs before the passes so the fee leg can
+    leave a fee that deviates from its contract out of a match."""
+    con.execute(FEE_CHECK_DDL.format(replace="OR REPLACE", exists=""))
     for rule in fees.rules:
         params = dict(rule.formula.params)
         params.update({"rule": rule.name, "base": rule.base, "text": rule.formula.text, "cites": rule.cites})
         execute(con, f"""INSERT INTO fee_check
             SELECT $rule, line_id, $base, subtotal, CAST({rule.formula.sql} AS DECIMAL(18,2)), charged, $text, $cites
             FROM ({_candidates_sql(rule, params)})""", params)
+
+
+def annotate(con, fees: FeeRules) -> dict:
+    """Write each check's outcome into the explanations of ``result``; return counts per rule."""
     verdict = """CASE WHEN c.subtotal IS NULL THEN '没有可计算的基数 (同一订单的销售行), 无法核对'
                  WHEN c.expected = c.charged THEN '符合合同公式 ' || c.formula || ' (基数 ' || CAST(c.subtotal AS VARCHAR)
                       || ', ' || c.cites || ')'

@@ -13,7 +13,7 @@ inputs give the same ids in every run.
 
 from __future__ import annotations
 
-from recon.engine import cash, decisions, pairing
+from recon.engine import cash, decisions, fee_leg, pairing
 from recon.rules import Rules
 from recon.sql.bind import execute, in_list
 
@@ -110,6 +110,9 @@ def run_passes(con, rules: Rules) -> dict:
             continue
         if p.leg == "trade_fund":
             pairing.run_pass(con, p)
+            continue
+        if p.leg == "fee":
+            fee_leg.run_pass(con, p)
             continue
         _candidates(con, p.platform_line_types, p.erp_line_types, p.key)
         params = {"name": p.name, "tol": str(p.tolerance), "rel": str(p.tolerance_relative)}
