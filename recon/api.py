@@ -184,7 +184,12 @@ def run(cfg: RunConfig) -> RunResult:
     channels = load_channels(cfg.channels)
     profiles = load_profiles(cfg.profiles)
     forced = pick_format(profiles, cfg.format)
+    if cfg.period:
+        period_bounds(cfg.period)  # a bad --period fails before anything is imported
     files = scan(cfg.inputs)
+    if not files:
+        raise ReconError(f"no input files under {', '.join(str(i) for i in cfg.inputs)} "
+                         "(dot-files and dot-folders are skipped)")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now().replace(microsecond=0)

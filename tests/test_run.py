@@ -340,3 +340,16 @@ def test_conservation_catches_an_unbalanced_matched_group(month):
     con.execute("UPDATE result SET status = 'matched', code = 'order_exact' WHERE explanation LIKE '%M20260101002%'")
     with pytest.raises(ConservationError, match="off by 9.90"):
         conservation.check(con, None, tolerances)
+
+
+def test_empty_input_folder_and_bad_period_are_usage_errors(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(["run", str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--db",
+                            str(tmp_path / "s.duckdb")], capsys)
+    assert code == 2 and "no input files under" in err
+    (tmp_path / "in").mkdir()
+    shutil.copy(FIXTURES / "alipay_trade_detail.csv", tmp_path / "in" / "a.csv")
+    code, _, err = run_cli(["run", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--db",
+                            str(tmp_path / "s.duckdb"), "--period", "2026-13"], capsys)
+    assert code == 2 and "expected YYYY-MM" in err
+    assert not (tmp_path / "s.duckdb").exists(), "nothing is imported before the flags are checked"
