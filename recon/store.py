@@ -33,14 +33,15 @@ LINEAGE = """
     raw VARCHAR[] NOT NULL
 """
 
-# Canonical fields per family: (name, SQL type). The profile mapping layer fills these; anything a
+# Canonical fields per family: (name, SQL type). ``related_txn_no`` on a fund-bill line is the
+# platform transaction it records (WeChat 微信支付业务单号, Alipay 业务流水号), for the trade↔fund leg. The profile mapping layer fills these; anything a
 # profile does not map is NULL. Order matters only for readability.
 PLATFORM_FIELDS = [
     ("channel", "VARCHAR"), ("account", "VARCHAR"), ("record_kind", "VARCHAR"),
     ("event_time", "TIMESTAMP"), ("order_time", "TIMESTAMP"), ("bill_date", "DATE"),
     ("platform_txn_no", "VARCHAR"), ("merchant_order_no", "VARCHAR"), ("order_no", "VARCHAR"),
     ("sub_order_no", "VARCHAR"), ("refund_no", "VARCHAR"), ("merchant_refund_no", "VARCHAR"),
-    ("payout_ref", "VARCHAR"), ("line_type", "VARCHAR"), ("raw_type", "VARCHAR"),
+    ("payout_ref", "VARCHAR"), ("related_txn_no", "VARCHAR"), ("line_type", "VARCHAR"), ("raw_type", "VARCHAR"),
     ("raw_desc", "VARCHAR"), ("currency", "VARCHAR"), ("amount", "DECIMAL(18,2)"),
     ("fee_amount", "DECIMAL(18,2)"), ("fee_precise", "DECIMAL(18,5)"),
     ("subsidy_amount", "DECIMAL(18,2)"), ("gross_amount", "DECIMAL(18,2)"),

@@ -52,3 +52,21 @@ def test_fund_bill_alone_takes_the_order_leg(con):
     f = fund(con, "sale", "299.00")
     res = run(con)
     assert res[f][1] != "trade_fund" and "ERP 中没有该订单" in res[f][3]
+
+
+def test_fund_fee_without_order_number_links_through_the_payment_it_records(con):
+    """WeChat's 资金账单 fee rows carry no order number, only the 微信订单号 (微信支付业务单号)."""
+    import datetime as dtm
+
+    add(con, "platform_line", channel="wechatpay", record_kind="trade", line_type="sale", order_no="WX1",
+        platform_txn_no="4200000008202601016937212109", amount=Decimal("29.90"), fee_amount=Decimal("-0.18"),
+        movement_date=dtm.date(2026, 1, 1))
+    fee = add(con, "platform_line", channel="wechatpay", record_kind="fund", line_type="fee",
+              related_txn_no="4200000008202601016937212109", amount=Decimal("-0.18"),
+              movement_date=dtm.date(2026, 1, 1))
+    other = add(con, "platform_line", channel="wechatpay", record_kind="fund", line_type="fee",
+                related_txn_no="4200000999999999999999999999", amount=Decimal("-0.18"),
+                movement_date=dtm.date(2026, 1, 1))
+    res = run(con)
+    assert res[fee][:2] == ("matched", "trade_fund") and "的手续费 -0.18" in res[fee][3]
+    assert res[other][0] == "unknown"

@@ -30,17 +30,18 @@ def build_universe(con, period_start, period_end, channel_map: list[tuple[str, s
         WITH lines AS (
             SELECT 'platform' AS source, line_id, file_id, source_line, source_sheet, channel,
                    account, order_no, line_type, currency, amount, movement_date, id_problem, record_kind,
-                   payout_ref, CAST(event_time AS DATE) AS payout_date, counterparty, fee_amount, refund_no
+                   payout_ref, CAST(event_time AS DATE) AS payout_date, counterparty, fee_amount, refund_no,
+                   platform_txn_no, related_txn_no
             FROM platform_line
             UNION ALL
             SELECT 'erp', e.line_id, e.file_id, e.source_line, e.source_sheet,
                    coalesce(e.channel, cm.channel), e.customer, e.order_no, e.line_type, e.currency,
-                   e.amount, e.movement_date, e.id_problem, NULL, NULL, NULL, NULL, NULL, NULL
+                   e.amount, e.movement_date, e.id_problem, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
             FROM erp_line e LEFT JOIN channel_map cm ON cm.customer = e.customer
             UNION ALL
             SELECT 'bank', line_id, file_id, source_line, source_sheet, NULL, account, order_no,
                    line_type, currency, amount, movement_date, id_problem, NULL, NULL, NULL, counterparty_name,
-                   NULL, NULL
+                   NULL, NULL, NULL, NULL
             FROM bank_line),
         -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
         -- order leg takes the trade bill where the run has one, so the order is not counted twice.

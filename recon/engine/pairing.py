@@ -4,7 +4,8 @@ A channel whose trade bill (业务明细, 交易账单) and fund bill (账务明
 records each payment twice. The order leg takes the trade bill; this leg links each fund-bill line
 to the trade-bill line it records, so the fund bill is accounted for line by line:
 
-- a fund sale is the trade sale of the same order with the same amount;
+- a fund sale is the trade sale of the same order (or the payment the fund line names in
+  ``related_txn_no``) with the same amount;
 - a fund fee is the fee component of that trade sale (``fee_amount``: WeChat and Alipay carry
   the fee as a column of the sale row, the fund bill books it as its own line);
 - a fund refund is the trade refund of the same order or refund number, net of a returned fee or not.
@@ -17,28 +18,39 @@ from __future__ import annotations
 
 from recon.rules import MatchPass
 
-LINK = """
-    (f.line_type = 'sale' AND t.line_type = 'sale' AND f.order_no = t.order_no AND f.amount = t.amount)
- OR (f.line_type = 'fee' AND t.line_type = 'sale' AND f.order_no = t.order_no AND f.amount = t.fee_amount)
+# How a fund line may name its trade line: the order number, or the platform transaction it records
+# (related_txn_no = the payment's platform_txn_no, or a refund's refund_no). One equi-join per way,
+# so DuckDB hash-joins each instead of comparing every pair.
+WAYS = (
+    "f.order_no = t.order_no",
+    "f.related_txn_no = t.platform_txn_no",
+    "f.related_txn_no = t.refund_no",
+    "f.refund_no = t.refund_no",
+)
+AMOUNTS = """
+    (f.line_type = 'sale' AND t.line_type = 'sale' AND f.amount = t.amount)
+ OR (f.line_type = 'fee' AND t.line_type = 'sale' AND f.amount = t.fee_amount)
  OR (f.line_type = 'refund' AND t.line_type = 'refund'
-     AND (f.order_no = t.order_no OR f.refund_no = t.refund_no)
      AND (f.amount = t.amount OR f.amount = t.amount + coalesce(t.fee_amount, 0)))
 """
 
 
 def run_pass(con, p: MatchPass) -> None:
+    joins = " UNION ".join(
+        f"""SELECT f.line_id AS f_id, t.line_id AS t_id FROM universe f JOIN universe t
+            ON f.channel = t.channel AND {way}
+            WHERE f.source = 'platform' AND t.source = 'platform' AND f.record_kind = 'fund'
+              AND t.record_kind = 'trade' AND f.in_period AND NOT f.order_record AND ({AMOUNTS})"""
+        for way in WAYS)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE pair_cand AS
-        SELECT f.line_id AS f_id, t.line_id AS t_id,
+        SELECT c.f_id, c.t_id,
                '交易账单 ' || t.line_type || ' ' || CAST(t.amount AS VARCHAR)
                    || CASE WHEN f.line_type = 'fee' THEN ' 的手续费 ' || CAST(t.fee_amount AS VARCHAR) ELSE '' END
                    || ' (' || t.source_file || ':' || CAST(t.source_line AS VARCHAR) || ')' AS t_label,
-               count(*) OVER (PARTITION BY f.line_id) AS n
-        FROM universe f JOIN universe t
-          ON f.source = 'platform' AND t.source = 'platform' AND f.channel = t.channel
-         AND f.record_kind = 'fund' AND t.record_kind = 'trade' AND ({LINK})
-        WHERE f.in_period AND NOT f.order_record
-          AND f.line_id NOT IN (SELECT line_id FROM result)""")
+               count(*) OVER (PARTITION BY c.f_id) AS n
+        FROM ({joins}) c JOIN universe f ON f.line_id = c.f_id JOIN universe t ON t.line_id = c.t_id
+        WHERE c.f_id NOT IN (SELECT line_id FROM result)""")
     con.execute(
         """INSERT INTO result
         SELECT f_id, 'platform', 'matched', $name, 'G' || substr(md5(f_id || ',' || t_id), 1, 16),
