@@ -172,6 +172,8 @@ def _leftovers(con, rules: Rules) -> None:
                     THEN '资金账单行没有订单号或退款单号, 无法与交易账单配对'
                     WHEN NOT u.order_record
                     THEN '资金账单行: 交易账单中没有同一订单、金额相同的对应行'
+                    WHEN u.source = 'platform' AND u.line_type IN ('fee', 'commission')
+                    THEN '费用行: 没有对应的 ERP 费用单 (该渠道当期费用合计与 ERP 费用单不符, 或 ERP 未入账)'
                     WHEN u.line_type = 'payout'
                     THEN '平台提现 ' || CAST(u.amount AS VARCHAR) || ' (' || CAST(u.movement_date AS VARCHAR)
                          || '): 银行流水中没有金额相同、日期在窗口内的入账'
