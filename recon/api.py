@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -149,6 +152,9 @@ def infer_period(con) -> str:
 
 # ---------------------------------------------------------------- run
 
+OUTPUTS = ("results.csv", "quarantine.csv", "order_baseline.csv", "manifest.json")
+
+
 @dataclass
 class RunConfig:
     inputs: list
@@ -192,6 +198,9 @@ def run(cfg: RunConfig) -> RunResult:
                          "(dot-files and dot-folders are skipped)")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    # outputs are written beside OUT and swapped in at the end, manifest last: a run that fails never
+    # leaves a half-written or mixed set where the last good one stood
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     started = dt.datetime.now().replace(microsecond=0)
     con = store.connect(cfg.db)
     try:
@@ -206,9 +215,9 @@ def run(cfg: RunConfig) -> RunResult:
         orders = baseline.build(con, baseline_rules)
         totals = conservation.check(con, _loaded_totals(reports), {
             p.name: (p.tolerance, p.tolerance_relative) for p in rules.passes if p.leg == "order"})
-        write_results(con, out)
-        write_quarantine(con, out)
-        write_baseline(con, out)
+        write_results(con, staging)
+        write_quarantine(con, staging)
+        write_baseline(con, staging)
         manifest = _manifest(con, cfg, rules, period, reports, totals, started)
         manifest["fees"] = {"file": Path(fee_rules.source).name, "sha256": fee_rules.sha256}
         manifest["fee_checks"] = fee_checks
@@ -217,11 +226,15 @@ def run(cfg: RunConfig) -> RunResult:
                                       "orders": orders}
         manifest["exit_code"] = _exit_code(manifest)
         _record_run(con, manifest, period, started)
-        (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
-                                           encoding="utf-8")
+        manifest["outputs"] = [str(out / n) for n in OUTPUTS]
+        (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+                                               encoding="utf-8")
+        for name in OUTPUTS:  # manifest.json is last
+            os.replace(staging / name, out / name)
         return RunResult(manifest["exit_code"], manifest, reports, warnings, out)
     finally:
         con.close()
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _import_all(con, files, profiles, forced):
@@ -283,6 +296,9 @@ def _record_run(con, manifest, period, started) -> None:
 def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
     status_counts = dict(con.execute(
         "SELECT status, count(*) FROM result GROUP BY status ORDER BY status").fetchall())
+    by_code = {f"{st}:{code or '-'}": {"count": n, "amount": str(amt)} for st, code, n, amt in con.execute(
+        """SELECT r.status, r.code, count(*), coalesce(sum(u.amount), 0) FROM result r JOIN universe u USING (line_id)
+           GROUP BY ALL ORDER BY 1, 2 NULLS FIRST""").fetchall()}
     for s in conservation.STATUSES:
         status_counts.setdefault(s, 0)
     inputs = []
@@ -319,6 +335,7 @@ def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
         "failed_proofs": [f"{r.path}{'/' + p.part if p.part else ''}: {pr['proof']}"
                           for r in reports for p in r.parts for pr in p.proofs if not pr["passed"]],
         "status_counts": status_counts,
+        "by_code": by_code,
     }
 
 
@@ -371,3 +388,11 @@ def resolve(db: str, refs=(), group: str | None = None, kind: str = "match", rea
         return {"decision_id": decision_id, "lines": len(ids)}
     finally:
         con.close()
+
+
+def summary(result: RunResult) -> dict:
+    """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
+    m = result.manifest
+    keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
+            "failed_proofs", "fee_checks", "decisions", "outputs")
+    return {k: m[k] for k in keys}

@@ -173,14 +173,17 @@ def sample(orders, out, seed, period):
 @click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, path_type=Path),
               help=PROFILE_HELP)
 @click.option("--format", "fmt", help=FORMAT_HELP)
-def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a machine summary (exit code, counts, per-code totals, paths written) as JSON on stdout.")
+def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt, as_json):
     """Import every file under INPUTS (recursively), match, and write the results.
 
     Writes OUT/results.csv (one row per ledger line of the period with its final status),
     OUT/quarantine.csv (lines that could not be read, with file, line, column and reason),
     OUT/order_baseline.csv (per order: receivable, received, refund due, refunded, commission and
     tax by source) and OUT/manifest.json (inputs with SHA-256, control totals and proofs, counts
-    per status, fee checks).
+    per status, fee checks). The files are written beside OUT first and swapped in at the end,
+    manifest last, so a failed run leaves the previous set untouched.
     Files no format recognises are skipped with a warning. Exit 0: clean; 1: unknown or review
     lines, quarantined lines or a failed proof; 2: usage/input error; 3: internal error.
 
@@ -191,6 +194,11 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt)
     cfg = api.RunConfig(inputs=list(inputs), out=out, db=db, period=period, rules=rules, channels=channels,
                         fees=fees, baseline=baseline, profiles=list(profiles), format=fmt)
     result = api.run(cfg)
+    if as_json:
+        for w in result.warnings:
+            click.echo(f"warning: {w}", err=True)
+        click.echo(json.dumps(api.summary(result), ensure_ascii=False, indent=2))
+        sys.exit(result.exit_code)
     for rep in result.files:
         if rep.status != "unrecognised":
             _print_file(rep, verbose=False)

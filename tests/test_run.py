@@ -353,3 +353,30 @@ def test_empty_input_folder_and_bad_period_are_usage_errors(tmp_path, capsys):
                             str(tmp_path / "s.duckdb"), "--period", "2026-13"], capsys)
     assert code == 2 and "expected YYYY-MM" in err
     assert not (tmp_path / "s.duckdb").exists(), "nothing is imported before the flags are checked"
+
+
+def test_json_summary_for_scripts(month, capsys):
+    code, out, _ = run_cli(["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb"),
+                            "--json"], capsys)
+    assert code == 1
+    summary = json.loads(out)
+    assert summary["exit_code"] == 1 and summary["period"] == "2026-01"
+    assert summary["by_code"]["matched:order_exact"] == {"count": 4, "amount": "160.00"}
+    assert summary["by_code"]["unknown:-"] == {"count": 2, "amount": "109.90"}
+    assert summary["outputs"][-1].endswith("manifest.json")
+    assert all(Path(p).is_file() for p in summary["outputs"])
+
+
+def test_a_failed_run_leaves_the_previous_outputs_untouched(month, capsys, monkeypatch):
+    out = month / "out"
+    run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")], capsys)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(con, *a, **k):
+        raise ConservationError("conservation check failed: simulated")
+
+    monkeypatch.setattr(conservation, "check", broken)
+    code, _, err = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")], capsys)
+    assert code == 3 and "simulated" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in month.iterdir() if p.name.startswith(".out-")], "the staging folder is cleaned up"
