@@ -396,3 +396,32 @@ def summary(result: RunResult) -> dict:
     keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
             "failed_proofs", "fee_checks", "decisions", "outputs")
     return {k: m[k] for k in keys}
+
+
+def locate(db: str, amount: str, run_id: str | None = None, side: str | None = None, max_lines: int = 4) -> dict:
+    """`recon locate`: the unexplained lines of a run whose amounts sum exactly to ``amount``."""
+    from recon.engine import locate as finder
+
+    try:
+        target = finder.cents(amount)
+    except Exception:
+        raise ReconError(f"{amount!r} is not an amount (e.g. 428.36 or -12.30)") from None
+    if not 1 <= max_lines <= 4:
+        raise ReconError("--max-lines must be 1 to 4")
+    con = store.connect(db)
+    try:
+        if run_id is None:
+            row = con.execute("SELECT run_id FROM run ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
+            if not row:
+                raise ReconError("no run in this store yet: run `recon run` first")
+            run_id = row[0]
+        elif not con.execute("SELECT 1 FROM run WHERE run_id = ?", [run_id]).fetchone():
+            raise ReconError(f"no run {run_id} in this store")
+        cands = finder.candidates(con, run_id, side)
+    finally:
+        con.close()
+    found = finder.search(cands, target, max_lines)
+    return {"run_id": run_id, "amount": amount, "candidates": len(cands), "combinations": len(found.solutions),
+            "notes": found.notes,
+            "best": [[{"ref": cands[i].ref, "source": cands[i].source, "line": cands[i].label} for i in combo]
+                     for combo in found.solutions]}

@@ -244,6 +244,36 @@ def resolve(db, refs, group, kind, reason, by):
     sys.exit(EXIT_OK)
 
 
+@cli.command()
+@click.argument("amount")
+@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--run", "run_id", help="Run id (default: the store's last run).")
+@click.option("--side", type=click.Choice(["platform", "erp", "bank"]), help="Only lines of this ledger.")
+@click.option("--max-lines", default=4, show_default=True, help="Largest combination searched (1-4).")
+@click.option("--top", default=10, show_default=True, help="How many of the best combinations to print.")
+def locate(amount, db, run_id, side, max_lines, top):
+    """Find which unexplained lines (unknown or review) sum exactly to a difference, in cents.
+
+    Every combination of 1-3 lines is searched exhaustively, 4 lines over the 40 candidates closest
+    in size; all combinations found are counted and the most plausible (fewer lines, one channel,
+    close dates) printed. Ambiguity is normal: it never names a single answer.
+
+    Example:
+
+        recon locate 428.36 --side erp
+    """
+    res = api.locate(db, amount, run_id, side, max_lines)
+    click.echo(f"run {res['run_id']}: {res['combinations']} combination(s) of up to {max_lines} lines "
+               f"among {res['candidates']} unexplained lines sum to {amount}")
+    for n, combo in enumerate(res["best"][:top], start=1):
+        click.echo(f"  {n}. " + " + ".join(f"{c['ref']} ({c['line'].strip()})" for c in combo))
+    if len(res["best"]) > top:
+        click.echo(f"  … {len(res['best']) - top} more (--top to see them)")
+    for note in res["notes"]:
+        click.echo(f"  note: search limited: {note}")
+    sys.exit(EXIT_OK if res["combinations"] else EXIT_FINDINGS)
+
+
 def main(argv=None):
     """Entry point: user errors -> message + their exit code; bugs -> traceback + exit 3."""
     try:

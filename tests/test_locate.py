@@ -1,0 +1,69 @@
+"""The difference locator: exact cents, every combination within bounds, equal to a brute force."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon.engine.locate import Candidate, cents, search
+
+
+def cand(i, c, channel="jd", day=1):
+    return Candidate(f"f.csv:{i}", "platform", channel, c, day, f"line {i}")
+
+
+def brute(values, target, k=4):
+    return {tuple(sorted(combo)) for r in range(1, k + 1) for combo in itertools.combinations(range(len(values)), r)
+            if sum(values[i] for i in combo) == target}
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.lists(st.integers(min_value=-5000, max_value=5000), min_size=0, max_size=14),
+       st.integers(min_value=-8000, max_value=8000))
+def test_solution_set_equals_brute_force(values, target):
+    cands = [cand(i, v) for i, v in enumerate(values)]
+    assert set(search(cands, target).solutions) == brute(values, target)
+
+
+def test_finds_a_planted_triple_among_many_and_ranks_fewer_lines_first():
+    values = [cents(x) for x in ("100.00", "200.00", "128.36", "50.00", "250.00", "0.01", "99.99")]
+    cands = [cand(i, v) for i, v in enumerate(values)]
+    found = search(cands, cents("428.36"))
+    assert (0, 1, 2) in found.solutions
+    assert all(sum(values[i] for i in s) == 42836 for s in found.solutions)
+    assert [len(s) for s in found.solutions] == sorted(len(s) for s in found.solutions)
+
+
+def test_same_channel_ranks_before_mixed_channels():
+    cands = [cand(0, 100, "jd"), cand(1, 200, "jd"), cand(2, 100, "pdd"), cand(3, 200, "tmall")]
+    found = search(cands, 300)
+    assert found.solutions[0] == (0, 1)
+
+
+def test_four_line_search_is_bounded_and_says_so():
+    cands = [cand(i, 1000 + i) for i in range(60)]
+    found = search(cands, 4006)
+    assert any("limited to the 40 candidates" in n for n in found.notes)
+    assert all(sum(cands[i].cents for i in s) == 4006 for s in found.solutions)
+
+
+def test_locate_command_on_a_run(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from test_run import run_cli
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    shutil.copy(Path(__file__).parent / "fixtures" / "alipay_trade_detail.csv", inp / "trade.csv")
+    db = str(tmp_path / "s.duckdb")
+    run_cli(["run", str(inp), "--out", str(tmp_path / "out"), "--db", db], capsys)
+    # no ERP: all three platform lines (100.00, 59.90, -20.00) are unknown
+    code, out, _ = run_cli(["locate", "39.90", "--db", db], capsys)
+    assert code == 0 and "1 combination(s)" in out and "trade.csv:7" in out and "trade.csv:8" in out
+    code, out, _ = run_cli(["locate", "1.23", "--db", db], capsys)
+    assert code == 1 and "0 combination(s)" in out
+    code, _, err = run_cli(["locate", "abc", "--db", db], capsys)
+    assert code == 2 and "is not an amount" in err and "Traceback" not in err
