@@ -1,7 +1,7 @@
 """Deterministic sample data: one seller's month across every channel, bank and the ERP.
 
 ``generate(out_dir)`` writes the files a finance clerk would download (platform bills, the ERP's
-receivable list, bank statements, evidence) in their real layouts (``/work/shared/formats.md``),
+receivable list, bank statements, evidence) in their real layouts (the formats notes, ``shared/formats.md``),
 plus ``.planted.json``: the discrepancies planted on purpose, which the engine should find. The
 same arguments always give byte-identical files.
 
