@@ -422,6 +422,6 @@ def locate(db: str, amount: str, run_id: str | None = None, side: str | None = N
         con.close()
     found = finder.search(cands, target, max_lines)
     return {"run_id": run_id, "amount": amount, "candidates": len(cands), "combinations": len(found.solutions),
-            "notes": found.notes,
+            "notes": found.notes, "any_size_possible": found.any_size_possible,
             "best": [[{"ref": cands[i].ref, "source": cands[i].source, "line": cands[i].label} for i in combo]
                      for combo in found.solutions]}

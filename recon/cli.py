@@ -271,6 +271,9 @@ def locate(amount, db, run_id, side, max_lines, top):
         click.echo(f"  … {len(res['best']) - top} more (--top to see them)")
     for note in res["notes"]:
         click.echo(f"  note: search limited: {note}")
+    verdict = {True: "some combination of any size sums to it", False: "no combination of any size sums to it",
+               None: "unknown (amounts of both signs, or the check ran out of time)"}
+    click.echo(f"  any number of lines: {verdict[res['any_size_possible']]}")
     sys.exit(EXIT_OK if res["combinations"] else EXIT_FINDINGS)
 
 

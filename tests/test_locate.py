@@ -67,3 +67,20 @@ def test_locate_command_on_a_run(tmp_path, capsys):
     assert code == 1 and "0 combination(s)" in out
     code, _, err = run_cli(["locate", "abc", "--db", db], capsys)
     assert code == 2 and "is not an amount" in err and "Traceback" not in err
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.lists(st.integers(min_value=1, max_value=3000), min_size=0, max_size=12),
+       st.integers(min_value=1, max_value=9000))
+def test_possible_at_all_equals_brute_force_for_same_sign_amounts(values, target):
+    from recon.engine.locate import possible_at_all
+
+    expected = any(sum(c) == target for r in range(1, len(values) + 1)
+                   for c in itertools.combinations(values, r))
+    assert possible_at_all(values, target) == expected
+
+
+def test_possible_at_all_does_not_guess_with_mixed_signs():
+    from recon.engine.locate import possible_at_all
+
+    assert possible_at_all([500, -200], 300) is None

@@ -6,12 +6,14 @@ binary search per pair, vectorised with numpy), then meet-in-the-middle for 4 li
 candidates closest in size to the target (at most ``MITM_LIMIT``). Ambiguity is normal, so the
 result is every combination found within those bounds, counted, with the best few ranked by
 plausibility (fewer lines, one channel, dates close together) — never a single "the answer" —
-and a note whenever a bound cut the search.
+and a note whenever a bound cut the search. A time-capped bitset DP says only whether a
+combination of any size exists at all (its single witness would be arbitrary).
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -35,6 +37,36 @@ class Located:
     target_cents: int
     solutions: list = field(default_factory=list)  # tuples of candidate indexes
     notes: list = field(default_factory=list)
+    any_size_possible: bool | None = None  # the DP check: some combination of any size sums to it
+
+
+DP_SECONDS = 1.0  # time cap of the "is it possible at all" check
+
+
+def possible_at_all(values: list[int], target: int, seconds: float = DP_SECONDS) -> bool | None:
+    """Whether any subset of ``values`` (cents) sums to ``target``: a bitset DP, time-capped.
+
+    Only answered when every value has the target's sign (then sums beyond the target can be cut
+    off and the bitset stays target-sized); None when it cannot say within the bounds. Its witness
+    would be arbitrary, so it answers yes/no only.
+    """
+    if target == 0:
+        return True
+    sign = 1 if target > 0 else -1
+    vals = [v * sign for v in values if v != 0]
+    if any(v < 0 for v in vals) or target * sign > 50_000_000:
+        return None
+    goal = target * sign
+    mask = (1 << (goal + 1)) - 1
+    reach = 1
+    deadline = time.monotonic() + seconds
+    for v in vals:
+        reach = (reach | (reach << v)) & mask
+        if reach >> goal & 1:
+            return True
+        if time.monotonic() > deadline:
+            return None
+    return bool(reach >> goal & 1)
 
 
 def _rank_key(cands, combo):
@@ -92,6 +124,7 @@ def search(cands: list[Candidate], target_cents: int, max_lines: int = 4) -> Loc
     if max_lines > 4:
         out.notes.append("combinations of more than 4 lines are not searched")
     out.solutions = sorted(found, key=lambda c: _rank_key(cands, c))
+    out.any_size_possible = possible_at_all([c.cents for c in cands], target_cents)
     return out
 
 
