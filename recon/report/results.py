@@ -38,9 +38,16 @@ def _copy_with_bom(con, select_sql: str, path: Path, params=None) -> None:
         os.remove(tmp)
 
 
+def _write(con, select_sql: str, out_dir: Path, name: str) -> Path:
+    """One CSV output: the neutralising macro in place, then COPY with a BOM."""
+    con.execute(NEUTRALISE_MACRO)
+    path = Path(out_dir) / name
+    _copy_with_bom(con, select_sql, path)
+    return path
+
+
 def write_results(con, out_dir: Path) -> Path:
     """Write OUT/results.csv from ``universe`` joined with ``result``."""
-    con.execute(NEUTRALISE_MACRO)
     text = {"source_file", "source_sheet", "channel", "account", "order_no", "line_type", "currency",
             "code", "match_group", "explanation"}
     cols = ", ".join(
@@ -51,31 +58,23 @@ def write_results(con, out_dir: Path) -> Path:
         "r.explanation FROM universe u JOIN result r USING (line_id)) "
         "ORDER BY CASE source WHEN 'platform' THEN 1 WHEN 'erp' THEN 2 ELSE 3 END, source_file, "
         "source_sheet NULLS FIRST, source_line")
-    path = Path(out_dir) / "results.csv"
-    _copy_with_bom(con, select, path)
-    return path
+    return _write(con, select, out_dir, "results.csv")
 
 
 def write_quarantine(con, out_dir: Path) -> Path:
     """Write OUT/quarantine.csv for the run's files: file, line, column, reason, the raw cells."""
-    con.execute(NEUTRALISE_MACRO)
     select = (
         "SELECT r_safe(f.rel_path) AS file, q.source_line AS line, r_safe(q.source_sheet) AS sheet, "
         "r_safe(q.column_name) AS column, r_safe(q.reason) AS reason, r_safe(q.source_format) AS format, "
         "r_safe(array_to_string(q.raw, ' | ')) AS raw "
         "FROM quarantine q JOIN run_files f USING (file_id) "
         "ORDER BY f.rel_path, q.source_sheet NULLS FIRST, q.source_line")
-    path = Path(out_dir) / "quarantine.csv"
-    _copy_with_bom(con, select, path)
-    return path
+    return _write(con, select, out_dir, "quarantine.csv")
 
 
 def write_baseline(con, out_dir: Path) -> Path:
     """Write OUT/order_baseline.csv: per order, the six dimensions by source (blank = that source cannot say)."""
-    con.execute(NEUTRALISE_MACRO)
     cols = [r[0] for r in con.execute("DESCRIBE run_baseline").fetchall()]
     select = "SELECT " + ", ".join(
         f"r_safe({c}) AS {c}" if c in ("order_no", "channel") else c for c in cols) + " FROM run_baseline"
-    path = Path(out_dir) / "order_baseline.csv"
-    _copy_with_bom(con, select, path)
-    return path
+    return _write(con, select, out_dir, "order_baseline.csv")
