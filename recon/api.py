@@ -286,10 +286,12 @@ def _loaded_totals(reports) -> dict:
 def _record_run(con, manifest, period, started) -> None:
     """The run, each line's outcome and the order baseline, kept in the store for later runs and reports."""
     run_id = manifest["run_id"]
-    con.execute("INSERT INTO run VALUES (?, ?, ?, ?, ?)",
-                [run_id, period, started, manifest["exit_code"], json.dumps(manifest["status_counts"])])
-    con.execute("INSERT INTO line_result SELECT $r, source, line_id, status, code, match_group, explanation "
-                "FROM result", {"r": run_id})
+    con.execute("INSERT INTO run VALUES (?, ?, ?, ?, ?, ?)",
+                [run_id, period, started, manifest["exit_code"], json.dumps(manifest["status_counts"]),
+                 json.dumps(manifest, ensure_ascii=False)])
+    con.execute("INSERT INTO line_result SELECT $r, r.source, r.line_id, r.status, r.code, r.match_group, "
+                "r.explanation, u.channel FROM result r JOIN universe u USING (line_id)", {"r": run_id})
+    con.execute("INSERT INTO run_file SELECT $r, file_id, rel_path FROM run_files", {"r": run_id})
     con.execute("INSERT INTO order_baseline BY NAME SELECT $r AS run_id, * FROM run_baseline", {"r": run_id})
 
 

@@ -143,13 +143,17 @@ DDL = [
         passed BOOLEAN NOT NULL,
         detail VARCHAR
     )""",
+    # One row per run; manifest_json is the run's whole manifest.json (inputs, hashes, control totals).
     """CREATE TABLE IF NOT EXISTS run (
         run_id VARCHAR PRIMARY KEY,
         period VARCHAR NOT NULL,
         started_at TIMESTAMP NOT NULL,
         exit_code INTEGER,
-        summary_json VARCHAR
+        summary_json VARCHAR,
+        manifest_json VARCHAR
     )""",
+    # Each line's outcome in each run. channel is the run's view of it (an ERP line's channel comes
+    # from rules/channels.yaml at run time, so it is recorded here rather than re-derived).
     """CREATE TABLE IF NOT EXISTS line_result (
         run_id VARCHAR NOT NULL,
         family VARCHAR NOT NULL,
@@ -157,8 +161,43 @@ DDL = [
         status VARCHAR NOT NULL,
         code VARCHAR,
         match_group VARCHAR,
-        explanation VARCHAR
+        explanation VARCHAR,
+        channel VARCHAR
     )""",
+    # The files a run read (path relative to the input folder it was found in).
+    """CREATE TABLE IF NOT EXISTS run_file (run_id VARCHAR NOT NULL, file_id VARCHAR NOT NULL, rel_path VARCHAR)""",
+    # Known discrepancies (recon.engine.classify): one row per classified case, i.e. a residual order
+    # group or a single leftover line, with the source lines (file:line[@sheet]) it explains.
+    """CREATE TABLE IF NOT EXISTS known_case (
+        run_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, code VARCHAR NOT NULL, channel VARCHAR,
+        period VARCHAR NOT NULL, residual DECIMAL(18,2) NOT NULL, line_ids VARCHAR[] NOT NULL,
+        source_refs VARCHAR[] NOT NULL, explanation VARCHAR NOT NULL, blocks_close BOOLEAN NOT NULL
+    )""",
+    # The correction each known case calls for, evaluated from its dictionary entry: voucher lines
+    # before aggregation (account = a key of rules/accounts.yaml; exactly one of debit/credit non-zero).
+    """CREATE TABLE IF NOT EXISTS correction_line (
+        run_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, code VARCHAR NOT NULL, channel VARCHAR,
+        period VARCHAR NOT NULL, line_no INTEGER NOT NULL, account VARCHAR NOT NULL,
+        debit DECIMAL(18,2) NOT NULL, credit DECIMAL(18,2) NOT NULL, explanation VARCHAR NOT NULL,
+        basis VARCHAR
+    )""",
+    # Drill-down (recon.engine.drill): for each unexplained line the deepest layer reached (1 ids/amounts/
+    # times, 2 raw record, 3 audit log) and what it found; detail_json holds the candidates/fields/events.
+    """CREATE TABLE IF NOT EXISTS drilldown (
+        run_id VARCHAR NOT NULL, line_id VARCHAR NOT NULL, layer INTEGER NOT NULL, finding VARCHAR NOT NULL,
+        detail_json VARCHAR
+    )""",
+    # Root-cause summary per run: lines and amount by status, code, channel and (unknowns) the layer at
+    # which the drill-down stopped; kept for trends across runs.
+    """CREATE TABLE IF NOT EXISTS root_cause (
+        run_id VARCHAR NOT NULL, status VARCHAR NOT NULL, code VARCHAR, channel VARCHAR, stop_layer INTEGER,
+        lines BIGINT NOT NULL, amount DECIMAL(18,2) NOT NULL
+    )""",
+]
+# Stores written by an earlier version gain the new columns in place.
+MIGRATIONS = [
+    "ALTER TABLE run ADD COLUMN IF NOT EXISTS manifest_json VARCHAR",
+    "ALTER TABLE line_result ADD COLUMN IF NOT EXISTS channel VARCHAR",
 ]
 DDL += [_table_ddl(table, fields) for table, fields, _ in FAMILIES.values()]
 # Manual decisions (recon.engine.decisions): who decided what about which lines, and their fingerprint.
@@ -175,7 +214,7 @@ DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, 
 def connect(path: str = "recon.duckdb") -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the store at ``path``; ``:memory:`` gives a throwaway store."""
     con = duckdb.connect(path)
-    for stmt in DDL:
+    for stmt in DDL + MIGRATIONS:
         con.execute(stmt)
     con.execute(
         "INSERT OR IGNORE INTO store_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
