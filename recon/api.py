@@ -20,10 +20,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from recon import __version__, store
-from recon.engine import baseline, conservation, fees, match
+from recon.dictionary import load_dictionaries
+from recon.engine import baseline, classify, conservation, drill, fees, match
 from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
 from recon.io.load import FileReport, import_file
 from recon.io.profile import Profile, all_profiles
+from recon.report.accounts import dictionary_accounts, load_accounts
 from recon.report.results import write_baseline, write_quarantine, write_results
 from recon.resources import dictionaries_dir
 from recon.rules import file_sha256, load_channels, load_fees, load_rules
@@ -152,7 +154,13 @@ def infer_period(con) -> str:
 
 # ---------------------------------------------------------------- run
 
-OUTPUTS = ("results.csv", "quarantine.csv", "order_baseline.csv", "manifest.json")
+OUTPUTS = ("results.csv", "quarantine.csv", "order_baseline.csv", "report.html", "recon.xlsx", "vouchers.csv",
+           "voucher_sources.csv", "vouchers_kingdee.xlsx", "vouchers_u8.csv", "manifest.json")
+# What `recon run --no-reports` writes: what a script or the benchmark needs, nothing more.
+SCRIPT_OUTPUTS = ("results.csv", "manifest.json")
+# Store lines dated up to this many days after the period take part as evidence (a refund booked
+# next month, a payout settled after the cut-off). Lines of the files a run reads always take part.
+EVIDENCE_DAYS = 31
 
 
 @dataclass
@@ -167,6 +175,33 @@ class RunConfig:
     baseline: Path | None = None
     profiles: list = field(default_factory=list)
     format: str | None = None
+    reports: bool = True
+    evidence_days: int = EVIDENCE_DAYS
+    dictionaries: list = field(default_factory=list)  # --dictionary files, later override earlier by code
+    accounts: Path | None = None  # chart of accounts for the vouchers (default rules/accounts.yaml)
+    voucher_format: str = "generic"
+    lang: str = "zh"
+    top: int = 50  # unknown lines shown in full in report.html
+    matched_cap: int = 100_000  # matched lines in recon.xlsx (results.csv always has all)
+
+
+@dataclass
+class Settings:
+    """A run's validated configuration: every file is read and checked before anything is imported."""
+
+    rules: object
+    fee_rules: object
+    baseline_rules: object
+    channels: list
+    dictionary: object = None  # recon.dictionary.Dictionary; None = the shipped default
+
+    @classmethod
+    def load(cls, rules=None, fees_path=None, baseline_path=None, channels=None, dictionaries=None) -> "Settings":
+        return cls(load_rules(rules), load_fees(fees_path), baseline.load_baseline(baseline_path),
+                   load_channels(channels), load_dictionaries(dictionaries or None))
+
+    def order_tolerances(self) -> dict:
+        return {p.name: (p.tolerance, p.tolerance_relative) for p in self.rules.passes if p.leg == "order"}
 
 
 @dataclass
@@ -182,16 +217,47 @@ def _dictionary_hashes() -> dict:
     return {p.name: file_sha256(p) for p in sorted(dictionaries_dir().glob("*.yaml"))}
 
 
-def run(cfg: RunConfig) -> RunResult:
-    """Import, match, check fees, build the order baseline, prove conservation, write the outputs."""
-    rules = load_rules(cfg.rules)
-    fee_rules = load_fees(cfg.fees)
-    baseline_rules = baseline.load_baseline(cfg.baseline)
-    channels = load_channels(cfg.channels)
+def _quiet(step: str, done: int | None = None, total: int | None = None) -> None:
+    """The default progress callback: say nothing (scripts and tests)."""
+
+
+def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENCE_DAYS) -> dict:
+    """Everything after import, on whatever the store holds: universe, passes, fee checks, baseline.
+
+    Builds the temp tables ``universe`` and ``result`` (and the ones the steps keep) on ``con``; the
+    caller proves conservation and writes outputs. A temp table ``run_files`` names the files the
+    run read (created empty if the caller has none: the universe is then the store's lines of the
+    period and its evidence window).
+    """
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+    start, end = period_bounds(period)
+    match.build_universe(con, start, end, [(c, ch.code) for ch in settings.channels for c in ch.erp_customers],
+                         evidence_end=end + dt.timedelta(days=evidence_days))
+    fees.compute(con, settings.fee_rules)
+    decided = match.run_passes(con, settings.rules)
+    fee_checks = fees.annotate(con, settings.fee_rules)
+    known = classify.run(con, period, start, end, settings.dictionary or load_dictionaries(), settings.channels,
+                         settings.rules)
+    orders = baseline.build(con, settings.baseline_rules)
+    # last, after classification: drills down what is still unknown, then the root-cause summary
+    drill.run(con)
+    return {"decisions": decided, "fee_checks": fee_checks, "orders": orders, "classification": known}
+
+
+def run(cfg: RunConfig, progress=_quiet) -> RunResult:
+    """Import, reconcile, prove conservation, write the outputs; ``progress(step, done, total)`` hears each step."""
+    settings = Settings.load(cfg.rules, cfg.fees, cfg.baseline, cfg.channels, cfg.dictionaries)
+    chart = None
+    if cfg.reports:  # the chart must cover every account the dictionary posts to, before anything is read
+        chart = load_accounts(cfg.accounts)
+        chart.check(dictionary_accounts(settings.dictionary.entries))
+        check_report_options(cfg.lang, cfg.top, cfg.voucher_format)
     profiles = load_profiles(cfg.profiles)
     forced = pick_format(profiles, cfg.format)
     if cfg.period:
         period_bounds(cfg.period)  # a bad --period fails before anything is imported
+    if cfg.evidence_days < 0:
+        raise ReconError("--evidence-days must be 0 or more")
     files = scan(cfg.inputs)
     if not files:
         raise ReconError(f"no input files under {', '.join(str(i) for i in cfg.inputs)} "
@@ -204,43 +270,110 @@ def run(cfg: RunConfig) -> RunResult:
     started = dt.datetime.now().replace(microsecond=0)
     con = store.connect(cfg.db)
     try:
-        reports, warnings = _import_all(con, files, profiles, forced)
+        reports, warnings = _import_all(con, files, profiles, forced, progress)
         _register_run_files(con, reports)
         period = cfg.period or infer_period(con)
-        start, end = period_bounds(period)
-        match.build_universe(con, start, end, [(c, ch.code) for ch in channels for c in ch.erp_customers])
-        fees.compute(con, fee_rules)
-        decided = match.run_passes(con, rules)
-        fee_checks = fees.annotate(con, fee_rules)
-        orders = baseline.build(con, baseline_rules)
-        totals = conservation.check(con, _loaded_totals(reports), {
-            p.name: (p.tolerance, p.tolerance_relative) for p in rules.passes if p.leg == "order"})
+        progress("matching")
+        done = reconcile(con, period, settings, cfg.evidence_days)
+        progress("proving conservation")
+        totals = conservation.check(con, _loaded_totals(reports), settings.order_tolerances())
+        progress("writing results")
         write_results(con, staging)
-        write_quarantine(con, staging)
-        write_baseline(con, staging)
-        manifest = _manifest(con, cfg, rules, period, reports, totals, started)
-        manifest["fees"] = {"file": Path(fee_rules.source).name, "sha256": fee_rules.sha256}
-        manifest["fee_checks"] = fee_checks
-        manifest["decisions"] = decided
-        manifest["order_baseline"] = {"file": Path(baseline_rules.source).name, "sha256": baseline_rules.sha256,
-                                      "orders": orders}
+        if cfg.reports:
+            write_quarantine(con, staging)
+            write_baseline(con, staging)
+        manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started)
+        manifest["evidence_days"] = cfg.evidence_days
+        manifest["fees"] = {"file": Path(settings.fee_rules.source).name, "sha256": settings.fee_rules.sha256}
+        manifest["fee_checks"] = done["fee_checks"]
+        manifest["classification"] = done["classification"]
+        manifest["decisions"] = done["decisions"]
+        manifest["order_baseline"] = {"file": Path(settings.baseline_rules.source).name,
+                                      "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
         manifest["exit_code"] = _exit_code(manifest)
         _record_run(con, manifest, period, started)
-        manifest["outputs"] = [str(out / n) for n in OUTPUTS]
+        outputs = list(SCRIPT_OUTPUTS[:-1])
+        if cfg.reports:
+            progress("writing reports")
+            outputs += ["quarantine.csv", "order_baseline.csv"]
+            outputs += render_reports(con, manifest["run_id"], staging, chart, cfg.lang, cfg.top,
+                                      cfg.voucher_format, cfg.matched_cap)
+        outputs.append("manifest.json")
+        manifest["outputs"] = [str(out / n) for n in outputs]
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
                                                encoding="utf-8")
-        for name in OUTPUTS:  # manifest.json is last
+        for name in OUTPUTS:  # a --no-reports run removes the last run's reports: never a mixed set
+            if name not in outputs and (out / name).exists():
+                os.remove(out / name)
+        for name in outputs:  # manifest.json is last
             os.replace(staging / name, out / name)
+        progress("done")
         return RunResult(manifest["exit_code"], manifest, reports, warnings, out)
     finally:
         con.close()
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _import_all(con, files, profiles, forced):
+def check_report_options(lang: str, top: int, voucher_format: str) -> None:
+    from recon.report.html import LABELS
+    from recon.report.vouchers import FORMATS
+
+    if lang not in LABELS:
+        raise ReconError(f"--lang {lang!r}: use one of {', '.join(sorted(LABELS))}")
+    if top < 1:
+        raise ReconError("--top must be at least 1")
+    if voucher_format not in FORMATS:
+        raise ReconError(f"--voucher-format {voucher_format!r}: use one of {', '.join(FORMATS)}")
+
+
+def render_reports(con, run_id: str, out_dir: Path, chart=None, lang: str = "zh", top: int = 50,
+                   voucher_format: str = "generic", matched_cap: int = 100_000) -> list[str]:
+    """A run's reports, rendered from the store alone (so `recon report --run` gives the same files).
+
+    report.html (the root-cause report), recon.xlsx (the accountants' workbook) and the adjustment
+    vouchers (vouchers.csv + voucher_sources.csv, plus the Kingdee or U8 import file). Returns the
+    names written into ``out_dir``.
+    """
+    from recon.report.html import write_report
+    from recon.report.vouchers import write_vouchers
+    from recon.report.workbook import write_workbook
+
+    chart = chart or load_accounts()
+    out_dir = Path(out_dir)
+    written = [p.name for p in write_vouchers(con, run_id, out_dir, voucher_format, chart)]
+    write_workbook(con, run_id, out_dir / "recon.xlsx", matched_cap=matched_cap, accounts=chart)
+    write_report(con, run_id, out_dir / "report.html", lang=lang, top=top)
+    return ["report.html", "recon.xlsx"] + written
+
+
+def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top: int = 50,
+           voucher_format: str = "generic", accounts: Path | None = None, matched_cap: int = 100_000) -> dict:
+    """`recon report --run RUN`: re-render a run's reports from the store, without re-importing anything."""
+    from recon.report.runs import latest_run, require_run
+
+    chart = load_accounts(accounts)
+    check_report_options(lang, top, voucher_format)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    con = store.connect(db)
+    try:
+        run_id = run_id or latest_run(con)
+        require_run(con, run_id)
+        names = render_reports(con, run_id, staging, chart, lang, top, voucher_format, matched_cap)
+        for name in names:
+            os.replace(staging / name, out / name)
+        return {"run_id": run_id, "outputs": [str(out / n) for n in names]}
+    finally:
+        con.close()
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _import_all(con, files, profiles, forced, progress=_quiet):
     """Import every file; unreadable ones are collected and reported together (exit 2)."""
     reports, warnings, errors = [], [], []
-    for path, rel in files:
+    for i, (path, rel) in enumerate(files):
+        progress(f"importing {rel}", i, len(files))
         try:
             rep = import_file(con, path, profiles, display=rel, forced=forced)
         except InputError as exc:
@@ -292,7 +425,13 @@ def _record_run(con, manifest, period, started) -> None:
     con.execute("INSERT INTO line_result SELECT $r, r.source, r.line_id, r.status, r.code, r.match_group, "
                 "r.explanation, u.channel FROM result r JOIN universe u USING (line_id)", {"r": run_id})
     con.execute("INSERT INTO run_file SELECT $r, file_id, rel_path FROM run_files", {"r": run_id})
+    con.execute("INSERT INTO known_case SELECT $r, * FROM known_case_tmp", {"r": run_id})
+    con.execute("INSERT INTO correction_line SELECT $r, * FROM correction_tmp", {"r": run_id})
     con.execute("INSERT INTO order_baseline BY NAME SELECT $r AS run_id, * FROM run_baseline", {"r": run_id})
+    con.execute("INSERT INTO drilldown SELECT $r, line_id, layer, finding, detail_json FROM run_drilldown",
+                {"r": run_id})
+    con.execute("INSERT INTO root_cause SELECT $r, status, code, channel, stop_layer, lines, amount "
+                "FROM run_root_cause", {"r": run_id})
 
 
 def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
@@ -314,7 +453,9 @@ def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
             "parts": [{"part": p.part, "format": p.format, "family": p.family, "header_line": p.header_line,
                        "data_lines": p.data_lines, "loaded": p.loaded, "duplicate": p.duplicates,
                        "quarantined": p.quarantined, "amount_loaded": p.amount_loaded,
-                       "amount_duplicate": p.amount_duplicate, "declared": p.values, "proofs": p.proofs}
+                       "amount_duplicate": p.amount_duplicate, "superseded": p.superseded,
+                       "amount_superseded": p.amount_superseded, "reader": p.reader, "reader_fallback": p.fallback,
+                       "declared": p.values, "proofs": p.proofs}
                       for p in rep.parts],
             "skipped_parts": rep.skipped_parts,
             "proofs_passed": rep.proofs_passed,
@@ -376,6 +517,8 @@ def _exit_code(manifest) -> int:
     s = manifest["status_counts"]
     if s.get("unknown") or s.get("review") or manifest["quarantined_lines"] or manifest["failed_proofs"]:
         return EXIT_FINDINGS
+    if manifest.get("classification", {}).get("blocks_close"):  # a known case that blocks the close
+        return EXIT_FINDINGS
     return EXIT_OK
 
 
@@ -427,3 +570,49 @@ def locate(db: str, amount: str, run_id: str | None = None, side: str | None = N
             "notes": found.notes, "any_size_possible": found.any_size_possible,
             "best": [[{"ref": cands[i].ref, "source": cands[i].source, "line": cands[i].label} for i in combo]
                      for combo in found.solutions]}
+
+
+def runs(db: str) -> list[dict]:
+    """`recon runs`: every run the store holds, oldest first (id, period, start, exit code, counts, inputs)."""
+    from recon.report.runs import list_runs
+
+    con = store.connect(db)
+    try:
+        return list_runs(con)
+    finally:
+        con.close()
+
+
+def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic",
+             accounts: Path | None = None) -> dict:
+    """`recon vouchers`: re-export a run's adjustment vouchers from the store (no re-import)."""
+    from recon.report.accounts import load_accounts
+    from recon.report.runs import latest_run
+    from recon.report.vouchers import build_vouchers, code_controls, write_vouchers
+
+    chart = load_accounts(accounts)
+    con = store.connect(db)
+    try:
+        run_id = run_id or latest_run(con)
+        paths = write_vouchers(con, run_id, Path(out), fmt, chart)
+        built = build_vouchers(con, run_id, chart)
+        return {"run_id": run_id, "vouchers": len(built), "lines": sum(len(v.lines) for v in built),
+                "paths": [str(p) for p in paths], "controls": code_controls(con, run_id, built)}
+    finally:
+        con.close()
+
+
+def explain(db: str, order_no: str, run_id: str | None = None) -> dict:
+    """`recon explain`: one order's lines in a run (default the last) with their three drill-down layers."""
+    con = store.connect(db)
+    try:
+        if run_id is None:
+            row = con.execute("SELECT run_id FROM run ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
+            if not row:
+                raise ReconError("no run in this store yet: run `recon run` first")
+            run_id = row[0]
+        elif not con.execute("SELECT 1 FROM run WHERE run_id = ?", [run_id]).fetchone():
+            raise ReconError(f"no run {run_id} in this store")
+        return drill.explain(con, run_id, order_no)
+    finally:
+        con.close()

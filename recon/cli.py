@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from recon import __version__, api, store
+from recon import __version__, api, progress, store
 from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ReconError
 
 DB_HELP = "DuckDB store file (created if missing)."
@@ -48,6 +48,11 @@ def _print_file(rep, verbose=True):
                f"loaded {t['loaded']}, duplicate {t['duplicates']}, quarantined {t['quarantined']}")
     if rep.status in ("already_loaded", "copy"):
         click.echo(f"      {rep.message}")
+    replaced = sum(p.superseded for p in rep.parts)
+    if replaced and rep.status == "loaded":
+        docs = sum(p.superseded_docs for p in rep.parts)
+        click.echo(f"      replaced {replaced} line{'s' * (replaced != 1)} of {docs} earlier "
+                   f"document{'s' * (docs != 1)} (a newer version of each came in this file)")
     if verbose:
         for p in rep.parts:
             for pr in p.proofs:
@@ -140,26 +145,34 @@ def formats(profiles):
               help="Folder to write the files into.")
 @click.option("--seed", default=20260131, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--period", default="2026-01", show_default=True, help="Month to generate, YYYY-MM.")
-def sample(orders, out, seed, period):
+@click.option("--scale/--no-scale", default=None,
+              help="Force (or refuse) scale mode; by default it is used from 100,000 orders on.")
+def sample(orders, out, seed, period, scale):
     """Generate a consistent multi-channel month in every supported format, with planted discrepancies.
 
     The same arguments always write byte-identical files; the planted discrepancies are listed in
     OUT/.planted.json (a dot-file, so `recon run` skips it).
 
+    Scale mode (from 100,000 orders on, for the 1M/10M benchmark) writes a clean month without
+    planted discrepancies, vectorised, in the CSV-family layouts: Alipay's 业务明细 as the plain
+    CSV, JD's 对账单 and the ERP's 应收单 list as CSV (an Excel sheet holds 1,048,576 rows); the
+    bank statements keep their formats and realistic sizes.
+
     Example:
 
         recon sample --orders 1000 --out /tmp/month
+        recon sample --orders 1000000 --out /tmp/month-1m
     """
     from recon.sample import generate
 
-    paths = generate(out, orders=orders, seed=seed, period=period)
+    paths = generate(out, orders=orders, seed=seed, period=period, scale=scale)
     click.echo(f"wrote {len(paths)} files to {out}")
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for results.csv, quarantine.csv and manifest.json.")
+              help="Folder for the results, reports, vouchers and manifest.json.")
 @click.option("--period", help="Month to close, YYYY-MM (default: the one the platform files declare).")
 @click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -175,15 +188,37 @@ def sample(orders, out, seed, period):
 @click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option("--json", "as_json", is_flag=True,
               help="Print a machine summary (exit code, counts, per-code totals, paths written) as JSON on stdout.")
-def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt, as_json):
-    """Import every file under INPUTS (recursively), match, and write the results.
+@click.option("--no-reports", is_flag=True,
+              help="Write only results.csv and manifest.json (for scripts and benchmarks); removes older reports in OUT.")
+@click.option("--evidence-days", default=api.EVIDENCE_DAYS, show_default=True, type=click.IntRange(min=0),
+              help="Lines already in the store dated this many days after the period take part as evidence.")
+@click.option("--dictionary", "dictionaries", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Known-discrepancy dictionary YAML (repeatable; later files override entries by code; "
+                   "default: the shipped dictionaries/default.yaml).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of report.html.")
+@click.option("--top", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Unknown lines shown in full (with their drill-down) in report.html; the workbook has all.")
+@click.option("--voucher-format", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
+              show_default=True, help="Also write the Kingdee (vouchers_kingdee.xlsx) or U8 (vouchers_u8.csv) layout.")
+@click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Chart of accounts YAML for the vouchers (default: the shipped rules/accounts.yaml).")
+@click.option("--matched-cap", default=100_000, show_default=True, type=click.IntRange(min=0),
+              help="Matched lines listed in recon.xlsx (results.csv always has every line).")
+def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt, as_json, no_reports, evidence_days,
+        dictionaries, lang, top, voucher_format, accounts, matched_cap):
+    """Import every file under INPUTS (recursively), match, classify, drill down, and write the results.
 
-    Writes OUT/results.csv (one row per ledger line of the period with its final status),
-    OUT/quarantine.csv (lines that could not be read, with file, line, column and reason),
-    OUT/order_baseline.csv (per order: receivable, received, refund due, refunded, commission and
-    tax by source) and OUT/manifest.json (inputs with SHA-256, control totals and proofs, counts
-    per status, fee checks). The files are written beside OUT first and swapped in at the end,
-    manifest last, so a failed run leaves the previous set untouched.
+    The run reconciles every line the store (--db) holds for the period and its evidence window, not
+    only tonight's files. Writes OUT/results.csv (one row per ledger line of the period with its
+    final status), OUT/quarantine.csv (lines that could not be read, with file, line, column and
+    reason), OUT/order_baseline.csv (per order: receivable, received, refund due, refunded,
+    commission and tax by source), OUT/report.html (the root-cause report, offline), OUT/recon.xlsx
+    (the accountants' workbook), OUT/vouchers.csv + voucher_sources.csv (balanced adjustment
+    vouchers; --voucher-format adds the Kingdee or U8 layout) and OUT/manifest.json (inputs with
+    SHA-256, control totals and proofs, counts per status and code). --no-reports writes only
+    results.csv and manifest.json. The files are written beside OUT first and swapped in at the
+    end, manifest last, so a failed run leaves the previous set untouched.
     Files no format recognises are skipped with a warning. Exit 0: clean; 1: unknown or review
     lines, quarantined lines or a failed proof; 2: usage/input error; 3: internal error.
 
@@ -192,8 +227,10 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         recon run sample_data --out out/ --period 2026-01
     """
     cfg = api.RunConfig(inputs=list(inputs), out=out, db=db, period=period, rules=rules, channels=channels,
-                        fees=fees, baseline=baseline, profiles=list(profiles), format=fmt)
-    result = api.run(cfg)
+                        fees=fees, baseline=baseline, profiles=list(profiles), format=fmt, reports=not no_reports,
+                        evidence_days=evidence_days, dictionaries=list(dictionaries), lang=lang, top=top,
+                        voucher_format=voucher_format, accounts=accounts, matched_cap=matched_cap)
+    result = api.run(cfg, progress=progress.for_stream())
     if as_json:
         for w in result.warnings:
             click.echo(f"warning: {w}", err=True)
@@ -213,9 +250,7 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         click.echo(f"  FAILED proof: {f}")
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"wrote {out / 'results.csv'}, {out / 'quarantine.csv'}, {out / 'order_baseline.csv'}, "
-               f"{out / 'manifest.json'} "
-               f"(exit {result.exit_code})")
+    click.echo(f"wrote {', '.join(m['outputs'])} (exit {result.exit_code})")
     sys.exit(result.exit_code)
 
 
@@ -275,6 +310,191 @@ def locate(amount, db, run_id, side, max_lines, top):
                None: "unknown (amounts of both signs, or the check ran out of time)"}
     click.echo(f"  any number of lines: {verdict[res['any_size_possible']]}")
     sys.exit(EXIT_OK if res["combinations"] else EXIT_FINDINGS)
+
+
+@cli.command()
+@click.argument("order_no")
+@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the labels and the finding.")
+@click.option("--json", "as_json", is_flag=True, help="Print the drill-down structure (as the HTML report reads it).")
+def explain(order_no, db, run_id, lang, as_json):
+    """Show why an order's lines ended as they did: all three drill-down layers in the terminal.
+
+    For each line of the order in the run: its status, code and explanation; layer 1, the nearest
+    lines on the other sides (same order number, then closest amount and date) with the field-by-field
+    differences; layer 2, every original field of the raw record as imported, with state fields (!)
+    and fields that disagree with the candidate (≠) marked; then layer 3, the order's audit-log events
+    in time order with status changes that moved no money called out. The order number is compared on
+    letters and digits only, so 'ABC-123 and abc123 are the same order.
+
+    Example:
+
+        recon explain 6975236259583437514 --db close.duckdb
+    """
+    from recon.explain import render
+
+    res = api.explain(db, order_no, run_id)
+    click.echo(json.dumps(res, ensure_ascii=False, indent=2) if as_json else render(res, lang))
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def runs(db, as_json):
+    """List the runs the store holds, oldest first: id, period, start, exit code, lines by status, inputs.
+
+    Any of them can be re-exported without re-importing (`recon vouchers --run RUN`).
+
+    Example:
+
+        recon runs --db close.duckdb
+    """
+    found = api.runs(db)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        sys.exit(EXIT_OK)
+    if not found:
+        click.echo("no runs in this store yet")
+    for r in found:
+        c = r["counts"]
+        click.echo(f"{r['run_id']}  {r['period']}  {r['started_at']}  exit {r['exit_code']}  "
+                   f"matched {c['matched']}, known {c['known']}, unknown {c['unknown']}, review {c['review']}  "
+                   f"({r['inputs']} input files)")
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for vouchers.csv, voucher_sources.csv and the ERP layout.")
+@click.option("--voucher-format", "fmt", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
+              show_default=True, help="Also write the Kingdee (vouchers_kingdee.xlsx) or Yonyou U8 (vouchers_u8.csv) "
+                                      "import layout.")
+@click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Chart of accounts YAML (default: the shipped rules/accounts.yaml).")
+@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+def vouchers(run_id, out, fmt, accounts, db):
+    """Export a run's adjustment vouchers from the store: one per (period, code, channel), balanced.
+
+    Writes OUT/vouchers.csv (recon's generic layout), OUT/voucher_sources.csv (every source line
+    each voucher corrects) and, with --voucher-format, the Kingdee or U8 import file. Accounts come
+    from the chart (--accounts); a correction naming an account the chart lacks is an error and
+    nothing is written. Exit 1 when a code's voucher total differs from its cases' residuals.
+
+    Example:
+
+        recon vouchers --run R20260201T090000-1a2b3c4d-1 --out out/ --voucher-format kingdee
+    """
+    res = api.vouchers(db, out, run_id, fmt, accounts)
+    click.echo(f"run {res['run_id']}: {res['vouchers']} voucher(s), {res['lines']} lines")
+    differs = [c for c in res["controls"] if not c["agrees"]]
+    for c in res["controls"]:
+        click.echo(f"  {c['code']}: {c['cases']} case(s), {c['vouchers']} voucher(s) totalling {c['voucher_total']}"
+                   f" vs |residual| {c['residual_abs_corrected']}" + ("" if c["agrees"] else "  DIFFERS"))
+    click.echo("wrote " + ", ".join(res["paths"]))
+    sys.exit(EXIT_FINDINGS if differs else EXIT_OK)
+
+
+@cli.command()
+@click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for report.html, recon.xlsx and the vouchers.")
+@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of report.html.")
+@click.option("--top", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Unknown lines shown in full (with their drill-down) in report.html; the workbook has all.")
+@click.option("--voucher-format", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
+              show_default=True, help="Also write the Kingdee (vouchers_kingdee.xlsx) or U8 (vouchers_u8.csv) layout.")
+@click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Chart of accounts YAML for the vouchers (default: the shipped rules/accounts.yaml).")
+@click.option("--matched-cap", default=100_000, show_default=True, type=click.IntRange(min=0),
+              help="Matched lines listed in recon.xlsx (results.csv always has every line).")
+def report(run_id, out, db, lang, top, voucher_format, accounts, matched_cap):
+    """Re-render a past run's reports from the store, without re-importing anything.
+
+    Writes OUT/report.html, OUT/recon.xlsx and the vouchers exactly as `recon run` wrote them for
+    that run (the same store content gives the same files).
+
+    Example:
+
+        recon report --run R20260201T090000-1a2b3c4d-1 --out out/ --lang en
+    """
+    res = api.report(db, out, run_id, lang, top, voucher_format, accounts, matched_cap)
+    click.echo(f"run {res['run_id']}: wrote " + ", ".join(res["outputs"]))
+
+
+@cli.group("dict")
+def dict_group():
+    """Check and test known-discrepancy dictionaries (dictionaries/README.md describes the format).
+
+    Example:
+
+        recon dict lint my_dictionary.yaml
+    """
+
+
+DICT_FILES_HELP = "Dictionary files (default: the shipped dictionaries/default.yaml); later ones override by code."
+
+
+@dict_group.command("lint")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def dict_lint(files):
+    """Validate every entry of FILES: keys, expressions (allow-list), templates, examples; file:line errors.
+
+    Exit 0 when every file is valid, 2 with every problem listed otherwise.
+
+    Example:
+
+        recon dict lint dictionaries/default.yaml my_overrides.yaml
+    """
+    from recon.dictionary import lint
+
+    d = lint(list(files) or None)
+    for e in d.entries:
+        click.echo(f"ok  {e.code:34} priority {e.priority:3}  {e.name_zh} / {e.name_en}")
+        click.echo(f"    {e.sentence()}")
+    click.echo(f"{len(d.entries)} entries valid in " + ", ".join(name for name, _ in d.sources))
+
+
+@dict_group.command("test")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--code", "codes", multiple=True, help="Only this entry's examples (repeatable).")
+def dict_test(files, codes):
+    """Run every entry's examples through the real engine (a temporary store) and report pass/fail per code.
+
+    Each example's rows go through matching, fee checks and classification against the whole
+    dictionary, then the conservation proof. Exit 0 when every example passes, 1 otherwise.
+
+    Example:
+
+        recon dict test --code FEE_PERIOD_MISMATCH
+    """
+    from recon.dictcheck import run_all
+    from recon.dictionary import load_dictionaries
+
+    d = load_dictionaries(list(files) or None)
+    unknown = sorted(set(codes) - set(d.by_code))
+    if unknown:
+        raise ReconError(f"no entry with code {', '.join(unknown)} in the dictionary")
+    outcomes = run_all(d, api.Settings.load(), set(codes) or None)
+    by_code: dict = {}
+    for o in outcomes:
+        by_code.setdefault(o.code, []).append(o)
+    for code, items in sorted(by_code.items()):
+        ok = all(o.passed for o in items)
+        click.echo(f"{'PASS' if ok else 'FAIL'}  {code}  ({sum(o.passed for o in items)}/{len(items)} examples)")
+        for o in items:
+            if not o.passed:
+                click.echo(f"      {o.where}: {o.example}")
+                for p in o.problems:
+                    click.echo(f"        {p}")
+    failed = sum(not all(o.passed for o in items) for items in by_code.values())
+    click.echo(f"{len(by_code) - failed} of {len(by_code)} codes pass")
+    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
 def main(argv=None):

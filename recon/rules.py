@@ -25,6 +25,7 @@ LEGS = ("order", "cash", "trade_fund", "fee")
 KEY_COLUMNS = {"order_no": "VARCHAR", "channel": "VARCHAR", "account": "VARCHAR", "line_type": "VARCHAR",
                "currency": "VARCHAR", "source": "VARCHAR"}
 GROUP_BY = ("payout_ref",)
+FEE_BOOKING = ("auto", "per_order", "monthly", "next_period")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class Channel:
     name: str
     erp_customers: tuple
     settlement_lag_days: int
+    # how the ERP books this channel's platform fees (recon.engine.cases): per_order, monthly (one fee
+    # document per period), next_period (when the invoice arrives); auto = next_period when the
+    # period's ERP export holds no fee document for the channel, else monthly
+    fee_booking: str = "auto"
 
 
 def file_sha256(path: Path) -> str:
@@ -145,12 +150,16 @@ def load_channels(path: Path | None = None) -> list[Channel]:
         if not isinstance(c, dict):
             problems.add(("channels", code), "each channel is a mapping")
             continue
-        problems.unknown_keys(c, {"name", "erp_customers", "settlement_lag_days"}, ("channels", code))
+        problems.unknown_keys(c, {"name", "erp_customers", "settlement_lag_days", "fee_booking"}, ("channels", code))
+        booking = c.get("fee_booking", "auto")
+        if booking not in FEE_BOOKING:
+            problems.add(("channels", code, "fee_booking"), f"fee_booking must be one of {', '.join(FEE_BOOKING)}")
+            booking = "auto"
         lag = c.get("settlement_lag_days", 1)
         if not isinstance(lag, int) or lag < 0:
             problems.add(("channels", code, "settlement_lag_days"), "must be a whole number of days")
             lag = 1
-        out.append(Channel(str(code), str(c.get("name", code)), tuple(c.get("erp_customers") or ()), lag))
+        out.append(Channel(str(code), str(c.get("name", code)), tuple(c.get("erp_customers") or ()), lag, booking))
     problems.raise_if_any()
     return out
 

@@ -30,7 +30,9 @@ LINEAGE = """
     occurrence INTEGER NOT NULL,
     movement_date DATE,
     id_problem VARCHAR,
-    raw VARCHAR[] NOT NULL
+    raw VARCHAR[] NOT NULL,
+    doc_key VARCHAR,
+    superseded_by VARCHAR
 """
 
 # Canonical fields per family: (name, SQL type). ``related_txn_no`` on a fund-bill line is the
@@ -198,7 +200,9 @@ DDL = [
 MIGRATIONS = [
     "ALTER TABLE run ADD COLUMN IF NOT EXISTS manifest_json VARCHAR",
     "ALTER TABLE line_result ADD COLUMN IF NOT EXISTS channel VARCHAR",
-]
+] + [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} VARCHAR"
+     for t in ("platform_line", "erp_line", "bank_line", "audit_event", "fx_rate")
+     for c in ("doc_key", "superseded_by")]
 DDL += [_table_ddl(table, fields) for table, fields, _ in FAMILIES.values()]
 # Manual decisions (recon.engine.decisions): who decided what about which lines, and their fingerprint.
 DDL.append("""CREATE TABLE IF NOT EXISTS decision (decision_id INTEGER PRIMARY KEY, kind VARCHAR NOT NULL,

@@ -115,3 +115,22 @@ def test_a_batch_is_never_composed_by_subset_search(con):
     b = credit(con, "100.00", 9)  # equals one member, not the batch
     res = run(con)
     assert res[b][0] == "unknown"
+
+
+@pytest.mark.parametrize("cents_off,status", [(0, "matched"), (1, "unknown")])
+def test_a_batch_bundling_hundreds_of_orders_matches_to_the_cent(con, cents_off, status):
+    """A JD payout day of 300 orders (sale, commission, fee each): the bank credit is their exact sum."""
+    day = dict(channel="jd", payout_ref="2026-01-20", event_time=dt.datetime(2026, 1, 20, 6),
+               movement_date=dt.date(2026, 1, 15))
+    total = Decimal(0)
+    for i in range(300):
+        sale = Decimal(50 + i) + Decimal(i % 100) / 100
+        for t, a in (("sale", sale), ("commission", -(sale * Decimal("0.05")).quantize(Decimal("0.01"))),
+                     ("fee", Decimal("-0.30"))):
+            add(con, "platform_line", line_type=t, amount=a, order_no=f"39{i:014d}", **day)
+            total += a
+    b = credit(con, str(total + Decimal(cents_off) / 100), 20)
+    res = run(con)
+    assert res[b][:2] == (status, "batch_to_bank" if status == "matched" else None)
+    if status == "matched":
+        assert f"900 行合计 {total}" in res[b][3]

@@ -3,8 +3,10 @@
 Lines in (the run's in-period ledger lines, by source: count and amount) must equal lines out
 (rows of ``result`` for those lines), with no line decided twice and every status one of the four
 final states. The run's universe must also hold exactly the lines its files loaded, so a line
-cannot slip out between the store and the matching. Lines of the run's files dated outside the
-period that joined no group are counted too, so in + later evidence + outside = loaded. A
+cannot slip out between the store and the matching: of the run's files' lines, those taken (in the
+period, later evidence, or outside the period and in no group) plus those a newer version of their
+document replaced (``superseded``) = loaded. The universe also holds lines of earlier nights'
+files still open in the period; they are in ``in`` and must come ``out`` like any other. A
 failure means the engine lost or duplicated a line: the run stops with exit 3.
 """
 
@@ -46,8 +48,27 @@ def control_totals(con) -> dict:
             t["out"]["count"] += n_out
             t["out"]["amount"] += amt_out
             t["out"]["by_currency"][cur] = str(amt_out)
+    for src, cur, n, amt in con.execute(
+            """SELECT source, coalesce(currency, '?'), count(*), coalesce(sum(amount), 0)
+               FROM superseded_lines GROUP BY ALL ORDER BY 1, 2""").fetchall():
+        t = out.setdefault(src, {k: {"count": 0, "amount": Decimal(0), "by_currency": {}}
+                                 for k in ("in", "out", "later_evidence", "outside_period")})
+        b = t.setdefault("superseded", {"count": 0, "amount": Decimal(0), "by_currency": {}})
+        b["count"] += n
+        b["amount"] += amt
+        b["by_currency"][cur] = str(amt)
     return {src: {k: _bucket(v["count"], v["amount"], v["by_currency"]) for k, v in t.items()}
             for src, t in out.items()}
+
+
+def from_run_files(con) -> dict:
+    """Per source, the lines of the run's own files that reached the run: taken, or replaced by a newer version."""
+    rows = con.execute(
+        """SELECT source, count(*), coalesce(sum(amount), 0) FROM (
+               SELECT source, amount FROM universe SEMI JOIN run_files USING (file_id)
+               UNION ALL SELECT source, amount FROM superseded_lines SEMI JOIN run_files USING (file_id))
+           GROUP BY source""").fetchall()
+    return {src: (n, amt) for src, n, amt in rows}
 
 
 def unbalanced_groups(con, tolerances: dict) -> list[str]:
@@ -86,11 +107,9 @@ def check(con, loaded_by_source: dict | None = None, tolerances: dict | None = N
         if t["in"]["count"] != t["out"]["count"] or Decimal(t["in"]["amount"]) != Decimal(t["out"]["amount"]):
             problems.append(f"{src}: in {t['in']['count']} / {t['in']['amount']} != "
                             f"out {t['out']['count']} / {t['out']['amount']}")
+    reached = from_run_files(con)
     for src, expected in (loaded_by_source or {}).items():
-        t = totals.get(src)
-        buckets = ("in", "later_evidence", "outside_period")
-        have = sum(t[b]["count"] for b in buckets) if t else 0
-        have_amount = sum(Decimal(t[b]["amount"]) for b in buckets) if t else Decimal(0)
+        have, have_amount = reached.get(src, (0, Decimal(0)))
         if have != expected["count"]:
             problems.append(f"{src}: the run's files loaded {expected['count']} lines but {have} reached matching")
         elif have_amount != Decimal(expected["amount"]):

@@ -20,42 +20,64 @@ from recon.sql.bind import execute, in_list
 GROUP_ID = "'G' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16)"
 
 
-def build_universe(con, period_start, period_end, channel_map: list[tuple[str, str]]) -> None:
-    """Ledger lines of the run's files (temp table ``run_files``) with period flags."""
+def build_universe(con, period_start, period_end, channel_map: list[tuple[str, str]],
+                   evidence_end=None) -> None:
+    """Temp table ``universe``: the ledger lines this run reconciles, with period flags.
+
+    The store persists between runs, so the universe is every live line it holds for the period
+    plus the evidence window after it (``evidence_end``, exclusive; default: no store lines after
+    the period), and every line of the files this run read (temp table ``run_files``) whatever its
+    date: last night's open items take part tonight. A line a newer version of its document
+    replaced (``superseded_by``) is not live; ``superseded_lines`` counts those the run would
+    otherwise have taken, for the conservation proof.
+    """
     con.execute("CREATE OR REPLACE TEMP TABLE channel_map (customer VARCHAR, channel VARCHAR)")
     if channel_map:
         con.executemany("INSERT INTO channel_map VALUES (?, ?)", channel_map)
+    params = {"start": period_start, "end": period_end, "evid": evidence_end or period_end}
+    taken = ("(file_id IN (SELECT file_id FROM run_files) OR "
+             "(movement_date >= $start AND movement_date < $evid))")
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE universe AS
+        f"""CREATE OR REPLACE TEMP TABLE superseded_lines AS
+        SELECT 'platform' AS source, line_id, file_id, currency, amount FROM platform_line
+            WHERE superseded_by IS NOT NULL AND {taken}
+        UNION ALL SELECT 'erp', line_id, file_id, currency, amount FROM erp_line
+            WHERE superseded_by IS NOT NULL AND {taken}
+        UNION ALL SELECT 'bank', line_id, file_id, currency, amount FROM bank_line
+            WHERE superseded_by IS NOT NULL AND {taken}""",
+        {k: params[k] for k in ("start", "evid")})
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE universe AS
         WITH lines AS (
-            SELECT 'platform' AS source, line_id, file_id, source_line, source_sheet, channel,
+            SELECT 'platform' AS source, line_id, file_id, source_name, source_line, source_sheet, channel,
                    account, order_no, line_type, currency, amount, movement_date, id_problem, record_kind,
                    payout_ref, CAST(event_time AS DATE) AS payout_date, counterparty, fee_amount, refund_no,
                    platform_txn_no, related_txn_no
-            FROM platform_line
+            FROM platform_line WHERE superseded_by IS NULL AND {taken}
             UNION ALL
-            SELECT 'erp', e.line_id, e.file_id, e.source_line, e.source_sheet,
+            SELECT 'erp', e.line_id, e.file_id, e.source_name, e.source_line, e.source_sheet,
                    coalesce(e.channel, cm.channel), e.customer, e.order_no, e.line_type, e.currency,
                    e.amount, e.movement_date, e.id_problem, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
             FROM erp_line e LEFT JOIN channel_map cm ON cm.customer = e.customer
+            WHERE e.superseded_by IS NULL AND {taken.replace("file_id", "e.file_id").replace("movement_date", "e.movement_date")}
             UNION ALL
-            SELECT 'bank', line_id, file_id, source_line, source_sheet, NULL, account, order_no,
+            SELECT 'bank', line_id, file_id, source_name, source_line, source_sheet, NULL, account, order_no,
                    line_type, currency, amount, movement_date, id_problem, NULL, NULL, NULL, counterparty_name,
                    NULL, NULL, NULL, NULL
-            FROM bank_line),
+            FROM bank_line WHERE superseded_by IS NULL AND {taken}),
         -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
         -- order leg takes the trade bill where the run has one, so the order is not counted twice.
         order_kind AS (
             SELECT channel, CASE WHEN bool_or(record_kind = 'trade') THEN 'trade' END AS kind
-            FROM lines WHERE source = 'platform' AND file_id IN (SELECT file_id FROM run_files)
+            FROM lines WHERE source = 'platform'
             GROUP BY channel)
-        SELECT l.*, f.rel_path AS source_file,
+        SELECT l.* EXCLUDE (source_name), coalesce(f.rel_path, l.source_name) AS source_file,
                l.source <> 'platform' OR k.kind IS NULL OR l.record_kind = k.kind AS order_record,
                l.movement_date >= $start AND l.movement_date < $end AS in_period,
                l.movement_date >= $end AS after_period
-        FROM lines l JOIN run_files f USING (file_id)
+        FROM lines l LEFT JOIN run_files f USING (file_id)
         LEFT JOIN order_kind k ON l.source = 'platform' AND k.channel IS NOT DISTINCT FROM l.channel""",
-        {"start": period_start, "end": period_end},
+        params,
     )
 
 

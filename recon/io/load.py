@@ -1,15 +1,18 @@
-"""Import one file into the store: detect, stage through Arrow, type in SQL, de-duplicate, prove.
+"""Import one file into the store: detect, stage, type in SQL, de-duplicate, prove.
 
 The steps for each part of a file (a CSV, a zip member, a sheet, a parsed statement):
 
 1. rows of strings with physical line numbers (``containers``), header found by content and rows
    split into preamble / data / footer (``tabular``), wrong-shaped rows rejected;
-2. data rows staged in batches as an Arrow table (``stage``), typed by one SQL SELECT compiled
-   from the profile (``sqlmap``); rows whose cells cannot be typed are quarantined with the column
-   and reason;
-3. natural keys with an occurrence index: a row is loaded only if the store holds fewer
+2. data rows staged as table ``stage``: a clean CSV/TSV part by DuckDB's own CSV reader
+   (``fastcsv``, only where provably identical), anything else in batches as Arrow tables; typed by
+   one SQL SELECT compiled from the profile (``sqlmap``); rows whose cells cannot be typed are
+   quarantined with the column and reason;
+3. natural keys with an occurrence index: a row is loaded only if the store's live lines hold fewer
    occurrences of its key than this file does (an overlapping re-download adds nothing twice;
-   Pinduoduo's key-less rows keep multiset semantics, k identical rows are k events);
+   Pinduoduo's key-less rows keep multiset semantics, k identical rows are k events). A profile's
+   ``version_key`` makes documents instead: a document whose lines differ from the live version
+   is loaded whole and replaces it (``superseded_by``), an identical one is all duplicates;
 4. the file's own control totals are checked (``proofs``).
 
 The whole file is one transaction: it loads completely or not at all. A byte-identical file
@@ -30,7 +33,7 @@ import pyarrow as pa
 
 from recon import store
 from recon.errors import InputError
-from recon.io import containers, proofs, tabular
+from recon.io import containers, fastcsv, proofs, tabular
 from recon.io.parsers import registry as parser_registry
 from recon.io.profile import Profile
 from recon.io.sqlmap import MACROS, Compiler, MissingColumn
@@ -53,6 +56,11 @@ class PartReport:
     amount_duplicate: str = "0.00"
     proofs: list = field(default_factory=list)
     values: dict = field(default_factory=dict)
+    reader: str = "python"  # duckdb: staged by fastcsv; python: row by row (see fallback)
+    fallback: str = ""  # why a text part was not read by DuckDB
+    superseded: int = 0  # live lines of earlier versions of this part's documents it replaced
+    amount_superseded: str = "0.00"
+    superseded_docs: int = 0  # the documents those lines belonged to
 
 
 @dataclass
@@ -123,6 +131,7 @@ def _tables(part, profiles, forced, report, prev):
         for delim in delimiters:
             table = tabular.split(containers.text_rows(text, delim), profiles, forced)
             if table is not None:
+                table.source = (text, delim)
                 break
     else:
         table = tabular.split(containers.sheet_rows(part.workbook, part.name), profiles, forced)
@@ -226,13 +235,108 @@ def _period_bounds(con, values):
     return out
 
 
-def _load_table(con, file_id, name, sheet, table, values, report: FileReport):
+def _joined(names) -> str:
+    return "concat_ws(chr(31), " + ", ".join(f"coalesce(CAST({k} AS VARCHAR), '')" for k in names) + ")"
+
+
+def _key_expr(prof: Profile) -> str:
+    """The natural key's text over typed fields (hashed with the format name by the caller)."""
+    key_fields = list(prof.key)
+    if key_fields and prof.key_fallback:
+        # banks: (bank_code, account, bank_ref) when the bank gave a reference (the last key
+        # field), else the fallback (date, amount, balance, counterparty, summary)
+        return (f"CASE WHEN {key_fields[-1]} IS NOT NULL THEN {_joined(key_fields)} "
+                f"ELSE 'fallback' || chr(30) || {_joined(prof.key_fallback)} END")
+    return _joined(key_fields) if key_fields else "fingerprint"
+
+
+def _doc_expr(prof: Profile) -> str:
+    """The document key (md5 of format and ``version_key`` values), NULL when any value is blank.
+
+    It reads canonical field names only, so the same expression works over ``typed`` and over the
+    family table (to give lines imported before the profile had ``version_key`` their document).
+    """
+    if not prof.version_key:
+        return "NULL"
+    present = " AND ".join(f"nullif(trim(CAST({k} AS VARCHAR)), '') IS NOT NULL" for k in prof.version_key)
+    return f"CASE WHEN {present} THEN md5($doc_fmt || chr(31) || {_joined(prof.version_key)}) END"
+
+
+def _decide(con, family_table: str, fmt: str, amount: str) -> None:
+    """Temp table ``decided``: each good row's occurrence index and whether it is loaded (``fresh``).
+
+    A row without a document is loaded when the store's live lines hold fewer occurrences of its
+    natural key than this part does (an overlapping re-download adds nothing twice). A row of a
+    document is loaded with all the document's rows when the document's multiset of natural keys
+    differs from the live version's (changed, grown, shrunk or new), and with none of them when it is
+    the same. Occurrences are numbered on a narrow projection: the window never carries the wide rows.
+    """
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE decided AS
+            WITH k AS (SELECT source_line, natural_key, doc_key, {amount} AS amount,
+                              row_number() OVER (PARTITION BY natural_key ORDER BY source_line) AS occurrence
+                       FROM typed WHERE err IS NULL),
+            have AS (SELECT natural_key, max(occurrence) AS have FROM {family_table}
+                     WHERE source_format = $fmt AND superseded_by IS NULL
+                       AND natural_key IN (SELECT natural_key FROM k WHERE doc_key IS NULL)
+                     GROUP BY natural_key),
+            mine AS (SELECT doc_key, natural_key, count(*) AS n FROM k WHERE doc_key IS NOT NULL
+                     GROUP BY doc_key, natural_key),
+            live AS (SELECT doc_key, natural_key, count(*) AS n FROM {family_table}
+                     WHERE source_format = $fmt AND superseded_by IS NULL
+                       AND doc_key IN (SELECT doc_key FROM mine)
+                     GROUP BY doc_key, natural_key),
+            changed AS (SELECT DISTINCT coalesce(m.doc_key, l.doc_key) AS doc_key
+                        FROM mine m FULL JOIN live l ON m.doc_key = l.doc_key AND m.natural_key = l.natural_key
+                        WHERE m.n IS DISTINCT FROM l.n)
+            SELECT k.source_line, k.occurrence, k.amount, k.doc_key AS doc,
+                   CASE WHEN k.doc_key IS NULL THEN k.occurrence > coalesce(h.have, 0)
+                        ELSE c.doc_key IS NOT NULL END AS fresh
+            FROM k LEFT JOIN have h ON h.natural_key = k.natural_key
+                   LEFT JOIN changed c ON c.doc_key = k.doc_key""",
+        {"fmt": fmt})
+
+
+def _backfill_docs(con, family_table: str, prof: Profile) -> None:
+    """Give lines imported before the profile named documents their document key.
+
+    Without it the first versioned import of a bill already in the store would find no live version
+    and load the bill a second time. Once done, the statement matches only lines with a blank key.
+    """
+    doc_expr = _doc_expr(prof)
+    con.execute(f"UPDATE {family_table} SET doc_key = {doc_expr} "
+                f"WHERE source_format = $fmt AND doc_key IS NULL AND {doc_expr} IS NOT NULL",
+                {"fmt": prof.name, "doc_fmt": prof.name})
+
+
+def _supersede(con, family_table: str, prof: Profile, file_id: str, amount: str, part: PartReport) -> None:
+    """Mark the live lines of every document this part loads anew as replaced by this file; count them.
+
+    A file never replaces its own lines (those an earlier part of it loaded).
+    """
+    where = (f"source_format = $fmt AND superseded_by IS NULL AND file_id <> $f "
+             f"AND doc_key IN (SELECT doc FROM decided WHERE fresh AND doc IS NOT NULL)")
+    args = {"fmt": prof.name, "f": file_id}
+    n, total, docs = con.execute(
+        f"SELECT count(*), coalesce(sum({amount}), 0), count(DISTINCT doc_key) FROM {family_table} WHERE {where}",
+        args).fetchone()
+    if n:
+        con.execute(f"UPDATE {family_table} SET superseded_by = $f WHERE {where}", args)
+    part.superseded, part.amount_superseded, part.superseded_docs = n, str(total), docs
+
+
+def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fast_off: str = ""):
     prof: Profile = table.profile
     family_table = store.table_of(prof.family)
     fields = store.fields_of(prof.family)
     width = len(table.header)
-    _stage(con, width, table.data_rows())
+    fallback = fastcsv.stage(con, table, fast_off)
+    if fallback:
+        _stage(con, width, table.data_rows())
     part = PartReport(sheet or "", prof.name, prof.family, table.header_line)
+    part.reader, part.fallback = ("python", fallback) if fallback else ("duckdb", "")
+    if table.source is None:
+        part.fallback = ""  # only text parts have a choice of reader
     part.data_lines = table.data_lines if table.header_line is not None or table.data_lines else 0
     if table.header_line is None and not table.data_lines:
         part.data_lines = con.execute("SELECT count(*) FROM stage").fetchone()[0] + len(table.rejects)
@@ -241,28 +345,15 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport):
         sql, params = Compiler(prof, table.header, values).select(fields, fingerprint=not prof.key)
     except MissingColumn as exc:
         raise InputError(f"{name}{'/' + sheet if sheet else ''}: {prof.name}: {exc}") from None
-    con.execute(f"CREATE OR REPLACE TEMP TABLE typed AS {sql}", params)
     fnames = [f for f, _ in fields]
-    key_fields = list(prof.key)
-
-    def joined(names):
-        return "concat_ws(chr(31), " + ", ".join(f"coalesce(CAST({k} AS VARCHAR), '')" for k in names) + ")"
-
-    if key_fields and prof.key_fallback:
-        # banks: (bank_code, account, bank_ref) when the bank gave a reference (the last key
-        # field), else the fallback (date, amount, balance, counterparty, summary)
-        key_expr = (f"CASE WHEN {key_fields[-1]} IS NOT NULL THEN {joined(key_fields)} "
-                    f"ELSE 'fallback' || chr(30) || {joined(prof.key_fallback)} END")
-    elif key_fields:
-        key_expr = joined(key_fields)
-    else:
-        key_expr = "fingerprint"
+    # The natural key and the document key are computed in the typing pass itself: one scan, no copy.
+    params = {**params, "nk_fmt": prof.name} | ({"doc_fmt": prof.name} if prof.version_key else {})
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE keyed AS
-            SELECT *, row_number() OVER (PARTITION BY natural_key ORDER BY source_line) AS occurrence
-            FROM (SELECT *, md5($fmt || chr(31) || {key_expr}) AS natural_key FROM typed WHERE err IS NULL)""",
-        {"fmt": prof.name},
-    )
+        f"""CREATE OR REPLACE TEMP TABLE typed AS
+            SELECT *, CASE WHEN err IS NULL THEN md5($nk_fmt || chr(31) || {_key_expr(prof)}) END AS natural_key,
+                   {_doc_expr(prof)} AS doc_key
+            FROM ({sql})""", params)
+    con.execute("CREATE OR REPLACE TEMP VIEW keyed AS SELECT * FROM typed WHERE err IS NULL")
     # quarantine: shape rejects from Python, typing errors from SQL
     rejects = [(r.line, r.column, r.reason, [str(c) for c in r.raw]) for r in table.rejects]
     if rejects:
@@ -281,30 +372,28 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport):
            SELECT $f, $n, source_line, $s, $fmt, split_part(err, chr(31), 1), split_part(err, chr(31), 2), raw
            FROM typed WHERE err IS NOT NULL""",
         {"f": file_id, "n": name, "s": sheet, "fmt": prof.name})
-    part.quarantined = len(rejects) + con.execute(
-        "SELECT count(*) FROM typed WHERE err IS NOT NULL").fetchone()[0]
+    amount = MONEY_FIELD if MONEY_FIELD in fnames else "0"
+    part.quarantined = len(rejects) + con.execute("SELECT count(*) FROM typed WHERE err IS NOT NULL").fetchone()[0]
+    if prof.version_key:
+        _backfill_docs(con, family_table, prof)
+    _decide(con, family_table, prof.name, amount)
+    if prof.version_key:
+        _supersede(con, family_table, prof, file_id, amount, part)
     movement = store.FAMILIES[prof.family][2]
-    has_amount = MONEY_FIELD in fnames
-    amount = "amount" if has_amount else "0"
-    before = con.execute(f"SELECT count(*) FROM {family_table}").fetchone()[0]
     con.execute(
         f"""INSERT INTO {family_table} (line_id, file_id, source_format, source_name, source_line,
-                source_sheet, natural_key, occurrence, movement_date, id_problem, raw, {', '.join(fnames)})
+                source_sheet, natural_key, occurrence, movement_date, id_problem, raw, doc_key, {', '.join(fnames)})
             SELECT md5($f || chr(31) || coalesce($s, '') || chr(31) || CAST(k.source_line AS VARCHAR)),
-                   $f, $fmt, $n, k.source_line, $s, k.natural_key, k.occurrence,
+                   $f, $fmt, $n, k.source_line, $s, k.natural_key, o.occurrence,
                    {movement},
-                   k.id_problem, k.raw, {', '.join('k.' + f for f in fnames)}
-            FROM keyed k
-            LEFT JOIN (SELECT natural_key, max(occurrence) AS have FROM {family_table}
-                       WHERE source_format = $fmt GROUP BY natural_key) e USING (natural_key)
-            WHERE k.occurrence > coalesce(e.have, 0)""",
+                   k.id_problem, k.raw, k.doc_key, {', '.join('k.' + f for f in fnames)}
+            FROM decided o JOIN keyed k USING (source_line)
+            WHERE o.fresh""",
         {"f": file_id, "s": sheet, "fmt": prof.name, "n": name},
     )
-    part.loaded = con.execute(f"SELECT count(*) FROM {family_table}").fetchone()[0] - before
-    total_count, total_amount = con.execute(f"SELECT count(*), coalesce(sum({amount}), 0) FROM keyed").fetchone()
-    loaded_amount = con.execute(
-        f"SELECT coalesce(sum({amount}), 0) FROM {family_table} WHERE file_id = $f AND "
-        f"coalesce(source_sheet, '') = coalesce($s, '')", {"f": file_id, "s": sheet}).fetchone()[0]
+    total_count, total_amount, part.loaded, loaded_amount = con.execute(
+        "SELECT count(*), coalesce(sum(amount), 0), count(*) FILTER (WHERE fresh), "
+        "coalesce(sum(amount) FILTER (WHERE fresh), 0) FROM decided").fetchone()
     part.duplicates = total_count - part.loaded
     part.amount_loaded = str(loaded_amount)
     part.amount_duplicate = str(total_amount - loaded_amount)
@@ -327,8 +416,12 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport):
 # ---------------------------------------------------------------- files
 
 def import_file(con, path: Path, profiles: list[Profile], display: str | None = None,
-                forced: Profile | None = None) -> FileReport:
-    """Import one file (all its parts) in one transaction; return what happened."""
+                forced: Profile | None = None, fast_off: str = "") -> FileReport:
+    """Import one file (all its parts) in one transaction; return what happened.
+
+    ``fast_off`` (a reason) keeps every part on the Python reader: the second attempt after DuckDB's
+    CSV reader raised, which aborts the transaction, so the file starts again from nothing.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -355,7 +448,7 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
             if table is None:
                 report.skipped_parts.append(part.name or "(file)")
                 continue
-            pr = _load_table(con, file_id, report.name, part.sheet, table, values, report)
+            pr = _load_table(con, file_id, report.name, part.sheet, table, values, report, fast_off)
             report.parts.append(pr)
             if part.kind == "xlsx-sheet":
                 continued = table.header_line is None  # a detected sheet always has its header line
@@ -386,6 +479,9 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
              "at": dt.datetime.now().replace(microsecond=0), "rep": json.dumps(report.as_dict(), ensure_ascii=False)},
         )
         con.execute("COMMIT")
+    except fastcsv.ReadFailed as exc:
+        con.execute("ROLLBACK")
+        return import_file(con, path, profiles, display, forced, fast_off=str(exc))
     except BaseException:
         con.execute("ROLLBACK")
         raise

@@ -32,6 +32,10 @@ Field specs (all values are data; nothing in a profile is pasted into SQL):
 ``key_fallback: [fields…]`` is the natural key used for a row whose last ``key`` field (the
 reference) is empty: banks key on (bank_code, account, bank_ref) when the bank gave a reference,
 else on date, amount, balance, counterparty and summary.
+
+``version_key: [fields…]`` names documents that come back corrected under the same number (an ERP's
+单据编号 re-exported every night): the latest imported version of a document replaces the earlier
+one's lines (``superseded_by``) instead of loading beside them (``recon.io.load``).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ SPEC_KEYS = {
 TOP_KEYS = {
     "version", "format", "family", "title", "parser", "delimiter", "detect", "header", "preamble",
     "footer", "fields", "key", "proofs", "repair_merge_column", "allow_short_rows", "key_fallback",
+    "version_key",
 }
 
 
@@ -84,6 +89,7 @@ class Profile:
     fields: dict = field(default_factory=dict)
     key: tuple = ()
     key_fallback: tuple = ()
+    version_key: tuple = ()  # fields naming a document whose latest import replaces its earlier lines
     proofs: tuple = ()
     repair_merge_column: str | None = None
     allow_short_rows: bool = False
@@ -172,7 +178,7 @@ def load_profile(path: Path) -> Profile:
             problems.add(("fields", name), f"unknown canonical field '{name}' for family {family}"
                          f" (known: {', '.join(sorted(family_fields))})")
         _check_spec(spec, ("fields", name), problems, family_fields)
-    for kind in ("key", "key_fallback"):
+    for kind in ("key", "key_fallback", "version_key"):
         for i, k in enumerate(data.get(kind) or []):
             if k not in fields:
                 problems.add((kind, i), f"key field '{k}' is not mapped in fields")
@@ -230,6 +236,7 @@ def load_profile(path: Path) -> Profile:
         fields=dict(fields),
         key=tuple(data.get("key") or []),
         key_fallback=tuple(data.get("key_fallback") or []),
+        version_key=tuple(data.get("version_key") or []),
         proofs=tuple(proofs),
         repair_merge_column=data.get("repair_merge_column"),
         allow_short_rows=bool(data.get("allow_short_rows", False)),

@@ -95,6 +95,7 @@ class Table:
     footer: list = field(default_factory=list)
     rejects: list = field(default_factory=list)
     data_lines: int = 0
+    source: tuple | None = None  # (decoded text, delimiter) of a text part: lets ``fastcsv`` read it in DuckDB
 
     def preamble_values(self) -> dict:
         text = "\n".join(self.preamble)

@@ -42,12 +42,21 @@ def file_map(month) -> dict:
     }
 
 
-def generate(out_dir: Path, orders: int = 300, seed: int = 20260131, period: str = "2026-01") -> list[Path]:
+def generate(out_dir: Path, orders: int = 300, seed: int = 20260131, period: str = "2026-01",
+             scale: bool | None = None) -> list[Path]:
     """Write the sample month into ``out_dir``; return the written paths (``.planted.json`` last).
+
+    From ``scale.SCALE_THRESHOLD`` orders on (or with ``scale=True``) the vectorised scale generator
+    writes a clean month in the CSV-family layouts instead (``recon.sample.scale``): building one
+    Python object per order would not reach the 1M/10M benchmark. ``scale=False`` forces this one.
 
     Example:
         >>> generate(Path("sample_data"))  # doctest: +SKIP
     """
+    from recon.sample import scale as scale_mode
+
+    if scale or (scale is None and orders >= scale_mode.SCALE_THRESHOLD):
+        return scale_mode.generate(out_dir, orders, seed, period)
     out_dir = Path(out_dir)
     month = build_month(orders, seed, period)
     files = file_map(month)

@@ -1,0 +1,308 @@
+"""OUT/report.html: the clerk's root-cause report, one self-contained file rendered from the store.
+
+Everything comes from persistent store tables (``run``, ``line_result`` with the line tables and
+``source_part`` headers, ``known_case``, ``correction_line``, ``drilldown``, ``root_cause``,
+``run_file``/``source_file``/``control_proof``, ``audit_event``), never from a run's temp tables, so
+``recon report --run RUN`` re-renders a past run without re-importing. Tables written by later
+stages (classification, drill-down) may be empty: their sections then say so instead of failing.
+
+The file opens offline and runs no script: charts are inline SVG (``recon.report.charts``), styles
+are inline, the drill-down is native ``<details>``, and a Content-Security-Policy forbids every
+fetch, so a report can be mailed or archived and shows the same thing years later. Templates live in
+``reports/`` (autoescape on, StrictUndefined); a user's own folder overrides them by name and can
+still extend the packaged ones as ``default/report.html.j2``.
+
+Determinism: every query has a total ORDER BY and the only time shown is the run's own start and
+finish from the store, so the same store content renders byte-identical HTML.
+
+A "root-cause code" in the charts is the dictionary code of a known line, the pass that sent a line to
+review, or the status itself for an unknown line that no rule or dictionary entry named.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import jinja2
+
+from recon.errors import ReconError
+from recon.report import charts
+from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
+from recon.report.labels import LABELS
+from recon.resources import reports_dir
+
+HEATMAP_RUNS = 12  # runs shown in the trend heatmap: a year of monthly closes
+KNOWN_CASES_SHOWN = 10  # per code: known cases are explained already, the largest few show what the code is
+# conservation.check's buckets: lines received by matching, lines out, later-dated evidence, outside the period
+CONTROL_BUCKETS = ("in", "out", "later_evidence", "outside_period")
+
+# Every ledger line with what the report shows of it (raw cells are read for the lines shown only);
+# family matches line_result.family.
+LINES = """(
+    SELECT 'platform' AS family, line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
+           currency, amount FROM platform_line
+    UNION ALL SELECT 'erp', line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
+           currency, amount FROM erp_line
+    UNION ALL SELECT 'bank', line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
+           currency, amount FROM bank_line)"""
+
+# One row per line of the run, materialised once per report as the temp table ``report_line`` (every
+# section reads it; a ten-million-line store is joined once, not once per section). ref is
+# file:line[@sheet] with the file as the run found it.
+RUN_LINES = f"""
+    SELECT lr.line_id, lr.family, lr.status, lr.code, lr.match_group, lr.explanation, lr.channel, l.file_id,
+           coalesce(rf.rel_path, l.source_name) || ':' || l.source_line || coalesce('@' || l.source_sheet, '') AS ref,
+           l.source_sheet, l.order_no, l.line_type, l.currency, l.amount
+    FROM line_result lr
+    JOIN {LINES} l ON l.line_id = lr.line_id AND l.family = lr.family
+    LEFT JOIN run_file rf ON rf.run_id = lr.run_id AND rf.file_id = l.file_id
+    WHERE lr.run_id = $run"""
+
+
+@dataclass(frozen=True)
+class Category:
+    """A bar of a distribution chart and a row of its table: a root-cause code (status and code) or a channel."""
+
+    key: str
+    status: str | None
+    name: str | None
+    lines: int
+    gross: Decimal  # sum of |amount|: how much money the lines move, whatever their sign
+    net: Decimal
+
+
+@dataclass
+class ReportData:
+    """Everything the template shows, already ordered; built by ``collect``."""
+
+    run: dict
+    manifest: dict
+    statuses: list
+    control_totals: list
+    by_code: list
+    by_channel: list
+    heatmap: dict
+    stop_layers: list
+    unknown: dict
+    known: list
+    review: dict
+    files: list
+    charts: dict = field(default_factory=dict)
+
+
+def write_report(con, run_id: str, path: Path, lang: str = "zh", top: int = 50,
+                 template_dir: Path | None = None) -> Path:
+    """Render the report of ``run_id`` from the store into ``path`` (UTF-8) and return the path.
+
+    ``top`` bounds the unknown lines and review groups shown in full; the counts always cover all of
+    them and point to the workbook for the rest. ``template_dir`` is a user's folder of templates that
+    override the packaged ones by name.
+    """
+    if lang not in LABELS:
+        raise ReconError(f"--lang {lang!r} is not available: use one of {', '.join(sorted(LABELS))}")
+    if top < 1:
+        raise ReconError("--top must be at least 1 (the number of unknown lines shown in full)")
+    data = collect(con, run_id, top)
+    html = render(data, lang, template_dir)
+    path = Path(path)
+    path.write_text(html, encoding="utf-8", newline="\n")
+    return path
+
+
+def render(data: ReportData, lang: str, template_dir: Path | None = None) -> str:
+    """The HTML text of ``data`` in ``lang``; the charts are drawn here because their titles are labels."""
+    t = LABELS[lang]
+    data.charts = {
+        name: (charts.bar_chart(name, t[title], bars, money) if bars else "")
+        for name, title, bars, money in (
+            ("by-code-lines", "chart_code_lines", _bars(data.by_code, "lines", t), False),
+            ("by-code-amount", "chart_code_amount", _bars(data.by_code, "gross", t), True),
+            ("by-channel-lines", "chart_channel_lines", _bars(data.by_channel, "lines", t), False),
+            ("by-channel-amount", "chart_channel_amount", _bars(data.by_channel, "gross", t), True),
+        )}
+    return _environment(template_dir).get_template("report.html.j2").render(d=data, t=t, lang=lang,
+                                                                          buckets=CONTROL_BUCKETS)
+
+
+def _bars(categories, attr, t) -> list:
+    return [charts.Bar(c.key, _label(c.status, c.name, t), Decimal(getattr(c, attr))) for c in categories]
+
+
+def _label(status: str | None, name: str | None, t) -> str:
+    """A code category shows a known line's code as it is, a review line's pass after its status, and an
+    unknown line without a code as its status; a channel category shows the channel (or 'no channel')."""
+    if status is None:
+        return name if name else t["no_channel"]
+    if not name:
+        return t.get(f"status_{status}", status)
+    return name if status == "known" else f"{t.get('status_' + status, status)} · {name}"
+
+
+def _environment(template_dir: Path | None) -> jinja2.Environment:
+    packaged = jinja2.FileSystemLoader(str(reports_dir()))
+    loaders = [jinja2.FileSystemLoader(str(template_dir))] if template_dir else []
+    loaders += [jinja2.PrefixLoader({"default": packaged}), packaged]
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["money"] = money
+    env.filters["category"] = _label
+    return env
+
+
+def money(value) -> str:
+    """Exact money text with thousands separators; '' for a value a ledger cannot say (NULL)."""
+    if value is None or value == "":
+        return ""
+    return f"{Decimal(str(value)):,.2f}"
+
+
+# ---------------------------------------------------------------- collecting from the store
+
+def collect(con, run_id: str, top: int = 50) -> ReportData:
+    """Read one run's report content from the store (set-based queries; Python only shapes ≤ top rows)."""
+    rows = _all(con, "SELECT run_id, period, started_at, exit_code, manifest_json FROM run WHERE run_id = ?", [run_id])
+    if not rows:
+        raise ReconError(f"no run {run_id!r} in this store: `recon runs` lists the runs it holds")
+    _, period, started, exit_code, manifest_json = rows[0]
+    manifest = json.loads(manifest_json) if manifest_json else {}
+    run = {"run_id": run_id, "period": period, "started_at": manifest.get("started_at", started.isoformat()),
+           "finished_at": manifest.get("finished_at", ""), "exit_code": exit_code,
+           "version": manifest.get("version", ""), "quarantined": manifest.get("quarantined_lines"),
+           "failed_proofs": manifest.get("failed_proofs", [])}
+    p = {"run": run_id}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)
+    try:
+        return _collect(con, run, manifest, p, top)
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.report_line")
+
+
+def _collect(con, run, manifest, p, top) -> ReportData:
+    run_id = p["run"]
+    return ReportData(
+        run=run, manifest=manifest,
+        statuses=_all(con, """SELECT status, count(*), sum(abs(amount)), sum(amount) FROM report_line
+            GROUP BY status ORDER BY CASE status WHEN 'matched' THEN 1 WHEN 'known' THEN 2 WHEN 'review' THEN 3
+            ELSE 4 END, status"""),
+        control_totals=_control_totals(manifest),
+        by_code=_categories(con, "status", "code"),
+        by_channel=_categories(con, "NULL", "channel"),
+        heatmap=_heatmap(con, run_id),
+        stop_layers=_all(con, """SELECT stop_layer, sum(lines), sum(amount) FROM root_cause
+            WHERE run_id = $run AND status = 'unknown' GROUP BY stop_layer ORDER BY stop_layer NULLS LAST""", p),
+        unknown=unknown_lines(con, run_id, top),
+        known=_known(con, run_id, top),
+        review=_review(con, top),
+        files=_files(con, run_id),
+    )
+
+
+def _all(con, sql, params=None) -> list:
+    """Run a query and fetch every row (DuckDB keeps a connection busy until a result is fully read)."""
+    return con.execute(sql, params or []).fetchall()
+
+
+def _control_totals(manifest) -> list:
+    """Per ledger source (from the manifest): (source, [(count, amount) per CONTROL_BUCKETS])."""
+    return [(source, [(b[k]["count"], Decimal(b[k]["amount"])) if k in b else (None, None) for k in CONTROL_BUCKETS])
+            for source, b in sorted(manifest.get("control_totals", {}).items())]
+
+
+def _categories(con, status_sql: str, name_sql: str) -> list:
+    """Lines not matched, by (status, code) or by channel: count, gross and net amount, largest count first.
+
+    The key (``status:code`` or the channel) is what the charts' data-key attributes carry."""
+    rows = _all(con, f"""SELECT {status_sql} AS s, {name_sql} AS k, count(*) AS n, sum(abs(amount)), sum(amount)
+        FROM report_line WHERE status <> 'matched' GROUP BY s, k ORDER BY n DESC, s NULLS FIRST, k NULLS FIRST""")
+    return [Category((k or "") if s is None else f"{s}:{k or ''}", s, k, n, gross, net) for s, k, n, gross, net in rows]
+
+
+def _heatmap(con, run_id) -> dict:
+    """Root-cause code × run for the last HEATMAP_RUNS runs up to this one, oldest first."""
+    runs = _all(con, """WITH me AS (SELECT started_at AS s, run_id AS r FROM run WHERE run_id = $run)
+        SELECT run_id, period, strftime(started_at, '%Y-%m-%d %H:%M') FROM run, me
+        WHERE started_at < me.s OR (started_at = me.s AND run_id <= me.r)
+        ORDER BY started_at DESC, run_id DESC LIMIT $n""", {"run": run_id, "n": HEATMAP_RUNS})[::-1]
+    counts = _all(con, """SELECT run_id, status, coalesce(code, ''), count(*) FROM line_result
+        WHERE run_id IN (SELECT unnest($ids)) AND status <> 'matched' GROUP BY ALL ORDER BY ALL""",
+                  {"ids": [r[0] for r in runs]})
+    grid: dict = defaultdict(dict)
+    for rid, status, code, n in counts:
+        grid[(status, code)][rid] = n
+    peak = max((n for *_, n in counts), default=0)
+    rows = [{"key": f"{status}:{code}", "status": status, "code": code,
+             "cells": [_cell(grid[(status, code)].get(r[0], 0), peak) for r in runs]} for status, code in sorted(grid)]
+    return {"runs": runs, "rows": rows}
+
+
+def _cell(n: int, peak: int) -> dict:
+    """A heatmap cell: its count and a colour strength in steps of 0.05 (so the HTML does not carry float noise)."""
+    strength = 0 if not peak or not n else max(1, round(20 * n / peak)) * 5
+    return {"n": n, "alpha": f"{strength / 100:.2f}", "dark": strength > 55}
+
+
+def _known(con, run_id, top) -> list:
+    """Known discrepancies by code: lines, cases and residual, the largest cases, and the vouchers they call for."""
+    p = {"run": run_id}
+    codes = _all(con, f"""WITH lines AS (SELECT code, count(*) AS n, sum(amount) AS net FROM report_line
+            WHERE status = 'known' GROUP BY code),
+        cases AS (SELECT code, count(*) AS cases, sum(residual) AS residual FROM known_case WHERE run_id = $run
+            GROUP BY code)
+        SELECT code, coalesce(n, 0), coalesce(net, 0), coalesce(cases, 0), residual
+        FROM lines FULL JOIN cases USING (code) ORDER BY abs(coalesce(residual, net)) DESC, code""", p)
+    cases = _all(con, """SELECT code, case_id, channel, residual, source_refs, explanation, blocks_close FROM (
+            SELECT *, row_number() OVER (PARTITION BY code ORDER BY abs(residual) DESC, case_id) AS k
+            FROM known_case WHERE run_id = $run) WHERE k <= $top ORDER BY code, k""",
+                 {**p, "top": min(top, KNOWN_CASES_SHOWN)})
+    vouchers = _all(con, """SELECT code, coalesce(channel, ''), period, account, sum(debit), sum(credit)
+        FROM correction_line WHERE run_id = $run GROUP BY ALL
+        ORDER BY code, 2, period, sum(debit) = 0, account""", p)
+    by_code: dict = defaultdict(lambda: {"cases": [], "vouchers": defaultdict(list)})
+    for code, *case in cases:
+        by_code[code]["cases"].append(case)
+    for code, channel, period, *entry in vouchers:
+        by_code[code]["vouchers"][(channel, period)].append(entry)
+    out = []
+    for code, lines, net, n_cases, residual in codes:
+        vs = [{"channel": ch, "period": per, "lines": ls, "debit": sum(e[1] for e in ls),
+               "credit": sum(e[2] for e in ls)} for (ch, per), ls in by_code[code]["vouchers"].items()]
+        out.append({"code": code, "lines": lines, "net": net, "cases": n_cases, "residual": residual,
+                    "shown": by_code[code]["cases"], "vouchers": vs})
+    return out
+
+
+def _review(con, top) -> dict:
+    """Review groups (a key with several candidates): totals and the ``top`` largest groups with their lines."""
+    rows = _all(con, f"""WITH r AS (SELECT *, coalesce(match_group, line_id) AS grp FROM report_line
+            WHERE status = 'review'),
+        g AS (SELECT grp, sum(abs(amount)) AS gross, dense_rank() OVER (ORDER BY sum(abs(amount)) DESC, grp) AS k
+            FROM r GROUP BY grp)
+        SELECT g.k, {LINE_COLS} FROM r AS l JOIN g USING (grp)
+        WHERE g.k <= $top ORDER BY g.k, l.ref, l.line_id""", {"top": top})
+    totals = _all(con, "SELECT count(*), count(DISTINCT coalesce(match_group, line_id)) FROM report_line "
+                       "WHERE status = 'review'")[0]
+    groups: dict = {}
+    for k, *line in rows:
+        groups.setdefault(k, []).append(Line(**dict(zip(LINE_NAMES, line))))
+    return {"lines": totals[0], "groups_total": totals[1], "groups": list(groups.values())}
+
+
+def _files(con, run_id) -> list:
+    """The run's files with their line buckets and control proofs (a file without proofs says so)."""
+    rows = _all(con, """SELECT rf.rel_path, f.formats, f.data_lines, f.loaded, f.duplicates, f.quarantined,
+            p.part, p.proof, p.expected, p.actual, p.passed, p.detail
+        FROM run_file rf JOIN source_file f USING (file_id)
+        LEFT JOIN control_proof p USING (file_id)
+        WHERE rf.run_id = $run ORDER BY rf.rel_path, rf.file_id, p.part, p.proof""", {"run": run_id})
+    files: dict = {}
+    for path, formats, data, loaded, dup, quar, *proof in rows:
+        f = files.setdefault(path, {"path": path, "formats": ", ".join(formats), "data": data, "loaded": loaded,
+                                    "duplicates": dup, "quarantined": quar, "proofs": []})
+        if proof[1] is not None:
+            f["proofs"].append(proof)
+    return list(files.values())

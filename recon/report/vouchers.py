@@ -1,0 +1,356 @@
+"""Adjustment vouchers: the correction of every known discrepancy, as journal entries an ERP imports.
+
+Source: the store's ``correction_line`` (one balanced set of lines per known case, written by the
+classification) and ``known_case`` (the case's residual and the source lines it explains). One
+voucher per (period, dictionary code, channel); its lines are the cases' lines summed by account
+and side. Summing by side rather than netting keeps an account debited by one case and credited
+by another visible as two lines, so a voucher's total is exactly the sum of its cases' corrections.
+
+The relation the tests and the workbook check: for each dictionary code,
+
+    Σ voucher total (debits = credits) over the code's vouchers
+        = Σ |known_case.residual| over the code's cases that have a correction,
+
+because a correction moves the case's residual from where it sits to where it belongs, once.
+Cases whose entry has no correction (no money moved, a mangled id to download again) appear in
+the per-code controls with no voucher.
+
+Numbers are deterministic: vouchers are ordered by (period, code, channel) and numbered from the
+chart's prefix, ``RC202601-0001``; the date is the period end. Every line carries exactly one
+non-zero amount, both positive (a negative debit is posted as the credit it means), and every
+voucher balances; a violation is a bug upstream and stops the export (exit 3) before any file is
+written.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from recon.errors import EXIT_INTERNAL, ReconError
+from recon.report.accounts import Chart, load_accounts
+from recon.report.cells import neutralise
+from recon.report.results import NEUTRALISE_MACRO, _copy_with_bom
+from recon.report.runs import period_end, require_run
+
+GENERIC_COLUMNS = ("voucher_no", "date", "period", "line_no", "account_code", "account_name", "debit", "credit",
+                   "currency", "summary", "explanation", "dictionary_code", "source_refs")
+KINGDEE_COLUMNS = ("日期", "凭证字", "凭证号", "附单据数", "摘要", "科目代码", "科目名称", "借方金额", "贷方金额", "币别",
+                   "汇率", "数量", "单价", "制单人", "审核人", "过账人")
+# U8's optional fields after 金额贷方 (quantity, currency, auxiliaries…) are omitted, as its import allows; its
+# 制单人 is the user who imports, so the chart's preparer goes only into the Kingdee layout.
+U8_COLUMNS = ("制单日期", "凭证类别字", "业务号", "附单据数", "摘要", "科目编码", "金额借方", "金额贷方")
+FORMATS = ("generic", "kingdee", "u8")
+# How many source lines a voucher's explanation and source_refs cite before "… 共 N 行"; the complete
+# list is always in voucher_sources.csv (one row per source line).
+CITE_IN_EXPLANATION = 10
+CITE_IN_REFS = 50
+SUMMARY_BYTES = 60  # U8's 摘要 is 60 (GBK bytes); Kingdee's is no shorter
+
+
+class VoucherError(ReconError):
+    """Correction lines that cannot form a valid voucher: a bug in the classification, not user input."""
+
+    exit_code = EXIT_INTERNAL
+
+
+@dataclass(frozen=True)
+class VoucherLine:
+    line_no: int
+    account: str  # the chart key
+    account_code: str
+    account_name: str
+    debit: Decimal
+    credit: Decimal
+
+
+@dataclass(frozen=True)
+class Voucher:
+    """One journal entry: header fields, balanced lines, and what it corrects (code, cases, source lines)."""
+
+    number: str
+    seq: int
+    word: str
+    date: dt.date
+    period: str
+    code: str
+    channel: str | None
+    summary: str
+    explanation: str
+    basis: str
+    cases: int
+    residual_abs: Decimal
+    source_count: int
+    source_refs: tuple
+    lines: tuple
+
+    @property
+    def total(self) -> Decimal:
+        return sum((ln.debit for ln in self.lines), Decimal("0"))
+
+    @property
+    def refs_cell(self) -> str:
+        more = self.source_count - len(self.source_refs)
+        return ";".join(self.source_refs) + (f";… 共 {self.source_count} 行，见 voucher_sources.csv" if more else "")
+
+
+def _fit_bytes(text: str, limit: int) -> str:
+    """Text cut so its GB18030 encoding fits ``limit`` bytes (the width ERPs give 摘要)."""
+    while len(text.encode("gb18030")) > limit:
+        text = text[:-2] + "…"
+    return text
+
+
+def _check_lines(con, run_id: str, chart: Chart) -> None:
+    """Everything that must hold before a voucher is built: known accounts, sane and balanced cases."""
+    used = {acc: [f"run {run_id} codes {codes}"] for acc, codes in con.execute(
+        "SELECT account, string_agg(DISTINCT code, ', ' ORDER BY code) FROM correction_line WHERE run_id = $r "
+        "GROUP BY account ORDER BY account", {"r": run_id}).fetchall()}
+    chart.check(used)
+    bad = con.execute(
+        "SELECT case_id, line_no FROM correction_line WHERE run_id = $r AND debit <> 0 AND credit <> 0 "
+        "ORDER BY case_id, line_no LIMIT 5", {"r": run_id}).fetchall()
+    if bad:
+        raise VoucherError(f"run {run_id}: correction lines with both a debit and a credit: {bad}")
+    unbalanced = con.execute(
+        "SELECT case_id, sum(debit), sum(credit) FROM correction_line WHERE run_id = $r GROUP BY case_id "
+        "HAVING sum(debit) <> sum(credit) ORDER BY case_id LIMIT 5", {"r": run_id}).fetchall()
+    if unbalanced:
+        raise VoucherError(f"run {run_id}: corrections that do not balance (case, debit, credit): {unbalanced}")
+    orphans = con.execute(
+        "SELECT DISTINCT c.case_id FROM correction_line c ANTI JOIN known_case k "
+        "ON k.run_id = c.run_id AND k.case_id = c.case_id WHERE c.run_id = $r ORDER BY 1 LIMIT 5",
+        {"r": run_id}).fetchall()
+    if orphans:
+        raise VoucherError(f"run {run_id}: corrections without a known_case row: {[o[0] for o in orphans]}")
+
+
+# Vouchers of a run: (period, code, channel) keys numbered in order, the cases behind each.
+_KEYS_SQL = """
+CREATE OR REPLACE TEMP TABLE voucher_case AS
+WITH live AS (
+    SELECT period, code, channel, case_id FROM correction_line
+    WHERE run_id = $r AND (debit <> 0 OR credit <> 0)
+    GROUP BY ALL
+), keys AS (
+    SELECT period, code, channel, row_number() OVER (ORDER BY period, code, channel NULLS FIRST) AS seq
+    FROM (SELECT DISTINCT period, code, channel FROM live)
+)
+SELECT k.seq, l.case_id FROM live l JOIN keys k
+  ON k.period = l.period AND k.code = l.code AND k.channel IS NOT DISTINCT FROM l.channel
+"""
+
+_HEADS_SQL = """
+WITH refs AS (
+    SELECT v.seq, ref, regexp_extract(ref, '^(.*):([0-9]+)(@.*)?$', 1) AS ref_file,
+           TRY_CAST(regexp_extract(ref, '^(.*):([0-9]+)(@.*)?$', 2) AS BIGINT) AS ref_line
+    FROM voucher_case v JOIN known_case k ON k.run_id = $r AND k.case_id = v.case_id, unnest(k.source_refs) AS t(ref)
+), cited AS (
+    SELECT seq, count(*) AS n, list(ref ORDER BY ref_file, ref_line, ref)[1:$cite] AS first_refs
+    FROM refs GROUP BY seq
+), cases AS (
+    SELECT v.seq, count(*) AS cases, sum(abs(k.residual)) AS residual_abs
+    FROM voucher_case v JOIN known_case k ON k.run_id = $r AND k.case_id = v.case_id GROUP BY v.seq
+), head AS (
+    SELECT v.seq, any_value(c.period) AS period, any_value(c.code) AS code, any_value(c.channel) AS channel,
+           string_agg(DISTINCT c.basis, '；' ORDER BY c.basis) AS basis
+    FROM voucher_case v JOIN correction_line c ON c.run_id = $r AND c.case_id = v.case_id GROUP BY v.seq
+)
+SELECT h.seq, h.period, h.code, h.channel, h.basis, s.cases, s.residual_abs, coalesce(ci.n, 0), ci.first_refs
+FROM head h JOIN cases s USING (seq) LEFT JOIN cited ci USING (seq) ORDER BY h.seq
+"""
+
+# Lines summed by account and side; debits first, then by account key, for a stable line order.
+_LINES_SQL = """
+SELECT v.seq, c.account, (c.debit - c.credit) > 0 AS is_debit, sum(abs(c.debit - c.credit)) AS amount
+FROM voucher_case v JOIN correction_line c ON c.run_id = $r AND c.case_id = v.case_id
+WHERE c.debit <> c.credit
+GROUP BY ALL ORDER BY v.seq, is_debit DESC, c.account
+"""
+
+
+def build_vouchers(con, run_id: str, accounts: Chart | None = None) -> list[Voucher]:
+    """The run's vouchers, validated (accounts, sides, balance) before anything is written."""
+    chart = accounts or load_accounts()
+    require_run(con, run_id)
+    _check_lines(con, run_id, chart)
+    con.execute(_KEYS_SQL, {"r": run_id})
+    heads = con.execute(_HEADS_SQL, {"r": run_id, "cite": CITE_IN_REFS}).fetchall()
+    lines: dict = {}
+    for seq, account, is_debit, amount in con.execute(_LINES_SQL, {"r": run_id}).fetchall():
+        lines.setdefault(seq, []).append((account, is_debit, amount))
+    out = []
+    for seq, period, code, channel, basis, cases, residual_abs, n_refs, first_refs in heads:
+        number = f"{chart.number_prefix}{period.replace('-', '')}-{seq:04d}"
+        vlines = tuple(
+            VoucherLine(i, acc, chart.accounts[acc].code, chart.accounts[acc].name,
+                        amount if is_debit else Decimal("0.00"), Decimal("0.00") if is_debit else amount)
+            for i, (acc, is_debit, amount) in enumerate(lines.get(seq, []), start=1))
+        refs = tuple(first_refs or ())
+        voucher = Voucher(
+            number=number, seq=seq, word=chart.word, date=period_end(period), period=period, code=code,
+            channel=channel, summary=_fit_bytes(f"对账调整 {code} {channel or '-'}", SUMMARY_BYTES),
+            explanation=_explain(code, channel, period, cases, vlines, basis, refs, n_refs),
+            basis=basis or "", cases=cases, residual_abs=residual_abs, source_count=n_refs, source_refs=refs,
+            lines=vlines)
+        _assert_balanced(voucher)
+        out.append(voucher)
+    return out
+
+
+def _explain(code, channel, period, cases, vlines, basis, refs, n_refs) -> str:
+    total = sum((ln.debit for ln in vlines), Decimal("0"))
+    cited = "、".join(refs[:CITE_IN_EXPLANATION]) or "（未记录来源行）"
+    more = f" 等共 {n_refs} 行（完整列表见 voucher_sources.csv）" if n_refs > CITE_IN_EXPLANATION else ""
+    return (f"差异代码 {code}，渠道 {channel or '-'}，期间 {period}：{cases} 个已知差异，调整金额 {total}；"
+            f"依据：{basis or '（词典未注明依据）'}；更正来源行：{cited}{more}")
+
+
+def _assert_balanced(v: Voucher) -> None:
+    """Each line exactly one positive amount; debits = credits; at least two lines."""
+    debit = sum((ln.debit for ln in v.lines), Decimal("0"))
+    credit = sum((ln.credit for ln in v.lines), Decimal("0"))
+    sides_ok = all((ln.debit > 0) != (ln.credit > 0) and min(ln.debit, ln.credit) == 0 for ln in v.lines)
+    if not (sides_ok and debit == credit and len(v.lines) >= 2):
+        raise VoucherError(f"voucher {v.number} ({v.code}, {v.channel}) does not balance or has a line with "
+                           f"both or no amounts: debit {debit}, credit {credit}, {len(v.lines)} lines")
+
+
+def code_controls(con, run_id: str, vouchers: list[Voucher]) -> list[dict]:
+    """Per dictionary code: cases, Σ|residual| of the corrected cases, the vouchers' total, and whether they agree."""
+    rows = con.execute(
+        """SELECT k.code, count(*) AS cases,
+                  count(*) FILTER (WHERE c.case_id IS NOT NULL) AS corrected,
+                  coalesce(sum(abs(k.residual)) FILTER (WHERE c.case_id IS NOT NULL), 0) AS residual_abs,
+                  sum(k.residual) AS residual
+           FROM known_case k
+           LEFT JOIN (SELECT DISTINCT case_id FROM correction_line WHERE run_id = $r AND debit <> credit) c
+             USING (case_id)
+           WHERE k.run_id = $r GROUP BY k.code ORDER BY k.code""", {"r": run_id}).fetchall()
+    totals: dict = {}
+    for v in vouchers:
+        t = totals.setdefault(v.code, [0, Decimal("0")])
+        t[0] += 1
+        t[1] += v.total
+    out = []
+    for code, cases, corrected, residual_abs, residual in rows:
+        n, total = totals.get(code, (0, Decimal("0")))
+        out.append({"code": code, "cases": cases, "corrected_cases": corrected, "residual": residual,
+                    "residual_abs_corrected": residual_abs, "vouchers": n, "voucher_total": total,
+                    "agrees": residual_abs == total})
+    return out
+
+
+# ---------------------------------------------------------------- writers
+
+def generic_rows(vouchers: list[Voucher], chart: Chart):
+    """Rows of the generic layout (formats notes §10), raw values; writers neutralise text."""
+    for v in vouchers:
+        for ln in v.lines:
+            yield (v.number, v.date.isoformat(), v.period, ln.line_no, ln.account_code, ln.account_name,
+                   ln.debit, ln.credit, chart.currency, v.summary, v.explanation, v.code, v.refs_cell)
+
+
+def _csv_bytes(header, rows) -> str:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow([str(x) if isinstance(x, (Decimal, int)) else neutralise(x) for x in row])
+    return buf.getvalue()
+
+
+def _u8_rows(vouchers: list[Voucher]):
+    """U8 总账工具 凭证引入: [制单日期+凭证类别字+业务号] names a voucher; its lines are consecutive."""
+    for v in vouchers:
+        for ln in v.lines:
+            yield (v.date.isoformat(), v.word, v.number, 0, v.summary, ln.account_code,
+                   f"{ln.debit:.2f}", f"{ln.credit:.2f}")
+
+
+def _write_kingdee(vouchers: list[Voucher], chart: Chart, path: Path, created: dt.datetime) -> None:
+    """Kingdee KIS 引入凭证 workbook: one row per entry line, header fields repeated, xlsx as the guides advise."""
+    import xlsxwriter
+
+    from recon.report.cells import Styles, write_cell
+
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
+                                         "strings_to_urls": False})
+    wb.set_properties({"created": created, "author": "recon", "company": ""})
+    styles = Styles(wb)
+    ws = wb.add_worksheet("凭证")
+    kinds = ("date", "text", "int", "int", "text", "text", "text", "money", "money", "text", "int", "int", "int",
+             "text", "text", "text")
+    for c, h in enumerate(KINGDEE_COLUMNS):
+        ws.write_string(0, c, h)
+        ws.set_column(c, c, 14 if c != 4 else 36)
+    r = 1
+    for v in vouchers:
+        for ln in v.lines:
+            row = (v.date, v.word, v.seq, 0, v.summary, ln.account_code, ln.account_name, ln.debit, ln.credit,
+                   chart.kingdee_currency, 1, 0, 0, chart.preparer, None, None)
+            for c, (value, kind) in enumerate(zip(row, kinds)):
+                write_cell(ws, r, c, value, kind, styles, money_style=styles.plain_number)
+            r += 1
+    wb.close()
+
+
+def _replace(tmp: Path, final: Path) -> Path:
+    os.replace(tmp, final)
+    return final
+
+
+def write_vouchers(con, run_id: str, out_dir: Path, fmt: str = "generic", accounts: Chart | None = None) -> list[Path]:
+    """Write OUT/vouchers.csv (generic) and OUT/voucher_sources.csv, plus the Kingdee or U8 file for ``fmt``.
+
+    Everything is validated and built first; each file is written to a temporary name and renamed,
+    so a failure never leaves a half-written voucher file.
+    """
+    if fmt not in FORMATS:
+        raise ReconError(f"--voucher-format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    chart = accounts or load_accounts()
+    vouchers = build_vouchers(con, run_id, chart)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        tmp = out_dir / ".vouchers.csv.tmp"
+        tmp.write_bytes(b"\xef\xbb\xbf" + _csv_bytes(GENERIC_COLUMNS, generic_rows(vouchers, chart)).encode("utf-8"))
+        staged.append((tmp, out_dir / "vouchers.csv"))
+        tmp = out_dir / ".voucher_sources.csv.tmp"
+        _write_sources(con, run_id, chart, tmp)
+        staged.append((tmp, out_dir / "voucher_sources.csv"))
+        if fmt == "u8":
+            # U8 reads ANSI text on Chinese Windows: GB18030 (GBK-identical for every GBK character), CRLF.
+            tmp = out_dir / ".vouchers_u8.csv.tmp"
+            tmp.write_bytes(_csv_bytes(U8_COLUMNS, _u8_rows(vouchers)).encode("gb18030"))
+            staged.append((tmp, out_dir / "vouchers_u8.csv"))
+        elif fmt == "kingdee":
+            tmp = out_dir / ".vouchers_kingdee.xlsx.tmp"
+            created = dt.datetime.combine(period_end(require_run(con, run_id)["period"]), dt.time())
+            _write_kingdee(vouchers, chart, tmp, created)
+            staged.append((tmp, out_dir / "vouchers_kingdee.xlsx"))
+        return [_replace(t, f) for t, f in staged]
+    finally:
+        for t, _ in staged:
+            if t.exists():
+                t.unlink()
+
+
+def _write_sources(con, run_id: str, chart: Chart, path: Path) -> None:
+    """voucher_sources.csv: every source line each voucher corrects, one row each, with its case."""
+    con.execute(NEUTRALISE_MACRO)
+    select = (
+        "SELECT $prefix || replace(k.period, '-', '') || '-' || lpad(CAST(v.seq AS VARCHAR), 4, '0') AS voucher_no, "
+        "r_safe(k.code) AS dictionary_code, r_safe(k.case_id) AS case_id, r_safe(ref) AS source_ref, "
+        "k.residual, r_safe(k.explanation) AS case_explanation "
+        "FROM voucher_case v JOIN known_case k ON k.run_id = $r AND k.case_id = v.case_id, "
+        "unnest(k.source_refs) AS t(ref) "
+        "ORDER BY v.seq, k.case_id, regexp_extract(ref, '^(.*):([0-9]+)(@.*)?$', 1), "
+        "TRY_CAST(regexp_extract(ref, '^(.*):([0-9]+)(@.*)?$', 2) AS BIGINT), ref")
+    _copy_with_bom(con, select, path, {"r": run_id, "prefix": chart.number_prefix})

@@ -1,0 +1,230 @@
+"""OUT/recon.xlsx: the workbook accountants work in, rendered from the store alone.
+
+Sheets: 汇总 (run, sheet index with links, status and per-code totals, voucher controls, control
+totals, input files), 已匹配 (capped: the full list is results.csv), 已知差异 (capped per code, totals
+on 汇总), 未知 and 待复核 (always complete, continued on 未知(2)… past Excel's 1,048,576 rows),
+订单基线 (the six dimensions by source), 凭证 (the adjustment vouchers' lines).
+
+Every Excel writer manages only ~10-18k rows/s (bench figures in /work/shared/PERFORMANCE.md), so
+the workbook holds what people act on and CSV holds the full detail. xlsxwriter's constant_memory
+mode streams rows to disk, so memory stays flat however many unknown lines a month has. The
+document's created/modified time is the period end and the zip members carry xlsxwriter's fixed
+timestamp, so the same run renders the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+from recon.report.accounts import Chart, load_accounts
+from recon.report.cells import EXCEL_MAX_ROWS, Column, Styles, sheet_names, write_cell, write_table
+from recon.report.runs import period_end, require_run
+from recon.report.vouchers import build_vouchers, code_controls, generic_rows
+
+STATUS_ZH = {"matched": "已匹配", "known": "已知差异", "unknown": "未知", "review": "待复核"}
+SOURCE_ZH = {"platform": "平台", "erp": "ERP", "bank": "银行"}
+DATA_ROWS = EXCEL_MAX_ROWS - 2  # a caption row and the header row on every sheet
+
+LINE_COLUMNS = (
+    Column("来源", "text", 9), Column("文件", "text", 30), Column("行号", "int", 7), Column("工作表", "text", 12),
+    Column("渠道", "text", 10), Column("订单号", "text", 24), Column("类型", "text", 12), Column("币种", "text", 6),
+    Column("金额", "money", 15), Column("日期", "date", 11), Column("状态", "text", 9), Column("代码", "text", 22),
+    Column("匹配组", "text", 19), Column("摘要/备注", "text", 30), Column("说明", "text", 70),
+)
+DIMENSIONS = (("receivable", "应收"), ("received", "实收"), ("refund_due", "应退"), ("refunded", "实退"),
+              ("commission", "平台佣金"), ("tax", "税费"))
+BASELINE_COLUMNS = (Column("订单号", "text", 24), Column("渠道", "text", 10)) + tuple(
+    Column(f"{zh}({'平台' if s == 'platform' else 'ERP'})", "money", 14) for _, zh in DIMENSIONS
+    for s in ("platform", "erp"))
+VOUCHER_COLUMNS = (
+    Column("凭证号", "text", 16), Column("日期", "date", 11), Column("期间", "text", 8), Column("行号", "int", 6),
+    Column("科目代码", "text", 12), Column("科目名称", "text", 24), Column("借方", "money", 15),
+    Column("贷方", "money", 15), Column("币种", "text", 6), Column("摘要", "text", 30), Column("说明", "text", 70),
+    Column("差异代码", "text", 22), Column("来源行", "text", 50),
+)
+
+# One row per ledger line of the run: its outcome (line_result) beside the line as imported. The file is
+# named as results.csv names it (relative to the input folder); memo is the line's own 摘要/备注 text.
+_FAMILY_SQL = """
+SELECT {rank} AS fam_rank, lr.family, coalesce(f.rel_path, l.source_name) AS file, l.source_line,
+       l.source_sheet, lr.channel, l.order_no, l.line_type, l.currency, l.amount, l.movement_date, lr.status,
+       lr.code, lr.match_group, {memo} AS memo, lr.explanation, l.line_id
+FROM line_result lr JOIN {table} l ON l.line_id = lr.line_id
+LEFT JOIN run_file f ON f.run_id = lr.run_id AND f.file_id = l.file_id
+WHERE lr.run_id = $r AND lr.family = '{family}'"""
+LINES_SQL = "(" + " UNION ALL ".join(
+    _FAMILY_SQL.format(rank=i, family=fam, table=table, memo=memo) for i, (fam, table, memo) in enumerate((
+        ("platform", "platform_line", "l.raw_desc"), ("erp", "erp_line", "l.summary"),
+        ("bank", "bank_line", "coalesce(l.summary, l.purpose)")), start=1)) + ")"
+ORDER = "fam_rank, file, source_sheet NULLS FIRST, source_line, line_id"
+OUT_COLS = ("family, file, source_line, source_sheet, channel, order_no, line_type, currency, amount, "
+            "movement_date, status, code, match_group, memo, explanation")
+
+
+def _stream(con, sql: str, params: dict, batch: int = 10_000):
+    """Rows of a query in batches, on a cursor of its own so the connection stays free."""
+    cur = con.cursor()
+    try:
+        cur.execute(sql, params)
+        while rows := cur.fetchmany(batch):
+            yield from rows
+    finally:
+        cur.close()
+
+
+def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, known_cap_per_code: int = 100_000,
+                   accounts: Chart | None = None, sheet_rows: int = DATA_ROWS) -> Path:
+    """Render the run's workbook to ``path`` from the store (no re-import); returns the path.
+
+    ``sheet_rows`` (data rows per sheet) exists so tests can show the continuation sheets without
+    writing a million rows; real workbooks use Excel's limit.
+    """
+    import xlsxwriter
+
+    run = require_run(con, run_id)
+    chart = accounts or load_accounts()
+    vouchers = build_vouchers(con, run_id, chart)  # validated before the workbook is opened
+    controls = code_controls(con, run_id, vouchers)
+    p = {"r": run_id}
+    by_status = {s: (n, amt) for s, n, amt in con.execute(
+        f"SELECT status, count(*), coalesce(sum(amount), 0) FROM {LINES_SQL} GROUP BY status", p).fetchall()}
+    by_code = con.execute(
+        f"SELECT code, count(*), coalesce(sum(amount), 0) FROM {LINES_SQL} WHERE status = 'known' "
+        "GROUP BY code ORDER BY code", p).fetchall()
+    n_baseline = con.execute("SELECT count(*) FROM order_baseline WHERE run_id = $r", p).fetchone()[0]
+    n_voucher_lines = sum(len(v.lines) for v in vouchers)
+
+    count = {s: by_status.get(s, (0, 0))[0] for s in STATUS_ZH}
+    shown_matched = min(count["matched"], matched_cap)
+    shown_known = sum(min(n, known_cap_per_code) for _, n, _ in by_code)
+    sheets = {
+        "matched": sheet_names("已匹配", shown_matched, sheet_rows),
+        "known": sheet_names("已知差异", shown_known, sheet_rows),
+        "unknown": sheet_names("未知", count["unknown"], sheet_rows),
+        "review": sheet_names("待复核", count["review"], sheet_rows),
+        "baseline": sheet_names("订单基线", n_baseline, sheet_rows),
+        "vouchers": sheet_names("凭证", n_voucher_lines, sheet_rows),
+    }
+    captions = {
+        "matched": (f"已匹配：共 {count['matched']:,} 行" + (
+            f"，本表列出前 {shown_matched:,} 行；完整清单见 results.csv" if shown_matched < count["matched"]
+            else "（完整）")),
+        "known": f"已知差异：共 {count['known']:,} 行，每个代码最多列出 {known_cap_per_code:,} 行；各代码合计见「汇总」",
+        "unknown": f"未知差异：共 {count['unknown']:,} 行（完整）",
+        "review": f"待复核：共 {count['review']:,} 行（完整；候选见说明列）",
+        "baseline": f"订单基线：共 {n_baseline:,} 个订单；空白 = 该账无法说明，不是零",
+        "vouchers": f"调整凭证：{len(vouchers)} 张，{n_voucher_lines} 行；每张凭证的全部来源行见 voucher_sources.csv",
+    }
+    shown = {"matched": shown_matched, "known": shown_known, "unknown": count["unknown"],
+             "review": count["review"], "baseline": n_baseline, "vouchers": n_voucher_lines}
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                                         "strings_to_formulas": False, "strings_to_urls": False})
+    wb.set_properties({"title": f"recon {run_id}", "author": "recon", "company": "",
+                       "created": dt.datetime.combine(period_end(run["period"]), dt.time())})
+    styles = Styles(wb)
+    _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known_cap_per_code, controls, sheet_rows)
+
+    line_sql = f"SELECT {OUT_COLS} FROM {LINES_SQL} WHERE status = $s ORDER BY {ORDER}"
+    write_table(wb, styles, sheets["matched"], LINE_COLUMNS,
+                _stream(con, line_sql + " LIMIT $cap", {**p, "s": "matched", "cap": matched_cap}),
+                shown_matched, captions["matched"], sheet_rows)
+    known_sql = (f"SELECT {OUT_COLS} FROM (SELECT *, row_number() OVER (PARTITION BY code ORDER BY {ORDER}) AS rn "
+                 f"FROM {LINES_SQL} WHERE status = 'known') WHERE rn <= $cap ORDER BY code, {ORDER}")
+    write_table(wb, styles, sheets["known"], LINE_COLUMNS, _stream(con, known_sql, {**p, "cap": known_cap_per_code}),
+                shown_known, captions["known"], sheet_rows)
+    for status in ("unknown", "review"):
+        write_table(wb, styles, sheets[status], LINE_COLUMNS, _stream(con, line_sql, {**p, "s": status}),
+                    count[status], captions[status], sheet_rows)
+    dims = ", ".join(f"{d}_{s}" for d, _ in DIMENSIONS for s in ("platform", "erp"))
+    write_table(wb, styles, sheets["baseline"], BASELINE_COLUMNS,
+                _stream(con, f"SELECT order_no, channel, {dims} FROM order_baseline WHERE run_id = $r "
+                             "ORDER BY order_no, channel NULLS FIRST", p),
+                n_baseline, captions["baseline"], sheet_rows)
+    voucher_rows = ((no, dt.date.fromisoformat(d), *rest) for no, d, *rest in generic_rows(vouchers, chart))
+    write_table(wb, styles, sheets["vouchers"], VOUCHER_COLUMNS, voucher_rows, n_voucher_lines,
+                captions["vouchers"], sheet_rows)
+    wb.close()
+    return path
+
+
+class _Rows:
+    """Sequential row writer for the summary sheet (constant_memory mode writes rows in order)."""
+
+    def __init__(self, ws, styles):
+        self.ws, self.styles, self.r = ws, styles, 0
+
+    def title(self, text):
+        self.ws.write_string(self.r, 0, text, self.styles.title)
+        self.r += 1
+
+    def header(self, *cells):
+        for c, h in enumerate(cells):
+            self.ws.write_string(self.r, c, h, self.styles.header)
+        self.r += 1
+
+    def row(self, *cells):
+        """(value, kind) pairs; kind 'link:SHEET' writes an internal hyperlink."""
+        for c, (value, kind) in enumerate(cells):
+            if kind.startswith("link:"):
+                self.ws.write_url(self.r, c, f"internal:'{kind[5:]}'!A1", self.styles.link, string=str(value))
+            else:
+                write_cell(self.ws, self.r, c, value, kind, self.styles)
+        self.r += 1
+
+    def gap(self):
+        self.r += 1
+
+
+def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known_cap, controls, per_sheet) -> None:
+    m = run["manifest"]
+    ws = wb.add_worksheet("汇总")
+    for c, width in enumerate((24, 16, 18, 16, 16, 16, 16, 16, 16, 12)):
+        ws.set_column(c, c, width)
+    out = _Rows(ws, styles)
+    out.title("对账汇总")
+    for label, value, kind in (("运行", run["run_id"], "text"), ("期间", run["period"], "text"),
+                               ("开始时间", run["started_at"], "text"), ("退出码", run["exit_code"], "int"),
+                               ("版本", f"recon {m.get('version', '')}", "text")):
+        out.row((label, "text"), (value, kind))
+    out.gap()
+    out.header("工作表", "本表行数", "说明")
+    for key, names in sheets.items():
+        for k, name in enumerate(names):
+            rows_here = min(per_sheet, shown[key] - k * per_sheet)
+            out.row((name, f"link:{name}"), (rows_here, "int"), (captions[key] if k == 0 else "续表", "text"))
+    out.gap()
+    out.header("状态", "行数", "金额")
+    for s, zh in STATUS_ZH.items():
+        n, amount = by_status.get(s, (0, Decimal("0")))
+        out.row((f"{zh} ({s})", "text"), (n, "int"), (amount, "money"))
+    out.gap()
+    out.header("已知差异代码", "行数", "金额", "本簿列出行数", "个案", "需调整个案", "需调整个案|残差|合计",
+               "凭证张数", "凭证金额", "凭证=残差")
+    ctl = {c["code"]: c for c in controls}
+    for code, n, amount in by_code:
+        c = ctl.get(code, {})
+        out.row((code, f"link:{sheets['known'][0]}"), (n, "int"), (amount, "money"), (min(n, known_cap), "int"),
+                (c.get("cases"), "int"), (c.get("corrected_cases"), "int"), (c.get("residual_abs_corrected"), "money"),
+                (c.get("vouchers"), "int"), (c.get("voucher_total"), "money"),
+                ("是" if c.get("agrees") else ("否" if c else "—"), "text"))
+    out.gap()
+    out.header("控制总数", "输入行", "输入金额", "输出行", "输出金额", "期后证据行", "期后证据金额", "期外行", "期外金额")
+    for src, t in sorted((m.get("control_totals") or {}).items()):
+        cells = [(SOURCE_ZH.get(src, src), "text")]
+        for bucket in ("in", "out", "later_evidence", "outside_period"):
+            b = t.get(bucket) or {}
+            cells += [(b.get("count"), "int"), (Decimal(b["amount"]) if "amount" in b else None, "money")]
+        out.row(*cells)
+    out.gap()
+    out.header("输入文件", "格式", "编码", "数据行", "载入", "重复", "隔离", "控制校验", "SHA-256")
+    for f in m.get("inputs") or []:
+        lines = f.get("lines") or {}
+        out.row((f.get("path"), "text"), (", ".join(f.get("formats") or []), "text"), (f.get("encoding"), "text"),
+                (lines.get("data"), "int"), (lines.get("loaded"), "int"), (lines.get("duplicate"), "int"),
+                (lines.get("quarantined"), "int"), ("通过" if f.get("proofs_passed") else "未通过", "text"),
+                (f.get("sha256"), "text"))

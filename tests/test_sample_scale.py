@@ -1,0 +1,204 @@
+"""The scale sample generator (``recon sample`` from 100k orders) and the 1M/10M benchmark's baselines.
+
+A few thousand orders are forced into scale mode: the files must be byte-deterministic, keep the
+real layouts' quirks, import with every control proof passing and nothing quarantined, and a run
+must match the (clean) month entirely. The benchmark's three baseline steps run on the same tiny
+month in fresh processes and must report the row counts the files hold. No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from recon import api
+from recon.cli import main
+from recon.sample import generate, scale
+from recon.sample.write_erp import COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDERS = 3000
+
+
+def _digest(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("scale") / "in"
+    generate(out, orders=ORDERS, scale=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_result(month, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("scale-run")
+    return api.run(api.RunConfig(inputs=[month], out=tmp / "out", db=str(tmp / "s.duckdb")))
+
+
+def _file(month: Path, key: str) -> Path:
+    paths = scale.file_map(scale.ScaleMonth("2026-01", *api.period_bounds("2026-01"), 0, _accounts(), {}))
+    return month / paths[key]
+
+
+def _accounts() -> dict:
+    from recon.sample.month import ACCOUNTS
+    return dict(ACCOUNTS)
+
+
+# ---------------------------------------------------------------- determinism and dispatch
+
+def test_same_seed_same_bytes_other_seed_other_bytes(month, tmp_path):
+    generate(tmp_path / "again", orders=ORDERS, scale=True)
+    assert _digest(tmp_path / "again") == _digest(month)
+    generate(tmp_path / "other", orders=ORDERS, seed=7, scale=True)
+    other = _digest(tmp_path / "other")
+    assert other.keys() == _digest(month).keys()
+    assert other[str(_file(month, "tmall").relative_to(month))] != _digest(month)[
+        str(_file(month, "tmall").relative_to(month))]
+
+
+def test_threshold_switches_to_scale_mode(tmp_path, monkeypatch):
+    monkeypatch.setattr(scale, "SCALE_THRESHOLD", 500)
+    written = generate(tmp_path / "auto", orders=600)
+    assert json.loads(written[-1].read_text(encoding="utf-8"))["scale"] is True
+    assert any(p.name.endswith("_业务明细.csv") for p in written)
+    small = generate(tmp_path / "small", orders=400)
+    assert any(p.name.endswith(".csv.zip") for p in small)  # below it: the small month with its zip
+
+
+def test_help_documents_scale_mode(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--scale" in out and "100,000" in out
+
+
+# ---------------------------------------------------------------- layouts and quirks
+
+def _lines(path: Path, encoding: str) -> list[str]:
+    return path.read_bytes().decode(encoding).split("\r\n")
+
+
+def test_alipay_trade_gbk_crlf_tabs_and_footer_totals(month):
+    path = _file(month, "alipay_trade")
+    lines = _lines(path, "gbk")
+    assert lines[0] == "#支付宝业务明细查询" and lines[-1] == "" and "\n" not in "".join(lines)
+    header = lines.index(next(x for x in lines if x.startswith("支付宝交易号,")))
+    rows = [x.split(",") for x in lines[header + 1:] if x and not x.startswith("#")]
+    assert all(len(r) == 25 and r[0].endswith("\t") and r[1].endswith("\t") for r in rows)
+    sales = [r for r in rows if r[2] == "交易\t"]
+    refunds = [r for r in rows if r[2] == "退款\t"]
+    assert len(sales) + len(refunds) == len(rows) and refunds
+    net = sum((Decimal(r[12]) for r in sales), Decimal(0))
+    assert f"#交易合计：{len(sales)}笔，商家实收共{net:.2f}元" in "\n".join(lines)
+    assert f"#退款合计：{len(refunds)}笔" in "\n".join(lines)
+
+
+def test_wechat_bill_backticks_bom_and_summary(month):
+    raw = _file(month, "wechat_trade").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    lines = raw[3:].decode("utf-8").split("\r\n")[:-1]
+    data = lines[1:-2]
+    assert all(all(c.startswith("`") for c in row.split(",")) for row in data)
+    assert lines[-2].startswith("总交易单数") and lines[-1] == f"`{len(data)}" + lines[-1][len(str(len(data))) + 1:]
+    fees = [row.split(",")[22] for row in data]
+    assert all(len(f.split(".")[1]) == 5 for f in fees)  # 5-decimal 手续费
+
+
+def test_marketplace_and_erp_layouts(month):
+    douyin = _file(month, "douyin").read_bytes()
+    assert douyin.startswith(b"\xef\xbb\xbf") and b"\r\n" not in douyin
+    row = douyin.decode("utf-8-sig").split("\n")[1].split(",")
+    assert len(row) == 39 and row[7].startswith("'") and row[8].startswith("'")
+    pdd = _file(month, "pdd").read_bytes().decode("gb18030").split("\r\n")
+    assert pdd[0] == "拼多多店铺账务明细查询" and pdd[1] == "" and pdd[4].startswith("商户订单号,")
+    jd = _file(month, "jd").read_bytes().decode("utf-8-sig").split("\r\n")
+    assert jd[0].startswith("京东商家对账单") and jd[1].split(",")[:2] == ["订单编号", "父单号"]
+    erp = _file(month, "erp").read_bytes().decode("utf-8-sig").split("\r\n")
+    assert erp[0].split(",") == COLUMNS
+    assert sum(1 for x in erp if ",标准应收单," in x) == ORDERS  # one receivable per order
+    assert (_file(month, "cmb")).suffix == ".xlsx" and _file(month, "camt").exists()
+
+
+# ---------------------------------------------------------------- import and run
+
+def test_every_file_imports_with_proofs_passing_and_nothing_quarantined(run_result, month):
+    m = run_result.manifest
+    assert m["skipped_files"] == []
+    assert m["quarantined_lines"] == 0 and m["failed_proofs"] == []
+    loaded = {f["path"] for f in m["inputs"]}
+    assert loaded == {str(p.relative_to(month)) for p in month.rglob("*") if p.is_file() and p.name[0] != "."}
+    proofs = [pr for f in m["inputs"] for part in f["parts"] for pr in part["proofs"]]
+    assert len(proofs) >= 10 and all(pr["passed"] for pr in proofs)
+    assert all(f["lines"]["duplicate"] == 0 for f in m["inputs"])
+
+
+def test_run_matches_the_clean_month(run_result):
+    m = run_result.manifest
+    counts = m["status_counts"]
+    assert run_result.exit_code == 0
+    in_period = sum(t["in"]["count"] for t in m["control_totals"].values())
+    assert counts["matched"] == in_period > 3 * ORDERS  # every ledger line of the month, all three legs
+    assert counts["unknown"] == counts["review"] == counts["known"] == 0
+
+
+# ---------------------------------------------------------------- the benchmark's baselines
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_scale", ROOT / "bench" / "bench_scale.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_baselines_report_the_files_row_counts(tmp_path):
+    bench = _bench()
+    sample, took = bench.sample_dir(tmp_path, 800, 11)
+    assert took is not None and bench.sample_dir(tmp_path, 800, 11)[1] is None  # cached the second time
+    settlement, erp = bench.plain_csvs(sample, tmp_path / "prep")
+    a = bench.run_step("a", str(settlement), str(erp))
+    c = bench.run_step("c", str(settlement), str(erp))
+    for step in (a, c):
+        assert step["settlement_rows"] == step["erp_rows"] == step["equal"] == 800
+        assert step["differ"] == step["settlement_only"] == step["erp_only"] == 0
+        assert step["peak_rss_mb"] > 0 and step["wall_s"] > 0
+    # a changed amount and a missing order are found by both
+    lines = settlement.read_text(encoding="utf-8").splitlines()
+    order, amount = lines[1].split(",")
+    lines[1] = f"{order},{Decimal(amount) + Decimal('0.01')}"
+    del lines[2]
+    settlement.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for step in (bench.run_step("a", str(settlement), str(erp)), bench.run_step("c", str(settlement), str(erp))):
+        assert (step["equal"], step["differ"], step["erp_only"], step["settlement_only"]) == (798, 1, 1, 0)
+    listing = bench.transcode(sample, tmp_path / "prep")
+    b = bench.run_step("b", str(listing))
+    items = json.loads(listing.read_text(encoding="utf-8"))
+    assert len(items) == len(list(sample.rglob("*.csv")))
+    assert b["rows"] == {i["name"]: i["lines"] - i["skip"] - 1 for i in items}
+
+
+def test_render_table_lists_every_step_ratio_and_target():
+    spec = importlib.util.spec_from_file_location("render_table", ROOT / "bench" / "render_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    step = lambda s, mb: {"wall_s": s, "peak_rss_mb": mb}  # noqa: E731
+    report = {"orders": 1000000, "machine": {"cpu": "X", "cores": 2, "memory_gb": 24, "duckdb_threads": 2,
+                                            "python": "3.11", "versions": {"duckdb": "2.0.0"}, "git_revision": None,
+                                            "date": "2026-11-22"},
+              "steps": {"a_duckdb_join": step(0.5, 300), "b_duckdb_parse": step(2.0, 400),
+                        "c_pandas_merge": step(3.0, 900), "d_recon_run": {**step(4.0, 2000), "ledger_lines_in_period": 7}},
+              "targets": {"ratio_to_a": {"target": "<= 10x (a)", "value": 8.0, "required": True, "passed": True},
+                          "faster_than_c": {"target": "faster", "value": 1.33, "required": True, "passed": False}}}
+    text = mod.render([report])
+    row = text.splitlines()[2]
+    assert row.startswith("| 1,000,000 | 7 |") and "4.00 s (8.0x), 2,000 MB" in row and row.endswith("| 8.0x |")
+    assert "ratio_to_a: <= 10x (a): 8.0 -> **pass**" in text and "faster_than_c: faster: 1.33 -> **FAIL**" in text
