@@ -183,6 +183,7 @@ class RunConfig:
     lang: str = "zh"
     top: int = 50  # unknown lines shown in full in report.html
     matched_cap: int = 100_000  # matched lines in recon.xlsx (results.csv always has all)
+    memory_limit: str | None = None  # DuckDB memory cap, e.g. "4GB" (default: DuckDB's 80 % of RAM)
 
 
 @dataclass
@@ -268,7 +269,7 @@ def run(cfg: RunConfig, progress=_quiet) -> RunResult:
     # leaves a half-written or mixed set where the last good one stood
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     started = dt.datetime.now().replace(microsecond=0)
-    con = store.connect(cfg.db)
+    con = store.connect(cfg.db, cfg.memory_limit)
     try:
         reports, warnings = _import_all(con, files, profiles, forced, progress)
         _register_run_files(con, reports)
@@ -349,8 +350,6 @@ def render_reports(con, run_id: str, out_dir: Path, chart=None, lang: str = "zh"
 def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top: int = 50,
            voucher_format: str = "generic", accounts: Path | None = None, matched_cap: int = 100_000) -> dict:
     """`recon report --run RUN`: re-render a run's reports from the store, without re-importing anything."""
-    from recon.report.runs import latest_run, require_run
-
     chart = load_accounts(accounts)
     check_report_options(lang, top, voucher_format)
     out = Path(out)
@@ -358,8 +357,7 @@ def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     con = store.connect(db)
     try:
-        run_id = run_id or latest_run(con)
-        require_run(con, run_id)
+        run_id = _pick_run(con, run_id)
         names = render_reports(con, run_id, staging, chart, lang, top, voucher_format, matched_cap)
         for name in names:
             os.replace(staging / name, out / name)
@@ -555,13 +553,7 @@ def locate(db: str, amount: str, run_id: str | None = None, side: str | None = N
         raise ReconError("--max-lines must be 1 to 4")
     con = store.connect(db)
     try:
-        if run_id is None:
-            row = con.execute("SELECT run_id FROM run ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
-            if not row:
-                raise ReconError("no run in this store yet: run `recon run` first")
-            run_id = row[0]
-        elif not con.execute("SELECT 1 FROM run WHERE run_id = ?", [run_id]).fetchone():
-            raise ReconError(f"no run {run_id} in this store")
+        run_id = _pick_run(con, run_id)
         cands = finder.candidates(con, run_id, side)
     finally:
         con.close()
@@ -570,6 +562,15 @@ def locate(db: str, amount: str, run_id: str | None = None, side: str | None = N
             "notes": found.notes, "any_size_possible": found.any_size_possible,
             "best": [[{"ref": cands[i].ref, "source": cands[i].source, "line": cands[i].label} for i in combo]
                      for combo in found.solutions]}
+
+
+def _pick_run(con, run_id: str | None) -> str:
+    """The run a command names (default: the store's last), or a user error saying how to list them."""
+    from recon.report.runs import latest_run, require_run
+
+    if run_id is None:
+        return latest_run(con)
+    return require_run(con, run_id)["run_id"]
 
 
 def runs(db: str) -> list[dict]:
@@ -586,14 +587,12 @@ def runs(db: str) -> list[dict]:
 def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic",
              accounts: Path | None = None) -> dict:
     """`recon vouchers`: re-export a run's adjustment vouchers from the store (no re-import)."""
-    from recon.report.accounts import load_accounts
-    from recon.report.runs import latest_run
     from recon.report.vouchers import build_vouchers, code_controls, write_vouchers
 
     chart = load_accounts(accounts)
     con = store.connect(db)
     try:
-        run_id = run_id or latest_run(con)
+        run_id = _pick_run(con, run_id)
         paths = write_vouchers(con, run_id, Path(out), fmt, chart)
         built = build_vouchers(con, run_id, chart)
         return {"run_id": run_id, "vouchers": len(built), "lines": sum(len(v.lines) for v in built),
@@ -606,13 +605,7 @@ def explain(db: str, order_no: str, run_id: str | None = None) -> dict:
     """`recon explain`: one order's lines in a run (default the last) with their three drill-down layers."""
     con = store.connect(db)
     try:
-        if run_id is None:
-            row = con.execute("SELECT run_id FROM run ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
-            if not row:
-                raise ReconError("no run in this store yet: run `recon run` first")
-            run_id = row[0]
-        elif not con.execute("SELECT 1 FROM run WHERE run_id = ?", [run_id]).fetchone():
-            raise ReconError(f"no run {run_id} in this store")
+        run_id = _pick_run(con, run_id)
         return drill.explain(con, run_id, order_no)
     finally:
         con.close()

@@ -64,6 +64,25 @@ def _print_file(rep, verbose=True):
         click.echo(f"      skipped part {s}: not a known layout", err=True)
 
 
+def report_options(command):
+    """The options of the reports (`recon run` and `recon report` render the same files)."""
+    for option in reversed([
+        click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+                     help="Language of report.html."),
+        click.option("--top", default=50, show_default=True, type=click.IntRange(min=1),
+                     help="Unknown lines shown in full (with their drill-down) in report.html; the workbook has all."),
+        click.option("--voucher-format", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
+                     show_default=True,
+                     help="Also write the Kingdee (vouchers_kingdee.xlsx) or U8 (vouchers_u8.csv) layout."),
+        click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Chart of accounts YAML for the vouchers (default: the shipped rules/accounts.yaml)."),
+        click.option("--matched-cap", default=100_000, show_default=True, type=click.IntRange(min=0),
+                     help="Matched lines listed in recon.xlsx (results.csv always has every line)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
@@ -195,18 +214,10 @@ def sample(orders, out, seed, period, scale):
 @click.option("--dictionary", "dictionaries", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Known-discrepancy dictionary YAML (repeatable; later files override entries by code; "
                    "default: the shipped dictionaries/default.yaml).")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
-              help="Language of report.html.")
-@click.option("--top", default=50, show_default=True, type=click.IntRange(min=1),
-              help="Unknown lines shown in full (with their drill-down) in report.html; the workbook has all.")
-@click.option("--voucher-format", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
-              show_default=True, help="Also write the Kingdee (vouchers_kingdee.xlsx) or U8 (vouchers_u8.csv) layout.")
-@click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Chart of accounts YAML for the vouchers (default: the shipped rules/accounts.yaml).")
-@click.option("--matched-cap", default=100_000, show_default=True, type=click.IntRange(min=0),
-              help="Matched lines listed in recon.xlsx (results.csv always has every line).")
+@report_options
+@click.option("--memory-limit", help="Cap DuckDB's memory, e.g. 4GB; bigger work spills to disk (default: 80% of RAM).")
 def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt, as_json, no_reports, evidence_days,
-        dictionaries, lang, top, voucher_format, accounts, matched_cap):
+        dictionaries, lang, top, voucher_format, accounts, matched_cap, memory_limit):
     """Import every file under INPUTS (recursively), match, classify, drill down, and write the results.
 
     The run reconciles every line the store (--db) holds for the period and its evidence window, not
@@ -229,7 +240,8 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     cfg = api.RunConfig(inputs=list(inputs), out=out, db=db, period=period, rules=rules, channels=channels,
                         fees=fees, baseline=baseline, profiles=list(profiles), format=fmt, reports=not no_reports,
                         evidence_days=evidence_days, dictionaries=list(dictionaries), lang=lang, top=top,
-                        voucher_format=voucher_format, accounts=accounts, matched_cap=matched_cap)
+                        voucher_format=voucher_format, accounts=accounts, matched_cap=matched_cap,
+                        memory_limit=memory_limit)
     result = api.run(cfg, progress=progress.for_stream())
     if as_json:
         for w in result.warnings:
@@ -283,7 +295,8 @@ def resolve(db, refs, group, kind, reason, by):
 @click.argument("amount")
 @click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
 @click.option("--run", "run_id", help="Run id (default: the store's last run).")
-@click.option("--side", type=click.Choice(["platform", "erp", "bank"]), help="Only lines of this ledger.")
+@click.option("--side", type=click.Choice(["platform", "erp", "bank", "residual"]),
+              help="Only lines of this ledger, or `residual`: the residuals of unexplained order groups.")
 @click.option("--max-lines", default=4, show_default=True, help="Largest combination searched (1-4).")
 @click.option("--top", default=10, show_default=True, help="How many of the best combinations to print.")
 def locate(amount, db, run_id, side, max_lines, top):
@@ -403,16 +416,7 @@ def vouchers(run_id, out, fmt, accounts, db):
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for report.html, recon.xlsx and the vouchers.")
 @click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
-              help="Language of report.html.")
-@click.option("--top", default=50, show_default=True, type=click.IntRange(min=1),
-              help="Unknown lines shown in full (with their drill-down) in report.html; the workbook has all.")
-@click.option("--voucher-format", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
-              show_default=True, help="Also write the Kingdee (vouchers_kingdee.xlsx) or U8 (vouchers_u8.csv) layout.")
-@click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Chart of accounts YAML for the vouchers (default: the shipped rules/accounts.yaml).")
-@click.option("--matched-cap", default=100_000, show_default=True, type=click.IntRange(min=0),
-              help="Matched lines listed in recon.xlsx (results.csv always has every line).")
+@report_options
 def report(run_id, out, db, lang, top, voucher_format, accounts, matched_cap):
     """Re-render a past run's reports from the store, without re-importing anything.
 

@@ -15,12 +15,16 @@ wall clock (all Chinese sources are UTC+08:00; CAMT times are converted on impor
 
 from __future__ import annotations
 
+import re
+
 import duckdb
+
+from recon.errors import ReconError
 
 SCHEMA_VERSION = 1
 
 LINEAGE = """
-    line_id VARCHAR PRIMARY KEY,
+    line_id VARCHAR NOT NULL,
     file_id VARCHAR NOT NULL,
     source_format VARCHAR NOT NULL,
     source_name VARCHAR NOT NULL,
@@ -215,9 +219,18 @@ DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, 
                                                   "tax") for s in ("platform", "erp")) + ")")
 
 
-def connect(path: str = "recon.duckdb") -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the store at ``path``; ``:memory:`` gives a throwaway store."""
-    con = duckdb.connect(path)
+def connect(path: str = "recon.duckdb", memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the store at ``path``; ``:memory:`` gives a throwaway store.
+
+    ``memory_limit`` (DuckDB syntax, e.g. ``4GB``) caps DuckDB's own memory; larger work spills to a
+    temp folder beside the store instead of growing (DuckDB's default is 80 % of the machine).
+    """
+    config = {}
+    if memory_limit:
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory_limit.strip(), re.I):
+            raise ReconError(f"--memory-limit {memory_limit!r}: expected a size such as 4GB or 800MB")
+        config["memory_limit"] = memory_limit.strip()
+    con = duckdb.connect(path, config=config)
     for stmt in DDL + MIGRATIONS:
         con.execute(stmt)
     con.execute(

@@ -84,3 +84,22 @@ def test_possible_at_all_does_not_guess_with_mixed_signs():
     from recon.engine.locate import possible_at_all
 
     assert possible_at_all([500, -200], 300) is None
+
+
+def test_residuals_of_unexplained_groups_are_located_on_their_own(tmp_path, capsys):
+    """M…002: platform 59.90, ERP 50.00. No line is 9.90, but the group's residual is."""
+    from test_run import erp_csv, run_cli
+    import shutil
+    from pathlib import Path
+
+    inp = tmp_path / "in"
+    (inp / "erp").mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "fixtures" / "alipay_trade_detail.csv", inp / "trade.csv")
+    (inp / "erp" / "ar.csv").write_bytes(erp_csv(
+        "AR002,2026-01-01,标准应收单,支付宝当面付,人民币,1,50.00,5.75,50.00,0,50.00,已审核,,订单号:M20260101002"))
+    db = str(tmp_path / "s.duckdb")
+    run_cli(["run", str(inp), "--out", str(tmp_path / "out"), "--db", db, "--no-reports"], capsys)
+    code, out, _ = run_cli(["locate", "9.90", "--db", db], capsys)
+    assert "0 combination(s)" in out
+    code, out, _ = run_cli(["locate", "9.90", "--db", db, "--side", "residual"], capsys)
+    assert code == 0 and "1 combination(s)" in out and "M20260101002" in out and "group G" in out

@@ -128,8 +128,33 @@ def search(cands: list[Candidate], target_cents: int, max_lines: int = 4) -> Loc
     return out
 
 
+def residuals(con, run_id: str) -> list[Candidate]:
+    """The residuals of a run's unexplained order groups (platform sum - ERP sum), one candidate each.
+
+    A clerk's difference is often the sum of a few orders' gaps rather than of whole lines; these
+    are searched on their own (``--residuals``), never mixed with the lines they are made of.
+    """
+    rows = con.execute(
+        """SELECT r.match_group, any_value(r.channel),
+                  CAST(round((coalesce(sum(l.amount) FILTER (WHERE r.family = 'platform'), 0)
+                              - coalesce(sum(l.amount) FILTER (WHERE r.family = 'erp'), 0)) * 100) AS BIGINT),
+                  max(l.movement_date), string_agg(DISTINCT l.order_no, ',' ORDER BY l.order_no)
+           FROM line_result r JOIN (
+               SELECT line_id, amount, movement_date, order_no FROM platform_line
+               UNION ALL SELECT line_id, amount, movement_date, order_no FROM erp_line) l USING (line_id)
+           WHERE r.run_id = ? AND r.status IN ('unknown', 'review') AND r.match_group IS NOT NULL
+           GROUP BY r.match_group
+           HAVING count(*) FILTER (WHERE r.family = 'platform') > 0 AND count(*) FILTER (WHERE r.family = 'erp') > 0
+           ORDER BY 1""", [run_id]).fetchall()
+    return [Candidate(f"group {g}", "residual", ch, int(c), d.toordinal() if d else 0,
+                      f"order {orders or '?'} residual {Decimal(c) / 100:.2f}")
+            for g, ch, c, d, orders in rows if c]
+
+
 def candidates(con, run_id: str, side: str | None) -> list[Candidate]:
     """Unexplained lines (unknown or review) of a run, with where they stand."""
+    if side == "residual":
+        return residuals(con, run_id)
     params = [run_id]
     where = ""
     if side:
