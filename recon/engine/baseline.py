@@ -80,19 +80,23 @@ def build(con, baseline: Baseline) -> int:
     """Fill temp table ``run_baseline`` (one row per order of the period); return its row count."""
     con.execute("CREATE OR REPLACE TEMP TABLE baseline_long (order_no VARCHAR, channel VARCHAR, "
                 "dimension VARCHAR, source VARCHAR, amount DECIMAL(18,2))")
+    # one join of each ledger table with the universe, kept to the columns an expression may name;
+    # every measure of that source then reads this small table instead of joining again
+    for src in sorted({m.source for m in baseline.measures}):
+        table, columns = SOURCES[src]
+        execute(con, f"""CREATE OR REPLACE TEMP TABLE baseline_{src} AS
+            SELECT t.order_no, u.channel AS run_channel, {", ".join(f"t.{c}" for c in columns)}
+            FROM {table} t JOIN universe u USING (line_id)
+            WHERE u.source = $src AND u.in_period AND u.order_no IS NOT NULL AND u.order_record""", {"src": src})
     for m in baseline.measures:
-        table = SOURCES[m.source][0]
         params = dict(m.value.params)
         params.update({"dim": m.dimension, "src": m.source})
         types = in_list("lt", m.line_types, params)
         # the value expression sees one relation (the ledger table's own columns), never the universe's
         execute(con, f"""INSERT INTO baseline_long
             SELECT order_no, run_channel, $dim, $src, sum(v) FROM (
-                SELECT order_no, run_channel, {m.value.sql} AS v FROM (
-                    SELECT t.*, u.channel AS run_channel
-                    FROM {table} t JOIN universe u USING (line_id)
-                    WHERE u.source = $src AND u.in_period AND u.order_no IS NOT NULL AND u.order_record
-                      AND u.line_type IN ({types})))
+                SELECT order_no, run_channel, {m.value.sql} AS v FROM baseline_{m.source}
+                WHERE line_type IN ({types}))
             GROUP BY order_no, run_channel""", params)
     cols = ", ".join(
         f"sum(amount) FILTER (WHERE dimension = '{d}' AND source = '{s}') AS {d}_{s}"

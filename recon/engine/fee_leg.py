@@ -54,7 +54,9 @@ def run_pass(con, p: MatchPass) -> None:
         WHERE s.own_line AND g.n_docs > 0 AND (g.n_lines + g.n_columns) > 0
           AND abs(g.p_fee - g.e_fee) <= CAST($tol AS DECIMAL(18,2))
           -- a fee off its contract formula stays open even when the ERP booked what was charged
-          AND s.line_id NOT IN (SELECT line_id FROM fee_check WHERE subtotal IS NOT NULL AND expected <> charged)""",
+          -- (NOT EXISTS, not NOT IN: fee_check.line_id is never NULL, and DuckDB plans this as an anti join)
+          AND NOT EXISTS (SELECT 1 FROM fee_check c WHERE c.line_id = s.line_id
+                          AND c.subtotal IS NOT NULL AND c.expected <> c.charged)""",
             params)
     # ERP fee documents that do not meet the platform's fees: unknown with the difference, kept together
     execute(con, f"""INSERT INTO result
@@ -62,4 +64,4 @@ def run_pass(con, p: MatchPass) -> None:
                'ERP 费用单 ' || CAST(g.e_fee AS VARCHAR) || ' vs ' || {label} || ', 差 '
                || CAST(g.e_fee - g.p_fee AS VARCHAR)
         FROM fee_side s JOIN fee_groups g USING (channel)
-        WHERE s.source = 'erp' AND s.line_id NOT IN (SELECT line_id FROM result)""", params)
+        WHERE s.source = 'erp' AND NOT EXISTS (SELECT 1 FROM result r WHERE r.line_id = s.line_id)""", params)

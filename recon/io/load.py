@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import re
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,9 +96,50 @@ class FileReport:
         return d
 
 
+_HAS_MACROS: "weakref.WeakSet" = weakref.WeakSet()
+
+
 def install_macros(con):
+    """Create the cell macros on this connection unless this module already did.
+
+    They are temp objects, so they live exactly as long as the connection (which the weak set
+    follows); re-creating them for every file was measurable catalog churn (CREATE OR REPLACE of 15
+    macros, ~25 ms a file), and asking the catalog whether they exist (duckdb_functions()) costs as
+    much. They are always created outside a transaction, so no ROLLBACK can take them away.
+    """
+    try:
+        if con in _HAS_MACROS:
+            return
+    except TypeError:  # an object that cannot be weakly referenced: install every time
+        pass
     for m in MACROS:
         con.execute(m)
+    try:
+        _HAS_MACROS.add(con)
+    except TypeError:
+        pass
+
+
+# While a file is imported, DuckDB's automatic checkpoint (at a COMMIT once the WAL passes
+# ``checkpoint_threshold``, 16 MiB by default) would run after nearly every large file, each time
+# re-compressing the family table's open row groups. Raising it for the import's own transaction
+# leaves one checkpoint for the whole batch (at the next COMMIT after the import, or on close);
+# durability is unchanged, the WAL holds every committed file. Measured at 100k orders: the COMMITs
+# of 15 files fell from 4.1 s CPU to 1.1 s plus ~2 s for the one later checkpoint.
+_IMPORT_CHECKPOINT_THRESHOLD = "1TB"
+
+
+def _defer_checkpoint(con) -> str:
+    """Raise the checkpoint threshold for an import; return the setting to restore."""
+    old = con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+    con.execute(f"SET checkpoint_threshold = '{_IMPORT_CHECKPOINT_THRESHOLD}'")
+    return old
+
+
+def _restore_checkpoint(con, old: str) -> None:
+    if not re.fullmatch(r"[0-9.]+ ?[A-Za-z]*", old):  # a value DuckDB itself printed; never user text
+        raise AssertionError(f"unexpected checkpoint_threshold {old!r}")
+    con.execute(f"SET checkpoint_threshold = '{old}'")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -440,6 +482,16 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
         return report
     parts = containers.open_parts(data, report.name)
     report.container = parts[0].container if parts else ""
+    threshold = _defer_checkpoint(con)
+    try:
+        return _import_parts(con, path, data, parts, report, file_id, profiles, display, forced, fast_off)
+    finally:
+        _restore_checkpoint(con, threshold)
+
+
+def _import_parts(con, path, data, parts, report, file_id, profiles, display, forced,
+                  fast_off) -> FileReport:
+    """The transaction of ``import_file``: every part of the file, then its ``source_file`` row."""
     con.execute("BEGIN TRANSACTION")
     try:
         prev = None
