@@ -17,6 +17,7 @@ import pytest
 from recon import store
 from recon.engine import drill, match
 from recon.rules import load_rules
+from test_match_cash import january_universe
 
 _ids = itertools.count(1)
 D = Decimal
@@ -56,11 +57,7 @@ def header(con, file_id, cells):
 
 def run(con):
     """The run's matching, then the drill-down; returns {line_id: (layer, finding, detail)}."""
-    con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR, rel_path VARCHAR)")
-    con.execute("INSERT INTO run_files SELECT DISTINCT file_id, source_name FROM platform_line "
-                "UNION SELECT DISTINCT file_id, source_name FROM bank_line "
-                "UNION SELECT DISTINCT file_id, source_name FROM erp_line")
-    match.build_universe(con, dt.date(2026, 1, 1), dt.date(2026, 2, 1), [])
+    january_universe(con)
     match.run_passes(con, load_rules())
     drill.run(con)
     return {r[0]: (r[1], r[2], json.loads(r[3])) for r in con.execute("SELECT * FROM run_drilldown").fetchall()}

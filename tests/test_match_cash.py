@@ -36,12 +36,17 @@ def credit(con, amount, day, **kw):
                movement_date=dt.date(2026, 1, day), **kw)
 
 
-def run(con):
+def january_universe(con):
+    """Every file of the store is a file of this run; the universe of January 2026."""
     con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR, rel_path VARCHAR)")
     con.execute("INSERT INTO run_files SELECT DISTINCT file_id, source_name FROM platform_line "
                 "UNION SELECT DISTINCT file_id, source_name FROM bank_line "
                 "UNION SELECT DISTINCT file_id, source_name FROM erp_line")
     match.build_universe(con, dt.date(2026, 1, 1), dt.date(2026, 2, 1), [])
+
+
+def run(con):
+    january_universe(con)
     match.run_passes(con, load_rules())
     conservation.check(con)
     cur = con.execute("SELECT line_id, status, code, match_group, explanation FROM result ORDER BY line_id")

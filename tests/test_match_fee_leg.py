@@ -7,16 +7,13 @@ from decimal import Decimal
 
 from recon.engine import conservation, fees, match
 from recon.rules import load_fees, load_rules
-from test_match_cash import add, con  # noqa: F401 (con is a fixture)
+from test_match_cash import add, con, january_universe  # noqa: F401 (con is a fixture)
 
 D1 = dt.date(2026, 1, 9)
 
 
 def run(con):
-    con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR, rel_path VARCHAR)")
-    con.execute("INSERT INTO run_files SELECT DISTINCT file_id, source_name FROM platform_line "
-                "UNION SELECT DISTINCT file_id, source_name FROM erp_line")
-    match.build_universe(con, dt.date(2026, 1, 1), dt.date(2026, 2, 1), [])
+    january_universe(con)
     fees.compute(con, load_fees())
     match.run_passes(con, load_rules())
     fees.annotate(con, load_fees())

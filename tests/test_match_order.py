@@ -9,7 +9,7 @@ import pytest
 
 from recon.engine import conservation, match
 from recon.rules import load_rules
-from test_match_cash import add, con  # noqa: F401 (con is a fixture)
+from test_match_cash import add, con, january_universe  # noqa: F401 (con is a fixture)
 
 D1 = dt.date(2026, 1, 5)
 
@@ -29,10 +29,7 @@ def run_with(con, tmp_path, extra: str = "", key: str = "order_no"):
     path.write_text("version: 1\npasses:\n  - name: p\n    leg: order\n    platform_line_types: [sale, refund]\n"
                     f"    erp_line_types: [receivable, credit_note]\n    key: {key}\n{extra}", encoding="utf-8")
     rules = load_rules(path)
-    con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR, rel_path VARCHAR)")
-    con.execute("INSERT INTO run_files SELECT DISTINCT file_id, source_name FROM platform_line "
-                "UNION SELECT DISTINCT file_id, source_name FROM erp_line")
-    match.build_universe(con, dt.date(2026, 1, 1), dt.date(2026, 2, 1), [])
+    january_universe(con)
     match.run_passes(con, rules)
     conservation.check(con, None, {p.name: (p.tolerance, p.tolerance_relative) for p in rules.passes})
     return {r[0]: r[1:] for r in con.execute("SELECT line_id, status, code, explanation FROM result").fetchall()}

@@ -66,25 +66,22 @@ class ScaleMonth:
 
 
 def file_map(month: ScaleMonth) -> dict:
+    """The small generator's file names, with the three a month at scale writes as CSV instead.
+
+    Alipay's 业务明细 is the zip's plain CSV member; JD's 对账单 and the ERP 应收单 list are CSV
+    exports of the same sheets (a month at scale passes Excel's 1,048,576-row limit).
+    """
+    from recon.sample import file_map as small_files
+
     ym = f"{month.start:%Y%m}"
-    pid, tpid, mch = month.accounts["alipay_pid"], month.accounts["tmall_pid"], month.accounts["wechat_mchid"]
-    return {
-        "alipay_trade": f"platform/alipay/{pid}_{ym}_业务明细.csv",
-        "alipay_fund": f"platform/alipay/{pid}_{ym}_账务明细.csv",
-        "tmall": f"platform/tmall/{tpid}_{ym}_账务明细_天猫.csv",
-        "wechat_trade": f"platform/wechatpay/{mch}_ALL_{ym}.csv",
-        "wechat_fund": f"platform/wechatpay/{mch}_BASIC_{ym}_资金账单.csv",
+    files = small_files(month)
+    del files["erp_csv"]  # the WeChat-shop AR export is not written at scale
+    files.update({
+        "alipay_trade": f"platform/alipay/{month.accounts['alipay_pid']}_{ym}_业务明细.csv",
         "jd": f"platform/jd/京东对账单_{ym}.csv",
-        "douyin": f"platform/douyin/动账明细_{ym}.csv",
-        "pdd": f"platform/pdd/店铺账务明细_{ym}.csv",
         "erp": f"erp/金蝶应收单_{ym}.csv",
-        "cmb": f"bank/招商银行交易明细_{ym}.xlsx",
-        "icbc": f"bank/工商银行历史明细_{ym}.csv",
-        "mt940": f"bank/BOC_MT940_{ym}.sta",
-        "camt": f"bank/camt053_USD_{ym}.xml",
-        "audit": f"evidence/售后审核日志_{ym}.csv",
-        "fx": f"evidence/汇率中间价_{ym}.csv",
-    }
+    })
+    return files
 
 
 def _bank_txns(payouts: list) -> list:
