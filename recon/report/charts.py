@@ -60,6 +60,7 @@ def bar_chart(name: str, title: str, bars: list[Bar], money: bool) -> str:
     ordered = list(reversed(bars))
     chart.x_labels = [b.label for b in ordered]
     chart.add(title, [{
+        # the float is only the bar's length on screen; the label printed is the exact Decimal text
         "value": float(b.value),
         "formatter": (lambda _v, text=(f"{b.value:,.2f}" if money else f"{b.value:,}"): text),
         "node": {"data-mark": name, "data-key": b.key},
