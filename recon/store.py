@@ -231,6 +231,9 @@ def connect(path: str = "recon.duckdb", memory_limit: str | None = None) -> duck
             raise ReconError(f"--memory-limit {memory_limit!r}: expected a size such as 4GB or 800MB")
         config["memory_limit"] = memory_limit.strip()
     con = duckdb.connect(path, config=config)
+    # DuckDB draws a progress bar on standard output for any statement over two seconds, terminal
+    # or not: at scale it would land inside `recon run --json` output and in scripts' logs.
+    con.execute("SET enable_progress_bar = false")
     for stmt in DDL + MIGRATIONS:
         con.execute(stmt)
     con.execute(

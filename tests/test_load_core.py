@@ -115,3 +115,13 @@ def test_money_refuses_floats():
     with pytest.raises(TypeError, match="float"):
         D(0.1)
     assert D("12.30") == Decimal("12.30") and from_float(12.3) == Decimal("12.3")
+
+
+def test_the_store_draws_no_progress_bar():
+    """DuckDB's bar goes to standard output even through a pipe: it would corrupt `recon run --json`."""
+    from recon import store
+    con = store.connect(":memory:")
+    try:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+    finally:
+        con.close()
