@@ -229,14 +229,24 @@ def _trim_blank_tail(text: str, start: int, end: int, delimiter: str) -> int:
     return end
 
 
-def stage(con, table, off: str = "") -> str:
-    """Write ``stage`` (source_line, c1..cN) for ``table`` with DuckDB; '' when done, else why not.
+@dataclass
+class Payload:
+    """A planned data region written out as UTF-8 for DuckDB to read; ``close`` removes the file."""
 
-    On '' the table's line count, footer and description rows are filled in as ``data_rows`` would.
-    ``off`` is a reason the caller already has for not trying (a failed first attempt).
+    region: Region
+    path: Path
+    new_line: str  # DuckDB's spelling of the line end
+
+    def close(self) -> None:
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+
+
+def prepare(table) -> "Payload | str":
+    """Plan the part and write its data region to a temp file; the Payload, else why not.
+
+    Pure Python and no store: ``load.prepare_file`` runs it for the next file in a thread while
+    DuckDB loads the current one. The caller closes the payload.
     """
-    if off or not ENABLED:
-        return off or "the fast reader is switched off"
     if table.source is None:
         return "not a text part"
     text, delimiter = table.source
@@ -247,18 +257,41 @@ def stage(con, table, off: str = "") -> str:
     crlf = payload.count("\r\n")
     if crlf and crlf != payload.count("\n"):
         payload, crlf = payload.replace("\r\n", "\n"), 0  # mixed line ends: DuckDB wants one kind
-    tmp = Path(tempfile.mkdtemp(prefix="recon-fastcsv-"))
     try:
-        path = tmp / "part.csv"
-        try:
-            path.write_bytes(payload.encode("utf-8"))
-        except UnicodeEncodeError:
-            return "the text is not encodable as UTF-8"
-        del payload
-        # DuckDB takes the line end spelt with backslashes
-        why = _read(con, str(path), delimiter, r"\r\n" if crlf else r"\n", table, region)
+        data = payload.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the text is not encodable as UTF-8"
+    del payload
+    path = Path(tempfile.mkdtemp(prefix="recon-fastcsv-")) / "part.csv"
+    try:
+        path.write_bytes(data)
+    except BaseException:
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise
+    # DuckDB takes the line end spelt with backslashes
+    return Payload(region, path, r"\r\n" if crlf else r"\n")
+
+
+def stage(con, table, off: str = "") -> str:
+    """Write ``stage`` (source_line, c1..cN) for ``table`` with DuckDB; '' when done, else why not.
+
+    On '' the table's line count, footer and description rows are filled in as ``data_rows`` would.
+    ``off`` is a reason the caller already has for not trying (a failed first attempt). A payload
+    prepared ahead (``table.payload``) is used and closed here.
+    """
+    payload, table.payload = getattr(table, "payload", None), None
+    try:
+        if off or not ENABLED:
+            return off or "the fast reader is switched off"
+        if payload is None:
+            payload = prepare(table)
+        if isinstance(payload, str):
+            return payload
+        region = payload.region
+        why = _read(con, str(payload.path), table.source[1], payload.new_line, table, region)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(payload, Payload):
+            payload.close()
     if why:
         return why
     table.data_lines = region.lines

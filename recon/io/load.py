@@ -21,6 +21,7 @@ The whole file is one transaction: it loads completely or not at all. A byte-ide
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import hashlib
 import itertools
@@ -457,13 +458,30 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fa
 
 # ---------------------------------------------------------------- files
 
-def import_file(con, path: Path, profiles: list[Profile], display: str | None = None,
-                forced: Profile | None = None, fast_off: str = "") -> FileReport:
-    """Import one file (all its parts) in one transaction; return what happened.
+@dataclass
+class PreparedFile:
+    """A file read, hashed, opened and its text parts detected and written out for DuckDB, before
+    any store work: the part of an import that is pure Python, so it can run ahead in a thread."""
 
-    ``fast_off`` (a reason) keeps every part on the Python reader: the second attempt after DuckDB's
-    CSV reader raised, which aborts the transaction, so the file starts again from nothing.
-    """
+    path: Path
+    data: bytes
+    file_id: str
+    report: FileReport
+    parts: list
+    tables: dict  # index of a text part -> (Table or None, preamble values)
+
+    def close(self) -> None:
+        """Remove the written-out data regions nobody read (a file already loaded, a failure)."""
+        for table, _ in self.tables.values():
+            if table is not None and isinstance(table.payload, fastcsv.Payload):
+                table.payload.close()
+                table.payload = None
+
+
+def prepare_file(path: Path, profiles: list[Profile], display: str | None = None,
+                 forced: Profile | None = None, fast: bool = True) -> PreparedFile:
+    """Everything of an import that needs no store: read, hash, open, decode and detect each text
+    part, and (``fast``) write its data region out for DuckDB's reader."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -471,32 +489,102 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
         raise InputError(f"{path}: cannot read the file: {exc.strerror}") from None
     file_id = sha256_bytes(data)
     report = FileReport(str(path), display or path.name, file_id, len(data))
-    install_macros(con)
-    row = con.execute("SELECT report_json FROM source_file WHERE file_id = ?", [file_id]).fetchone()
-    if row:
-        old = json.loads(row[0])
-        report.status = "already_loaded"
-        report.container, report.encoding = old.get("container", ""), old.get("encoding")
-        report.parts = [PartReport(**p) for p in old.get("parts", [])]
-        report.message = "byte-identical file already loaded; nothing changed"
-        return report
     parts = containers.open_parts(data, report.name)
     report.container = parts[0].container if parts else ""
-    threshold = _defer_checkpoint(con)
+    prepared = PreparedFile(path, data, file_id, report, parts, {})
     try:
-        return _import_parts(con, path, data, parts, report, file_id, profiles, display, forced, fast_off)
+        for i, part in enumerate(parts):
+            if part.kind == "text":
+                table, values = _tables(part, profiles, forced, report, None)
+                if table is not None and fast and fastcsv.ENABLED:
+                    table.payload = fastcsv.prepare(table)
+                prepared.tables[i] = (table, values)
+    except BaseException:
+        prepared.close()
+        raise
+    return prepared
+
+
+def prepared_in_turn(files, profiles, forced=None):
+    """Yield (path, display, PreparedFile or the InputError it raised) for each (path, display),
+    preparing the next file in a thread while the caller loads the current one.
+
+    DuckDB releases the GIL while it runs a statement, so decoding and planning file N+1 use the
+    core that loading file N leaves idle. One file ahead only: a prepared file holds its text.
+    """
+    files = list(files)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="recon-prepare") as pool:
+        pending = {}
+
+        def submit(i):
+            if i < len(files):
+                pending[i] = pool.submit(prepare_file, files[i][0], profiles, files[i][1], forced)
+
+        try:
+            submit(0)
+            for i, (path, display) in enumerate(files):
+                submit(i + 1)
+                try:
+                    item = pending.pop(i).result()
+                except InputError as exc:
+                    item = exc
+                try:
+                    yield path, display, item
+                finally:  # whatever the caller did with it (import_file closes it too)
+                    if isinstance(item, PreparedFile):
+                        item.close()
+        finally:
+            for future in pending.values():
+                future.cancel()
+                try:
+                    future.result().close()
+                except BaseException:  # cancelled or failed: nothing was left behind
+                    pass
+
+
+def import_file(con, path: Path, profiles: list[Profile], display: str | None = None,
+                forced: Profile | None = None, fast_off: str = "",
+                prepared: PreparedFile | None = None) -> FileReport:
+    """Import one file (all its parts) in one transaction; return what happened.
+
+    ``fast_off`` (a reason) keeps every part on the Python reader: the second attempt after DuckDB's
+    CSV reader raised, which aborts the transaction, so the file starts again from nothing.
+    ``prepared`` is the file's ``prepare_file`` done ahead (see ``prepared_in_turn``).
+    """
+    if prepared is None:
+        prepared = prepare_file(path, profiles, display, forced, fast=not fast_off)
+    try:
+        report, file_id = prepared.report, prepared.file_id
+        install_macros(con)
+        row = con.execute("SELECT report_json FROM source_file WHERE file_id = ?", [file_id]).fetchone()
+        if row:
+            old = json.loads(row[0])
+            report.status = "already_loaded"
+            report.container, report.encoding = old.get("container", ""), old.get("encoding")
+            report.parts = [PartReport(**p) for p in old.get("parts", [])]
+            report.message = "byte-identical file already loaded; nothing changed"
+            return report
+        threshold = _defer_checkpoint(con)
+        try:
+            return _import_parts(con, prepared, profiles, display, forced, fast_off)
+        finally:
+            _restore_checkpoint(con, threshold)
     finally:
-        _restore_checkpoint(con, threshold)
+        prepared.close()
 
 
-def _import_parts(con, path, data, parts, report, file_id, profiles, display, forced,
-                  fast_off) -> FileReport:
+def _import_parts(con, prepared: PreparedFile, profiles, display, forced, fast_off) -> FileReport:
     """The transaction of ``import_file``: every part of the file, then its ``source_file`` row."""
+    path, data, parts, report, file_id = (prepared.path, prepared.data, prepared.parts, prepared.report,
+                                          prepared.file_id)
     con.execute("BEGIN TRANSACTION")
     try:
         prev = None
-        for part in parts:
-            table, values = _tables(part, profiles, forced, report, prev)
+        for i, part in enumerate(parts):
+            if i in prepared.tables:
+                table, values = prepared.tables[i]
+            else:
+                table, values = _tables(part, profiles, forced, report, prev)
             if table is None:
                 report.skipped_parts.append(part.name or "(file)")
                 continue

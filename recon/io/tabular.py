@@ -96,6 +96,7 @@ class Table:
     rejects: list = field(default_factory=list)
     data_lines: int = 0
     source: tuple | None = None  # (decoded text, delimiter) of a text part: lets ``fastcsv`` read it in DuckDB
+    payload: object = None  # its data region already written out by ``fastcsv.prepare`` (or why not)
 
     def preamble_values(self) -> dict:
         text = "\n".join(self.preamble)
