@@ -96,12 +96,13 @@ def step_pandas_merge(settlement: str, erp: str) -> dict:
                              int((m["_merge"] == "right_only").sum()), len(s), len(e))))
 
 
-def step_recon_run(sample: str, out: str, db: str) -> dict:
-    """`recon run SAMPLE --out OUT --db DB --no-reports` through the CLI's own entry point."""
+def step_recon_run(sample: str, out: str, db: str, memory_limit: str = "") -> dict:
+    """`recon run SAMPLE --out OUT --db DB --no-reports [--memory-limit M]` through the CLI's own entry point."""
     from recon.cli import main as recon_main
 
     try:
-        recon_main(["run", sample, "--out", out, "--db", db, "--no-reports"])
+        recon_main(["run", sample, "--out", out, "--db", db, "--no-reports"]
+                   + (["--memory-limit", memory_limit] if memory_limit else []))
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 3
@@ -315,6 +316,9 @@ def main(argv=None) -> int:
                     help="cache of generated samples and baseline inputs (needs ~1 GB per 100k orders at 10M)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--skip-run", action="store_true", help="baselines only (for testing the script)")
+    ap.add_argument("--memory-limit", default="",
+                    help="passed to `recon run --memory-limit` (DuckDB spills beyond it): the 10M run needs one "
+                         "to stay under the 6 GB peak target")
     args = ap.parse_args(argv)
 
     sample, generated_s = sample_dir(args.workdir, args.orders, args.seed)
@@ -328,7 +332,8 @@ def main(argv=None) -> int:
         out, db = args.workdir / f"out-{args.orders}", args.workdir / f"run-{args.orders}.duckdb"
         for leftover in (db, Path(str(db) + ".wal")):
             leftover.unlink(missing_ok=True)
-        run = run_step("d", str(sample), str(out), str(db))
+        run = run_step("d", str(sample), str(out), str(db), args.memory_limit)
+        run["memory_limit"] = args.memory_limit or None
         if run["run_exit_code"] not in (0, 1):
             raise SystemExit(f"recon run failed with exit code {run['run_exit_code']}")
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

@@ -33,6 +33,10 @@ def render(reports: list[dict]) -> str:
     out.append("")
     out.append("Cells: wall time (ratio to (a)), peak RSS of that step's own process.")
     for r in sorted(reports, key=lambda r: r["orders"]):
+        limit = (r["steps"].get("d_recon_run") or {}).get("memory_limit")
+        if limit:
+            out.append(f"- {r['orders']:,} orders: recon run with `--memory-limit {limit}`")
+    for r in sorted(reports, key=lambda r: r["orders"]):
         for name, t in r["targets"].items():
             verdict = "pass" if t["passed"] else "FAIL"
             kind = "required" if t["required"] else "reported, goal"

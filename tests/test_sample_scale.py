@@ -202,3 +202,20 @@ def test_render_table_lists_every_step_ratio_and_target():
     row = text.splitlines()[2]
     assert row.startswith("| 1,000,000 | 7 |") and "4.00 s (8.0x), 2,000 MB" in row and row.endswith("| 8.0x |")
     assert "ratio_to_a: <= 10x (a): 8.0 -> **pass**" in text and "faster_than_c: faster: 1.33 -> **FAIL**" in text
+    assert "--memory-limit" not in text
+    report["steps"]["d_recon_run"]["memory_limit"] = "4GB"
+    assert "1,000,000 orders: recon run with `--memory-limit 4GB`" in mod.render([report])
+
+
+def test_bench_run_step_passes_the_memory_limit(tmp_path, monkeypatch):
+    bench = _bench()
+    seen = []
+    import recon.cli
+
+    def fake_main(argv):
+        seen.append(argv)
+    monkeypatch.setattr(recon.cli, "main", fake_main)
+    assert bench.step_recon_run("S", "O", "D", "3GB") == {"run_exit_code": 0}
+    assert bench.step_recon_run("S", "O", "D") == {"run_exit_code": 0}
+    assert seen == [["run", "S", "--out", "O", "--db", "D", "--no-reports", "--memory-limit", "3GB"],
+                    ["run", "S", "--out", "O", "--db", "D", "--no-reports"]]
