@@ -219,3 +219,20 @@ def test_bench_run_step_passes_the_memory_limit(tmp_path, monkeypatch):
     assert bench.step_recon_run("S", "O", "D") == {"run_exit_code": 0}
     assert seen == [["run", "S", "--out", "O", "--db", "D", "--no-reports", "--memory-limit", "3GB"],
                     ["run", "S", "--out", "O", "--db", "D", "--no-reports"]]
+
+
+def test_bench_floor_keeps_every_line_and_rewrites_the_results(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_floor", ROOT / "bench" / "bench_floor.py")
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    bench = _bench()
+    sample, _ = bench.sample_dir(tmp_path, 800, 11)
+    listing = bench.transcode(sample, tmp_path / "prep")
+    items = json.loads(listing.read_text(encoding="utf-8"))
+    kept = floor.step_keep_raw(str(listing))
+    assert kept["rows"] == sum(i["lines"] - i["skip"] - 1 for i in items) and kept["db_bytes"] > 0
+    decoded = floor.step_decode(str(sample))
+    assert decoded["bytes"] == sum(p.stat().st_size for p in sample.rglob("*.csv"))
+    results = tmp_path / "results.csv"
+    results.write_text("line_id,status\nL1,matched\nL2,unknown\n", encoding="utf-8")
+    assert floor.step_results(str(results))["rows"] == 2
