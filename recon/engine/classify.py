@@ -38,6 +38,7 @@ CORRECTION_DDL = """CREATE OR REPLACE TEMP TABLE correction_tmp (case_id VARCHAR
 def locked_connection() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that cannot touch files, the network or extensions, and cannot be unlocked."""
     iso = duckdb.connect(":memory:")
+    iso.execute("SET enable_progress_bar = false")
     iso.execute("SET enable_external_access = false")
     iso.execute("SET lock_configuration = true")
     return iso

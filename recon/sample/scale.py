@@ -109,6 +109,7 @@ def generate(out_dir: Path, orders: int, seed: int = 20260131, period: str = "20
     files = file_map(month)
     with tempfile.TemporaryDirectory(prefix="recon-scale-") as tmp:
         con = duckdb.connect(str(Path(tmp) / "scale.duckdb"))
+        con.execute("SET enable_progress_bar = false")  # DuckDB would draw it on our stdout
         try:
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
