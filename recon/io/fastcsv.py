@@ -253,21 +253,27 @@ def prepare(table) -> "Payload | str":
     region = plan(table, text, delimiter)
     if isinstance(region, str):
         return region
-    payload = region.text[region.start:region.end]
-    crlf = payload.count("\r\n")
-    if crlf and crlf != payload.count("\n"):
-        payload, crlf = payload.replace("\r\n", "\n"), 0  # mixed line ends: DuckDB wants one kind
+    # One encoded copy of the whole text, its data region written through a view: slicing the text
+    # first would hold a third copy of a file that can be gigabytes.
+    text = region.text
     try:
-        data = payload.encode("utf-8")
+        encoded = text.encode("utf-8")
     except UnicodeEncodeError:
         return "the text is not encodable as UTF-8"
-    del payload
+    start = len(text[:region.start].encode("utf-8"))
+    end = len(encoded) - len(text[region.end:].encode("utf-8"))
+    crlf = encoded.count(b"\r\n", start, end)
+    if crlf and crlf != encoded.count(b"\n", start, end):  # mixed line ends: DuckDB wants one kind
+        encoded, start, crlf = encoded[start:end].replace(b"\r\n", b"\n"), 0, 0
+        end = len(encoded)
     path = Path(tempfile.mkdtemp(prefix="recon-fastcsv-")) / "part.csv"
     try:
-        path.write_bytes(data)
+        with open(path, "wb") as out:
+            out.write(memoryview(encoded)[start:end])
     except BaseException:
         shutil.rmtree(path.parent, ignore_errors=True)
         raise
+    del encoded
     # DuckDB takes the line end spelt with backslashes
     return Payload(region, path, r"\r\n" if crlf else r"\n")
 

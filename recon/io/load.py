@@ -397,6 +397,9 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fa
                    {_doc_expr(prof)} AS doc_key
             FROM ({sql})""", params)
     con.execute("CREATE OR REPLACE TEMP VIEW keyed AS SELECT * FROM typed WHERE err IS NULL")
+    # Staged and typed: the part's text is not read again. Let it go now rather than with the file,
+    # while the next file's text is being prepared beside it.
+    table.source, table.rows_iter = None, iter(())
     # quarantine: shape rejects from Python, typing errors from SQL
     rejects = [(r.line, r.column, r.reason, [str(c) for c in r.raw]) for r in table.rejects]
     if rejects:
@@ -464,7 +467,6 @@ class PreparedFile:
     any store work: the part of an import that is pure Python, so it can run ahead in a thread."""
 
     path: Path
-    data: bytes
     file_id: str
     report: FileReport
     parts: list
@@ -491,11 +493,14 @@ def prepare_file(path: Path, profiles: list[Profile], display: str | None = None
     report = FileReport(str(path), display or path.name, file_id, len(data))
     parts = containers.open_parts(data, report.name)
     report.container = parts[0].container if parts else ""
-    prepared = PreparedFile(path, data, file_id, report, parts, {})
+    del data  # a text part holds its own bytes until decoded; nothing else needs them
+    prepared = PreparedFile(path, file_id, report, parts, {})
     try:
         for i, part in enumerate(parts):
             if part.kind == "text":
                 table, values = _tables(part, profiles, forced, report, None)
+                part.data = None  # decoded: the text is all that is read from now on (a big file's bytes
+                # would otherwise stay in memory beside its text for the whole import)
                 if table is not None and fast and fastcsv.ENABLED:
                     table.payload = fastcsv.prepare(table)
                 prepared.tables[i] = (table, values)
@@ -575,8 +580,7 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
 
 def _import_parts(con, prepared: PreparedFile, profiles, display, forced, fast_off) -> FileReport:
     """The transaction of ``import_file``: every part of the file, then its ``source_file`` row."""
-    path, data, parts, report, file_id = (prepared.path, prepared.data, prepared.parts, prepared.report,
-                                          prepared.file_id)
+    path, parts, report, file_id = prepared.path, prepared.parts, prepared.report, prepared.file_id
     con.execute("BEGIN TRANSACTION")
     try:
         prev = None
@@ -612,7 +616,7 @@ def _import_parts(con, prepared: PreparedFile, profiles, display, forced, fast_o
         con.execute(
             "INSERT INTO source_file VALUES ($id, $n, $p, $sz, $c, $fmts, $enc, $dl, $l, $d, $q, $ps, $pe, "
             "$acct, $at, $rep)",
-            {"id": file_id, "n": report.name, "p": str(path), "sz": len(data), "c": report.container,
+            {"id": file_id, "n": report.name, "p": str(path), "sz": report.size_bytes, "c": report.container,
              "fmts": report.formats, "enc": report.encoding, "dl": totals["data_lines"],
              "l": totals["loaded"], "d": totals["duplicates"], "q": totals["quarantined"],
              "ps": start, "pe": end, "acct": account,
