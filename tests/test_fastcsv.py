@@ -108,6 +108,8 @@ CASES = {
     "GBK": (erp(R1, R2, R3).encode("gbk"), "duckdb", ""),
     "LF only": (erp(R1, R2, R3).replace("\r\n", "\n"), "duckdb", ""),
     "lone CR line ends": (erp(R1, R2, R3).replace("\r\n", "\r"), "duckdb", ""),
+    "CRLF and LF mixed": (erp(R1, R2, R3).replace("\r\n", "\n", 3), "duckdb", ""),
+    "LF then CRLF in the data": ("\n".join(erp(R1, R2, R3).split("\r\n", 2)), "duckdb", ""),
     "no final newline": (erp(R1, R2, R3).rstrip("\r\n"), "duckdb", ""),
     "no footer": (erp(R1, R2, R3, footer=""), "duckdb", ""),
     "trailing comma on every row": (erp(R1 + ",", R2 + ",", R3 + ",  "), "duckdb", ""),
