@@ -9,6 +9,7 @@ which exit code the result deserves.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -21,9 +22,9 @@ from pathlib import Path
 
 from recon import __version__, store
 from recon.dictionary import load_dictionaries
-from recon.engine import baseline, classify, conservation, drill, fees, match
+from recon.engine import baseline, classify, conservation, drill, fees, match, pragmas
 from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
-from recon.io.load import FileReport, import_file
+from recon.io.load import FileReport, import_file, prepared_in_turn
 from recon.io.profile import Profile, all_profiles
 from recon.report.accounts import dictionary_accounts, load_accounts
 from recon.report.results import write_baseline, write_quarantine, write_results
@@ -70,11 +71,14 @@ def scan(inputs) -> list[tuple[Path, str]]:
 def import_paths(con, paths, profiles, forced=None) -> list[FileReport]:
     """`recon import`: load each file; unreadable files raise InputError naming the file."""
     reports = []
-    for path, rel in scan(paths):
-        try:
-            reports.append(import_file(con, path, profiles, display=rel, forced=forced))
-        except InputError as exc:
-            raise InputError(f"{rel}: {exc}") from None
+    with contextlib.closing(prepared_in_turn(scan(paths), profiles, forced)) as files:
+        for path, rel, prepared in files:
+            try:
+                if isinstance(prepared, InputError):
+                    raise prepared
+                reports.append(import_file(con, path, profiles, display=rel, forced=forced, prepared=prepared))
+            except InputError as exc:
+                raise InputError(f"{rel}: {exc}") from None
     return reports
 
 
@@ -232,13 +236,14 @@ def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENC
     """
     con.execute("CREATE TEMP TABLE IF NOT EXISTS run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
     start, end = period_bounds(period)
-    match.build_universe(con, start, end, [(c, ch.code) for ch in settings.channels for c in ch.erp_customers],
-                         evidence_end=end + dt.timedelta(days=evidence_days))
-    fees.compute(con, settings.fee_rules)
-    decided = match.run_passes(con, settings.rules)
-    fee_checks = fees.annotate(con, settings.fee_rules)
-    known = classify.run(con, period, start, end, settings.dictionary or load_dictionaries(), settings.channels,
-                         settings.rules)
+    with pragmas.any_order(con):  # no step before the baseline relies on the order rows are stored in
+        match.build_universe(con, start, end, [(c, ch.code) for ch in settings.channels for c in ch.erp_customers],
+                             evidence_end=end + dt.timedelta(days=evidence_days))
+        fees.compute(con, settings.fee_rules)
+        decided = match.run_passes(con, settings.rules)
+        fee_checks = fees.annotate(con, settings.fee_rules)
+        known = classify.run(con, period, start, end, settings.dictionary or load_dictionaries(), settings.channels,
+                             settings.rules)
     orders = baseline.build(con, settings.baseline_rules)
     # last, after classification: drills down what is still unknown, then the root-cause summary
     drill.run(con)
@@ -370,17 +375,20 @@ def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top:
 def _import_all(con, files, profiles, forced, progress=_quiet):
     """Import every file; unreadable ones are collected and reported together (exit 2)."""
     reports, warnings, errors = [], [], []
-    for i, (path, rel) in enumerate(files):
-        progress(f"importing {rel}", i, len(files))
-        try:
-            rep = import_file(con, path, profiles, display=rel, forced=forced)
-        except InputError as exc:
-            errors.append(f"{rel}: {exc}")
-            continue
-        rep.path = rel
-        reports.append(rep)
-        if rep.status == "unrecognised":
-            warnings.append(f"skipped {rel}: {rep.message}")
+    with contextlib.closing(prepared_in_turn(files, profiles, forced)) as ahead:
+        for i, (path, rel, prepared) in enumerate(ahead):
+            progress(f"importing {rel}", i, len(files))
+            try:
+                if isinstance(prepared, InputError):
+                    raise prepared
+                rep = import_file(con, path, profiles, display=rel, forced=forced, prepared=prepared)
+            except InputError as exc:
+                errors.append(f"{rel}: {exc}")
+                continue
+            rep.path = rel
+            reports.append(rep)
+            if rep.status == "unrecognised":
+                warnings.append(f"skipped {rel}: {rep.message}")
     if errors:
         raise InputError("cannot read these files:\n  " + "\n  ".join(errors))
     return reports, warnings
@@ -415,13 +423,29 @@ def _loaded_totals(reports) -> dict:
 
 
 def _record_run(con, manifest, period, started) -> None:
-    """The run, each line's outcome and the order baseline, kept in the store for later runs and reports."""
+    """The run, each line's outcome and the order baseline, kept in the store for later runs and reports.
+
+    One transaction: a run is recorded whole or not at all, and its rows are committed (and the store
+    checkpointed, when due) once rather than after each of the eight inserts.
+    """
     run_id = manifest["run_id"]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _insert_run(con, manifest, period, started, run_id)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _insert_run(con, manifest, period, started, run_id) -> None:
+    """The rows of one run record, inside ``_record_run``'s transaction."""
     con.execute("INSERT INTO run VALUES (?, ?, ?, ?, ?, ?)",
                 [run_id, period, started, manifest["exit_code"], json.dumps(manifest["status_counts"]),
                  json.dumps(manifest, ensure_ascii=False)])
-    con.execute("INSERT INTO line_result SELECT $r, r.source, r.line_id, r.status, r.code, r.match_group, "
-                "r.explanation, u.channel FROM result r JOIN universe u USING (line_id)", {"r": run_id})
+    # run_line (recon.engine.outcome) is result joined with the universe once, for every output
+    con.execute("INSERT INTO line_result SELECT $r, family, line_id, status, code, match_group, explanation, "
+                "channel FROM run_line", {"r": run_id})
     con.execute("INSERT INTO run_file SELECT $r, file_id, rel_path FROM run_files", {"r": run_id})
     con.execute("INSERT INTO known_case SELECT $r, * FROM known_case_tmp", {"r": run_id})
     con.execute("INSERT INTO correction_line SELECT $r, * FROM correction_tmp", {"r": run_id})
@@ -435,8 +459,10 @@ def _record_run(con, manifest, period, started) -> None:
 def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
     status_counts = dict(con.execute(
         "SELECT status, count(*) FROM result GROUP BY status ORDER BY status").fetchall())
+    # the root-cause summary (reconcile's last step) already holds lines and signed amount per status,
+    # code and finer: summing it up avoids one more join of result with the universe
     by_code = {f"{st}:{code or '-'}": {"count": n, "amount": str(amt)} for st, code, n, amt in con.execute(
-        """SELECT r.status, r.code, count(*), coalesce(sum(u.amount), 0) FROM result r JOIN universe u USING (line_id)
+        """SELECT status, code, sum(lines), coalesce(sum(amount), 0) FROM run_root_cause
            GROUP BY ALL ORDER BY 1, 2 NULLS FIRST""").fetchall()}
     for s in conservation.STATUSES:
         status_counts.setdefault(s, 0)

@@ -77,31 +77,55 @@ def load_baseline(path: Path | None = None) -> Baseline:
 
 
 def build(con, baseline: Baseline) -> int:
-    """Fill temp table ``run_baseline`` (one row per order of the period); return its row count."""
-    con.execute("CREATE OR REPLACE TEMP TABLE baseline_long (order_no VARCHAR, channel VARCHAR, "
-                "dimension VARCHAR, source VARCHAR, amount DECIMAL(18,2))")
-    # one join of each ledger table with the universe, kept to the columns an expression may name;
-    # every measure of that source then reads this small table instead of joining again
-    for src in sorted({m.source for m in baseline.measures}):
+    """Fill temp table ``run_baseline`` (one row per order of the period); return its row count.
+
+    One statement: per source, one pass over that source's lines of the period computes every
+    measure of the source at once (a ``FILTER`` per measure, grouped by order and run channel), and
+    one more groups those rows by order. A measure's sum per order and channel is cast to
+    DECIMAL(18,2) before the order's total, as one row per measure used to be; the old shape (one
+    INSERT and one grouping per measure) read the lines nine times.
+    """
+    params: dict = {}
+    by_source: dict = {}
+    for n, m in enumerate(baseline.measures):
+        by_source.setdefault(m.source, []).append((n, m))
+    rows = []
+    for src, measures in sorted(by_source.items()):
         table, columns = SOURCES[src]
-        execute(con, f"""CREATE OR REPLACE TEMP TABLE baseline_{src} AS
-            SELECT t.order_no, u.channel AS run_channel, {", ".join(f"t.{c}" for c in columns)}
-            FROM {table} t JOIN universe u USING (line_id)
-            WHERE u.source = $src AND u.in_period AND u.order_no IS NOT NULL AND u.order_record""", {"src": src})
-    for m in baseline.measures:
-        params = dict(m.value.params)
-        params.update({"dim": m.dimension, "src": m.source})
-        types = in_list("lt", m.line_types, params)
-        # the value expression sees one relation (the ledger table's own columns), never the universe's
-        execute(con, f"""INSERT INTO baseline_long
-            SELECT order_no, run_channel, $dim, $src, sum(v) FROM (
-                SELECT order_no, run_channel, {m.value.sql} AS v FROM baseline_{m.source}
-                WHERE line_type IN ({types}))
-            GROUP BY order_no, run_channel""", params)
-    cols = ", ".join(
-        f"sum(amount) FILTER (WHERE dimension = '{d}' AND source = '{s}') AS {d}_{s}"
-        for d in DIMENSIONS for s in SOURCES)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE run_baseline AS
-        SELECT order_no, coalesce(max(channel) FILTER (WHERE source = 'platform'), max(channel)) AS channel, {cols}
-        FROM baseline_long GROUP BY order_no ORDER BY channel NULLS LAST, order_no""")
+        params[f"src_{src}"] = src
+        aggs = []
+        for n, m in measures:
+            params.update(m.value.params)
+            types = in_list(f"lt{n}_", m.line_types, params)
+            aggs.append(f"CAST(sum({m.value.sql}) FILTER (WHERE line_type IN ({types})) AS DECIMAL(18,2)) AS m{n}")
+        every = in_list(f"lt_{src}_", sorted({t for _, m in measures for t in m.line_types}), params)
+        # the value expressions see one relation (the ledger table's own columns), never the universe's;
+        # a group exists only where a line of some measure's types does, as a measure's row did
+        rows.append(f"""SELECT order_no, run_channel AS channel, $src_{src} AS source, {", ".join(
+                            f"m{n}" if m.source == src else f"NULL::DECIMAL(18,2) AS m{n}"
+                            for n, m in enumerate(baseline.measures))}
+            FROM (SELECT order_no, run_channel, {", ".join(aggs)}
+                  FROM (SELECT t.order_no, u.channel AS run_channel, {", ".join(f"t.{c}" for c in columns)}
+                        FROM {table} t JOIN universe u USING (line_id)
+                        WHERE u.source = $src_{src} AND u.in_period AND u.order_no IS NOT NULL AND u.order_record)
+                  WHERE line_type IN ({every})
+                  GROUP BY order_no, run_channel)""")
+    cols = []
+    for d in DIMENSIONS:
+        for s in SOURCES:
+            ns = [n for n, m in enumerate(baseline.measures) if (m.dimension, m.source) == (d, s)]
+            if not ns:
+                value = "NULL::DECIMAL(38,2)"
+            elif len(ns) == 1:
+                value = f"sum(m{ns[0]})"
+            else:  # two measures of one dimension and source add up (NULL only where both are)
+                value = (f"CAST(CASE WHEN {' OR '.join(f'count(m{n}) > 0' for n in ns)} THEN "
+                         + " + ".join(f"coalesce(sum(m{n}), 0)" for n in ns) + " END AS DECIMAL(38,2))")
+            cols.append(f"{value} AS {d}_{s}")
+    if not rows:  # no measure at all: no order has anything to say
+        rows = ["SELECT NULL::VARCHAR AS order_no, NULL::VARCHAR AS channel, NULL::VARCHAR AS source WHERE false"]
+    execute(con, f"""CREATE OR REPLACE TEMP TABLE run_baseline AS
+        SELECT order_no, coalesce(max(channel) FILTER (WHERE source = 'platform'), max(channel)) AS channel,
+               {", ".join(cols)}
+        FROM ({" UNION ALL ".join(rows)}) GROUP BY order_no ORDER BY channel NULLS LAST, order_no""", params)
     return con.execute("SELECT count(*) FROM run_baseline").fetchone()[0]

@@ -221,21 +221,28 @@ def _lines(con, params) -> None:
             WHERE source = 'platform' AND order_record AND line_type IN ('sale', 'refund')
               AND order_no IN (SELECT order_no FROM c_open) GROUP BY order_no),
              dups AS (  -- the same order booked twice: same order, type, amount and date, ranked by document
+            -- (only orders with an open line: a partition is one order's, so it is still whole)
             SELECT line_id, count(*) OVER w AS dup_count,
                    row_number() OVER (PARTITION BY order_no, line_type, amount, movement_date
                                       ORDER BY bill_no, source_file, source_line, line_id) AS dup_rank
             FROM (SELECT u.*, e.bill_no FROM universe u JOIN erp_line e USING (line_id)
-                  WHERE u.source = 'erp' AND u.order_no IS NOT NULL)
+                  WHERE u.source = 'erp' AND u.order_no IS NOT NULL
+                    AND u.order_no IN (SELECT order_no FROM c_open))
             WINDOW w AS (PARTITION BY order_no, line_type, amount, movement_date)),
              kind_sums AS (
             SELECT cm.cgroup, o.raw_type, sum(o.amount) AS s FROM c_open o JOIN case_member cm USING (line_id)
             WHERE o.is_fee AND cm.cgroup LIKE 'F%' GROUP BY ALL),
+             -- the figures below are joined to open lines only: each is computed for their keys alone
+             -- (whole groups all the same), not for every line of a month that mostly matched
              fees AS (SELECT line_id, any_value(expected ORDER BY rule) AS expected,
                              any_value(charged ORDER BY rule) AS charged,
-                             bool_or(subtotal IS NOT NULL) AS has_base FROM fee_check GROUP BY line_id),
+                             bool_or(subtotal IS NOT NULL) AS has_base FROM fee_check
+                      WHERE line_id IN (SELECT line_id FROM c_open) GROUP BY line_id),
              refs AS (SELECT order_no, count(*) AS n FROM universe WHERE source = 'erp' AND order_no IS NOT NULL
+                        AND order_no IN (SELECT order_no FROM c_open WHERE source = 'bank')
                       GROUP BY order_no),
              amounts AS (SELECT amount, count(*) AS n FROM universe WHERE source = 'erp' AND line_type = 'receivable'
+                           AND amount IN (SELECT amount FROM c_open WHERE source = 'bank')
                          GROUP BY amount)
         SELECT 'K' || substr(md5(o.line_id), 1, 16) AS case_id, 'line' AS case_kind, o.line_id,
                o.source, o.channel, o.order_no, o.line_type, o.currency, o.amount, o.amount AS residual,

@@ -28,17 +28,35 @@ def control_totals(con) -> dict:
 
     Amounts are also split by currency: a sum over CNY and USD lines is a checksum, not money.
     """
+    return _join_totals(con)[0]
+
+
+def _join_totals(con) -> tuple[dict, int, int]:
+    """The control totals, and from the same pass over ``universe`` FULL JOIN ``result``: results for
+    lines dated before the period (``early``) and results for lines outside the run (``stray``).
+
+    One join of every line of the month with every result, instead of three (a left join for the
+    totals, an inner join for the early results, an anti join for the stray ones): the counts are the
+    ones those joins gave, a line decided twice counting twice as it did.
+    """
     rows = con.execute(
         """SELECT u.source,
-                  CASE WHEN u.in_period THEN 'in'
+                  CASE WHEN u.line_id IS NULL THEN 'stray' WHEN u.in_period THEN 'in'
                        WHEN r.line_id IS NOT NULL THEN 'later_evidence' ELSE 'outside_period' END AS bucket,
                   coalesce(u.currency, '?') AS currency,
                   count(*) AS n, coalesce(sum(u.amount), 0) AS amt,
-                  count(r.line_id) AS n_out, coalesce(sum(u.amount) FILTER (WHERE r.line_id IS NOT NULL), 0)
-           FROM universe u LEFT JOIN result r USING (line_id)
+                  count(r.line_id) AS n_out, coalesce(sum(u.amount) FILTER (WHERE r.line_id IS NOT NULL), 0),
+                  count(*) FILTER (WHERE u.line_id IS NOT NULL AND r.line_id IS NOT NULL
+                                   AND NOT u.in_period AND NOT u.after_period) AS early
+           FROM universe u FULL JOIN result r ON r.line_id = u.line_id
            GROUP BY ALL ORDER BY 1, 2, 3""").fetchall()
     out: dict = {}
-    for src, bucket, cur, n, amt, n_out, amt_out in rows:
+    early = stray = 0
+    for src, bucket, cur, n, amt, n_out, amt_out, n_early in rows:
+        early += n_early
+        if bucket == "stray":
+            stray += n
+            continue
         t = out.setdefault(src, {k: {"count": 0, "amount": Decimal(0), "by_currency": {}}
                                  for k in ("in", "out", "later_evidence", "outside_period")})
         t[bucket]["count"] += n
@@ -57,8 +75,9 @@ def control_totals(con) -> dict:
         b["count"] += n
         b["amount"] += amt
         b["by_currency"][cur] = str(amt)
-    return {src: {k: _bucket(v["count"], v["amount"], v["by_currency"]) for k, v in t.items()}
-            for src, t in out.items()}
+    totals = {src: {k: _bucket(v["count"], v["amount"], v["by_currency"]) for k, v in t.items()}
+              for src, t in out.items()}
+    return totals, early, stray
 
 
 def from_run_files(con) -> dict:
@@ -101,7 +120,7 @@ def check(con, loaded_by_source: dict | None = None, tolerances: dict | None = N
     the universe, so a line lost or an amount changed between the store and the check is caught;
     ``tolerances`` (order pass name -> tolerance) against every group those passes matched.
     """
-    totals = control_totals(con)
+    totals, early, stray = _join_totals(con)
     problems = unbalanced_groups(con, tolerances or {})
     for src, t in totals.items():
         if t["in"]["count"] != t["out"]["count"] or Decimal(t["in"]["amount"]) != Decimal(t["out"]["amount"]):
@@ -115,19 +134,17 @@ def check(con, loaded_by_source: dict | None = None, tolerances: dict | None = N
         elif have_amount != Decimal(expected["amount"]):
             problems.append(f"{src}: the run's files loaded an amount of {expected['amount']} but "
                             f"{have_amount} reached matching")
-    early = con.execute(
-        "SELECT count(*) FROM result JOIN universe USING (line_id) WHERE NOT in_period AND NOT after_period"
-    ).fetchone()[0]
     if early:
         problems.append(f"{early} results for lines dated before the period (outside the period)")
-    dup = con.execute("SELECT count(*) - count(DISTINCT line_id) FROM result").fetchone()[0]
+    # one pass over result for both: a line decided twice, a status that is not final
+    dup, bad = con.execute(
+        """SELECT count(*) - count(DISTINCT line_id),
+                  count(*) FILTER (WHERE status NOT IN ('matched', 'known', 'unknown', 'review'))
+           FROM result""").fetchone()
     if dup:
         problems.append(f"{dup} lines decided more than once")
-    bad = con.execute(
-        "SELECT count(*) FROM result WHERE status NOT IN ('matched', 'known', 'unknown', 'review')").fetchone()[0]
     if bad:
         problems.append(f"{bad} lines without a final state")
-    stray = con.execute("SELECT count(*) FROM result ANTI JOIN universe USING (line_id)").fetchone()[0]
     if stray:
         problems.append(f"{stray} results for lines outside the run")
     if problems:

@@ -61,6 +61,8 @@ Amounts are strings (exact decimals, never floats); dates ``YYYY-MM-DD``; times
 
 from __future__ import annotations
 
+from recon.engine import outcome
+
 TOP = 3  # candidates kept per line
 NEAR = 5  # amount neighbours looked at on each side of a line's position, per other source
 # Each money line of an order (a platform line with a non-zero amount) is the effect of the order's
@@ -85,14 +87,31 @@ _MACROS = [
 
 
 def scope_from_run(con) -> None:
-    """``drill_scope`` for a run in progress: the universe with each line's result (NULL = no result)."""
+    """``drill_scope`` for a run in progress: the universe lines the drill-down of ``drill_target`` can
+    reach, each with its result (NULL = no result).
+
+    Layer 1 looks at open lines (no result, ``unknown`` or ``review``: the targets and their amount
+    neighbours) and at lines sharing a target's order key; no other line is ever a target or a
+    candidate, so the scope holds just these. A month that mostly matches is then drilled without
+    copying every line of the universe (3.5 million at a million orders), and with no target the
+    order keys are not even computed.
+    """
     _macros(con)
+    keyed = ""
+    if con.execute("SELECT count(*) FROM drill_target").fetchone()[0]:
+        keyed = """UNION SELECT line_id FROM universe
+                   WHERE order_no IS NOT NULL AND drill_okey(order_no) IN (
+                       SELECT drill_okey(order_no) FROM universe SEMI JOIN drill_target USING (line_id))"""
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE drill_scope AS
+        f"""CREATE OR REPLACE TEMP TABLE drill_scope AS
+        WITH reach AS (
+            SELECT line_id FROM universe ANTI JOIN result USING (line_id)
+            UNION SELECT line_id FROM result WHERE status IN ('unknown', 'review')
+            {keyed})
         SELECT u.line_id, u.source, u.file_id, u.source_file, u.source_line, u.source_sheet, u.channel,
                u.order_no, drill_okey(u.order_no) AS okey, u.line_type, u.currency, u.amount, u.movement_date,
                r.status, r.code, r.match_group
-        FROM universe u LEFT JOIN result r USING (line_id)""")
+        FROM universe u SEMI JOIN reach USING (line_id) LEFT JOIN result r USING (line_id)""")
 
 
 def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
@@ -382,15 +401,17 @@ def _conclude(con) -> None:
 def run(con) -> int:
     """The run's drill-down: every ``unknown`` line of ``result``; the finding joins its explanation.
 
-    Leaves ``run_drilldown`` and ``run_root_cause`` for the run record. Returns the lines drilled.
+    Leaves ``run_drilldown`` and ``run_root_cause`` for the run record, and (``result`` being final
+    here) the run's lines in ``run_line`` (``recon.engine.outcome``). Returns the lines drilled.
     """
-    scope_from_run(con)
     con.execute("CREATE OR REPLACE TEMP TABLE drill_target AS SELECT line_id FROM result WHERE status = 'unknown'")
+    scope_from_run(con)
     drill(con)
     con.execute("CREATE OR REPLACE TEMP TABLE run_drilldown AS SELECT * FROM drill_out")
     con.execute(
         """UPDATE result SET explanation = coalesce(result.explanation || '; ', '') || '下钻' || d.finding
            FROM run_drilldown d WHERE d.line_id = result.line_id""")
+    outcome.build(con)
     root_cause(con)
     return con.execute("SELECT count(*) FROM run_drilldown").fetchone()[0]
 
@@ -399,12 +420,13 @@ def root_cause(con) -> None:
     """``run_root_cause``: lines and signed amount by status, code, channel and (unknowns) stop layer.
 
     The amount is the signed sum, the same figure as the manifest's ``by_code``, so the two agree.
+    Reads ``run_line`` (the final results with their universe fields).
     """
     con.execute(
         """CREATE OR REPLACE TEMP TABLE run_root_cause AS
-        SELECT r.status, r.code, u.channel, d.layer AS stop_layer, count(*) AS lines,
-               CAST(coalesce(sum(u.amount), 0) AS DECIMAL(18,2)) AS amount
-        FROM result r JOIN universe u USING (line_id) LEFT JOIN run_drilldown d USING (line_id)
+        SELECT r.status, r.code, r.channel, d.layer AS stop_layer, count(*) AS lines,
+               CAST(coalesce(sum(r.amount), 0) AS DECIMAL(18,2)) AS amount
+        FROM run_line r LEFT JOIN run_drilldown d USING (line_id)
         GROUP BY ALL ORDER BY ALL""")
 
 

@@ -20,12 +20,14 @@ from recon.sql.bind import execute, in_list
 
 
 def _candidates_sql(rule: FeeRule, params: dict) -> str:
+    # p.channel = $ch repeats u.channel = $ch (a platform line's channel in the universe is its own): it
+    # lets DuckDB skip the other channels' lines of platform_line instead of joining all of them
     params["ch"] = rule.channel
     if rule.base == "line":
         return """SELECT u.line_id, u.amount AS subtotal, -p.fee_amount AS charged
                   FROM universe u JOIN platform_line p USING (line_id)
                   WHERE u.source = 'platform' AND u.in_period AND u.channel = $ch AND u.line_type = 'sale'
-                    AND p.fee_amount < 0"""
+                    AND p.channel = $ch AND p.fee_amount < 0"""
     types = in_list("lt", rule.line_types, params)
     raw = f"AND p.raw_type IN ({in_list('rt', rule.raw_types, params)})" if rule.raw_types else ""
     desc = ""
@@ -36,11 +38,12 @@ def _candidates_sql(rule: FeeRule, params: dict) -> str:
                   SELECT u.line_id, u.order_no, p.sub_order_no, -u.amount AS charged
                   FROM universe u JOIN platform_line p USING (line_id)
                   WHERE u.source = 'platform' AND u.in_period AND u.channel = $ch AND u.line_type IN ({types})
-                    AND u.amount < 0 AND u.order_no IS NOT NULL {raw} {desc}),
+                    AND p.channel = $ch AND u.amount < 0 AND u.order_no IS NOT NULL {raw} {desc}),
               sales AS (
                   SELECT u.order_no, p.sub_order_no, sum(u.amount) AS subtotal
                   FROM universe u JOIN platform_line p USING (line_id)
                   WHERE u.source = 'platform' AND u.channel = $ch AND u.line_type = 'sale' AND u.order_record
+                    AND p.channel = $ch
                   GROUP BY ALL)
               SELECT f.line_id, s.subtotal, f.charged FROM fees f
               LEFT JOIN sales s ON s.order_no = f.order_no

@@ -51,7 +51,9 @@ def build_universe(con, period_start, period_end, channel_map: list[tuple[str, s
         {k: params[k] for k in ("start", "evid")})
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE universe AS
-        WITH lines AS (
+        -- NOT MATERIALIZED: lines is read twice (order_kind needs two columns of its platform rows);
+        -- materialising it copied every line of the month once more before the table itself
+        WITH lines AS NOT MATERIALIZED (
             SELECT 'platform' AS source, line_id, file_id, source_name, source_line, source_sheet, channel,
                    account, order_no, line_type, currency, amount, movement_date, id_problem, record_kind,
                    payout_ref, CAST(event_time AS DATE) AS payout_date, counterparty, fee_amount, refund_no,

@@ -14,16 +14,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from recon.engine import outcome
+from recon.sql.neutralise import NEUTRALISE_MACRO  # noqa: F401  (the CSV writers' r_safe, also used by vouchers)
+
 RESULT_COLUMNS = (
     "source", "source_file", "source_line", "source_sheet", "channel", "account", "order_no",
     "line_type", "currency", "amount", "status", "code", "match_group", "explanation",
 )
-
-# the first code point of x is one of = + - @ ＝ tab CR (ord gives -1 for '' and NULL for NULL, which
-# both pass through unchanged): an integer test per cell, not a regular expression per cell
-NEUTRALISE_MACRO = r"""CREATE OR REPLACE TEMP MACRO r_safe(x) AS
-    CASE WHEN ord(x) IN (61, 43, 45, 64, 65309, 9, 13) THEN '''' || x ELSE x END"""
-
 
 def _copy_with_bom(con, select_sql: str, path: Path, params=None) -> None:
     """COPY to a temp file whose name we chose (a user's --out path never enters SQL), then add the BOM."""
@@ -49,18 +46,17 @@ def _write(con, select_sql: str, out_dir: Path, name: str) -> Path:
 
 
 def write_results(con, out_dir: Path) -> Path:
-    """Write OUT/results.csv from ``universe`` joined with ``result``."""
+    """Write OUT/results.csv from ``run_line`` (``recon.engine.outcome``: the results with their lines).
+
+    ``run_line`` is stored in the file's order, so the COPY streams it without sorting again; should
+    DuckDB ever be told not to keep insertion order, the same order is asked for explicitly.
+    """
     text = {"source_file", "source_sheet", "channel", "account", "order_no", "line_type", "currency",
             "code", "match_group", "explanation"}
     cols = ", ".join(
         f"r_safe({c}) AS {c}" if c in text else c for c in RESULT_COLUMNS)
-    select = (
-        f"SELECT {cols} FROM (SELECT u.source, u.source_file, u.source_line, u.source_sheet, u.channel, "
-        "u.account, u.order_no, u.line_type, u.currency, u.amount, r.status, r.code, r.match_group, "
-        "r.explanation FROM universe u JOIN result r USING (line_id)) "
-        "ORDER BY CASE source WHEN 'platform' THEN 1 WHEN 'erp' THEN 2 ELSE 3 END, source_file, "
-        "source_sheet NULLS FIRST, source_line")
-    return _write(con, select, out_dir, "results.csv")
+    order = "" if outcome.in_order(con) else f" ORDER BY {outcome.ORDER}"
+    return _write(con, f"SELECT {cols} FROM run_line{order}", out_dir, "results.csv")
 
 
 def write_quarantine(con, out_dir: Path) -> Path:
