@@ -108,6 +108,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"step {name} failed:\n{m['stderr']}")
         m.update(json.loads(m.pop("stdout").strip().splitlines()[-1]))
         m.pop("stderr")
+        if m["own_peak_rss_mb"] is not None:  # the child's own VmHWM, as bench_scale reports it
+            m["peak_rss_mb"] = m.pop("own_peak_rss_mb")
         steps[name] = m
     floor = round(sum(s["work_s"] for s in steps.values()), 2)
     report = {"orders": args.orders, "machine": bench_scale.machine(), "steps": steps, "floor_work_s": floor}
