@@ -71,7 +71,7 @@ def scan(inputs) -> list[tuple[Path, str]]:
 def import_paths(con, paths, profiles, forced=None) -> list[FileReport]:
     """`recon import`: load each file; unreadable files raise InputError naming the file."""
     reports = []
-    with contextlib.closing(prepared_in_turn(scan(paths), profiles, forced)) as files:
+    with contextlib.closing(prepared_in_turn(scan(paths), profiles, forced, _known_files(con))) as files:
         for path, rel, prepared in files:
             try:
                 if isinstance(prepared, InputError):
@@ -372,10 +372,15 @@ def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _known_files(con) -> frozenset:
+    """The SHA-256 of every file the store holds (the import skips decoding those)."""
+    return frozenset(r[0] for r in con.execute("SELECT file_id FROM source_file").fetchall())
+
+
 def _import_all(con, files, profiles, forced, progress=_quiet):
     """Import every file; unreadable ones are collected and reported together (exit 2)."""
     reports, warnings, errors = [], [], []
-    with contextlib.closing(prepared_in_turn(files, profiles, forced)) as ahead:
+    with contextlib.closing(prepared_in_turn(files, profiles, forced, _known_files(con))) as ahead:
         for i, (path, rel, prepared) in enumerate(ahead):
             progress(f"importing {rel}", i, len(files))
             try:

@@ -97,3 +97,29 @@ def test_an_already_loaded_file_leaves_its_prepared_region_behind_not(tmp_path, 
     reports, _ = api._import_all(con, files, profiles, None)
     assert {r.status for r in reports} == {"already_loaded"}
     assert list(own_tmp.iterdir()) == []
+
+
+def test_a_file_the_store_holds_is_hashed_not_decoded(tmp_path, profiles, own_tmp, monkeypatch):
+    files = _files(tmp_path)
+    con = store.connect(":memory:")
+    api._import_all(con, files, profiles, None)
+    opened = []
+    real = load.containers.open_parts
+    monkeypatch.setattr(load.containers, "open_parts", lambda data, name: opened.append(name) or real(data, name))
+    reports, _ = api._import_all(con, files, profiles, None)
+    assert {r.status for r in reports} == {"already_loaded"} and opened == []
+    assert [r.totals() for r in reports] == [r.totals() for r in api._import_all(store.connect(":memory:"), files,
+                                                                                   profiles, None)[0]]
+
+
+def test_a_hashed_only_file_the_store_lacks_is_imported_whole(tmp_path, profiles, own_tmp):
+    path, name = _files(tmp_path)[1]
+    first = load.prepare_file(path, profiles, name)
+    file_id = first.file_id
+    first.close()
+    prepared = load.prepare_file(path, profiles, name, known={file_id})
+    assert prepared.hashed_only and prepared.parts == []
+    con = store.connect(":memory:")
+    rep = load.import_file(con, path, profiles, display=name, prepared=prepared)
+    assert rep.status == "loaded" and rep.totals()["loaded"] > 0
+    assert list(own_tmp.iterdir()) == []

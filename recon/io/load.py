@@ -471,6 +471,7 @@ class PreparedFile:
     report: FileReport
     parts: list
     tables: dict  # index of a text part -> (Table or None, preamble values)
+    hashed_only: bool = False  # the store held its SHA-256 when it was prepared: not opened
 
     def close(self) -> None:
         """Remove the written-out data regions nobody read (a file already loaded, a failure)."""
@@ -481,9 +482,13 @@ class PreparedFile:
 
 
 def prepare_file(path: Path, profiles: list[Profile], display: str | None = None,
-                 forced: Profile | None = None, fast: bool = True) -> PreparedFile:
+                 forced: Profile | None = None, fast: bool = True, known=frozenset()) -> PreparedFile:
     """Everything of an import that needs no store: read, hash, open, decode and detect each text
-    part, and (``fast``) write its data region out for DuckDB's reader."""
+    part, and (``fast``) write its data region out for DuckDB's reader.
+
+    A file whose SHA-256 is in ``known`` (the store's files) is only read and hashed: the import
+    will find it already loaded, and decoding gigabytes to learn that would be waste.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -491,6 +496,8 @@ def prepare_file(path: Path, profiles: list[Profile], display: str | None = None
         raise InputError(f"{path}: cannot read the file: {exc.strerror}") from None
     file_id = sha256_bytes(data)
     report = FileReport(str(path), display or path.name, file_id, len(data))
+    if file_id in known:
+        return PreparedFile(path, file_id, report, [], {}, hashed_only=True)
     parts = containers.open_parts(data, report.name)
     report.container = parts[0].container if parts else ""
     del data  # a text part holds its own bytes until decoded; nothing else needs them
@@ -510,9 +517,10 @@ def prepare_file(path: Path, profiles: list[Profile], display: str | None = None
     return prepared
 
 
-def prepared_in_turn(files, profiles, forced=None):
+def prepared_in_turn(files, profiles, forced=None, known=frozenset()):
     """Yield (path, display, PreparedFile or the InputError it raised) for each (path, display),
-    preparing the next file in a thread while the caller loads the current one.
+    preparing the next file in a thread while the caller loads the current one (``known``: the
+    SHA-256 of the files the store holds, see ``prepare_file``).
 
     DuckDB releases the GIL while it runs a statement, so decoding and planning file N+1 use the
     core that loading file N leaves idle. One file ahead only: a prepared file holds its text.
@@ -523,7 +531,7 @@ def prepared_in_turn(files, profiles, forced=None):
 
         def submit(i):
             if i < len(files):
-                pending[i] = pool.submit(prepare_file, files[i][0], profiles, files[i][1], forced)
+                pending[i] = pool.submit(prepare_file, files[i][0], profiles, files[i][1], forced, True, known)
 
         try:
             submit(0)
@@ -562,6 +570,9 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
         report, file_id = prepared.report, prepared.file_id
         install_macros(con)
         row = con.execute("SELECT report_json FROM source_file WHERE file_id = ?", [file_id]).fetchone()
+        if row is None and prepared.hashed_only:  # the store no longer holds it: prepare it whole
+            prepared = prepare_file(path, profiles, display, forced, fast=not fast_off)
+            report = prepared.report
         if row:
             old = json.loads(row[0])
             report.status = "already_loaded"
