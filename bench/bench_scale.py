@@ -154,7 +154,9 @@ def run_step(step: str, *args: str) -> dict:
     if m["exit_code"] != 0:
         raise SystemExit(f"step {step} failed:\n{m['stderr']}")
     m.update(json.loads(m.pop("stdout").strip().splitlines()[-1]))
-    m.pop("stderr")
+    err = m.pop("stderr")
+    if m.get("run_exit_code") not in (None, 0, 1):  # recon's own message says why the run failed
+        m["stderr_tail"] = err[-2000:]
     if m["own_peak_rss_mb"] is not None:
         m["peak_rss_mb"] = m.pop("own_peak_rss_mb")
     return m
@@ -335,7 +337,7 @@ def main(argv=None) -> int:
         run = run_step("d", str(sample), str(out), str(db), args.memory_limit)
         run["memory_limit"] = args.memory_limit or None
         if run["run_exit_code"] not in (0, 1):
-            raise SystemExit(f"recon run failed with exit code {run['run_exit_code']}")
+            raise SystemExit(f"recon run failed with exit code {run['run_exit_code']}:\n{run.get('stderr_tail', '')}")
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
         run.update({"status_counts": manifest["status_counts"],
                     "ledger_lines_in_period": sum(t["in"]["count"] for t in manifest["control_totals"].values()),

@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 import click
+import duckdb
 
 from recon import __version__, api, progress, store
 from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ReconError
@@ -518,6 +519,13 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
+    except duckdb.OutOfMemoryException as exc:  # a resource limit, not a bug: say what to change
+        first = str(exc).splitlines()[0] if str(exc) else "out of memory"
+        click.echo(f"error: DuckDB ran out of memory ({first}). Raise --memory-limit, or leave it unset "
+                   "(DuckDB may then use 80% of RAM), or run on a machine with more memory. Files already "
+                   "imported stay in the store (the next run will not read them again); the outputs of "
+                   "earlier runs are untouched.", err=True)
+        sys.exit(EXIT_INTERNAL)
     except Exception:  # a bug: keep the traceback
         traceback.print_exc()
         sys.exit(EXIT_INTERNAL)

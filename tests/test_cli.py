@@ -110,3 +110,17 @@ def test_packaged_defaults_are_found():
     assert (resources.rules_dir() / "channels.yaml").is_file()
     assert resources.dictionaries_dir().is_dir() and resources.reports_dir().is_dir()
     assert any(resources.profiles_dir().glob("*.yaml"))
+
+
+def test_out_of_memory_says_what_to_change(tmp_path, capsys, monkeypatch):
+    import duckdb
+
+    from recon import api
+
+    def oom(cfg, progress=None):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
+    monkeypatch.setattr(api, "run", oom)
+    code, out, err = run_cli(["run", str(FIXTURES), "--out", str(tmp_path / "o"), "--db", str(tmp_path / "s.duckdb"),
+                              "--memory-limit", "1GB"], capsys)
+    assert code == 3 and out == ""
+    assert "ran out of memory" in err and "Raise --memory-limit" in err and "Traceback" not in err

@@ -236,3 +236,12 @@ def test_bench_floor_keeps_every_line_and_rewrites_the_results(tmp_path):
     results = tmp_path / "results.csv"
     results.write_text("line_id,status\nL1,matched\nL2,unknown\n", encoding="utf-8")
     assert floor.step_results(str(results))["rows"] == 2
+
+
+def test_bench_keeps_the_message_of_a_failed_run(monkeypatch):
+    bench = _bench()
+    child = {"wall_s": 1.0, "peak_rss_mb": 9, "exit_code": 0, "stderr": "error: DuckDB ran out of memory"}
+    monkeypatch.setattr(bench, "measure", lambda cmd: dict(child, stdout='{"run_exit_code": 3, "own_peak_rss_mb": 5}\n'))
+    assert bench.run_step("d", "S", "O", "D")["stderr_tail"] == "error: DuckDB ran out of memory"
+    monkeypatch.setattr(bench, "measure", lambda cmd: dict(child, stdout='{"run_exit_code": 1, "own_peak_rss_mb": 5}\n'))
+    assert "stderr_tail" not in bench.run_step("d", "S", "O", "D")
