@@ -285,7 +285,7 @@ def stage(con, table, off: str = "") -> str:
     ``off`` is a reason the caller already has for not trying (a failed first attempt). A payload
     prepared ahead (``table.payload``) is used and closed here.
     """
-    payload, table.payload = getattr(table, "payload", None), None
+    payload, table.payload = table.payload, None
     try:
         if off or not ENABLED:
             return off or "the fast reader is switched off"

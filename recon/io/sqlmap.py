@@ -107,7 +107,7 @@ TYPING = {
     "rate": ("r_numtext", "r_rate({})"),
     "int": ("r_numtext", "r_int({})"),
     "timestamp": ("r_tstext", "r_ts({})"),
-    "date": ("r_tstext", "CAST(r_ts({}) AS DATE)"),
+    "date": ("r_tstext", None),  # the day of the cell's timestamp (see Compiler.value); formats: own template
     "time": ("r_tstext", "r_time({})"),  # only for a spec's time_col, not a profile type
 }
 WHAT = {
