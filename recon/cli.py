@@ -216,7 +216,7 @@ def sample(orders, out, seed, period, scale):
               help="Known-discrepancy dictionary YAML (repeatable; later files override entries by code; "
                    "default: the shipped dictionaries/default.yaml).")
 @report_options
-@click.option("--memory-limit", help="Cap DuckDB's memory, e.g. 4GB; bigger work spills to disk (default: 80% of RAM).")
+@click.option("--memory-limit", help="Cap DuckDB's memory, e.g. 4GB; bigger work spills to STORE.tmp beside the store, removed after the run (default: 80% of RAM).")
 def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt, as_json, no_reports, evidence_days,
         dictionaries, lang, top, voucher_format, accounts, matched_cap, memory_limit):
     """Import every file under INPUTS (recursively), match, classify, drill down, and write the results.
