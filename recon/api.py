@@ -14,13 +14,11 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from recon import __version__, store
+from recon import __version__, outputs, store
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, conservation, drill, fees, match, pragmas
 from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
@@ -158,8 +156,7 @@ def infer_period(con) -> str:
 
 # ---------------------------------------------------------------- run
 
-OUTPUTS = ("results.csv", "quarantine.csv", "order_baseline.csv", "report.html", "recon.xlsx", "vouchers.csv",
-           "voucher_sources.csv", "vouchers_kingdee.xlsx", "vouchers_u8.csv", "manifest.json")
+OUTPUTS = outputs.OUTPUTS
 # What `recon run --no-reports` writes: what a script or the benchmark needs, nothing more.
 SCRIPT_OUTPUTS = ("results.csv", "manifest.json")
 # Store lines dated up to this many days after the period take part as evidence (a refund booked
@@ -269,12 +266,16 @@ def run(cfg: RunConfig, progress=_quiet) -> RunResult:
         raise ReconError(f"no input files under {', '.join(str(i) for i in cfg.inputs)} "
                          "(dot-files and dot-folders are skipped)")
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # outputs are written beside OUT and swapped in at the end, manifest last: a run that fails never
-    # leaves a half-written or mixed set where the last good one stood
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    # outputs are written beside OUT and swapped in at the end in one step (recon.outputs): a run that
+    # fails or is killed never leaves a half-written or mixed set where the last good one stood
+    writer = outputs.OutputSet(out)
+    staging = writer.staging
     started = dt.datetime.now().replace(microsecond=0)
-    con = store.connect(cfg.db, cfg.memory_limit)
+    try:
+        con = store.connect(cfg.db, cfg.memory_limit)
+    except BaseException:
+        writer.__exit__(None, None, None)
+        raise
     try:
         reports, warnings = _import_all(con, files, profiles, forced, progress)
         _register_run_files(con, reports)
@@ -298,26 +299,24 @@ def run(cfg: RunConfig, progress=_quiet) -> RunResult:
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
         manifest["exit_code"] = _exit_code(manifest)
         _record_run(con, manifest, period, started)
-        outputs = list(SCRIPT_OUTPUTS[:-1])
+        written = list(SCRIPT_OUTPUTS[:-1])
         if cfg.reports:
             progress("writing reports")
-            outputs += ["quarantine.csv", "order_baseline.csv"]
-            outputs += render_reports(con, manifest["run_id"], staging, chart, cfg.lang, cfg.top,
+            written += ["quarantine.csv", "order_baseline.csv"]
+            written += render_reports(con, manifest["run_id"], staging, chart, cfg.lang, cfg.top,
                                       cfg.voucher_format, cfg.matched_cap)
-        outputs.append("manifest.json")
-        manifest["outputs"] = [str(out / n) for n in outputs]
+        written.append("manifest.json")
+        manifest["outputs"] = [str(out / n) for n in written]
+        manifest["output_sha256"] = outputs.hashes(staging, written)
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
                                                encoding="utf-8")
-        for name in OUTPUTS:  # a --no-reports run removes the last run's reports: never a mixed set
-            if name not in outputs and (out / name).exists():
-                os.remove(out / name)
-        for name in outputs:  # manifest.json is last
-            os.replace(staging / name, out / name)
+        # a --no-reports run's set has no reports: the last run's go with the old set, never a mixed one
+        writer.publish(written)
         progress("done")
         return RunResult(manifest["exit_code"], manifest, reports, warnings, out)
     finally:
         con.close()
-        shutil.rmtree(staging, ignore_errors=True)
+        writer.__exit__(None, None, None)
 
 
 def check_report_options(lang: str, top: int, voucher_format: str) -> None:
@@ -358,18 +357,21 @@ def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top:
     chart = load_accounts(accounts)
     check_report_options(lang, top, voucher_format)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    con = store.connect(db)
-    try:
-        run_id = _pick_run(con, run_id)
-        names = render_reports(con, run_id, staging, chart, lang, top, voucher_format, matched_cap)
-        for name in names:
-            os.replace(staging / name, out / name)
-        return {"run_id": run_id, "outputs": [str(out / n) for n in names]}
-    finally:
-        con.close()
-        shutil.rmtree(staging, ignore_errors=True)
+    with outputs.OutputSet(out) as writer:
+        con = store.connect(db)
+        try:
+            run_id = _pick_run(con, run_id)
+            names = render_reports(con, run_id, writer.staging, chart, lang, top, voucher_format, matched_cap)
+        finally:
+            con.close()
+        # the run's results.csv and manifest.json, if OUT holds them, stay beside the re-rendered reports
+        for name in ("results.csv", "quarantine.csv", "order_baseline.csv", "manifest.json"):
+            if name not in names and (out / name).is_file():
+                os.link(out / name, writer.staging / name)
+                names.append(name)
+        writer.publish(names)
+        return {"run_id": run_id, "outputs": [str(out / n) for n in names if n not in (
+            "results.csv", "quarantine.csv", "order_baseline.csv", "manifest.json")]}
 
 
 def _known_files(con) -> frozenset:

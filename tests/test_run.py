@@ -381,4 +381,5 @@ def test_a_failed_run_leaves_the_previous_outputs_untouched(month, capsys, monke
     code, _, err = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")], capsys)
     assert code == 3 and "simulated" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert not [p for p in month.iterdir() if p.name.startswith(".out-")], "the staging folder is cleaned up"
+    leftovers = [p.name for p in month.iterdir() if p.name.startswith(".out.recon-") and p.is_dir()]
+    assert not leftovers, "the staging folder is cleaned up"
