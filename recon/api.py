@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from recon import __version__, outputs, store
+from recon import __version__, outputs, store, tempfiles
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, conservation, drill, fees, match, pragmas
 from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
@@ -265,6 +265,7 @@ def run(cfg: RunConfig, progress=_quiet) -> RunResult:
     if not files:
         raise ReconError(f"no input files under {', '.join(str(i) for i in cfg.inputs)} "
                          "(dot-files and dot-folders are skipped)")
+    tempfiles.clean_stale()  # temp copies of input data a killed run left behind
     out = Path(cfg.out)
     # outputs are written beside OUT and swapped in at the end in one step (recon.outputs): a run that
     # fails or is killed never leaves a half-written or mixed set where the last good one stood

@@ -41,13 +41,13 @@ import csv
 import re
 import shutil
 import string
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from recon import tempfiles
 from recon.io import containers, tabular
 from recon.io.profile import norm_header
 
@@ -266,7 +266,7 @@ def prepare(table) -> "Payload | str":
     if crlf and crlf != encoded.count(b"\n", start, end):  # mixed line ends: DuckDB wants one kind
         encoded, start, crlf = encoded[start:end].replace(b"\r\n", b"\n"), 0, 0
         end = len(encoded)
-    path = Path(tempfile.mkdtemp(prefix="recon-fastcsv-")) / "part.csv"
+    path = tempfiles.scratch_dir("fastcsv") / "part.csv"
     try:
         with open(path, "wb") as out:
             out.write(memoryview(encoded)[start:end])

@@ -15,9 +15,11 @@ timestamp, so the same run renders the same bytes.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
+from recon import tempfiles
 from recon.report.accounts import Chart, load_accounts
 from recon.report.cells import EXCEL_MAX_ROWS, Column, Styles, sheet_names, write_cell, write_table
 from recon.report.runs import period_end, require_run
@@ -122,33 +124,39 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # constant_memory keeps each sheet's rows in temp files: in a folder of ours, so a killed run's are cleaned
+    scratch = tempfiles.scratch_dir("xlsx")
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
-                                         "strings_to_formulas": False, "strings_to_urls": False})
-    wb.set_properties({"title": f"recon {run_id}", "author": "recon", "company": "",
-                       "created": dt.datetime.combine(period_end(run["period"]), dt.time())})
-    styles = Styles(wb)
-    _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known_cap_per_code, controls, sheet_rows)
+                                         "strings_to_formulas": False, "strings_to_urls": False,
+                                         "tmpdir": str(scratch)})
+    try:
+        wb.set_properties({"title": f"recon {run_id}", "author": "recon", "company": "",
+                           "created": dt.datetime.combine(period_end(run["period"]), dt.time())})
+        styles = Styles(wb)
+        _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known_cap_per_code, controls, sheet_rows)
 
-    line_sql = f"SELECT {OUT_COLS} FROM {LINES_SQL} WHERE status = $s ORDER BY {ORDER}"
-    write_table(wb, styles, sheets["matched"], LINE_COLUMNS,
-                _stream(con, line_sql + " LIMIT $cap", {**p, "s": "matched", "cap": matched_cap}),
-                shown_matched, captions["matched"], sheet_rows)
-    known_sql = (f"SELECT {OUT_COLS} FROM (SELECT *, row_number() OVER (PARTITION BY code ORDER BY {ORDER}) AS rn "
-                 f"FROM {LINES_SQL} WHERE status = 'known') WHERE rn <= $cap ORDER BY code, {ORDER}")
-    write_table(wb, styles, sheets["known"], LINE_COLUMNS, _stream(con, known_sql, {**p, "cap": known_cap_per_code}),
-                shown_known, captions["known"], sheet_rows)
-    for status in ("unknown", "review"):
-        write_table(wb, styles, sheets[status], LINE_COLUMNS, _stream(con, line_sql, {**p, "s": status}),
-                    count[status], captions[status], sheet_rows)
-    dims = ", ".join(f"{d}_{s}" for d, _ in DIMENSIONS for s in ("platform", "erp"))
-    write_table(wb, styles, sheets["baseline"], BASELINE_COLUMNS,
-                _stream(con, f"SELECT order_no, channel, {dims} FROM order_baseline WHERE run_id = $r "
-                             "ORDER BY order_no, channel NULLS FIRST", p),
-                n_baseline, captions["baseline"], sheet_rows)
-    voucher_rows = ((no, dt.date.fromisoformat(d), *rest) for no, d, *rest in generic_rows(vouchers, chart))
-    write_table(wb, styles, sheets["vouchers"], VOUCHER_COLUMNS, voucher_rows, n_voucher_lines,
-                captions["vouchers"], sheet_rows)
-    wb.close()
+        line_sql = f"SELECT {OUT_COLS} FROM {LINES_SQL} WHERE status = $s ORDER BY {ORDER}"
+        write_table(wb, styles, sheets["matched"], LINE_COLUMNS,
+                    _stream(con, line_sql + " LIMIT $cap", {**p, "s": "matched", "cap": matched_cap}),
+                    shown_matched, captions["matched"], sheet_rows)
+        known_sql = (f"SELECT {OUT_COLS} FROM (SELECT *, row_number() OVER (PARTITION BY code ORDER BY {ORDER}) AS rn "
+                     f"FROM {LINES_SQL} WHERE status = 'known') WHERE rn <= $cap ORDER BY code, {ORDER}")
+        write_table(wb, styles, sheets["known"], LINE_COLUMNS, _stream(con, known_sql, {**p, "cap": known_cap_per_code}),
+                    shown_known, captions["known"], sheet_rows)
+        for status in ("unknown", "review"):
+            write_table(wb, styles, sheets[status], LINE_COLUMNS, _stream(con, line_sql, {**p, "s": status}),
+                        count[status], captions[status], sheet_rows)
+        dims = ", ".join(f"{d}_{s}" for d, _ in DIMENSIONS for s in ("platform", "erp"))
+        write_table(wb, styles, sheets["baseline"], BASELINE_COLUMNS,
+                    _stream(con, f"SELECT order_no, channel, {dims} FROM order_baseline WHERE run_id = $r "
+                                 "ORDER BY order_no, channel NULLS FIRST", p),
+                    n_baseline, captions["baseline"], sheet_rows)
+        voucher_rows = ((no, dt.date.fromisoformat(d), *rest) for no, d, *rest in generic_rows(vouchers, chart))
+        write_table(wb, styles, sheets["vouchers"], VOUCHER_COLUMNS, voucher_rows, n_voucher_lines,
+                    captions["vouchers"], sheet_rows)
+        wb.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return path
 
 
