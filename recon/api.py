@@ -14,14 +14,17 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
+
 from recon import __version__, outputs, store, tempfiles
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, conservation, drill, fees, match, pragmas
-from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
+from recon.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, ReconError
 from recon.io.load import FileReport, import_file, prepared_in_turn
 from recon.io.profile import Profile, all_profiles
 from recon.report.accounts import dictionary_accounts, load_accounts
@@ -109,10 +112,10 @@ def _months_between(start: dt.datetime, end_exclusive: dt.datetime) -> set:
 
 
 def period_bounds(period: str) -> tuple[dt.date, dt.date]:
-    try:
-        start = dt.datetime.strptime(period, "%Y-%m").date()
-    except ValueError:
-        raise ReconError(f"--period {period!r}: expected YYYY-MM, e.g. 2026-01") from None
+    # strptime alone would take 2026-1 (and " 2026-01"): a script's typo must not pick a month for it
+    if not re.fullmatch(r"(19|20|21)\d\d-(0[1-9]|1[0-2])", period or ""):
+        raise ReconError(f"--period {period!r}: expected YYYY-MM with a two-digit month, e.g. 2026-01")
+    start = dt.datetime.strptime(period, "%Y-%m").date()
     end = dt.date(start.year + (start.month == 12), start.month % 12 + 1, 1)
     return start, end
 
@@ -277,6 +280,8 @@ def run(cfg: RunConfig, progress=_quiet) -> RunResult:
     except BaseException:
         writer.__exit__(None, None, None)
         raise
+    period = manifest = None
+    published = False
     try:
         reports, warnings = _import_all(con, files, profiles, forced, progress)
         _register_run_files(con, reports)
@@ -313,11 +318,37 @@ def run(cfg: RunConfig, progress=_quiet) -> RunResult:
                                                encoding="utf-8")
         # a --no-reports run's set has no reports: the last run's go with the old set, never a mixed one
         writer.publish(written)
+        published = True
         progress("done")
         return RunResult(manifest["exit_code"], manifest, reports, warnings, out)
+    except (KeyboardInterrupt, duckdb.InterruptException):
+        if published:
+            raise Interrupted(f"interrupted after the run finished; {out} holds its outputs") from None
+        _record_aborted(con, manifest, period, started)
+        raise Interrupted(f"interrupted; nothing was changed in {out}; the store keeps the files imported "
+                          "so far (the next run will not read them again)") from None
     finally:
         con.close()
         writer.__exit__(None, None, None)
+
+
+def _record_aborted(con, manifest, period, started) -> None:
+    """Keep an interrupted run in the store as aborted (exit code 130), so that it is never taken
+    for a finished one: ``runs`` lists it, ``report``/``vouchers`` default to the last finished run.
+
+    The run may already be recorded (interrupted while its reports were written): it is marked. Any
+    transaction the interrupt cut short was rolled back where it was opened.
+    """
+    try:
+        if manifest is not None and con.execute("SELECT 1 FROM run WHERE run_id = ?",
+                                                [manifest["run_id"]]).fetchone():
+            con.execute("UPDATE run SET exit_code = ? WHERE run_id = ?", [EXIT_INTERRUPTED, manifest["run_id"]])
+            return
+        n = con.execute("SELECT count(*) + 1 FROM run").fetchone()[0]
+        con.execute("INSERT INTO run VALUES (?, ?, ?, ?, NULL, NULL)",
+                    [f"R{started:%Y%m%dT%H%M%S}-aborted-{n}", period or "", started, EXIT_INTERRUPTED])
+    except duckdb.Error:  # the store cannot take it now: the run simply was not recorded
+        pass
 
 
 def check_report_options(lang: str, top: int, voucher_format: str) -> None:
@@ -359,7 +390,7 @@ def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top:
     check_report_options(lang, top, voucher_format)
     out = Path(out)
     with outputs.OutputSet(out) as writer:
-        con = store.connect(db)
+        con = store.connect(db, must_exist=True)
         try:
             run_id = _pick_run(con, run_id)
             names = render_reports(con, run_id, writer.staging, chart, lang, top, voucher_format, matched_cap)
@@ -558,7 +589,7 @@ def resolve(db: str, refs=(), group: str | None = None, kind: str = "match", rea
     """`recon resolve`: record a manual decision over lines of the store; later runs apply it."""
     from recon.engine import decisions
 
-    con = store.connect(db)
+    con = store.connect(db, must_exist=True)
     try:
         ids = decisions.find_lines(con, refs, group)
         decision_id = decisions.record(con, ids, kind, reason, by)
@@ -585,7 +616,7 @@ def locate(db: str, amount: str, run_id: str | None = None, side: str | None = N
         raise ReconError(f"{amount!r} is not an amount (e.g. 428.36 or -12.30)") from None
     if not 1 <= max_lines <= 4:
         raise ReconError("--max-lines must be 1 to 4")
-    con = store.connect(db)
+    con = store.connect(db, must_exist=True)
     try:
         run_id = _pick_run(con, run_id)
         cands = finder.candidates(con, run_id, side)
@@ -611,7 +642,7 @@ def runs(db: str) -> list[dict]:
     """`recon runs`: every run the store holds, oldest first (id, period, start, exit code, counts, inputs)."""
     from recon.report.runs import list_runs
 
-    con = store.connect(db)
+    con = store.connect(db, must_exist=True)
     try:
         return list_runs(con)
     finally:
@@ -624,7 +655,7 @@ def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic"
     from recon.report.vouchers import build_vouchers, code_controls, write_vouchers
 
     chart = load_accounts(accounts)
-    con = store.connect(db)
+    con = store.connect(db, must_exist=True)
     try:
         run_id = _pick_run(con, run_id)
         paths = write_vouchers(con, run_id, Path(out), fmt, chart)
@@ -637,7 +668,7 @@ def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic"
 
 def explain(db: str, order_no: str, run_id: str | None = None) -> dict:
     """`recon explain`: one order's lines in a run (default the last) with their three drill-down layers."""
-    con = store.connect(db)
+    con = store.connect(db, must_exist=True)
     try:
         run_id = _pick_run(con, run_id)
         return drill.explain(con, run_id, order_no)

@@ -16,7 +16,7 @@ import click
 import duckdb
 
 from recon import __version__, api, progress, store
-from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ReconError
+from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ReconError
 
 DB_HELP = "DuckDB store file (created if missing)."
 PROFILE_HELP = "Extra format profile YAML (repeatable); replaces a built-in profile of the same name."
@@ -374,6 +374,9 @@ def runs(db, as_json):
         click.echo("no runs in this store yet")
     for r in found:
         c = r["counts"]
+        if r["state"] == "aborted":
+            click.echo(f"{r['run_id']}  {r['period'] or '-'}  {r['started_at']}  aborted (interrupted)")
+            continue
         click.echo(f"{r['run_id']}  {r['period']}  {r['started_at']}  exit {r['exit_code']}  "
                    f"matched {c['matched']}, known {c['known']}, unknown {c['unknown']}, review {c['review']}  "
                    f"({r['inputs']} input files)")
@@ -511,9 +514,9 @@ def main(argv=None):
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:  # click's form of Ctrl-C (and of EOF at a prompt)
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except ReconError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

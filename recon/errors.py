@@ -9,6 +9,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as most command-line tools
 
 
 class ReconError(Exception):
@@ -33,3 +34,9 @@ class ConservationError(ReconError):
     """Lines in != lines out: the run cannot prove nothing was lost. This is an internal failure."""
 
     exit_code = EXIT_INTERNAL
+
+
+class Interrupted(ReconError):
+    """Ctrl-C: the message says what was kept and what was not touched."""
+
+    exit_code = EXIT_INTERRUPTED

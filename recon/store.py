@@ -221,12 +221,18 @@ DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, 
                                                   "tax") for s in ("platform", "erp")) + ")")
 
 
-def connect(path: str = "recon.duckdb", memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(path: str = "recon.duckdb", memory_limit: str | None = None,
+            must_exist: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the store at ``path``; ``:memory:`` gives a throwaway store.
 
     ``memory_limit`` (DuckDB syntax, e.g. ``4GB``) caps DuckDB's own memory; larger work spills to a
     temp folder beside the store instead of growing (DuckDB's default is 80 % of the machine).
+    ``must_exist``: a command that only reads runs (``runs``, ``report``, ``explain`` …) never creates
+    an empty store at a mistyped path; it says there is none.
     """
+    if must_exist and str(path) != ":memory:" and not Path(path).is_file():
+        raise ReconError(f"no recon store at {path}: pass --db with the store your runs used "
+                         "(`recon run` creates it; the default is ./recon.duckdb)")
     config = {}
     if memory_limit:
         if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory_limit.strip(), re.I):
@@ -237,7 +243,15 @@ def connect(path: str = "recon.duckdb", memory_limit: str | None = None) -> duck
         # Named explicitly (it is DuckDB's default too) so that the benchmark and a clerk's disk
         # check know where a run spills; passed as config, never pasted into SQL.
         config["temp_directory"] = str(spill)
-    con = duckdb.connect(path, config=config)
+    try:
+        con = duckdb.connect(path, config=config)
+    except duckdb.IOException as exc:
+        held = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(exc))
+        if held is None:
+            raise
+        # DuckDB lets one process open a store for writing and no reader beside it
+        raise ReconError(f"another recon (PID {held.group(2)}) is using the store {path}; wait for it to "
+                         "finish, or pass another --db") from None
     if spill is not None:
         clear_stale_spill(spill)
     # DuckDB draws a progress bar on standard output for any statement over two seconds, terminal

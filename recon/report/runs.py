@@ -22,9 +22,11 @@ def period_end(period: str) -> dt.date:
 
 
 def latest_run(con) -> str:
-    row = con.execute("SELECT run_id FROM run ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
+    # an interrupted run (exit code 130) is never taken for the last one: it may lack results
+    row = con.execute("SELECT run_id FROM run WHERE exit_code IS DISTINCT FROM 130 "
+                      "ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
     if not row:
-        raise ReconError("no run in this store yet: run `recon run` first (or pass --db with the right store)")
+        raise ReconError("no finished run in this store yet: run `recon run` first (or pass --db with the right store)")
     return row[0]
 
 
@@ -51,6 +53,6 @@ def list_runs(con) -> list[dict]:
                FROM run r ORDER BY r.started_at, r.run_id""").fetchall():
         c = counts.get(run_id, {})
         out.append({"run_id": run_id, "period": period, "started_at": started.isoformat(),
-                    "exit_code": exit_code, "inputs": inputs,
+                    "exit_code": exit_code, "state": "aborted" if exit_code == 130 else "finished", "inputs": inputs,
                     "counts": {s: c.get(s, 0) for s in STATUSES}})
     return out
