@@ -29,6 +29,7 @@ from recon.io.load import FileReport, import_file, prepared_in_turn
 from recon.io.profile import Profile, all_profiles
 from recon.report.accounts import dictionary_accounts, load_accounts
 from recon.report.results import write_baseline, write_quarantine, write_results
+from recon.money import parse_typed_amount
 from recon.resources import dictionaries_dir
 from recon.rules import file_sha256, load_channels, load_fees, load_rules
 
@@ -611,9 +612,11 @@ def locate(db: str, amount: str, run_id: str | None = None, side: str | None = N
     from recon.engine import locate as finder
 
     try:
-        target = finder.cents(amount)
-    except Exception:
-        raise ReconError(f"{amount!r} is not an amount (e.g. 428.36 or -12.30)") from None
+        value = parse_typed_amount(amount)
+    except ValueError as exc:
+        raise ReconError(str(exc)) from None
+    target = int(value * 100)
+    amount = str(value)
     if not 1 <= max_lines <= 4:
         raise ReconError("--max-lines must be 1 to 4")
     con = store.connect(db, must_exist=True)

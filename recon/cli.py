@@ -292,7 +292,7 @@ def resolve(db, refs, group, kind, reason, by):
     sys.exit(EXIT_OK)
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})  # so that -137.06 is an amount, not an option
 @click.argument("amount")
 @click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
 @click.option("--run", "run_id", help="Run id (default: the store's last run).")
@@ -303,6 +303,8 @@ def resolve(db, refs, group, kind, reason, by):
 def locate(amount, db, run_id, side, max_lines, top):
     """Find which unexplained lines (unknown or review) sum exactly to a difference, in cents.
 
+    AMOUNT as you would type it: 428.36, -137.06, ¥12,500.00, (12.30), full-width digits.
+
     Every combination of 1-3 lines is searched exhaustively, 4 lines over the 40 candidates closest
     in size; all combinations found are counted and the most plausible (fewer lines, one channel,
     close dates) printed. Ambiguity is normal: it never names a single answer.
@@ -310,10 +312,12 @@ def locate(amount, db, run_id, side, max_lines, top):
     Example:
 
         recon locate 428.36 --side erp
+        recon locate -137.06
+        recon locate ¥12,500.00
     """
     res = api.locate(db, amount, run_id, side, max_lines)
     click.echo(f"run {res['run_id']}: {res['combinations']} combination(s) of up to {max_lines} lines "
-               f"among {res['candidates']} unexplained lines sum to {amount}")
+               f"among {res['candidates']} unexplained lines sum to {res['amount']}")
     for n, combo in enumerate(res["best"][:top], start=1):
         click.echo(f"  {n}. " + " + ".join(f"{c['ref']} ({c['line'].strip()})" for c in combo))
     if len(res["best"]) > top:

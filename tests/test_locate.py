@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recon.engine.locate import Candidate, cents, search
+import pytest
+
+from recon.engine.locate import Candidate, search
+from recon.money import parse_typed_amount
+
+
+def cents(text: str) -> int:
+    return int(parse_typed_amount(text) * 100)
 
 
 def cand(i, c, channel="jd", day=1):
@@ -103,3 +111,38 @@ def test_residuals_of_unexplained_groups_are_located_on_their_own(tmp_path, caps
     assert "0 combination(s)" in out
     code, out, _ = run_cli(["locate", "9.90", "--db", db, "--side", "residual"], capsys)
     assert code == 0 and "1 combination(s)" in out and "M20260101002" in out and "group G" in out
+
+
+@pytest.mark.parametrize("typed, value", [
+    ("-137.06", "-137.06"), ("¥12,500.00", "12500.00"), ("12500", "12500.0"), ("１２５．５", "125.5"),
+    ("(12.30)", "-12.30"), ("（12.30）", "-12.30"), ("−5.10", "-5.10"), ("+3", "3.0"), ("12 500,00元", None),
+    ("1,2345.00", None), ("12.345", None), ("abc", None), ("", None), ("-(1.00)", None), ("NaN", None),
+    ("1e3", None), ("RMB 1,000.50", "1000.50"),
+])
+def test_amounts_are_read_as_people_type_them(typed, value):
+    from recon.money import parse_typed_amount
+
+    if value is None:
+        with pytest.raises(ValueError, match="is not an amount"):
+            parse_typed_amount(typed)
+    else:
+        assert parse_typed_amount(typed) == Decimal(value)
+
+
+def test_locate_takes_a_negative_and_a_yen_amount_without_double_dash(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from test_run import run_cli
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    shutil.copy(Path(__file__).parent / "fixtures" / "alipay_trade_detail.csv", inp / "trade.csv")
+    db = str(tmp_path / "s.duckdb")
+    run_cli(["run", str(inp), "--out", str(tmp_path / "out"), "--db", db, "--no-reports"], capsys)
+    code, out, err = run_cli(["locate", "-20.00", "--db", db], capsys)  # the refund line alone
+    assert code == 0 and "sum to -20.00" in out and "trade.csv:" in out, err
+    code, out, _ = run_cli(["locate", "¥139.90", "--db", db], capsys)  # 100.00 + 59.90 - 20.00
+    assert code == 0 and "sum to 139.90" in out
+    code, out, _ = run_cli(["locate", "（２０．００）", "--db", db], capsys)
+    assert code == 0 and "sum to -20.00" in out

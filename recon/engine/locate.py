@@ -174,8 +174,3 @@ def candidates(con, run_id: str, side: str | None) -> list[Candidate]:
             WHERE r.run_id = ? AND r.status IN ('unknown', 'review') AND l.amount IS NOT NULL {where}
             ORDER BY 1""", params).fetchall()
     return [Candidate(ref, src, ch, int(c), d.toordinal() if d else 0, label) for ref, src, ch, c, d, label in rows]
-
-
-def cents(amount: str) -> int:
-    value = Decimal(str(amount).replace(",", ""))
-    return int((value * 100).to_integral_value())
