@@ -15,27 +15,34 @@ from pathlib import Path
 import click
 import duckdb
 
-from recon import __version__, api, progress, store
+from recon import __version__, api, progress, store, workspace
 from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ReconError
 
-DB_HELP = "DuckDB store file (created if missing)."
+DB_HELP = "DuckDB store file (also RECON_DB, or db: in recon.yaml)."
 PROFILE_HELP = "Extra format profile YAML (repeatable); replaces a built-in profile of the same name."
 FORMAT_HELP = "Force this format instead of detecting it from the content (see `recon formats`)."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="recon")
-def cli():
+@click.pass_context
+def cli(ctx):
     """Reconcile platform settlements, ERP receivables and bank statements in one batch run.
 
     Files are read exactly as downloaded (GBK CSVs with preambles, WeChat backtick bills, XLSX,
     CAMT.053/MT940, ERP AR exports) into a DuckDB store, matched, and written out as results.csv,
     quarantine.csv and manifest.json.
 
+    The store (--db) can also be set with the RECON_DB environment variable, and the store and
+    default rules, dictionaries and accounts in a recon.yaml in the working folder or a parent
+    (version: 1; db, rules, channels, fees, baseline, dictionaries, accounts; paths relative to it).
+    A flag wins over RECON_DB, which wins over recon.yaml.
+
     Example:
 
         recon run sample_data --out out/
     """
+    ctx.default_map = workspace.default_map(cli.commands)
 
 
 def _print_file(rep, verbose=True):
@@ -86,7 +93,7 @@ def report_options(command):
 
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, path_type=Path),
               help=PROFILE_HELP)
 @click.option("--format", "fmt", help=FORMAT_HELP)
@@ -194,7 +201,7 @@ def sample(orders, out, seed, period, scale):
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the results, reports, vouchers and manifest.json.")
 @click.option("--period", help="Month to close, YYYY-MM (default: the one the platform files declare).")
-@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Matching rules YAML (default: the shipped rules/default.yaml).")
 @click.option("--channels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -268,7 +275,7 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
 
 
 @cli.command()
-@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @click.option("--line", "refs", multiple=True, metavar="FILE:LINE[@SHEET]",
               help="A ledger line as results.csv names it (source_file:source_line, @source_sheet for XLSX); repeatable.")
 @click.option("--group", help="Every line of this match_group in the store's last run.")
@@ -294,7 +301,7 @@ def resolve(db, refs, group, kind, reason, by):
 
 @cli.command(context_settings={"ignore_unknown_options": True})  # so that -137.06 is an amount, not an option
 @click.argument("amount")
-@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @click.option("--run", "run_id", help="Run id (default: the store's last run).")
 @click.option("--side", type=click.Choice(["platform", "erp", "bank", "residual"]),
               help="Only lines of this ledger, or `residual`: the residuals of unexplained order groups.")
@@ -332,7 +339,7 @@ def locate(amount, db, run_id, side, max_lines, top):
 
 @cli.command()
 @click.argument("order_no")
-@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
               help="Language of the labels and the finding.")
@@ -359,7 +366,7 @@ def explain(order_no, db, run_id, lang, as_json):
 
 
 @cli.command()
-@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(db, as_json):
     """List the runs the store holds, oldest first: id, period, start, exit code, lines by status, inputs.
@@ -396,7 +403,7 @@ def runs(db, as_json):
                                       "import layout.")
 @click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Chart of accounts YAML (default: the shipped rules/accounts.yaml).")
-@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 def vouchers(run_id, out, fmt, accounts, db):
     """Export a run's adjustment vouchers from the store: one per (period, code, channel), balanced.
 
@@ -423,7 +430,7 @@ def vouchers(run_id, out, fmt, accounts, db):
 @click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for report.html, recon.xlsx and the vouchers.")
-@click.option("--db", default="recon.duckdb", show_default=True, help=DB_HELP)
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @report_options
 def report(run_id, out, db, lang, top, voucher_format, accounts, matched_cap):
     """Re-render a past run's reports from the store, without re-importing anything.
