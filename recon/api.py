@@ -599,6 +599,30 @@ def resolve(db: str, refs=(), group: str | None = None, kind: str = "match", rea
         con.close()
 
 
+def revoke(db: str, decision_id: int, reason: str, by: str) -> dict:
+    """`recon resolve --revoke`: revoke a decision (logged, never deleted); later runs no longer apply it."""
+    from recon.engine import decisions
+
+    con = store.connect(db, must_exist=True)
+    try:
+        decisions.revoke(con, decision_id, reason, by)
+        return {"decision_id": decision_id, "revoked_by": by}
+    finally:
+        con.close()
+
+
+def decisions(db: str, period: str | None = None) -> list[dict]:
+    """`recon decisions`: every decision (of a period) with who/when/why, its lines and its state."""
+    from recon.engine import decisions as engine
+
+    start, end = period_bounds(period) if period else (None, None)
+    con = store.connect(db, must_exist=True)
+    try:
+        return engine.listing(con, start, end)
+    finally:
+        con.close()
+
+
 def summary(result: RunResult) -> dict:
     """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
     m = result.manifest

@@ -281,21 +281,65 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
 @click.option("--group", help="Every line of this match_group in the store's last run.")
 @click.option("--match", "kind", flag_value="match", default=True, help="These lines belong together (default).")
 @click.option("--accept", "kind", flag_value="accept", help="Accept the difference between these lines.")
+@click.option("--revoke", "revoke_id", type=int, metavar="ID",
+              help="Revoke decision ID instead (logged with --reason and --by, never deleted).")
 @click.option("--reason", required=True, help="Why: shown in every later run's explanation.")
 @click.option("--by", "by", required=True, help="Who decided.")
-def resolve(db, refs, group, kind, reason, by):
+def resolve(db, refs, group, kind, revoke_id, reason, by):
     """Record a manual decision: pick a review candidate, or accept a difference, with who and why.
 
     Later runs apply it before the match passes (status matched, code decision:<id>). If the lines
     change (re-imported, another amount or date) the decision is stale: not applied, and listed in
-    manifest.json under decisions.stale.
+    manifest.json under decisions.stale with why. A decision over a line another decision in force
+    already covers is refused, naming it: revoke that one first (--revoke ID). `recon decisions`
+    lists them all.
 
     Example:
 
         recon resolve --group G1a2b3c4d5e6f7a8b --accept --reason "优惠券按面值入账, 已与运营确认" --by 张会计
+        recon resolve --revoke 3 --reason "ERP 已重新导出, 改为配对" --by 张会计
     """
+    if revoke_id is not None:
+        if refs or group:
+            raise click.UsageError("--revoke takes no --line or --group: it revokes the decision as recorded")
+        api.revoke(db, revoke_id, reason, by)
+        click.echo(f"decision #{revoke_id} revoked by {by}; later runs no longer apply it")
+        sys.exit(EXIT_OK)
     res = api.resolve(db, refs, group, kind, reason, by)
     click.echo(f"decision #{res['decision_id']} recorded over {res['lines']} lines; the next run applies it")
+    sys.exit(EXIT_OK)
+
+
+@cli.command("decisions")
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
+@click.option("--period", help="Only decisions with a line dated in this month (YYYY-MM).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def decisions_cmd(db, period, as_json):
+    """List manual decisions: who, when, why, the lines they cover, and their state.
+
+    State is against the last finished run made after the decision: applied, stale (with why: its
+    lines changed, were replaced by a re-export, or overlap an earlier decision), revoked (who, when,
+    why), or pending (no run since).
+
+    Example:
+
+        recon decisions --period 2026-01
+    """
+    found = api.decisions(db, period)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        sys.exit(EXIT_OK)
+    if not found:
+        click.echo("no decisions" + (f" for {period}" if period else ""))
+    for d in found:
+        click.echo(f"#{d['decision_id']}  {d['state']:8} {d['kind']:6} {d['created_at'][:16]}  {d['created_by']}: "
+                   f"{d['reason']}")
+        click.echo(f"      lines ({d['lines']}): {', '.join(d['refs'])}")
+        if d["state"] == "stale":
+            click.echo(f"      stale in {d['run_id']}: {d['why']}")
+        elif d["state"] == "revoked":
+            r = d["revoked"]
+            click.echo(f"      revoked {r['at'][:16]} by {r['by']}: {r['reason']}")
     sys.exit(EXIT_OK)
 
 

@@ -214,6 +214,9 @@ DDL += [_table_ddl(table, fields) for table, fields, _ in FAMILIES.values()]
 DDL.append("""CREATE TABLE IF NOT EXISTS decision (decision_id INTEGER PRIMARY KEY, kind VARCHAR NOT NULL,
     created_at TIMESTAMP NOT NULL, created_by VARCHAR NOT NULL, reason VARCHAR NOT NULL,
     line_ids VARCHAR[] NOT NULL, fingerprint VARCHAR NOT NULL)""")
+# A decision revoked (`recon resolve --revoke`): logged beside the decision, which is never deleted.
+DDL.append("""CREATE TABLE IF NOT EXISTS decision_revocation (decision_id INTEGER PRIMARY KEY,
+    revoked_at TIMESTAMP NOT NULL, revoked_by VARCHAR NOT NULL, reason VARCHAR NOT NULL)""")
 # The order baseline of each run (recon.engine.baseline): six dimensions by source, NULL = cannot say.
 DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, order_no VARCHAR NOT NULL, "
            "channel VARCHAR, " + ", ".join(

@@ -26,7 +26,7 @@ def test_accepted_difference_is_applied_by_later_runs(month, capsys):
     assert {(r["status"], r["code"], r["match_group"]) for r in decided} == {("matched", "decision:1", "D1")}
     assert "人工决定 #1 (张会计" in decided[0]["explanation"] and "接受差异" in decided[0]["explanation"]
     assert "优惠券按面值入账" in decided[0]["explanation"]
-    assert manifest["decisions"] == {"applied": [1], "stale": []}
+    assert manifest["decisions"] == {"applied": [1], "stale": [], "reasons": {}}
 
 
 def test_decision_over_changed_lines_is_stale(month, capsys):
@@ -44,7 +44,8 @@ def test_decision_over_changed_lines_is_stale(month, capsys):
                                                                ",51.00,5.87,51.00,0,51.00,").encode("utf-8"))
     code, rows, manifest = _run(month, capsys, "o2")
     assert code == 1
-    assert manifest["decisions"] == {"applied": [], "stale": [1]}
+    assert manifest["decisions"]["applied"] == [] and manifest["decisions"]["stale"] == [1]
+    assert "1 of its 2 lines are no longer in the store as decided" in manifest["decisions"]["reasons"]["1"]
     assert all(not r["code"].startswith("decision:") for r in rows)
 
 
@@ -56,3 +57,89 @@ def test_resolve_refuses_unknown_lines_without_traceback(month, capsys):
     code, _, err = run_cli(["resolve", "--db", str(month / "s.duckdb"), "--group", "Gnope",
                             "--reason", "x", "--by", "y"], capsys)
     assert code == 2 and "match group Gnope is not in the last run" in err
+
+
+def _ref(row):
+    return f"{row['source_file']}:{row['source_line']}"
+
+
+def test_accept_then_match_after_a_corrected_re_export_never_crashes(month, capsys):
+    db = str(month / "s.duckdb")
+    _, rows, _ = _run(month, capsys, "o1")
+    plat = next(r for r in rows if r["order_no"] == "M20260101002" and r["source"] == "platform")
+    code, _, _ = run_cli(["resolve", "--db", db, "--line", _ref(plat), "--accept", "--reason", "先接受", "--by", "A"],
+                         capsys)
+    assert code == 0
+    # the ERP export is corrected and downloaded again: AR002 now books the platform's 59.90
+    path = month / "in" / "erp" / "ar.csv"
+    path.write_bytes(path.read_bytes().decode("utf-8").replace(",50.00,5.75,50.00,0,50.00,",
+                                                               ",59.90,6.89,59.90,0,59.90,").encode("utf-8"))
+    _, rows, manifest = _run(month, capsys, "o2")
+    assert manifest["decisions"]["applied"] == [1]
+    erp = next(r for r in rows if r["order_no"] == "M20260101002" and r["source"] == "erp")
+    argv = ["resolve", "--db", db, "--line", _ref(plat), "--line", _ref(erp), "--match", "--reason", "配对",
+            "--by", "B"]
+    code, _, err = run_cli(argv, capsys)  # the same line file:line names the live (re-exported) ERP line
+    assert code == 2 and "already covered by decision #1 (accept, by A: 先接受)" in err and "--revoke 1" in err
+    code, out, _ = run_cli(["resolve", "--db", db, "--revoke", "1", "--reason", "改为配对", "--by", "B"], capsys)
+    assert code == 0 and "decision #1 revoked by B" in out
+    code, out, _ = run_cli(argv, capsys)
+    assert code == 0 and "decision #2" in out
+    code, rows, manifest = _run(month, capsys, "o3")
+    assert code != 3 and manifest["decisions"] == {"applied": [2], "stale": [], "reasons": {}}
+    assert {r["code"] for r in rows if r["order_no"] == "M20260101002"} == {"decision:2"}
+    code, out, _ = run_cli(["decisions", "--db", db, "--json"], capsys)
+    listed = {d["decision_id"]: d for d in json.loads(out)}
+    assert listed[1]["state"] == "revoked" and listed[1]["revoked"]["by"] == "B"
+    assert listed[1]["revoked"]["reason"] == "改为配对" and listed[1]["created_by"] == "A"
+    assert listed[2]["state"] == "applied" and listed[2]["lines"] == 2 and _ref(erp) in listed[2]["refs"]
+    code, out, _ = run_cli(["decisions", "--db", db, "--period", "2026-01"], capsys)
+    assert "#1  revoked" in out and "revoked" in out and "#2  applied" in out
+    code, out, _ = run_cli(["decisions", "--db", db, "--period", "2025-12"], capsys)
+    assert out.strip() == "no decisions for 2025-12"
+
+
+def test_two_decisions_over_one_line_in_a_store_make_the_later_stale(month, capsys):
+    """A store written before overlapping decisions were refused: the run applies the earlier one."""
+    import duckdb
+
+    from recon.engine import decisions
+
+    db = str(month / "s.duckdb")
+    _, rows, _ = _run(month, capsys, "o1")
+    group = next(r["match_group"] for r in rows if r["order_no"] == "M20260101002")
+    plat = next(r for r in rows if r["order_no"] == "M20260101002" and r["source"] == "platform")
+    assert run_cli(["resolve", "--db", db, "--group", group, "--accept", "--reason", "r1", "--by", "A"], capsys)[0] == 0
+    con = duckdb.connect(db)
+    try:
+        ids = decisions.find_lines(con, [_ref(plat)])
+        con.execute("INSERT INTO decision SELECT 2, 'accept', created_at, 'B', 'r2', ?, "
+                    "(SELECT fingerprint FROM decision WHERE decision_id = 1) FROM decision WHERE decision_id = 1",
+                    [ids])
+        # the fingerprint of one line: computed as record() does
+        fp = con.execute(f"SELECT {decisions.FINGERPRINT} FROM ({decisions.LEDGER_LINES}) WHERE line_id = ?",
+                         [ids[0]]).fetchone()[0]
+        con.execute("UPDATE decision SET fingerprint = ? WHERE decision_id = 2", [fp])
+    finally:
+        con.close()
+    code, rows, manifest = _run(month, capsys, "o2")
+    assert code == 0, "decision #1 covers the only difference"
+    assert manifest["decisions"]["applied"] == [1] and manifest["decisions"]["stale"] == [2]
+    assert "overlaps decision #1" in manifest["decisions"]["reasons"]["2"]
+
+
+def test_revoking_names_what_is_wrong(month, capsys):
+    db = str(month / "s.duckdb")
+    _, rows, _ = _run(month, capsys, "o1")
+    group = next(r["match_group"] for r in rows if r["order_no"] == "M20260101002")
+    run_cli(["resolve", "--db", db, "--group", group, "--accept", "--reason", "r1", "--by", "A"], capsys)
+    code, _, err = run_cli(["resolve", "--db", db, "--revoke", "9", "--reason", "x", "--by", "B"], capsys)
+    assert code == 2 and "no decision #9" in err
+    assert run_cli(["resolve", "--db", db, "--revoke", "1", "--reason", "x", "--by", "B"], capsys)[0] == 0
+    code, _, err = run_cli(["resolve", "--db", db, "--revoke", "1", "--reason", "x", "--by", "C"], capsys)
+    assert code == 2 and "already revoked by B" in err
+    code, _, err = run_cli(["resolve", "--db", db, "--revoke", "1", "--group", group, "--reason", "x", "--by", "C"],
+                           capsys)
+    assert code == 2 and "--revoke takes no --line or --group" in err
+    code, rows, manifest = _run(month, capsys, "o2")
+    assert code == 1 and manifest["decisions"]["applied"] == []  # revoked: the difference is unknown again
