@@ -261,9 +261,9 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
             _print_file(rep, verbose=False)
     m = result.manifest
     click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in m["status_counts"].items()))
-    for src, t in m["control_totals"].items():
-        click.echo(f"  {src:8} in {t['in']['count']} lines / {t['in']['amount']}  "
-                   f"out {t['out']['count']} / {t['out']['amount']}")
+    for src, t in m["control_totals"].items():  # amounts per currency: never one sum of yuan and dollars
+        click.echo(f"  {src:8} in {t['in']['count']} lines / {_per_currency(t['in'])}  "
+                   f"out {t['out']['count']} / {_per_currency(t['out'])}")
     if m["quarantined_lines"]:
         click.echo(f"  quarantined lines: {m['quarantined_lines']} (see {out / 'quarantine.csv'})")
     for f in m["failed_proofs"]:
@@ -272,6 +272,12 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {', '.join(m['outputs'])} (exit {result.exit_code})")
     sys.exit(result.exit_code)
+
+
+def _per_currency(bucket) -> str:
+    """A control-total bucket's amount, one figure per currency (``CNY 1.00 · USD 2.00``)."""
+    by = bucket.get("by_currency") or {}
+    return " · ".join(f"{cur} {amount}" for cur, amount in sorted(by.items())) or "0.00"
 
 
 @cli.command()
