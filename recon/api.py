@@ -251,8 +251,10 @@ def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENC
     return {"decisions": decided, "fee_checks": fee_checks, "orders": orders, "classification": known}
 
 
-def run(cfg: RunConfig, progress=_quiet) -> RunResult:
-    """Import, reconcile, prove conservation, write the outputs; ``progress(step, done, total)`` hears each step."""
+def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
+    """Import, reconcile, prove conservation, write the outputs; ``progress(step, done, total)`` hears each step
+    and ``on_file(FileReport)`` each file as soon as it is imported (a log then shows what was loaded even if
+    a later step fails)."""
     settings = Settings.load(cfg.rules, cfg.fees, cfg.baseline, cfg.channels, cfg.dictionaries)
     chart = None
     if cfg.reports:  # the chart must cover every account the dictionary posts to, before anything is read
@@ -284,7 +286,7 @@ def run(cfg: RunConfig, progress=_quiet) -> RunResult:
     period = manifest = None
     published = False
     try:
-        reports, warnings = _import_all(con, files, profiles, forced, progress)
+        reports, warnings = _import_all(con, files, profiles, forced, progress, on_file)
         _register_run_files(con, reports)
         period = cfg.period or infer_period(con)
         progress("matching")
@@ -412,9 +414,13 @@ def _known_files(con) -> frozenset:
     return frozenset(r[0] for r in con.execute("SELECT file_id FROM source_file").fetchall())
 
 
-def _import_all(con, files, profiles, forced, progress=_quiet):
-    """Import every file; unreadable ones are collected and reported together (exit 2)."""
+def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
+    """Import every file; unreadable ones are collected and reported together (exit 2).
+
+    A byte-identical copy of a file earlier in this run is marked as such at once, so ``on_file`` hears
+    each file's final status as soon as it is imported."""
     reports, warnings, errors = [], [], []
+    seen: dict = {}
     with contextlib.closing(prepared_in_turn(files, profiles, forced, _known_files(con))) as ahead:
         for i, (path, rel, prepared) in enumerate(ahead):
             progress(f"importing {rel}", i, len(files))
@@ -429,6 +435,12 @@ def _import_all(con, files, profiles, forced, progress=_quiet):
             reports.append(rep)
             if rep.status == "unrecognised":
                 warnings.append(f"skipped {rel}: {rep.message}")
+            elif rep.file_id in seen:
+                _mark_copy(rep, seen[rep.file_id])
+            else:
+                seen[rep.file_id] = rel
+            if on_file is not None:
+                on_file(rep)
     if errors:
         raise InputError("cannot read these files:\n  " + "\n  ".join(errors))
     return reports, warnings
@@ -437,14 +449,9 @@ def _import_all(con, files, profiles, forced, progress=_quiet):
 def _register_run_files(con, reports) -> None:
     """Temp table ``run_files``: each file of the run once (a byte-identical copy is marked as such)."""
     con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
-    seen: dict = {}
     for rep in reports:
-        if rep.status == "unrecognised":
+        if rep.status in ("unrecognised", "copy"):  # a copy was marked as it was imported
             continue
-        if rep.file_id in seen:
-            _mark_copy(rep, seen[rep.file_id])
-            continue
-        seen[rep.file_id] = rep.path
         con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rep.path])
 
 

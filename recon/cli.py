@@ -250,15 +250,16 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
                         evidence_days=evidence_days, dictionaries=list(dictionaries), lang=lang, top=top,
                         voucher_format=voucher_format, accounts=accounts, matched_cap=matched_cap,
                         memory_limit=memory_limit)
-    result = api.run(cfg, progress=progress.for_stream())
+    def loaded(rep):  # each file's LOAD line as soon as it is imported: a log shows it even if a later step fails
+        if rep.status != "unrecognised":
+            _print_file(rep, verbose=False)
+
+    result = api.run(cfg, progress=progress.for_stream(), on_file=None if as_json else loaded)
     if as_json:
         for w in result.warnings:
             click.echo(f"warning: {w}", err=True)
         click.echo(json.dumps(api.summary(result), ensure_ascii=False, indent=2))
         sys.exit(result.exit_code)
-    for rep in result.files:
-        if rep.status != "unrecognised":
-            _print_file(rep, verbose=False)
     m = result.manifest
     click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in m["status_counts"].items()))
     for src, t in m["control_totals"].items():  # amounts per currency: never one sum of yuan and dollars
