@@ -326,10 +326,9 @@ def reconcile(df: pd.DataFrame) -> pd.DataFrame:
     fe = df[other].assign(channel=df.loc[other, "customer"].map(ERP_CUSTOMER)).groupby("channel")["cents"].sum()
     fm = fp.merge(fe.rename("erp_cents").reset_index(), on="channel", how="outer")
     fm["f_status"] = np.where(fm["fee_cents"] == fm["erp_cents"], "matched", "amount_differs")
-    for mask, col in ((fees, "channel"),):
-        st = df.loc[mask, [col]].merge(fm[["channel", "f_status"]], on="channel", how="left")["f_status"]
-        df.loc[mask, "status"] = st.fillna("unmatched").to_numpy()
-        df.loc[mask, "code"] = "fees_monthly"
+    st = df.loc[fees, ["channel"]].merge(fm[["channel", "f_status"]], on="channel", how="left")["f_status"]
+    df.loc[fees, "status"] = st.fillna("unmatched").to_numpy()
+    df.loc[fees, "code"] = "fees_monthly"
     ch = df.loc[other, "customer"].map(ERP_CUSTOMER).rename("channel").to_frame()
     df.loc[other, "status"] = ch.merge(fm[["channel", "f_status"]], on="channel", how="left")["f_status"] \
         .fillna("unmatched").to_numpy()
