@@ -236,10 +236,17 @@ def measure(cmd: list[str], watch: list[Path] | None = None) -> dict:
         return m
 
 
-def run_step(step: str, *args: str, watch: list[Path] | None = None) -> dict:
-    """One step in a fresh process: its wall time (interpreter start included) and peak RSS."""
+def run_step(step: str, *args: str, watch: list[Path] | None = None, fatal: bool = True) -> dict:
+    """One step in a fresh process: its wall time (interpreter start included) and peak RSS.
+    A failing step stops the benchmark, unless ``fatal`` is false: then it is recorded as failed
+    (exit code, wall time, peak RSS from rusage, stderr's tail), e.g. (d) running out of memory at 10M."""
     m = measure([sys.executable, __file__, "--child", step, *args], watch)
     if m["exit_code"] != 0:
+        if not fatal:
+            m.pop("stdout")
+            m["stderr_tail"] = m.pop("stderr")[-2000:]
+            m["failed"] = True
+            return m
         raise SystemExit(f"step {step} failed:\n{m['stderr']}")
     m.update(json.loads(m.pop("stdout").strip().splitlines()[-1]))
     err = m.pop("stderr")
@@ -409,7 +416,10 @@ def verdicts(orders: int, steps: dict, disk: dict | None = None, one_m: dict | N
         f = run["wall_s"] / steps["floor"]["floor_s"]
         out["ratio_to_floor"] = (_target(f"<= {TARGET_FLOOR}x the floor", round(f, 2), f <= TARGET_FLOOR, at_1m)
                                  if not at_10m else _target("reported", round(f, 2), True, False))
-    if "d_pandas_job" in steps:
+    if "d_pandas_job" in steps and steps["d_pandas_job"].get("failed"):
+        out["ratio_to_d"] = _target("recon run faster than (d) (goal)",
+                                    f"(d) failed, exit {steps['d_pandas_job']['exit_code']}", completed, False)
+    elif "d_pandas_job" in steps:
         d = run["wall_s"] / steps["d_pandas_job"]["wall_s"]
         out["ratio_to_d"] = _target("recon run faster than (d) (goal)", round(d, 2), d < 1, False)
     if "c_pandas_merge" in steps:
@@ -539,7 +549,7 @@ def main(argv=None) -> int:
              "c_pandas_merge": run_step("c", str(settlement), str(erp))}
     d_csv = args.workdir / f"d-{args.orders}.csv"
     if not args.skip_d:
-        steps["d_pandas_job"] = run_step("d", str(sample), str(d_csv))
+        steps["d_pandas_job"] = run_step("d", str(sample), str(d_csv), fatal=False)
     disk, rows_equal = None, None
     if not args.skip_run:
         run, disk = recon_run(sample, args.workdir, str(args.orders), args.memory_limit, args.temp_dir)
@@ -548,7 +558,7 @@ def main(argv=None) -> int:
         failed = run["run_exit_code"] not in (0, 1)
         if not failed:
             rows_equal = {"results_rows": results_rows(results),
-                          "d_rows": steps["d_pandas_job"]["rows"] if "d_pandas_job" in steps else None}
+                          "d_rows": steps.get("d_pandas_job", {}).get("rows")}
             run["results_rows"] = rows_equal["results_rows"]
             if rows_equal["d_rows"] is None:
                 rows_equal = None

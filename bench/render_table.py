@@ -34,13 +34,15 @@ def _steps(r: dict) -> dict:
 
 
 def _cell(step: dict, base: float, key: str) -> str:
+    if step.get("failed"):
+        return f"failed (exit {step['exit_code']}) after {step['wall_s']:.2f} s, {step['peak_rss_mb']:,} MB"
     if key == "floor":  # the sum of its parts' work, peak = the largest part's
         return f"{step['floor_s']:.2f} s ({step['floor_s'] / base:.1f}x), {step['peak_rss_mb']:,} MB"
     return f"{step['wall_s']:.2f} s ({step['wall_s'] / base:.1f}x), {step['peak_rss_mb']:,} MB"
 
 
 def _ratio(run: dict | None, other: dict | None, key: str = "wall_s") -> str:
-    if not run or not other:
+    if not run or not other or other.get("failed"):
         return "-"
     return f"{run['wall_s'] / other[key]:.2f}x"
 

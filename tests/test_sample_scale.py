@@ -275,6 +275,18 @@ def test_bench_samples_the_temp_folder_while_a_child_runs(tmp_path):
     assert bench.dir_bytes(spill) == 0 and bench.dir_bytes(tmp_path / "missing") == 0
 
 
+def test_a_failing_baseline_d_is_recorded_not_fatal(tmp_path):
+    bench = _bench()
+    d = bench.run_step("d", str(tmp_path / "no-such-month"), str(tmp_path / "d.csv"), fatal=False)
+    assert d["failed"] and d["exit_code"] != 0 and "Traceback" in d["stderr_tail"]
+    with pytest.raises(SystemExit, match="step d failed"):
+        bench.run_step("d", str(tmp_path / "no-such-month"), str(tmp_path / "d.csv"))
+    steps = {"a_duckdb_join": _step(1.0, 200), "d_pandas_job": d, "recon_run": _step(20.0, 3000, run_exit_code=0)}
+    assert bench.verdicts(10_000_000, steps)["ratio_to_d"]["value"].startswith("(d) failed")
+    assert "failed (exit" in _render().render([{"orders": 10_000_000, "machine": _MACHINE, "steps": steps,
+                                                "targets": {}}])
+
+
 def test_baseline_d_writes_one_row_per_ledger_line_as_recon_does(month, run_result, tmp_path):
     """(d), the pandas job: every line of results.csv, with recon's line type, amount and order number."""
     spec = importlib.util.spec_from_file_location("baseline_pandas", ROOT / "bench" / "baseline_pandas.py")
