@@ -224,8 +224,9 @@ def cmb_xlsx(p, rel):
     df["_line"] = df.index.to_numpy() + 1
     amount = cents(df["贷方金额"]) - cents(df["借方金额"]).abs()
     return lines(df, "bank", rel, "", "", np.where(amount > 0, "bank_credit", "bank_debit"), amount, kind="bank",
-                 ref=df["业务参考号"].fillna("").str.strip().mask(df["业务参考号"].isna(), df["用途"].fillna("")
-                                                                .str.extract(r"([A-Z]{2,4}\d{8,})", expand=False)).fillna(""),
+                 ref=df["业务参考号"].fillna("").str.strip().mask(  # CMB puts the payout number in 用途
+                     df["业务参考号"].isna(), df["用途"].fillna("").str.extract(r"([A-Z]{2,4}\d{8,})", expand=False))
+                 .fillna(""),
                  date=df["交易日"].str[:4] + "-" + df["交易日"].str[4:6]
                  + "-" + df["交易日"].str[6:8], source_sheet=str(raw.attrs.get("sheet", "")) or "")
 
@@ -245,8 +246,8 @@ def camt053(p, rel):
     ns = {"c": "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"}
     text = p.read_text(encoding="utf-8")
     if "<Ntry>" not in text:  # a statement without entries (read_xml refuses an empty match)
-        return lines(pd.DataFrame({"_line": np.array([], dtype="int64")}), "bank", rel, "", "", "", pd.Series([], dtype="int64"),
-                     kind="bank", ref="", date="")
+        empty = pd.DataFrame({"_line": np.array([], dtype="int64")})
+        return lines(empty, "bank", rel, "", "", "", pd.Series([], dtype="int64"), kind="bank", ref="", date="")
     df = pd.read_xml(io.StringIO(text), xpath="//c:Ntry", namespaces=ns, dtype=str)
     at = pd.Series(text.splitlines())
     df["_line"] = at.index[at.str.contains("<Ntry>", regex=False)].to_numpy() + 1

@@ -430,11 +430,12 @@ def verdicts(orders: int, steps: dict, disk: dict | None = None, one_m: dict | N
                                               rows_equal["d_rows"] == rows_equal["results_rows"], True)
     if at_10m:
         limit = _limit_bytes(run.get("memory_limit"))
-        out["completes_under_4gb"] = _target(f"completes with --memory-limit {TARGET_10M_LIMIT}",
-                                             f"exit {run.get('run_exit_code')}, --memory-limit {run.get('memory_limit')}",
-                                             completed and limit is not None and limit <= _limit_bytes(TARGET_10M_LIMIT),
-                                             True)
-        out["peak_rss"] = _target(f"<= {TARGET_RSS_MB} MB", run["peak_rss_mb"], run["peak_rss_mb"] <= TARGET_RSS_MB, True)
+        within = limit is not None and limit <= _limit_bytes(TARGET_10M_LIMIT)
+        out["completes_under_4gb"] = _target(
+            f"completes with --memory-limit {TARGET_10M_LIMIT}",
+            f"exit {run.get('run_exit_code')}, --memory-limit {run.get('memory_limit')}", completed and within, True)
+        out["peak_rss"] = _target(f"<= {TARGET_RSS_MB} MB", run["peak_rss_mb"], run["peak_rss_mb"] <= TARGET_RSS_MB,
+                                  True)
         if one_m is not None:
             lin = run["wall_s"] / one_m["steps"]["recon_run"]["wall_s"]
             out["wall_vs_1m"] = _target(f"<= {TARGET_LINEAR}x the 1M run ({one_m['steps']['recon_run']['wall_s']} s)",
@@ -442,8 +443,8 @@ def verdicts(orders: int, steps: dict, disk: dict | None = None, one_m: dict | N
     if "recon_run_limited" in steps:
         lim = steps["recon_run_limited"]
         ok = lim.get("run_exit_code") in (0, 1) and lim["peak_rss_mb"] <= TARGET_LIMITED_RSS_MB
-        out["limited_run_rss"] = _target(f"--memory-limit {lim.get('memory_limit')}: peak <= {TARGET_LIMITED_RSS_MB} MB",
-                                         lim["peak_rss_mb"], ok, at_1m)
+        out["limited_run_rss"] = _target(
+            f"--memory-limit {lim.get('memory_limit')}: peak <= {TARGET_LIMITED_RSS_MB} MB", lim["peak_rss_mb"], ok, at_1m)
     if disk:
         inp = disk["input_bytes"]
         spill = disk["peak_spill_bytes"] / inp
@@ -469,8 +470,9 @@ def print_table(report: dict) -> None:
     d = report.get("disk")
     if d:
         mb = lambda b: f"{b / 1e6:,.1f} MB"  # noqa: E731
-        print(f"disk: input {mb(d['input_bytes'])}, peak spill {mb(d['peak_spill_bytes'])}, store {mb(d['store_bytes'])}, "
-              f"evidence {mb(d['evidence_bytes'])}, outputs {mb(d['outputs_bytes'])}, left in temp {d['spill_left_bytes']}")
+        print(f"disk: input {mb(d['input_bytes'])}, peak spill {mb(d['peak_spill_bytes'])}, "
+              f"store {mb(d['store_bytes'])}, evidence {mb(d['evidence_bytes'])}, outputs {mb(d['outputs_bytes'])}, "
+              f"left in temp {d['spill_left_bytes']}")
     for t in run.get("timings") or []:
         print(f"  run step {t['step']}: {t['seconds']} s")
     for name, v in report["targets"].items():

@@ -219,11 +219,13 @@ def test_render_table_lists_every_step_ratio_and_target():
     assert row.startswith("| 1,000,000 | 7 |") and "4.00 s (8.0x), 2,000 MB" in row
     assert "8.00 s (16.0x), 1,500 MB" in row and "5.00 s (10.0x), 700 MB" in row  # (d) and the floor
     assert row.endswith("| 8.0x | 0.80x | 0.50x |")  # run / (a), / floor, / (d)
-    assert "| 1,000,000 | 1.0 MB | 0.5 MB (0.50x) | 2.0 MB | 1.0 MB | 1.0 MB | 4.5 MB (4.50x) | 0 bytes (folder removed) |" in text
+    assert ("| 1,000,000 | 1.0 MB | 0.5 MB (0.50x) | 2.0 MB | 1.0 MB | 1.0 MB | 4.5 MB (4.50x) "
+            "| 0 bytes (folder removed) |") in text
     assert "ratio_to_a: <= 25x (a): 8.0 -> **pass** (required)" in text and "spill: <= 2x: 3.1 -> **FAIL**" in text
     assert "--memory-limit" not in text and "timings" not in text  # no per-step timings: nothing rendered
     report["steps"]["recon_run"]["memory_limit"] = "4GB"
-    report["steps"]["recon_run"]["timings"] = [{"step": "import", "seconds": 1.5}, {"step": "match.order", "seconds": 0.25}]
+    report["steps"]["recon_run"]["timings"] = [{"step": "import", "seconds": 1.5},
+                                               {"step": "match.order", "seconds": 0.25}]
     report["steps"]["recon_run_limited"] = _step(5.0, 2400, memory_limit="2GB", run_exit_code=0)
     text = mod.render([report])
     assert "1,000,000 orders: recon run with `--memory-limit 4GB`" in text
