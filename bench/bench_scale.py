@@ -445,6 +445,14 @@ def verdicts(orders: int, steps: dict, disk: dict | None = None, one_m: dict | N
         ok = lim.get("run_exit_code") in (0, 1) and lim["peak_rss_mb"] <= TARGET_LIMITED_RSS_MB
         out["limited_run_rss"] = _target(
             f"--memory-limit {lim.get('memory_limit')}: peak <= {TARGET_LIMITED_RSS_MB} MB", lim["peak_rss_mb"], ok, at_1m)
+        ld = lim.get("disk")
+        if ld:  # spilling is what a memory limit makes DuckDB do: the same spill targets hold
+            spill = ld["peak_spill_bytes"] / ld["input_bytes"]
+            out["limited_run_spill"] = _target(f"--memory-limit {lim.get('memory_limit')}: peak temp spill <= "
+                                               f"{TARGET_SPILL}x input", round(spill, 2), spill <= TARGET_SPILL,
+                                               orders >= 1_000_000)
+            out["limited_run_spill_cleaned"] = _target("temp folder empty or removed after the limited run",
+                                                       ld["spill_left_bytes"], ld["spill_left_bytes"] == 0, True)
     if disk:
         inp = disk["input_bytes"]
         spill = disk["peak_spill_bytes"] / inp
@@ -542,6 +550,7 @@ def main(argv=None) -> int:
     ap.add_argument("--compare-1m", type=Path, help="the 1M JSON, for the 10M run's wall <= 12x the 1M run target")
     args = ap.parse_args(argv)
 
+    measured_on = machine()  # before the steps: the revision measured is the one checked out when it started
     sample, generated_s = sample_dir(args.workdir, args.orders, args.seed)
     prep = args.workdir / f"prep-{args.seed}-{args.orders}"
     settlement, erp = plain_csvs(sample, prep)
@@ -580,7 +589,7 @@ def main(argv=None) -> int:
     d_csv.unlink(missing_ok=True)
     files = files_of(sample)
     one_m = json.loads(args.compare_1m.read_text(encoding="utf-8")) if args.compare_1m else None
-    report = {"orders": args.orders, "seed": args.seed, "machine": machine(), "generate_s":
+    report = {"orders": args.orders, "seed": args.seed, "machine": measured_on, "generate_s":
               None if generated_s is None else round(generated_s, 1), "files": files,
               "csv_rows": steps["b_duckdb_parse"]["total_rows"], "steps": steps, "disk": disk,
               "rows_equal": rows_equal,

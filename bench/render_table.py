@@ -78,18 +78,20 @@ def render(reports: list[dict]) -> str:
             out.append(f"- {r['orders']:,} orders: recon run again with `--memory-limit {lim['memory_limit']}`: "
                        f"{lim['wall_s']:.2f} s, {lim['peak_rss_mb']:,} MB peak RSS, exit {lim.get('run_exit_code')}")
 
-    disks = [r for r in reports if r.get("disk")]
+    disks = [(r, r["disk"], "") for r in reports if r.get("disk")]
+    disks += [(r, r["steps"]["recon_run_limited"]["disk"], f" (`--memory-limit {r['steps']['recon_run_limited']['memory_limit']}`)")
+              for r in reports if (r["steps"].get("recon_run_limited") or {}).get("disk")]
     if disks:
         out.append("")
         dh = ["orders", "input", "peak temp spill", "store", "evidence", "outputs",
               "store + evidence + spill + outputs", "left in temp after the run"]
         out.append("| " + " | ".join(dh) + " |")
         out.append("|" + "---|" * len(dh))
-        for r in disks:
-            d = r["disk"]
+        for r, d, note in sorted(disks, key=lambda x: (x[0]["orders"], x[2])):
             inp = d["input_bytes"]
             out.append("| " + " | ".join([
-                f"{r['orders']:,}", _mb(inp), f"{_mb(d['peak_spill_bytes'])} ({d['peak_spill_bytes'] / inp:.2f}x)",
+                f"{r['orders']:,}{note}", _mb(inp),
+                f"{_mb(d['peak_spill_bytes'])} ({d['peak_spill_bytes'] / inp:.2f}x)",
                 _mb(d["store_bytes"]), _mb(d["evidence_bytes"]) if d.get("evidence_exists") else "- (none)",
                 _mb(d["outputs_bytes"]), f"{_mb(d['total_bytes'])} ({d['total_bytes'] / inp:.2f}x)",
                 f"{d['spill_left_bytes']:,} bytes" + ("" if d.get("temp_dir_left") else " (folder removed)"),
