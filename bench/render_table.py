@@ -115,7 +115,7 @@ def render(reports: list[dict]) -> str:
     for r in reports:
         for name, t in r["targets"].items():
             verdict = "pass" if t["passed"] else "FAIL"
-            kind = "required" if t["required"] else "reported, goal"
+            kind = "required" if t["required"] else "reported"
             out.append(f"- {r['orders']:,} orders, {name}: {t['target']}: {t['value']} -> **{verdict}** ({kind})")
     m = reports[0]["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
