@@ -517,8 +517,11 @@ def recon_run(sample: Path, workdir: Path, name: str, memory_limit: str, temp_di
         run.update({"status_counts": manifest["status_counts"],
                     "ledger_lines_in_period": sum(t["in"]["count"] for t in manifest["control_totals"].values()),
                     "failed_proofs": len(manifest["failed_proofs"]), "quarantined": manifest["quarantined_lines"]})
-        if manifest.get("timings"):
-            run["timings"] = [{"step": t["step"], "seconds": t["seconds"]} for t in manifest["timings"]]
+        timings = manifest.get("timings")
+        if isinstance(timings, dict):  # {"step": seconds}, should the manifest ever record them so
+            timings = [{"step": k, "seconds": v} for k, v in timings.items()]
+        if timings:
+            run["timings"] = [{"step": t["step"], "seconds": t["seconds"]} for t in timings]
     clear()
     return run, disk
 
