@@ -279,6 +279,37 @@ def test_bench_samples_the_temp_folder_while_a_child_runs(tmp_path):
     assert bench.dir_bytes(spill) == 0 and bench.dir_bytes(tmp_path / "missing") == 0
 
 
+def test_bench_recon_run_measures_store_evidence_outputs_and_timings(tmp_path, monkeypatch):
+    bench = _bench()
+    sample = tmp_path / "month"
+    sample.mkdir()
+    (sample / "a.csv").write_bytes(b"x" * 1000)
+    (sample / ".complete").write_text("1.0\n")
+
+    def fake_run_step(step, sample_, out, db, limit, watch=None):
+        assert step == "run" and watch == [Path(db + ".tmp")] and limit == "2GB"
+        Path(out).mkdir()
+        (Path(out) / "results.csv").write_bytes(b"r" * 300)
+        manifest = {"status_counts": {"matched": 2}, "control_totals": {"p": {"in": {"count": 2}}},
+                    "failed_proofs": [], "quarantined_lines": 0,
+                    "timings": [{"step": "import", "seconds": 1.25, "rows": 9}, {"step": "match", "seconds": 0.5}]}
+        (Path(out) / "manifest.json").write_text(json.dumps(manifest))
+        Path(db).write_bytes(b"d" * 2000)
+        (Path(db + ".evidence") / "ab").mkdir(parents=True)
+        (Path(db + ".evidence") / "ab" / "abcd").write_bytes(b"e" * 500)
+        return {"wall_s": 1.0, "peak_rss_mb": 10, "exit_code": 0, "run_exit_code": 0,
+                "spill": {"peak_bytes": 700, "peak_at_s": 0.5, "samples": 3}}
+    monkeypatch.setattr(bench, "run_step", fake_run_step)
+    run, disk = bench.recon_run(sample, tmp_path, "t", "2GB", None)
+    assert run["timings"] == [{"step": "import", "seconds": 1.25}, {"step": "match", "seconds": 0.5}]
+    assert run["ledger_lines_in_period"] == 2 and run["memory_limit"] == "2GB"
+    assert (disk["input_bytes"], disk["store_bytes"], disk["evidence_bytes"]) == (1000, 2000, 500)
+    assert disk["peak_spill_bytes"] == 700
+    assert disk["outputs_bytes"] == 300 + len((tmp_path / "out-t" / "manifest.json").read_bytes())
+    assert disk["total_bytes"] == 2000 + 500 + 700 + disk["outputs_bytes"] and disk["spill_left_bytes"] == 0
+    assert not (tmp_path / "run-t.duckdb").exists() and not (tmp_path / "run-t.duckdb.evidence").exists()
+
+
 def test_a_failing_baseline_d_is_recorded_not_fatal(tmp_path):
     bench = _bench()
     d = bench.run_step("d", str(tmp_path / "no-such-month"), str(tmp_path / "d.csv"), fatal=False)
