@@ -216,7 +216,9 @@ def icbc_csv(p, rel):
 
 
 def cmb_xlsx(p, rel):
-    raw = pd.read_excel(p, engine="calamine", header=None, dtype=str)
+    book = pd.ExcelFile(p, engine="calamine")
+    sheet = book.sheet_names[0]
+    raw = pd.read_excel(book, sheet_name=sheet, header=None, dtype=str)
     head = int(raw.index[raw.iloc[:, 0].astype(str).str.strip() == "交易日"][0])
     df = raw.iloc[head + 1:].copy()
     df.columns = raw.iloc[head].astype(str).str.strip()
@@ -228,7 +230,7 @@ def cmb_xlsx(p, rel):
                      df["业务参考号"].isna(), df["用途"].fillna("").str.extract(r"([A-Z]{2,4}\d{8,})", expand=False))
                  .fillna(""),
                  date=df["交易日"].str[:4] + "-" + df["交易日"].str[4:6]
-                 + "-" + df["交易日"].str[6:8], source_sheet=str(raw.attrs.get("sheet", "")) or "")
+                 + "-" + df["交易日"].str[6:8], source_sheet=sheet)
 
 
 def mt940(p, rel):

@@ -322,6 +322,13 @@ def test_a_failing_baseline_d_is_recorded_not_fatal(tmp_path):
                                                 "targets": {}}])
 
 
+def test_baseline_d_is_vectorised_pandas_only():
+    import re
+    code = (ROOT / "bench" / "baseline_pandas.py").read_text(encoding="utf-8")
+    body = code.split('"""', 2)[2]  # past the docstring, which names what it avoids
+    assert not re.search(r"\.apply\(|\.map\(lambda|iterrows|itertuples|\.agg\(lambda|float\(", body)
+
+
 def test_baseline_d_writes_one_row_per_ledger_line_as_recon_does(month, run_result, tmp_path):
     """(d), the pandas job: every line of results.csv, with recon's line type, amount and order number."""
     spec = importlib.util.spec_from_file_location("baseline_pandas", ROOT / "bench" / "baseline_pandas.py")
@@ -339,6 +346,10 @@ def test_baseline_d_writes_one_row_per_ledger_line_as_recon_does(month, run_resu
         FROM {rel} d FULL JOIN {rel} r USING (source_file, source_line)""",
                        [str(tmp_path / "d.csv"), str(run_result.out / "results.csv")]).fetchall()[0]
     assert diff == (out["rows"], 0)
+    sheets = con.execute(f"SELECT DISTINCT d.source_sheet, r.source_sheet FROM {rel} d JOIN {rel} r "
+                         "USING (source_file, source_line) WHERE d.source_file LIKE '%.xlsx'",
+                         [str(tmp_path / "d.csv"), str(run_result.out / "results.csv")]).fetchall()
+    assert len(sheets) == 1 and sheets[0][0] == sheets[0][1]
     assert out["by_status"] == {"matched": out["rows"]}  # the clean month matches entirely, as in recon
 
 
