@@ -303,6 +303,10 @@ def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
         manifest["fees"] = {"file": Path(settings.fee_rules.source).name, "sha256": settings.fee_rules.sha256}
         manifest["fee_checks"] = done["fee_checks"]
         manifest["classification"] = done["classification"]
+        # each code's names as the run's dictionaries gave them: reports render from the store alone
+        manifest["classification"]["names"] = {
+            e.code: {"zh": e.name_zh, "en": e.name_en} for e in sorted(settings.dictionary.entries, key=lambda e: e.code)
+            if e.code in (done["classification"].get("known_cases") or {})}
         manifest["decisions"] = done["decisions"]
         manifest["order_baseline"] = {"file": Path(settings.baseline_rules.source).name,
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
@@ -382,7 +386,7 @@ def render_reports(con, run_id: str, out_dir: Path, chart=None, lang: str = "zh"
     out_dir = Path(out_dir)
     written = [p.name for p in write_vouchers(con, run_id, out_dir, voucher_format, chart)]
     write_workbook(con, run_id, out_dir / "recon.xlsx", matched_cap=matched_cap, accounts=chart)
-    write_report(con, run_id, out_dir / "report.html", lang=lang, top=top)
+    write_report(con, run_id, out_dir / "report.html", lang=lang, top=top, accounts=chart)
     return ["report.html", "recon.xlsx"] + written
 
 

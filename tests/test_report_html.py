@@ -221,7 +221,9 @@ def test_every_section_renders_from_the_tables(crafted, tmp_path):
     known = known[:known.index("</section>")]
     assert "platform.csv:3, erp.csv:4" in known and "-0.17" in known
     assert "<summary>金额最大的 1 个案例（共 1 个，完整清单见工作簿 recon.xlsx" in known
-    assert re.search(r"<td>platform_fee_expense</td><td class=\"num\">0.17</td><td class=\"num\"></td>", known)
+    # the account as the ledger names it (code and name from the chart), not by its key
+    assert re.search(r"<td>6601.01 销售费用-平台服务费</td><td class=\"num\">0.17</td><td class=\"num\"></td>", known)
+    assert "platform_fee_expense" not in known
     assert re.search(r"<th>合计</th><th class=\"num\">0.17</th><th class=\"num\">0.17</th>", known)
     # review: the group with both candidates' lines
     review = html[html.index('<section id="review">'):html.index('<section id="files">')]

@@ -597,3 +597,17 @@ def test_usd_lines_keep_their_currency_in_the_workbook_report_and_console(clean_
     assert all(Decimal(repr(r[3])) == cny_unknown for r in unknown if r[1] == "CNY")
     html = (out / "report.html").read_text(encoding="utf-8")
     assert f"USD {usd_total:,.2f}" in html
+
+
+def test_report_names_codes_and_accounts_in_the_readers_language(clean_run):
+    import yaml
+
+    src, _, manifest, _, _ = clean_run
+    html = (src.parent / "out" / "report.html").read_text(encoding="utf-8")
+    entries = {e["code"]: e for e in yaml.safe_load((SAMPLE.parent / "dictionaries" / "default.yaml")
+                                                    .read_text(encoding="utf-8"))["entries"]}
+    for code in manifest["classification"]["known_cases"]:
+        assert manifest["classification"]["names"][code]["zh"] == entries[code]["name_zh"]
+        assert f"<h3>{code} · {entries[code]['name_zh']}</h3>" in html
+    assert "1002 银行存款" in html or "1122.01 应收账款-电商平台" in html
+    assert "<td>bank_deposit</td>" not in html and "<td>accounts_receivable_platform</td>" not in html

@@ -102,7 +102,7 @@ class ReportData:
 
 
 def write_report(con, run_id: str, path: Path, lang: str = "zh", top: int = 50,
-                 template_dir: Path | None = None) -> Path:
+                 template_dir: Path | None = None, accounts=None) -> Path:
     """Render the report of ``run_id`` from the store into ``path`` (UTF-8) and return the path.
 
     ``top`` bounds the unknown lines and review groups shown in full; the counts always cover all of
@@ -113,7 +113,7 @@ def write_report(con, run_id: str, path: Path, lang: str = "zh", top: int = 50,
         raise ReconError(f"--lang {lang!r} is not available: use one of {', '.join(sorted(LABELS))}")
     if top < 1:
         raise ReconError("--top must be at least 1 (the number of unknown lines shown in full)")
-    data = collect(con, run_id, top)
+    data = collect(con, run_id, top, accounts)
     html = render(data, lang, template_dir)
     path = Path(path)
     path.write_text(html, encoding="utf-8", newline="\n")
@@ -180,8 +180,14 @@ def amounts(pairs) -> str:
 
 # ---------------------------------------------------------------- collecting from the store
 
-def collect(con, run_id: str, top: int = 50) -> ReportData:
-    """Read one run's report content from the store (set-based queries; Python only shapes ≤ top rows)."""
+def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
+    """Read one run's report content from the store (set-based queries; Python only shapes ≤ top rows).
+
+    ``accounts`` (a chart, default the shipped one) names the vouchers' accounts as a ledger shows
+    them, ``1002 银行存款``, not by their keys."""
+    from recon.report.accounts import load_accounts
+
+    chart = accounts or load_accounts()
     rows = _all(con, "SELECT run_id, period, started_at, exit_code, manifest_json FROM run WHERE run_id = ?", [run_id])
     if not rows:
         raise ReconError(f"no run {run_id!r} in this store: `recon runs` lists the runs it holds")
@@ -193,13 +199,14 @@ def collect(con, run_id: str, top: int = 50) -> ReportData:
            "failed_proofs": manifest.get("failed_proofs", [])}
     p = {"run": run_id}
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)
+    names = {k: f"{a.code} {a.name}" for k, a in chart.accounts.items()}
     try:
-        return _collect(con, run, manifest, p, top)
+        return _collect(con, run, manifest, p, top, names)
     finally:
         con.execute("DROP TABLE IF EXISTS temp.report_line")
 
 
-def _collect(con, run, manifest, p, top) -> ReportData:
+def _collect(con, run, manifest, p, top, account_names) -> ReportData:
     run_id = p["run"]
     return ReportData(
         run=run, manifest=manifest,
@@ -216,7 +223,7 @@ def _collect(con, run, manifest, p, top) -> ReportData:
             WHERE l.status = 'unknown' GROUP BY d.layer, l.currency
             ORDER BY d.layer NULLS LAST, l.currency NULLS FIRST""", p)),
         unknown=unknown_lines(con, run_id, top),
-        known=_known(con, run_id, top),
+        known=_known(con, run_id, top, account_names, (manifest.get("classification") or {}).get("names") or {}),
         review=_review(con, top),
         files=_files(con, run_id),
         unknown_gross=_all(con, """SELECT currency, sum(abs(amount)) FROM report_line WHERE status = 'unknown'
@@ -290,7 +297,7 @@ def _cell(n: int, peak: int) -> dict:
     return {"n": n, "alpha": f"{strength / 100:.2f}", "dark": strength > 55}
 
 
-def _known(con, run_id, top) -> list:
+def _known(con, run_id, top, account_names=None, code_names=None) -> list:
     """Known discrepancies by code: lines, cases and residual, the largest cases, and the vouchers they call for."""
     p = {"run": run_id}
     codes = _all(con, """WITH lines AS (SELECT code, sum(n) AS n, list((currency, net) ORDER BY currency NULLS FIRST)
@@ -312,14 +319,16 @@ def _known(con, run_id, top) -> list:
     by_code: dict = defaultdict(lambda: {"cases": [], "vouchers": defaultdict(list)})
     for code, *case in cases:
         by_code[code]["cases"].append(case)
-    for code, channel, period, *entry in vouchers:
-        by_code[code]["vouchers"][(channel, period)].append(entry)
+    account_names = account_names or {}
+    for code, channel, period, account, *amounts in vouchers:
+        by_code[code]["vouchers"][(channel, period)].append([account_names.get(account, account), *amounts])
     out = []
     for code, lines, net, n_cases, residual in codes:
         vs = [{"channel": ch, "period": per, "lines": ls, "debit": sum(e[1] for e in ls),
                "credit": sum(e[2] for e in ls)} for (ch, per), ls in by_code[code]["vouchers"].items()]
         net = [tuple(c) for c in net]  # (currency, net): DuckDB returns an unnamed struct as a tuple
-        out.append({"code": code, "lines": lines, "net": net, "cases": n_cases, "residual": residual,
+        out.append({"code": code, "names": (code_names or {}).get(code) or {}, "lines": lines, "net": net,
+                    "cases": n_cases, "residual": residual,
                     "shown": by_code[code]["cases"], "vouchers": vs})
     return out
 
