@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from recon.engine.steps import Step, runner
 from recon.errors import ReconError
 
 FINGERPRINT = ("md5(string_agg(line_id || '|' || CAST(amount AS VARCHAR) || '|' || "
@@ -67,15 +68,19 @@ def record(con, line_ids: list[str], kind: str, reason: str, by: str) -> int:
 
 
 def apply(con) -> dict:
-    """Apply the store's decisions to the run's ``universe``; return applied and stale decision ids."""
-    con.execute(
+    """Apply the store's decisions to the run's ``universe``; return applied and stale decision ids.
+
+    ``con`` is the run's ``Runner`` (or a bare connection): the ids are read back for the manifest.
+    """
+    r = runner(con)
+    r.run(Step("decisions.state",
         f"""CREATE OR REPLACE TEMP TABLE decision_state AS
         SELECT d.decision_id, d.kind, d.created_by, d.created_at, d.reason, d.line_ids, d.fingerprint,
                (SELECT count(*) FROM universe u WHERE list_contains(d.line_ids, u.line_id)) AS present,
                (SELECT {FINGERPRINT} FROM universe u WHERE list_contains(d.line_ids, u.line_id)) AS current,
                (SELECT bool_or(in_period) FROM universe u WHERE list_contains(d.line_ids, u.line_id)) AS touches
-        FROM decision d""")
-    con.execute(
+        FROM decision d""", writes="decision_state"),
+        Step("decisions.apply",
         """INSERT INTO result
         SELECT u.line_id, u.source, 'matched', 'decision:' || CAST(s.decision_id AS VARCHAR),
                'D' || CAST(s.decision_id AS VARCHAR),
@@ -83,11 +88,11 @@ def apply(con) -> dict:
                    || strftime(s.created_at, '%Y-%m-%d %H:%M') || ', '
                    || CASE s.kind WHEN 'accept' THEN '接受差异' ELSE '指定配对' END || '): ' || s.reason
         FROM decision_state s JOIN universe u ON list_contains(s.line_ids, u.line_id)
-        WHERE s.touches AND s.present = len(s.line_ids) AND s.current = s.fingerprint""")
-    applied = [r[0] for r in con.execute(
+        WHERE s.touches AND s.present = len(s.line_ids) AND s.current = s.fingerprint""", writes="result"))
+    applied = [row[0] for row in r.fetch(Step("decisions.applied",
         "SELECT decision_id FROM decision_state WHERE touches AND present = len(line_ids) AND current = fingerprint "
-        "ORDER BY 1").fetchall()]
-    stale = [r[0] for r in con.execute(
+        "ORDER BY 1"))]
+    stale = [row[0] for row in r.fetch(Step("decisions.stale",
         "SELECT decision_id FROM decision_state WHERE present > 0 AND NOT (present = len(line_ids) "
-        "AND current = fingerprint) ORDER BY 1").fetchall()]
+        "AND current = fingerprint) ORDER BY 1"))]
     return {"applied": applied, "stale": stale}
