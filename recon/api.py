@@ -24,7 +24,7 @@ from pathlib import Path
 
 from recon import __version__, store
 from recon.dictionary import load_dictionaries
-from recon.engine import baseline, classify, conservation, drill, fees, match, pragmas
+from recon.engine import baseline, classify, conservation, drill, fees, ledger, match, pragmas
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
 from recon.io.load import FileReport, import_file, prepared_in_turn
@@ -134,10 +134,11 @@ def infer_period(con) -> str:
            WHERE EXISTS (SELECT 1 FROM platform_line p WHERE p.file_id = s.file_id)
            ORDER BY f.rel_path""").fetchall()
     if not rows:
+        ledger.ensure(con)
         rows = con.execute(
             """SELECT f.rel_path, s.period_start, s.period_end,
-                      (SELECT max(movement_date) FROM (SELECT file_id, movement_date FROM erp_line
-                        UNION ALL SELECT file_id, movement_date FROM bank_line) x WHERE x.file_id = s.file_id)
+                      (SELECT max(movement_date) FROM ledger_line x
+                       WHERE x.source <> 'platform' AND x.file_id = s.file_id)
                FROM source_file s JOIN run_files f USING (file_id) ORDER BY f.rel_path""").fetchall()
     by_month: dict = {}
     for rel, start, end, last in rows:

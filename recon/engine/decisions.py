@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+from recon.engine import ledger
 from recon.engine.steps import Step, runner
 from recon.errors import ReconError
 
 FINGERPRINT = ("md5(string_agg(line_id || '|' || CAST(amount AS VARCHAR) || '|' || "
                "coalesce(CAST(movement_date AS VARCHAR), ''), ',' ORDER BY line_id))")
-LEDGER_LINES = """SELECT line_id, source_name, source_line, source_sheet, amount, movement_date FROM platform_line
-                  UNION ALL SELECT line_id, source_name, source_line, source_sheet, amount, movement_date FROM erp_line
-                  UNION ALL SELECT line_id, source_name, source_line, source_sheet, amount, movement_date FROM bank_line"""
 KINDS = ("match", "accept")
 
 
 def find_lines(con, refs=(), group: str | None = None) -> list[str]:
     """Line ids for ``FILE:LINE[@SHEET]`` references (as results.csv shows them) or a match group of the last run."""
     ids: list[str] = []
+    ledger.ensure(con)
     if group:
         run = con.execute("SELECT run_id FROM run ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
         if not run:
@@ -40,7 +39,7 @@ def find_lines(con, refs=(), group: str | None = None) -> list[str]:
         if not path or not line.isdigit():
             raise ReconError(f"{ref!r}: expected FILE:LINE or FILE:LINE@SHEET as in results.csv")
         found = con.execute(
-            f"SELECT line_id FROM ({LEDGER_LINES}) WHERE source_name = ? AND source_line = ? "
+            "SELECT line_id FROM ledger_line WHERE source_name = ? AND source_line = ? "
             "AND coalesce(source_sheet, '') = ?", [path, int(line), sheet]).fetchall()
         if len(found) != 1:
             raise ReconError(f"{ref}: {'no' if not found else str(len(found))} ledger lines found in the store "
@@ -59,7 +58,8 @@ def record(con, line_ids: list[str], kind: str, reason: str, by: str) -> int:
         raise ReconError("a decision needs --reason (why) and --by (who)")
     con.execute("CREATE OR REPLACE TEMP TABLE decided_lines (line_id VARCHAR)")
     con.executemany("INSERT INTO decided_lines VALUES (?)", [(i,) for i in line_ids])
-    fp = con.execute(f"SELECT {FINGERPRINT} FROM ({LEDGER_LINES}) WHERE line_id IN (SELECT line_id FROM decided_lines)"
+    ledger.ensure(con)
+    fp = con.execute(f"SELECT {FINGERPRINT} FROM ledger_line WHERE line_id IN (SELECT line_id FROM decided_lines)"
                      ).fetchone()[0]
     new_id = con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM decision").fetchone()[0]
     con.execute("INSERT INTO decision VALUES (?, ?, ?, ?, ?, ?, ?)",

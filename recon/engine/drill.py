@@ -61,7 +61,7 @@ Amounts are strings (exact decimals, never floats); dates ``YYYY-MM-DD``; times
 
 from __future__ import annotations
 
-from recon.engine import outcome
+from recon.engine import ledger, outcome
 from recon.engine.steps import Step, runner
 
 TOP = 3  # candidates kept per line
@@ -120,10 +120,11 @@ def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
     """``drill_scope`` for a recorded run: its line results, plus (for ``explain``) every live line of
     the store sharing ``order_key`` that the run did not report (status NULL), e.g. next month's ERP."""
     _macros(con)
-    lines = " UNION ALL ".join(
-        f"""SELECT '{fam}' AS source, line_id, file_id, source_name, source_line, source_sheet,
-                   {'channel' if fam == 'platform' else 'NULL'} AS channel, order_no, line_type, currency,
-                   amount, movement_date, superseded_by FROM {table}""" for fam, table in LINE_TABLES)
+    ledger.ensure(con)
+    # a recorded line's channel is the run's (line_result.channel); only the platform's own is a fallback
+    lines = """SELECT source, line_id, file_id, source_name, source_line, source_sheet,
+                      CASE WHEN source = 'platform' THEN channel END AS channel, order_no, line_type, currency,
+                      amount, movement_date, superseded_by FROM ledger_line"""
     runner(con).run(Step("drill.scope_from_store",
         f"""CREATE OR REPLACE TEMP TABLE drill_scope AS
         WITH lines AS ({lines}),

@@ -18,7 +18,7 @@ applied, and checks one outcome per line, between steps). Each leg's module (``c
 
 from __future__ import annotations
 
-from recon.engine import cash, decisions, fee_leg, outcome, pairing
+from recon.engine import cash, decisions, fee_leg, ledger, outcome, pairing
 from recon.engine.steps import Step, runner, values_table
 from recon.rules import MatchPass, Rules
 from recon.sql.bind import in_list
@@ -45,41 +45,30 @@ def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]],
     replaced (``superseded_by``) is not live; ``superseded_lines`` counts those the run would
     otherwise have taken, for the conservation proof.
     """
-    steps = [values_table("channel_map", "universe.channel_map", {"customer": "VARCHAR", "channel": "VARCHAR"},
+    steps = [ledger.view(),
+             values_table("channel_map", "universe.channel_map", {"customer": "VARCHAR", "channel": "VARCHAR"},
                           channel_map, "cm")]
     params = {"start": period_start, "end": period_end, "evid": evidence_end or period_end}
     taken = ("(file_id IN (SELECT file_id FROM run_files) OR "
              "(movement_date >= $start AND movement_date < $evid))")
     steps.append(Step("universe.superseded",
         f"""CREATE OR REPLACE TEMP TABLE superseded_lines AS
-        SELECT 'platform' AS source, line_id, file_id, currency, amount FROM platform_line
-            WHERE superseded_by IS NOT NULL AND {taken}
-        UNION ALL SELECT 'erp', line_id, file_id, currency, amount FROM erp_line
-            WHERE superseded_by IS NOT NULL AND {taken}
-        UNION ALL SELECT 'bank', line_id, file_id, currency, amount FROM bank_line
-            WHERE superseded_by IS NOT NULL AND {taken}""",
+        SELECT source, line_id, file_id, currency, amount FROM ledger_line
+        WHERE superseded_by IS NOT NULL AND {taken}""",
         params, "superseded_lines"))
     steps.append(Step("universe",
         f"""CREATE OR REPLACE TEMP TABLE universe AS
         -- NOT MATERIALIZED: lines is read twice (order_kind needs two columns of its platform rows);
         -- materialising it copied every line of the month once more before the table itself
         WITH lines AS NOT MATERIALIZED (
-            SELECT 'platform' AS source, line_id, file_id, source_name, source_line, source_sheet, channel,
-                   account, order_no, line_type, currency, amount, movement_date, id_problem, record_kind,
-                   payout_ref, CAST(event_time AS DATE) AS payout_date, counterparty, fee_amount, refund_no,
-                   platform_txn_no, related_txn_no
-            FROM platform_line WHERE superseded_by IS NULL AND {taken}
-            UNION ALL
-            SELECT 'erp', e.line_id, e.file_id, e.source_name, e.source_line, e.source_sheet,
-                   coalesce(e.channel, cm.channel), e.customer, e.order_no, e.line_type, e.currency,
-                   e.amount, e.movement_date, e.id_problem, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-            FROM erp_line e LEFT JOIN channel_map cm ON cm.customer = e.customer
-            WHERE e.superseded_by IS NULL AND {taken.replace("file_id", "e.file_id").replace("movement_date", "e.movement_date")}
-            UNION ALL
-            SELECT 'bank', line_id, file_id, source_name, source_line, source_sheet, NULL, account, order_no,
-                   line_type, currency, amount, movement_date, id_problem, NULL, NULL, NULL, counterparty_name,
-                   NULL, NULL, NULL, NULL
-            FROM bank_line WHERE superseded_by IS NULL AND {taken}),
+            -- an ERP line without a channel of its own takes its customer's (rules/channels.yaml)
+            SELECT l.source, l.line_id, l.file_id, l.source_name, l.source_line, l.source_sheet,
+                   CASE WHEN l.source = 'erp' THEN coalesce(l.channel, cm.channel) ELSE l.channel END AS channel,
+                   l.account, l.order_no, l.line_type, l.currency, l.amount, l.movement_date, l.id_problem,
+                   l.record_kind, l.payout_ref, CAST(l.event_time AS DATE) AS payout_date, l.counterparty,
+                   l.fee_amount, l.refund_no, l.platform_txn_no, l.related_txn_no
+            FROM ledger_line l LEFT JOIN channel_map cm ON l.source = 'erp' AND cm.customer = l.account
+            WHERE l.superseded_by IS NULL AND {taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date")}),
         -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
         -- order leg takes the trade bill where the run has one, so the order is not counted twice.
         order_kind AS (

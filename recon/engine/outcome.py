@@ -3,8 +3,7 @@
 ``result`` holds one row per decided line (status, code, match group, explanation). The match passes
 append to it (``recon.engine.match``); a later module that changes a decided line (the fee checks'
 notes, the dictionary's verdicts, the drill-down's findings) never UPDATEs it: it writes its own table
-of amended rows, and ``amend`` (a step built here) makes the new ``result`` from the old one and that
-table.
+of amended rows (one per line), and ``amend`` (a step built here) folds that table into ``result``.
 
 results.csv, the run record (``line_result``) and the root-cause summary all need a line's result
 (status, code, group, explanation) beside its universe fields (file, line, channel, amount). Each
@@ -45,17 +44,15 @@ def create() -> Step:
 
 
 def amend(name: str, table: str, columns) -> Step:
-    """Step ``name``: ``result`` again, with ``columns`` taken from ``table`` for the lines it holds.
+    """Step ``name``: the lines ``table`` holds take its ``columns`` in ``result``; every other line keeps its row.
 
-    ``table`` has one row per amended line (``line_id`` plus ``columns``); every other line keeps its
-    row as it was. Replacing the table (rather than an UPDATE by the module that found the change) keeps
-    one writer of ``result`` and a step that can spill.
+    ``table`` has one row per amended line (``line_id`` plus ``columns``), written by the module that
+    found the change. Only this module's step writes ``result``: an UPDATE joined to the (small) table
+    of amended rows, which rewrites those rows alone rather than the month's whole result.
     """
-    cols = ", ".join(
-        f"CASE WHEN a.line_id IS NULL THEN r.{c} ELSE a.{c} END AS {c}" if c in columns else f"r.{c}"
-        for c in RESULT_COLUMNS)
-    return Step(name, f"""CREATE OR REPLACE TEMP TABLE result AS
-        SELECT {cols} FROM result r LEFT JOIN {quote_ident(table)} a USING (line_id)""", writes="result")
+    sets = ", ".join(f"{quote_ident(c)} = a.{quote_ident(c)}" for c in columns if c in RESULT_COLUMNS)
+    return Step(name, f"UPDATE result SET {sets} FROM {quote_ident(table)} a WHERE result.line_id = a.line_id",
+                writes="result")
 
 
 def steps() -> list[Step]:

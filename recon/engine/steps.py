@@ -1,8 +1,9 @@
 """Engine SQL as data: a ``Step`` names its statement and its output; one ``Runner`` executes steps.
 
 The engine modules are SQL builders: they return steps (``Step(name, sql, params, writes)``) and the
-runner executes them in order on one connection. Nothing else in the engine calls ``con.execute``
-on the run's connection, so one place
+runner executes them in order on one connection. Nothing else in a run's engine calls
+``con.execute`` (only ``recon.engine.pragmas`` flips a connection setting around a stretch of steps;
+``recon resolve`` and ``recon locate`` query the store directly), so one place
 
 - times every step (``Runner.timings``: ``recon.api`` puts them in ``manifest.json`` as ``timings``);
 - logs every step under ``recon run --debug-sql``: its name, SQL, bound parameters and the row count
