@@ -47,7 +47,7 @@ class Step:
 
     name: str
     sql: str
-    params: dict = field(default_factory=dict, hash=False, compare=False)
+    params: dict = field(default_factory=dict, hash=False)
     writes: str | None = None
 
     def bound(self) -> dict:
