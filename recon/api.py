@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import re
+import sys
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +25,8 @@ import duckdb
 
 from recon import __version__, outputs, store, tempfiles
 from recon.dictionary import load_dictionaries
-from recon.engine import baseline, classify, conservation, drill, fees, match, pragmas
+from recon.engine import baseline, classify, conservation, drill, fees, ledger, match, pragmas
+from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, ReconError
 from recon.io.load import FileReport, import_file, prepared_in_turn
 from recon.io.profile import Profile, all_profiles
@@ -133,10 +136,11 @@ def infer_period(con) -> str:
            WHERE EXISTS (SELECT 1 FROM platform_line p WHERE p.file_id = s.file_id)
            ORDER BY f.rel_path""").fetchall()
     if not rows:
+        ledger.ensure(con)
         rows = con.execute(
             """SELECT f.rel_path, s.period_start, s.period_end,
-                      (SELECT max(movement_date) FROM (SELECT file_id, movement_date FROM erp_line
-                        UNION ALL SELECT file_id, movement_date FROM bank_line) x WHERE x.file_id = s.file_id)
+                      (SELECT max(movement_date) FROM ledger_line x
+                       WHERE x.source <> 'platform' AND x.file_id = s.file_id)
                FROM source_file s JOIN run_files f USING (file_id) ORDER BY f.rel_path""").fetchall()
     by_month: dict = {}
     for rel, start, end, last in rows:
@@ -189,6 +193,7 @@ class RunConfig:
     top: int = 50  # unknown lines shown in full in report.html
     matched_cap: int = 100_000  # matched lines in recon.xlsx (results.csv always has all)
     memory_limit: str | None = None  # DuckDB memory cap, e.g. "4GB" (default: DuckDB's 80 % of RAM)
+    debug_sql: bool = False  # log every engine step (name, SQL, parameters, rows written) to stderr
 
 
 @dataclass
@@ -227,27 +232,33 @@ def _quiet(step: str, done: int | None = None, total: int | None = None) -> None
     """The default progress callback: say nothing (scripts and tests)."""
 
 
-def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENCE_DAYS) -> dict:
+def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENCE_DAYS,
+              runner: Runner | None = None) -> dict:
     """Everything after import, on whatever the store holds: universe, passes, fee checks, baseline.
 
     Builds the temp tables ``universe`` and ``result`` (and the ones the steps keep) on ``con``; the
     caller proves conservation and writes outputs. A temp table ``run_files`` names the files the
     run read (created empty if the caller has none: the universe is then the store's lines of the
     period and its evidence window).
+
+    Every statement runs as a named step of ``runner`` (``recon.engine.steps``; default: a plain runner
+    on ``con``), which times it and, under ``--debug-sql``, logs it.
     """
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+    r = runner if runner is not None else Runner(con)
+    r.run(Step("run_files", "CREATE TEMP TABLE IF NOT EXISTS run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)",
+               writes="run_files"))
     start, end = period_bounds(period)
-    with pragmas.any_order(con):  # no step before the baseline relies on the order rows are stored in
-        match.build_universe(con, start, end, [(c, ch.code) for ch in settings.channels for c in ch.erp_customers],
+    with pragmas.any_order(r.con):  # no step before the baseline relies on the order rows are stored in
+        match.build_universe(r, start, end, [(c, ch.code) for ch in settings.channels for c in ch.erp_customers],
                              evidence_end=end + dt.timedelta(days=evidence_days))
-        fees.compute(con, settings.fee_rules)
-        decided = match.run_passes(con, settings.rules)
-        fee_checks = fees.annotate(con, settings.fee_rules)
-        known = classify.run(con, period, start, end, settings.dictionary or load_dictionaries(), settings.channels,
+        fees.compute(r, settings.fee_rules)
+        decided = match.run_passes(r, settings.rules)
+        fee_checks = fees.annotate(r, settings.fee_rules)
+        known = classify.run(r, period, start, end, settings.dictionary or load_dictionaries(), settings.channels,
                              settings.rules)
-    orders = baseline.build(con, settings.baseline_rules)
+    orders = baseline.build(r, settings.baseline_rules)
     # last, after classification: drills down what is still unknown, then the root-cause summary
-    drill.run(con)
+    drill.run(r)
     return {"decisions": decided, "fee_checks": fee_checks, "orders": orders, "classification": known}
 
 
@@ -283,22 +294,29 @@ def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
     except BaseException:
         writer.__exit__(None, None, None)
         raise
+    r = Runner(con, log=sys.stderr if cfg.debug_sql else None)
     period = manifest = None
     published = False
     try:
-        reports, warnings = _import_all(con, files, profiles, forced, progress, on_file)
-        _register_run_files(con, reports)
-        period = cfg.period or infer_period(con)
+        with _phase(r, "import"):
+            reports, warnings = _import_all(con, files, profiles, forced, progress, on_file)
+            _register_run_files(con, reports)
+            period = cfg.period or infer_period(con)
         progress("matching")
-        done = reconcile(con, period, settings, cfg.evidence_days)
+        done = reconcile(con, period, settings, cfg.evidence_days, runner=r)
         progress("proving conservation")
-        totals = conservation.check(con, _loaded_totals(reports), settings.order_tolerances())
+        totals = conservation.check(r, _loaded_totals(reports), settings.order_tolerances())
         progress("writing results")
-        write_results(con, staging)
+        with _phase(r, "write.results"):
+            write_results(con, staging)
         if cfg.reports:
-            write_quarantine(con, staging)
-            write_baseline(con, staging)
+            with _phase(r, "write.quarantine_baseline"):
+                write_quarantine(con, staging)
+                write_baseline(con, staging)
         manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started)
+        # every step in execution order, with the import and output phases; the list grows until the
+        # manifest file is written (the store's copy is taken when the run is recorded)
+        manifest["timings"] = r.timings
         manifest["evidence_days"] = cfg.evidence_days
         manifest["fees"] = {"file": Path(settings.fee_rules.source).name, "sha256": settings.fee_rules.sha256}
         manifest["fee_checks"] = done["fee_checks"]
@@ -311,13 +329,15 @@ def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
         manifest["order_baseline"] = {"file": Path(settings.baseline_rules.source).name,
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
         manifest["exit_code"] = _exit_code(manifest)
-        _record_run(con, manifest, period, started)
+        with _phase(r, "record"):
+            _record_run(con, manifest, period, started)
         written = list(SCRIPT_OUTPUTS[:-1])
         if cfg.reports:
             progress("writing reports")
             written += ["quarantine.csv", "order_baseline.csv"]
-            written += render_reports(con, manifest["run_id"], staging, chart, cfg.lang, cfg.top,
-                                      cfg.voucher_format, cfg.matched_cap)
+            with _phase(r, "write.reports"):
+                written += render_reports(con, manifest["run_id"], staging, chart, cfg.lang, cfg.top,
+                                          cfg.voucher_format, cfg.matched_cap)
         written.append("manifest.json")
         manifest["outputs"] = [str(out / n) for n in written]
         manifest["output_sha256"] = outputs.hashes(staging, written)
@@ -356,6 +376,14 @@ def _record_aborted(con, manifest, period, started) -> None:
                     [f"R{started:%Y%m%dT%H%M%S}-aborted-{n}", period or "", started, EXIT_INTERRUPTED])
     except duckdb.Error:  # the store cannot take it now: the run simply was not recorded
         pass
+
+
+@contextlib.contextmanager
+def _phase(r: Runner, name: str):
+    """Time a phase outside the engine's steps (import, writing outputs) into the run's timings."""
+    started = time.perf_counter()
+    yield
+    r.phase(name, time.perf_counter() - started)
 
 
 def check_report_options(lang: str, top: int, voucher_format: str) -> None:
@@ -638,7 +666,7 @@ def summary(result: RunResult) -> dict:
     """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
     m = result.manifest
     keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
-            "failed_proofs", "fee_checks", "decisions", "outputs")
+            "failed_proofs", "fee_checks", "decisions", "outputs", "timings")
     return {k: m[k] for k in keys}
 
 

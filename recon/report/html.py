@@ -29,6 +29,7 @@ from pathlib import Path
 
 import jinja2
 
+from recon.engine import ledger
 from recon.errors import ReconError
 from recon.report import charts
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
@@ -41,14 +42,10 @@ KNOWN_CASES_SHOWN = 10  # per code: known cases are explained already, the large
 CONTROL_BUCKETS = ("in", "out", "later_evidence", "outside_period")
 
 # Every ledger line with what the report shows of it (raw cells are read for the lines shown only);
-# family matches line_result.family.
+# family matches line_result.family. ``ledger_line`` is recon.engine.ledger's view.
 LINES = """(
-    SELECT 'platform' AS family, line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
-           currency, amount FROM platform_line
-    UNION ALL SELECT 'erp', line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
-           currency, amount FROM erp_line
-    UNION ALL SELECT 'bank', line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
-           currency, amount FROM bank_line)"""
+    SELECT source AS family, line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
+           currency, amount FROM ledger_line)"""
 
 # One row per line of the run, materialised once per report as the temp table ``report_line`` (every
 # section reads it; a ten-million-line store is joined once, not once per section). ref is
@@ -198,6 +195,7 @@ def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
            "version": manifest.get("version", ""), "quarantined": manifest.get("quarantined_lines"),
            "failed_proofs": manifest.get("failed_proofs", [])}
     p = {"run": run_id}
+    ledger.ensure(con)
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)
     names = {k: f"{a.code} {a.name}" for k, a in chart.accounts.items()}
     try:
