@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from recon import __version__, store
+from recon import __version__, evidence, store
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, conservation, drill, fees, match, pragmas
 from recon.errors import EXIT_FINDINGS, EXIT_OK, InputError, ReconError
@@ -71,7 +71,8 @@ def scan(inputs) -> list[tuple[Path, str]]:
 def import_paths(con, paths, profiles, forced=None) -> list[FileReport]:
     """`recon import`: load each file; unreadable files raise InputError naming the file."""
     reports = []
-    with contextlib.closing(prepared_in_turn(scan(paths), profiles, forced, _known_files(con))) as files:
+    with contextlib.closing(prepared_in_turn(scan(paths), profiles, forced, _known_files(con),
+                                                     evidence.folder(con))) as files:
         for path, rel, prepared in files:
             try:
                 if isinstance(prepared, InputError):
@@ -380,7 +381,8 @@ def _known_files(con) -> frozenset:
 def _import_all(con, files, profiles, forced, progress=_quiet):
     """Import every file; unreadable ones are collected and reported together (exit 2)."""
     reports, warnings, errors = [], [], []
-    with contextlib.closing(prepared_in_turn(files, profiles, forced, _known_files(con))) as ahead:
+    with contextlib.closing(prepared_in_turn(files, profiles, forced, _known_files(con),
+                                                     evidence.folder(con))) as ahead:
         for i, (path, rel, prepared) in enumerate(ahead):
             progress(f"importing {rel}", i, len(files))
             try:
@@ -638,5 +640,19 @@ def explain(db: str, order_no: str, run_id: str | None = None) -> dict:
     try:
         run_id = _pick_run(con, run_id)
         return drill.explain(con, run_id, order_no)
+    finally:
+        con.close()
+
+
+def verify(db: str) -> dict:
+    """`recon verify`: re-hash every evidence file and check the store against it (``recon.evidence.verify``).
+
+    The store must exist: verifying a path that holds none would create an empty one and pass.
+    """
+    if db != ":memory:" and not Path(db).is_file():
+        raise ReconError(f"{db}: no such store; pass --db with the store `recon run` or `recon import` wrote")
+    con = store.connect(db)
+    try:
+        return evidence.verify(con)
     finally:
         con.close()

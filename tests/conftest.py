@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from recon import store
+from recon.io import records
 from recon.io.load import import_file
 from recon.io.profile import builtin_profiles
 
@@ -39,6 +40,15 @@ def rows(con, table: str, columns: str, where: str = "TRUE"):
         f"SELECT {columns} FROM {table} WHERE {where} ORDER BY source_name, source_sheet NULLS FIRST, source_line")
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def raw_of(con, table: str, where: str = "TRUE") -> list:
+    """The raw records of a table's lines, read back from the evidence store, in source order."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_ids AS SELECT line_id FROM {table} WHERE {where}")
+    records.raw_cells(con, "raw_ids", "raw_got")
+    return [r[0] for r in con.execute(
+        f"SELECT g.raw FROM raw_got g JOIN {table} t USING (line_id) "
+        "ORDER BY t.source_name, t.source_sheet NULLS FIRST, t.source_line").fetchall()]
 
 
 def do_import(con, path, profiles, **kw):

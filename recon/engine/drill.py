@@ -9,7 +9,7 @@ A line still ``unknown`` after matching and classification is drilled down until
    Ranked key match first, then amount gap, date gap, line id; the best ``TOP`` per line are kept with
    their field-by-field differences.
 2. **the raw record** — every original cell of the line and of its nearest candidate as imported
-   (``raw`` named by ``source_part.header``). A cell is flagged ``state`` when its value says the record
+   (read back from the evidence store by ``recon.io.records``, named by ``source_part.header``). A cell is flagged ``state`` when its value says the record
    is not final (审核中, 复核, 二审, 处理中, 关闭, 退款中, 待结算, review, pending, closed …; 已审核 is
    final) and ``differs`` when it carries the record's own amount, order number or date where layer 1
    found the candidate to disagree (the candidate is always another family, so headers never line up
@@ -62,6 +62,7 @@ Amounts are strings (exact decimals, never floats); dates ``YYYY-MM-DD``; times
 from __future__ import annotations
 
 from recon.engine import outcome
+from recon.io import records
 
 TOP = 3  # candidates kept per line
 NEAR = 5  # amount neighbours looked at on each side of a line's position, per other source
@@ -224,10 +225,10 @@ def _layer1(con) -> None:
         {"near": NEAR, "top": TOP})
 
 
-def _raw_lines(ids_table: str) -> str:
-    return " UNION ALL ".join(
-        f"SELECT line_id, file_id, source_sheet, raw FROM {t} SEMI JOIN {ids_table} USING (line_id)"
-        for _, t in LINE_TABLES)
+def _raw_lines(con, ids_table: str) -> str:
+    """The raw records of the lines in ``ids_table``, read back from the evidence store."""
+    records.raw_cells(con, ids_table, "drill_raw")
+    return "SELECT line_id, file_id, source_sheet, raw FROM drill_raw"
 
 
 def _layer2(con) -> None:
@@ -242,7 +243,7 @@ def _layer2(con) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE drill_rid AS SELECT DISTINCT rid AS line_id FROM drill_rec")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE drill_cell AS
-        WITH raws AS ({_raw_lines('drill_rid')}),
+        WITH raws AS ({_raw_lines(con, 'drill_rid')}),
         cells AS (SELECT r.tid, r.role, r.rid, r.amount, r.okey, r.movement_date,
                          list_transform(r.diffs, lambda d: d.field) AS dfields, w.raw, sp.header,
                          unnest(range(1, len(w.raw) + 1)) AS i
