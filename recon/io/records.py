@@ -122,7 +122,8 @@ def _part_cells(part, lines):
     if all(r[4] is not None for r in lines):
         for r in lines:
             record = part.data[r[4]:r[4] + r[5]].decode(encoding)
-            got = list(containers.text_rows(record, delimiter))
+            # an empty record is a row of no cells (only a synthetic file has one: a data row is never blank)
+            got = list(containers.text_rows(record, delimiter)) if record else [(1, [])]
             if len(got) != 1:
                 raise AssertionError(f"{r[6]}: line {r[3]}: {len(got)} records at its offset, expected 1")
             yield r[0], _shaped(got[0][1], width, merge_at, pad_short)
@@ -158,12 +159,13 @@ def _shaped(cells, width, merge_at, pad_short) -> list:
     return [str(c) for c in cells]
 
 
-def synthetic(con, name: str, family: str, rows) -> tuple[str, list]:
+def synthetic(con, name: str, family: str, rows, header=()) -> tuple[str, list]:
     """Keep made-up rows (a dictionary example's lines) as a UTF-8 CSV evidence file, one record per
     row after a title line; return its file_id and each row's ``(source_line, rec_offset,
-    rec_length)``. Its ``source_part`` has no header, so the cells are named ``#1``, ``#2``…"""
+    rec_length)``. Its ``source_part`` has ``header`` (default none: the cells are named ``#1``, ``#2``…)
+    and no width, so rows of any length are read back as written."""
     buf, spans, line = io.BytesIO(), [], 2
-    buf.write(f"# recon example: {name}\n".encode("utf-8"))
+    buf.write(f"# recon example: {name} {list(header)}\n".encode("utf-8"))
     for cells in rows:
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerow([str(c) for c in cells])
@@ -174,9 +176,9 @@ def synthetic(con, name: str, family: str, rows) -> tuple[str, list]:
     data = buf.getvalue()
     file_id = hashlib.sha256(data).hexdigest()
     evidence.keep(con, file_id, data)
-    con.execute("INSERT INTO source_part BY NAME SELECT $f AS file_id, '' AS part, 'example' AS format, "
-                "$fam AS family, CAST([] AS VARCHAR[]) AS header, CAST([] AS VARCHAR[]) AS preamble, "
+    con.execute("INSERT OR IGNORE INTO source_part BY NAME SELECT $f AS file_id, '' AS part, 'example' AS format, "
+                "$fam AS family, CAST($h AS VARCHAR[]) AS header, CAST([] AS VARCHAR[]) AS preamble, "
                 "CAST([] AS VARCHAR[]) AS footer, 'text' AS reader, 'utf-8' AS encoding, ',' AS delimiter",
-                {"f": file_id, "fam": family})
+                {"f": file_id, "fam": family, "h": [str(h) for h in header]})
     return file_id, spans
 
