@@ -108,6 +108,16 @@ def discard(con, placed: Path | None) -> None:
         placed.unlink(missing_ok=True)
 
 
+def missing(con, file_id: str, size: int) -> bool:
+    """Whether a file's evidence is absent or of the wrong size (an import of the same download then
+    puts it back; a same-size alteration is found by hashing, in ``fetch`` and ``verify``)."""
+    base = folder(con)
+    if base is None:
+        return file_id not in _memory(con)
+    p = path_of(base, file_id)
+    return not (p.is_file() and p.stat().st_size == size)
+
+
 def fetch(con, file_id: str, name: str) -> bytes:
     """The bytes of a file the store imported, checked against their SHA-256; ``name`` is the
     original file name, for the message."""
@@ -126,13 +136,15 @@ def fetch(con, file_id: str, name: str) -> bytes:
     if data is None:
         raise EvidenceError(
             f"{name}: its evidence file {where} is missing, so its raw records cannot be shown. "
-            f"Restore the evidence folder from a backup, or re-import the original download into a new store "
-            f"(--db); `recon verify` checks every file")
+            f"Restore the evidence folder from a backup, or import the original download again (`recon import`: "
+            f"it puts the file back), or re-import the original downloads into a new store (--db); "
+            f"`recon verify` checks every file")
     if hashlib.sha256(data).hexdigest() != file_id:
         raise EvidenceError(
             f"{name}: its evidence file {where} was altered (its SHA-256 is no longer {file_id}), so its raw "
-            f"records cannot be trusted and are not shown. Restore the evidence folder from a backup, or "
-            f"re-import the original download into a new store (--db); `recon verify` checks every file")
+            f"records cannot be trusted and are not shown. Restore the evidence folder from a backup, or delete "
+            f"that file and import the original download again (`recon import`: it puts the file back), or "
+            f"re-import the original downloads into a new store (--db); `recon verify` checks every file")
     return data
 
 
@@ -147,8 +159,9 @@ def verify(con) -> dict:
     rows = con.execute("SELECT file_id, original_name, size_bytes FROM source_file ORDER BY file_id").fetchall()
     mem = _memory(con) if base is None else None
     problems = []
-    fix = ("restore the evidence folder from a backup, or re-import the original download into a new store "
-           "(--db): its raw records cannot be shown until then")
+    fix = ("restore the evidence folder from a backup, or (an altered file deleted first) import the original "
+           "download again, which puts it back, or re-import the downloads into a new store (--db): its raw "
+           "records cannot be shown until then")
     for file_id, name, size in rows:
         where = "(in memory)" if base is None else str(path_of(base, file_id))
         if base is None:

@@ -51,5 +51,13 @@ def raw_of(con, table: str, where: str = "TRUE") -> list:
         "ORDER BY t.source_name, t.source_sheet NULLS FIRST, t.source_line").fetchall()]
 
 
+def kept_record(con, table: str, raw=(), name: str | None = None, header=()) -> dict:
+    """Lineage for a line written straight into ``table`` by a test: its raw record ``raw`` kept as
+    a small evidence file (``records.synthetic``) named ``name``, so layer 2 can read it back."""
+    family = next(f for f, (t, _, _) in store.FAMILIES.items() if t == table)
+    file_id, [(_, offset, length)] = records.synthetic(con, name or f"F-{table}", family, [list(raw)], header)
+    return {"file_id": file_id, "rec_offset": offset, "rec_length": length}
+
+
 def do_import(con, path, profiles, **kw):
     return import_file(con, Path(path), profiles, **kw)

@@ -16,8 +16,8 @@ import pytest
 
 from recon import store
 from recon.engine import drill, match
-from recon.io import records
 from recon.rules import load_rules
+from conftest import kept_record
 from test_match_cash import january_universe
 
 _ids = itertools.count(1)
@@ -32,11 +32,9 @@ def add(con, table, source_line=None, raw=(), **fields):
     record ``raw`` is kept as a small evidence file, under the header ``header`` gave the file."""
     n = next(_ids)
     file = fields.pop("file_id", f"F-{table}")
-    family = next(f for f, (t, _, _) in store.FAMILIES.items() if t == table)
-    file_id, [(_, offset, length)] = records.synthetic(con, file, family, [list(raw)], HEADERS.get(file, ()))
-    row = {"line_id": f"L{n:04d}", "file_id": file_id, "source_format": "test", "source_name": f"{table}.csv",
-           "source_line": source_line or n, "natural_key": f"k{n}", "occurrence": 1, "rec_offset": offset,
-           "rec_length": length}
+    row = {"line_id": f"L{n:04d}", "source_format": "test", "source_name": f"{table}.csv",
+           "source_line": source_line or n, "natural_key": f"k{n}", "occurrence": 1,
+           **kept_record(con, table, raw, file, HEADERS.get(file, ()))}
     row.update(fields)
     con.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
     return row["line_id"]

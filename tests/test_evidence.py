@@ -181,7 +181,7 @@ def test_altered_evidence_found_by_verify_and_never_shown(sample_store, capsys, 
     assert code == 1 and '"name": "erp/金蝶应收单_202601.xlsx"' in out and "altered: its SHA-256 is now" in out
     code, _, err = cli(["explain", "PI20260106-926", "--db", str(db)], capsys)
     assert code == 2 and "erp/金蝶应收单_202601.xlsx" in err and str(kept) in err and "was altered" in err
-    assert "re-import the original download into a new store" in err
+    assert "delete that file and import the original download again" in err
     code, _, err = cli(["report", "--db", str(db), "--out", str(tmp_path / "rep")], capsys)
     assert code == 2 and "erp/金蝶应收单_202601.xlsx" in err
     kept.write_bytes(good)
@@ -198,9 +198,13 @@ def test_missing_evidence_found_by_verify_and_by_the_drill_down(sample_store, ca
     assert code == 2 and "erp/金蝶应收单_202601.xlsx" in err and "is missing" in err
     con = store.connect(str(db))
     con.execute("CREATE TEMP TABLE ids AS SELECT line_id FROM erp_line WHERE source_name LIKE '%金蝶%' LIMIT 1")
-    with pytest.raises(evidence.EvidenceError, match="restore the evidence folder|Restore the evidence folder"):
+    with pytest.raises(evidence.EvidenceError, match="Restore the evidence folder from a backup"):
         records.raw_cells(con, "ids")
     con.close()
+    # importing the same download again puts its evidence back
+    code, out, _ = cli(["import", str(SAMPLE / "erp" / "金蝶应收单_202601.xlsx"), "--db", str(db)], capsys)
+    assert code == 0 and "missing evidence file was put back" in out
+    assert cli(["verify", "--db", str(db)], capsys)[0] == 0
 
 
 def old_store(path: Path, meta: bool = True) -> None:

@@ -615,6 +615,13 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
             report.container, report.encoding = old.get("container", ""), old.get("encoding")
             report.parts = [PartReport(**p) for p in old.get("parts", [])]
             report.message = "byte-identical file already loaded; nothing changed"
+            if evidence.missing(con, file_id, report.size_bytes):  # this download puts it back
+                kept = prepared.evidence if prepared.evidence is not None else path.read_bytes()
+                if isinstance(kept, bytes) and sha256_bytes(kept) != file_id:
+                    raise InputError(f"{report.name}: the file changed while it was being imported; import it again")
+                evidence.keep(con, file_id, kept)
+                prepared.evidence = None
+                report.message = "byte-identical file already loaded; its missing evidence file was put back"
             return report
         threshold = _defer_checkpoint(con)
         try:
