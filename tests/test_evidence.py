@@ -81,6 +81,17 @@ def test_gb18030_csv_with_preamble_read_back_byte_exact_by_offset(con, profiles,
     assert reread(con) == ROWS
 
 
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
+def test_a_byte_order_mark_inside_the_file_stays_in_its_cell(con, profiles, tmp_path, encoding):
+    # two exports concatenated: the second one's BOM starts a data line, and the import kept it
+    rows = [list(r) for r in ROWS]
+    rows[1][0] = "\ufeff" + rows[1][0]
+    path = write(tmp_path, "fund.csv", FUND.replace(csv_record(ROWS[1]), csv_record(rows[1])), encoding)
+    do_import(con, path, profiles)
+    assert raw_of(con, "platform_line") == rows
+    assert reread(con) == rows
+
+
 def test_crlf_bill_read_by_duckdb_one_record_per_line(con, profiles, tmp_path):
     path = FIXTURES / "wechatpay_trade_all.csv"
     rep = do_import(con, path, profiles)

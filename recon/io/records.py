@@ -63,7 +63,7 @@ def record_table(spans, record_starts=None) -> pa.Table:
         last = first
     else:
         first = np.asarray(record_starts, np.int64)
-        last = np.append(first[1:] - 1, n).astype(np.int64)
+        last = np.append(first[1:] - 1, n).astype(np.int64)[:len(first)]
     off = starts[first - 1]
     return pa.table({"line": pa.array(first.astype(np.int32)), "rec_offset": pa.array(off),
                      "rec_length": pa.array((stops[last - 1] - off).astype(np.int32))})
@@ -121,9 +121,11 @@ def _part_cells(part, lines):
     reader, encoding, delimiter, width, merge_at, pad_short, shift = lines[0][7:14]
     if all(r[4] is not None for r in lines):
         for r in lines:
-            record = part.data[r[4]:r[4] + r[5]].decode(encoding)
+            # a byte-order mark is dropped at the start of the part only, as the import decoded it
+            at_start = r[4] == 0
+            record = part.data[r[4]:r[4] + r[5]].decode(encoding if at_start else encoding.replace("-sig", ""))
             # an empty record is a row of no cells (only a synthetic file has one: a data row is never blank)
-            got = list(containers.text_rows(record, delimiter)) if record else [(1, [])]
+            got = list(containers.text_rows(record, delimiter, at_start)) if record else [(1, [])]
             if len(got) != 1:
                 raise AssertionError(f"{r[6]}: line {r[3]}: {len(got)} records at its offset, expected 1")
             yield r[0], _shaped(got[0][1], width, merge_at, pad_short)
