@@ -79,18 +79,33 @@ def stage(base: Path, file_id: str, data: bytes) -> Path | None:
     return tmp
 
 
-def keep(con, file_id: str, data: "bytes | Path | None") -> Path | None:
-    """Put a file's evidence in place: ``data`` is its bytes, or a temp file ``stage`` wrote, or
-    None when the evidence was already there. Returns the path newly placed (None: nothing new), so
-    the caller can take it back should its transaction fail."""
+def read_checked(source: Path, file_id: str) -> bytes:
+    """The bytes of ``source`` again, which must still hash to ``file_id``."""
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise EvidenceError(f"{source}: cannot read the file again to keep it: {exc.strerror}") from None
+    if hashlib.sha256(data).hexdigest() != file_id:
+        raise EvidenceError(f"{source}: the file changed while it was being imported; import it again")
+    return data
+
+
+def keep(con, file_id: str, data: "bytes | Path | None", source: Path | None = None) -> Path | None:
+    """Put a file's evidence in place: ``data`` is its bytes, or a temp file ``stage`` wrote, or None:
+    then, unless the evidence is already there, ``source`` (the file imported) is read again and
+    checked (a ``:memory:`` store, whose import did not hold the bytes meanwhile). Returns the path
+    newly placed (None: nothing new), so the caller can take it back should its transaction fail."""
+    if data is None:
+        if not missing(con, file_id):
+            return None
+        data = read_checked(source, file_id)
     base = folder(con)
     if base is None:
         if isinstance(data, Path):
             blob = data.read_bytes()
             data.unlink(missing_ok=True)
             data = blob
-        if data is not None:
-            _memory(con)[file_id] = data
+        _memory(con)[file_id] = data
         return None
     if isinstance(data, bytes):
         data = stage(base, file_id, data)
@@ -108,14 +123,14 @@ def discard(con, placed: Path | None) -> None:
         placed.unlink(missing_ok=True)
 
 
-def missing(con, file_id: str, size: int) -> bool:
-    """Whether a file's evidence is absent or of the wrong size (an import of the same download then
-    puts it back; a same-size alteration is found by hashing, in ``fetch`` and ``verify``)."""
+def missing(con, file_id: str, size: int | None = None) -> bool:
+    """Whether a file's evidence is absent or (``size`` given) of another size; an import of the same
+    download then puts it back. A same-size alteration is found by hashing, in ``fetch`` and ``verify``."""
     base = folder(con)
     if base is None:
         return file_id not in _memory(con)
     p = path_of(base, file_id)
-    return not (p.is_file() and p.stat().st_size == size)
+    return not (p.is_file() and (size is None or p.stat().st_size == size))
 
 
 def fetch(con, file_id: str, name: str) -> bytes:

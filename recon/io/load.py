@@ -498,7 +498,7 @@ class PreparedFile:
     parts: list
     tables: dict  # index of a text part -> (Table or None, preamble values)
     hashed_only: bool = False  # the store held its SHA-256 when it was prepared: not opened
-    evidence: object = None  # the bytes to keep as evidence, or a temp copy already written, or None
+    evidence: Path | None = None  # the evidence copy written ahead (None: in place already, or read again)
 
     def close(self) -> None:
         """Remove the written-out data regions and evidence copy nobody used (a file already loaded, a failure)."""
@@ -520,7 +520,8 @@ def prepare_file(path: Path, profiles: list[Profile], display: str | None = None
     A file whose SHA-256 is in ``known`` (the store's files) is only read and hashed: the import
     will find it already loaded, and decoding gigabytes to learn that would be waste. The bytes
     hashed are the evidence the store keeps: written now under a temp name in ``evidence_to`` (the
-    store's evidence folder), else held until the import (a ``:memory:`` store).
+    store's evidence folder), else (a ``:memory:`` store) read again when the import commits, so
+    the bytes are not held beside the decoded text meanwhile.
     """
     path = Path(path)
     try:
@@ -533,7 +534,7 @@ def prepare_file(path: Path, profiles: list[Profile], display: str | None = None
         return PreparedFile(path, file_id, report, [], {}, hashed_only=True)
     parts = containers.open_parts(data, report.name)
     report.container = parts[0].container if parts else ""
-    kept = data if evidence_to is None else evidence.stage(evidence_to, file_id, data)
+    kept = None if evidence_to is None else evidence.stage(evidence_to, file_id, data)
     del data  # a text part holds its own bytes until decoded; nothing else needs them
     prepared = PreparedFile(path, file_id, report, parts, {}, evidence=kept)
     try:
@@ -616,11 +617,8 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
             report.parts = [PartReport(**p) for p in old.get("parts", [])]
             report.message = "byte-identical file already loaded; nothing changed"
             if evidence.missing(con, file_id, report.size_bytes):  # this download puts it back
-                kept = prepared.evidence if prepared.evidence is not None else path.read_bytes()
-                if isinstance(kept, bytes) and sha256_bytes(kept) != file_id:
-                    raise InputError(f"{report.name}: the file changed while it was being imported; import it again")
-                evidence.keep(con, file_id, kept)
-                prepared.evidence = None
+                staged, prepared.evidence = prepared.evidence, None
+                evidence.keep(con, file_id, staged or evidence.read_checked(path, file_id))
                 report.message = "byte-identical file already loaded; its missing evidence file was put back"
             return report
         threshold = _defer_checkpoint(con)
@@ -677,7 +675,7 @@ def _import_parts(con, prepared: PreparedFile, profiles, display, forced, fast_o
              "at": dt.datetime.now().replace(microsecond=0), "rep": json.dumps(report.as_dict(), ensure_ascii=False)},
         )
         # the evidence is in place before the lines pointing into it are committed
-        placed = evidence.keep(con, file_id, prepared.evidence)
+        placed = evidence.keep(con, file_id, prepared.evidence, path)
         prepared.evidence = None
         try:
             con.execute("COMMIT")
