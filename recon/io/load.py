@@ -438,7 +438,7 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fa
     # where each record sits in the part's bytes (recon.io.records), where that is exact
     spans, table.spans = table.spans, None
     if spans is not None:
-        con.complete()  # a count read with fetchone() leaves its result open, and register wants none
+        records.settle(con)
         con.register("record_pos", records.record_table(spans, table.record_starts if fallback else None))
     table.record_starts = []
     pos = ("p.rec_offset, p.rec_length", "LEFT JOIN record_pos p ON p.line = k.source_line") if spans is not None \

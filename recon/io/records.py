@@ -69,6 +69,13 @@ def record_table(spans, record_starts=None) -> pa.Table:
                      "rec_length": pa.array((stops[last - 1] - off).astype(np.int32))})
 
 
+def settle(con) -> None:
+    """Finish the connection's last result before ``register``: a count read with ``fetchone()``
+    leaves its result open, and DuckDB 2 refuses ``register`` until it is done (``complete()`` is
+    DuckDB 2 only; a statement fully read works on every version recon supports)."""
+    con.execute("SELECT 1").fetchall()
+
+
 def recording(rows, starts: list):
     """``rows`` passed through, each record's first line appended to ``starts``."""
     for line, cells in rows:
@@ -106,7 +113,7 @@ def raw_cells(con, ids_table: str, out: str = "evidence_raw") -> None:
             for line_id, got in _part_cells(part, lines_):
                 ids.append(line_id)
                 cells.append(got)
-    con.complete()  # register wants no open result on the connection
+    settle(con)
     con.register("evidence_rows", pa.table({"line_id": pa.array(ids, pa.string()),
                                             "raw": pa.array(cells, pa.list_(pa.string()))}))
     try:
