@@ -23,7 +23,7 @@ from recon import api, evidence, store
 from recon.cli import main
 from recon.errors import ReconError
 from recon.io import records
-from recon.io.parsers import camt053
+from recon.io.parsers import camt053, mt940
 
 from conftest import FIXTURES, do_import, raw_of, write
 from test_io_alipay import SUMMARY, TRADE, gbk_zip
@@ -90,6 +90,22 @@ def test_a_byte_order_mark_inside_the_file_stays_in_its_cell(con, profiles, tmp_
     do_import(con, path, profiles)
     assert raw_of(con, "platform_line") == rows
     assert reread(con) == rows
+
+
+@pytest.mark.parametrize("text, encoding", [(FUND.replace("\r\n", "\r"), "gb18030"), (FUND, "utf-16")],
+                         ids=["cr-only", "utf-16"])
+def test_text_without_exact_offsets_is_read_again_whole(con, profiles, tmp_path, text, encoding):
+    do_import(con, write(tmp_path, "fund.csv", text, encoding), profiles)
+    assert stored(con) and all(off is None for _, off, _, _ in stored(con))
+    assert raw_of(con, "platform_line") == ROWS
+
+
+def test_mt940_entries_read_again_by_their_parser(con, profiles):
+    do_import(con, FIXTURES / "bank_mt940.sta", profiles)
+    got = stored(con, "bank_line")
+    assert got and all(off is None for _, off, _, _ in got)
+    entries = dict(mt940.parse((FIXTURES / "bank_mt940.sta").read_bytes()).rows)
+    assert raw_of(con, "bank_line") == [entries[line] for line, *_ in got]
 
 
 def test_crlf_bill_read_by_duckdb_one_record_per_line(con, profiles, tmp_path):
