@@ -9,11 +9,12 @@ A line still ``unknown`` after matching and classification is drilled down until
    Ranked key match first, then amount gap, date gap, line id; the best ``TOP`` per line are kept with
    their field-by-field differences.
 2. **the raw record** — every original cell of the line and of its nearest candidate as imported
-   (read back from the evidence store by ``recon.io.records``, named by ``source_part.header``). A cell is flagged ``state`` when its value says the record
-   is not final (审核中, 复核, 二审, 处理中, 关闭, 退款中, 待结算, review, pending, closed …; 已审核 is
-   final) and ``differs`` when it carries the record's own amount, order number or date where layer 1
-   found the candidate to disagree (the candidate is always another family, so headers never line up
-   and the comparison goes through the canonical values the profile mapped from these cells).
+   (read back from the evidence store by ``recon.io.records``, named by ``source_part.header``). A
+   cell is flagged ``state`` when its value says the record is not final (审核中, 复核, 二审, 处理中,
+   关闭, 退款中, 待结算, review, pending, closed …; 已审核 is final) and ``differs`` when it carries
+   the record's own amount, order number or date where layer 1 found the candidate to disagree (the
+   candidate is always another family, so headers never line up and the comparison goes through the
+   canonical values the profile mapped from these cells).
 3. **the audit log** — the ``audit_event`` rows of the order in time order. Each platform line of the
    order that moves money is attributed to the latest status change at or before it, made on its
    money date or up to ``MONEY_LAG_DAYS`` earlier (``MONEY_GRACE_SECONDS`` of clock skew allowed; a

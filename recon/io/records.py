@@ -30,6 +30,7 @@ import pyarrow as pa
 from recon import evidence, store
 from recon.io import containers, tabular
 from recon.io.parsers import registry as parser_registry
+from recon.sql.quote import quote_ident
 
 OFFSET_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
 _SCAN = 64 * 1024 * 1024  # bytes compared at a time: the scan's temporary stays bounded
@@ -89,7 +90,7 @@ def raw_cells(con, ids_table: str, out: str = "evidence_raw") -> None:
     is read and its SHA-256 checked once; ``evidence.EvidenceError`` if it is missing or altered."""
     lines = " UNION ALL ".join(
         f"SELECT line_id, file_id, source_sheet, source_line, rec_offset, rec_length FROM {t} "
-        f"SEMI JOIN {ids_table} USING (line_id)" for t, _, _ in store.FAMILIES.values())
+        f"SEMI JOIN {quote_ident(ids_table)} USING (line_id)" for t, _, _ in store.FAMILIES.values())
     rows = con.execute(
         f"""WITH l AS ({lines})
         SELECT l.line_id, l.file_id, l.source_sheet, l.source_line, l.rec_offset, l.rec_length,
@@ -117,7 +118,7 @@ def raw_cells(con, ids_table: str, out: str = "evidence_raw") -> None:
     con.register("evidence_rows", pa.table({"line_id": pa.array(ids, pa.string()),
                                             "raw": pa.array(cells, pa.list_(pa.string()))}))
     try:
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {out} AS
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {quote_ident(out)} AS
             SELECT l.line_id, l.file_id, l.source_sheet, r.raw FROM ({lines}) l JOIN evidence_rows r USING (line_id)""")
     finally:
         con.unregister("evidence_rows")

@@ -99,7 +99,7 @@ class Table:
     payload: object = None  # its data region already written out by ``fastcsv.prepare`` (or why not)
     spans: object = None  # a text part's line positions in its bytes (``recon.io.records.line_spans``)
     record_starts: list = field(default_factory=list)  # every record's first line, as the Python reader read
-    read: dict = field(default_factory=dict)  # how the part was read (source_part reader, encoding, delimiter, col_shift)
+    read: dict = field(default_factory=dict)  # how it was read: source_part reader, encoding, delimiter, col_shift
 
     def preamble_values(self) -> dict:
         text = "\n".join(self.preamble)

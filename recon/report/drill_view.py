@@ -1,7 +1,8 @@
 """The unknown lines of the HTML report with their three drill-down layers, shaped for the template.
 
 Reads the store and its evidence. The line's own raw record always comes from the evidence store
-(``recon.io.records``, named by ``source_part.header``), so a run without drill-down results still shows every original field.
+(``recon.io.records``, named by ``source_part.header``), so a run without drill-down results still
+shows every original field.
 ``drilldown.detail_json`` (its shape is documented in ``recon.engine.drill``) adds the layer-1
 candidates with their differences, the flags on raw fields (``state``: the record is not final,
 ``differs``: it carries a value the candidate disagrees with), the candidates' raw records and the
