@@ -744,6 +744,13 @@ def explain(db: str, order_no: str, run_id: str | None = None) -> dict:
         con.close()
 
 
+def verify_out(out: Path) -> dict:
+    """`recon verify --out`: is OUT one run's whole output set (``recon.outputs.verify_set``)?"""
+    if not Path(out).is_dir():
+        raise ReconError(f"{out}: no such folder")
+    return outputs.verify_set(Path(out))
+
+
 def verify(db: str) -> dict:
     """`recon verify`: re-hash every evidence file and check the store against it (``recon.evidence.verify``).
 
