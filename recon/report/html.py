@@ -28,12 +28,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from recon.errors import ReconError
 from recon.report import charts
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
 from recon.report.labels import LABELS
 from recon.resources import reports_dir
+from recon.sql.neutralise import strip_controls
 
 HEATMAP_RUNS = 12  # runs shown in the trend heatmap: a year of monthly closes
 KNOWN_CASES_SHOWN = 10  # per code: known cases are explained already, the largest few show what the code is
@@ -148,10 +150,20 @@ def _environment(template_dir: Path | None) -> jinja2.Environment:
     loaders += [jinja2.PrefixLoader({"default": packaged}), packaged]
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True,
+                             finalize=_no_controls)
     env.filters["money"] = money
     env.filters["category"] = _label
     return env
+
+
+def _no_controls(value):
+    """Every value a template prints, with the control characters ``r_safe`` strips stripped (Markup stays Markup)."""
+    if isinstance(value, str):
+        cleaned = strip_controls(value)
+        if cleaned is not value:
+            return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
+    return value
 
 
 def money(value) -> str:

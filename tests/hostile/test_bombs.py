@@ -1,0 +1,35 @@
+"""Decompression bombs: refused while they unpack, with the member, the size and the limit named."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.hostile.conftest import recon
+
+
+@pytest.mark.parametrize("name,where", [
+    ("gzip.csv.gz", "gzip.csv.gz (gzip)"),
+    ("zip.zip", "member a.csv of zip.zip"),
+    ("lying.zip", "member a.csv of lying.zip"),
+    ("nested.zip", "member a.csv of nested.zip/inner.zip"),
+    ("sheet.xlsx", "workbook part xl/worksheets/sheet1.xml of sheet.xlsx"),
+])
+def test_a_bomb_is_refused_as_it_unpacks(bombs, name, where):
+    ran = recon("sniff", bombs[name])
+    assert ran.code == 2, ran.text
+    assert where in ran.text and "decompression bomb" in ran.text, ran.text
+    assert "--limit ratio=" in ran.text, "the message says which limit to raise"
+
+
+def test_layers_each_under_the_ratio_are_counted_together(bombs):
+    ran = recon("sniff", bombs["compound.zip"])
+    assert ran.code == 2, ran.text
+    assert "member a.csv of compound.zip/inner.zip" in ran.text and "over all its layers" in ran.text, ran.text
+
+
+def test_the_limits_are_the_clerks_to_set(bombs):
+    ran = recon("sniff", bombs["gzip.csv.gz"], "--limit", "ratio=100000", "--limit", "unpacked=20MB")
+    assert ran.code == 2 and "more than 20 MB unpacked in all" in ran.text, ran.text
+    assert "--limit unpacked=40MB" in ran.text
+    bad = recon("sniff", bombs["gzip.csv.gz"], "--limit", "ratio=lots")
+    assert bad.code == 2 and "--limit 'ratio=lots'" in bad.text and "whole number" in bad.text, bad.text
