@@ -1,8 +1,9 @@
 """recon's command line: flags -> one recon.api call -> printed summary -> exit code.
 
-Exit codes: 0 run complete and clean; 1 complete with unknown/review lines, quarantined lines or a
-failed control proof; 2 usage, configuration or input error; 3 internal error (e.g. the
-conservation check failed). User errors print one message without a traceback; bugs keep theirs.
+Exit codes: 0 run complete and clean; 1 complete with unknown/review lines, quarantined lines, a
+failed control proof or a refused input file; 2 the run cannot go on (usage, configuration, no
+readable input, out of memory); 3 a bug in recon (e.g. the conservation check failed). User errors
+print one message without a traceback; bugs keep theirs.
 """
 
 from __future__ import annotations
