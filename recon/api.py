@@ -303,8 +303,9 @@ def _run(cfg: RunConfig, progress) -> RunResult:
     forced = pick_format(profiles, cfg.format)
     if cfg.period:
         period_bounds(cfg.period)  # a bad --period fails before anything is imported
-    if cfg.evidence_days < 0:
-        raise ReconError("--evidence-days must be 0 or more")
+    if not 0 <= cfg.evidence_days <= 366:
+        raise ReconError(f"--evidence-days {cfg.evidence_days}: must be from 0 to 366 (days after the period "
+                         "whose store lines take part as evidence)")
     not_files: list = []
     files = scan(cfg.inputs, not_files)
     if not files:

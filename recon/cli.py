@@ -226,7 +226,7 @@ def sample(orders, out, seed, period, scale):
               help="Print a machine summary (exit code, counts, per-code totals, paths written) as JSON on stdout.")
 @click.option("--no-reports", is_flag=True,
               help="Write only results.csv and manifest.json (for scripts and benchmarks); removes older reports in OUT.")
-@click.option("--evidence-days", default=api.EVIDENCE_DAYS, show_default=True, type=click.IntRange(min=0),
+@click.option("--evidence-days", default=api.EVIDENCE_DAYS, show_default=True, type=click.IntRange(min=0, max=366),
               help="Lines already in the store dated this many days after the period take part as evidence.")
 @click.option("--dictionary", "dictionaries", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Known-discrepancy dictionary YAML (repeatable): added to the shipped dictionaries/default.yaml, "

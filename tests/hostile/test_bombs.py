@@ -33,3 +33,20 @@ def test_the_limits_are_the_clerks_to_set(bombs):
     assert "--limit unpacked=40MB" in ran.text
     bad = recon("sniff", bombs["gzip.csv.gz"], "--limit", "ratio=lots")
     assert bad.code == 2 and "--limit 'ratio=lots'" in bad.text and "whole number" in bad.text, bad.text
+
+
+def test_archives_nested_without_end_are_refused():
+    import io
+    import zipfile
+
+    from recon.errors import InputError
+    from recon.io import containers
+
+    data = b"a,b\n1,2\n"
+    for i in range(10):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(f"l{i}.zip" if i else "a.csv", data)
+        data = buf.getvalue()
+    with pytest.raises(InputError, match="nested more than 8 deep"):
+        containers.open_parts(data, "deep.zip")

@@ -114,3 +114,21 @@ def test_a_run_with_nothing_readable_cannot_go_on(tmp_path, bombs):
     ran = recon("run", d, "--out", tmp_path / "out", "--db", tmp_path / "s.duckdb")
     assert ran.code == 2 and "cannot read these files" in ran.text, ran.text
     assert "bomb.csv.gz" in ran.text and "bom.csv" in ran.text
+
+
+def test_a_cell_just_over_the_field_limit_is_quarantined_by_either_reader(tmp_path):
+    """A line between the limit and twice it: both readers (DuckDB's and Python's) must refuse it alike."""
+    rows = [GOOD_ROWS[0], alipay_row("2026010122001458860515315455", "M20260101003", "长" * 50_000), GOOD_ROWS[1]]
+    path = tmp_path / "field.csv"
+    path.write_text(alipay_csv(rows), encoding="utf-8")
+    ran = recon("sniff", "--json", path, "--limit", "field=100KB")
+    assert ran.code == 1, ran.text[:2000]
+    rep = json.loads(ran.out)
+    assert rep["loaded"] == 2 and [q["line"] for q in rep["quarantine"]] == [7], rep
+    whole = json.loads(recon("sniff", "--json", path, "--limit", "field=1MB").out)
+    assert whole["loaded"] == 3 and whole["quarantined"] == 0, "under the limit, the line loads"
+
+
+def test_out_of_range_evidence_days_is_a_usage_error(tmp_path):
+    ran = recon("run", tmp_path, "--out", tmp_path / "o", "--evidence-days", "999999999")
+    assert ran.code == 2 and "--evidence-days" in ran.text, ran.text
