@@ -333,8 +333,7 @@ def _run(cfg: RunConfig, progress) -> RunResult:
         if cfg.reports:
             write_quarantine(con, staging)
             write_baseline(con, staging)
-        manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started)
-        manifest["dictionaries"] = _dictionary_hashes(settings.dictionary)
+        manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started, settings.dictionary)
         manifest["refused_files"] = refused
         manifest["evidence_days"] = cfg.evidence_days
         manifest["fees"] = {"file": Path(settings.fee_rules.source).name, "sha256": settings.fee_rules.sha256}
@@ -514,7 +513,7 @@ def _insert_run(con, manifest, period, started, run_id) -> None:
                 "FROM run_root_cause", {"r": run_id})
 
 
-def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
+def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None) -> dict:
     status_counts = dict(con.execute(
         "SELECT status, count(*) FROM result GROUP BY status ORDER BY status").fetchall())
     # the root-cause summary (reconcile's last step) already holds lines and signed amount per status,
@@ -551,7 +550,7 @@ def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
         "finished_at": dt.datetime.now().replace(microsecond=0).isoformat(),
         "period": period,
         "rules": {"file": Path(rules.source).name, "sha256": rules.sha256},
-        "dictionaries": _dictionary_hashes(None),
+        "dictionaries": _dictionary_hashes(dictionary),
         "inputs": inputs,
         "skipped_files": [r.path for r in reports if r.status == "unrecognised"],
         "control_totals": totals,

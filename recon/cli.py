@@ -17,8 +17,8 @@ import click
 import duckdb
 
 from recon import __version__, api, progress, store, terminal
-from recon.io import limits
 from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ReconError
+from recon.io import limits
 
 DB_HELP = "DuckDB store file (created if missing)."
 PROFILE_HELP = "Extra format profile YAML (repeatable); replaces a built-in profile of the same name."
