@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from tests.hostile.conftest import alipay_csv, alipay_row, recon
+from tests.hostile.conftest import FIXTURES, alipay_csv, alipay_row, recon
 
 GOOD_ROWS = [alipay_row("2026010122001458860515315453", "M20260101001", "连衣裙"),
              alipay_row("2026010122001458860515315454", "M20260101002", "T恤", "59.90")]
@@ -132,3 +132,21 @@ def test_a_cell_just_over_the_field_limit_is_quarantined_by_either_reader(tmp_pa
 def test_out_of_range_evidence_days_is_a_usage_error(tmp_path):
     ran = recon("run", tmp_path, "--out", tmp_path / "o", "--evidence-days", "999999999")
     assert ran.code == 2 and "--evidence-days" in ran.text, ran.text
+
+
+def test_a_statement_cut_short_is_a_sentence(tmp_path):
+    """The MT940 library raises its own RuntimeError on a tag it cannot read: the file's fault, not recon's."""
+    text = (FIXTURES / "bank_mt940.sta").read_bytes()
+    cut = text[:text.index(b":62F:C260403C") + len(b":62F:C260403C")]
+    path = tmp_path / "cut.sta"
+    path.write_bytes(cut)
+    ran = recon("sniff", path)
+    assert ran.code == 2 and "cut.sta" in ran.text and "MT940 statement at line" in ran.text, ran.text
+
+
+def test_damaged_xml_is_a_sentence(tmp_path):
+    text = (FIXTURES / "bank_camt053.xml").read_bytes()
+    path = tmp_path / "cut.xml"
+    path.write_bytes(text[: len(text) // 2])
+    ran = recon("sniff", path)
+    assert ran.code == 2 and "cut.xml" in ran.text, ran.text
