@@ -87,8 +87,10 @@ def test_a_run_refuses_the_bad_files_and_completes_with_the_good(tmp_path, bombs
     assert "byte-order mark" in refused["bom.csv"] and "decompression bomb" in refused["bomb.csv.gz"]
     assert "sparse" in refused["sparse.csv"] and "not a regular file" in refused["pipe.csv"]
     assert "damaged or truncated" in refused["cut.zip"]
+    report = (out / "report.html").read_text(encoding="utf-8")
     for name in refused:
         assert f"refused {name}:" in ran.text
+        assert f"{name}: " in report, "report.html names every refused file"
     # the good file loaded whole, its hostile cells neutralised in every text output
     with open(out / "results.csv", encoding="utf-8-sig", newline="") as f:
         results = list(csv.DictReader(f))
