@@ -28,6 +28,8 @@ from recon.io import limits
 from recon.money import from_float
 
 MAX_ZIP_MEMBERS = 200
+MAX_ENTRIES = 10_000  # entries in any zip, workbook parts included, read before ``zipfile`` lists them
+MAX_DIRECTORY = 16 * 1024**2  # bytes of a zip's central directory (10,000 long names fit in 3 MB)
 MAX_DEPTH = 8  # archives inside archives: a real export has one or two layers, a zip quine has no end
 # Below this many bytes out, a stream's compression ratio is not judged: small files of repeated
 # text compress far better than real exports, and hold no danger.
@@ -127,6 +129,7 @@ def _open_parts(data: bytes, name: str, budget: Budget) -> list[Part]:
 
 def _open_layer(data: bytes, name: str, budget: Budget, kind: str) -> list[Part]:
     if kind == "zip":
+        _check_directory(data, name)
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = zf.namelist()
             if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
@@ -184,6 +187,20 @@ def _gunzip(data: bytes, name: str, budget: Budget) -> bytes:
         pieces += got
         pos += used
     return b"".join(pieces)
+
+
+def _check_directory(data: bytes, name: str) -> None:
+    """Refuse a zip whose central directory is absurd before ``zipfile`` builds an object per entry
+    (a million entries of a few bytes each would take gigabytes to list)."""
+    tail = data[-(65536 + 22):]
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        return  # zipfile says what is wrong with it
+    entries = int.from_bytes(tail[at + 10:at + 12], "little")
+    size = int.from_bytes(tail[at + 12:at + 16], "little")
+    if entries > MAX_ENTRIES or (size > MAX_DIRECTORY and size != 0xFFFFFFFF):
+        raise InputError(f"{name}: the archive lists {entries:,} entries in a {limits.human(size)} directory "
+                         f"(at most {MAX_ENTRIES:,} are read): not an export; unpack it yourself first")
 
 
 def _member_name(info: zipfile.ZipInfo) -> str:

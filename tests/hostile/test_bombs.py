@@ -50,3 +50,12 @@ def test_archives_nested_without_end_are_refused():
         data = buf.getvalue()
     with pytest.raises(InputError, match="nested more than 8 deep"):
         containers.open_parts(data, "deep.zip")
+
+
+def test_a_zip_listing_too_many_entries_is_refused_before_it_is_listed(tmp_path):
+    from tests.hostile import build
+
+    path = tmp_path / "many.zip"
+    path.write_bytes(build.zip_bytes([build.stored(f"{i}.csv", b"") for i in range(20_000)]))
+    ran = recon("sniff", path)
+    assert ran.code == 2 and "20,000 entries" in ran.text, ran.text
