@@ -16,6 +16,7 @@ from pathlib import Path
 
 from recon.engine import outcome
 from recon.sql.neutralise import NEUTRALISE_MACRO  # noqa: F401  (the CSV writers' r_safe, also used by vouchers)
+from recon.sql.quote import quote_literal
 
 RESULT_COLUMNS = (
     "source", "source_file", "source_line", "source_sheet", "channel", "account", "order_no",
@@ -28,7 +29,7 @@ def _copy_with_bom(con, select_sql: str, path: Path, params=None) -> None:
     os.close(fd)
     try:
         con.execute(
-            f"COPY ({select_sql}) TO '{tmp}' (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', "
+            f"COPY ({select_sql}) TO {quote_literal(tmp)} (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', "
             f"NEW_LINE '\r\n')", params or {})
         with open(path, "wb") as out, open(tmp, "rb") as src:
             out.write(b"\xef\xbb\xbf")

@@ -132,7 +132,12 @@ def parse(data: bytes) -> Structured:
                 dropping = False
             if not dropping:
                 kept.append(f":{tag}:{value}")
-        stmt = swift.parse("\n".join(kept), options=OPTIONS)
+        try:
+            stmt = swift.parse("\n".join(kept), options=OPTIONS)
+        except RuntimeError as exc:  # the mt940 library's "Unable to parse <tag> from …": a damaged statement
+            detail = exc.args[-1] if exc.args else exc
+            raise InputError(f"MT940 statement at line {start + 1}: a tag cannot be read ({detail!r}); the file "
+                             "is damaged or cut short, re-download it") from None
         if len(stmt.transactions) != len(entry_lines):
             raise InputError(f"MT940 statement at line {start + 1}: {len(entry_lines)} :61: lines but the "
                              f"parser read {len(stmt.transactions)}; the file is damaged, re-download it")
