@@ -109,7 +109,7 @@ def render(reports: list[dict]) -> str:
             out.append("| step | seconds |")
             out.append("|---|---|")
             for t in timings:
-                out.append(f"| {t['step']} | {t['seconds']} |")
+                out.append(f"| {t['step']} | {float(t['seconds']):.2f} |")
 
     out.append("")
     for r in reports:

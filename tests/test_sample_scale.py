@@ -232,7 +232,7 @@ def test_render_table_lists_every_step_ratio_and_target():
     assert "recon run again with `--memory-limit 2GB`: 5.00 s, 2,400 MB peak RSS, exit 0" in text
     report["steps"]["recon_run_limited"]["disk"] = dict(report["disk"], peak_spill_bytes=3_000_000, total_bytes=7_000_000)
     assert "| 1,000,000 (`--memory-limit 2GB`) | 1.0 MB | 3.0 MB (3.00x) |" in mod.render([report])
-    assert "| import | 1.5 |\n| match.order | 0.25 |" in text
+    assert "| import | 1.50 |\n| match.order | 0.25 |" in text
 
 
 def test_render_table_reads_the_json_from_before_issue_10():
