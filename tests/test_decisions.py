@@ -143,3 +143,23 @@ def test_revoking_names_what_is_wrong(month, capsys):
     assert code == 2 and "--revoke takes no --line or --group" in err
     code, rows, manifest = _run(month, capsys, "o2")
     assert code == 1 and manifest["decisions"]["applied"] == []  # revoked: the difference is unknown again
+
+
+def test_decisions_appear_in_the_report_and_the_workbook(month, capsys):
+    import openpyxl
+
+    _, rows, _ = _run(month, capsys, "o1")
+    group = next(r["match_group"] for r in rows if r["order_no"] == "M20260101002")
+    run_cli(["resolve", "--db", str(month / "s.duckdb"), "--group", group, "--accept",
+             "--reason", "优惠券按面值入账", "--by", "张会计"], capsys)
+    _run(month, capsys, "o2")
+    html = (month / "o2" / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="decisions">'):]
+    section = section[:section.index("</section>")]
+    assert 'data-decision="1"' in section and "已应用" in section and "接受差异" in section
+    assert "张会计" in section and "优惠券按面值入账" in section and "erp/ar.csv:3" in section
+    ws = openpyxl.load_workbook(month / "o2" / "recon.xlsx")["人工决定"]
+    header = [c.value for c in ws[2]]
+    row = dict(zip(header, [c.value for c in ws[3]]))
+    assert row["编号"] == 1 and row["状态"] == "已应用" and row["决定人"] == "张会计" and row["行数"] == 2
+    assert "erp/ar.csv:3" in row["来源行"]

@@ -211,3 +211,27 @@ def listing(con, period_start=None, period_end=None) -> list[dict]:
                 break
         out.append(item)
     return out
+
+
+def for_run(con, run_id: str, manifest: dict) -> list[dict]:
+    """The decisions a run applied or found stale (its manifest says which), with who/when/why, the
+    lines each covers as ``FILE:LINE[@SHEET]`` and why a stale one was not applied: what the report's
+    and the workbook's decision sections show an auditor."""
+    decided = manifest.get("decisions") or {}
+    state = {i: "applied" for i in decided.get("applied") or []}
+    state.update({i: "stale" for i in decided.get("stale") or []})
+    if not state:
+        return []
+    ledger.ensure(con)
+    rows = con.execute(
+        """SELECT d.decision_id, d.kind, strftime(d.created_at, '%Y-%m-%d %H:%M'), d.created_by, d.reason,
+                  len(d.line_ids),
+                  (SELECT list(l.source_name || ':' || CAST(l.source_line AS VARCHAR)
+                               || coalesce('@' || l.source_sheet, '') ORDER BY l.source_name, l.source_line)
+                   FROM ledger_line l WHERE list_contains(d.line_ids, l.line_id)) AS refs
+           FROM decision d WHERE d.decision_id IN (SELECT unnest($ids)) ORDER BY d.decision_id""",
+        {"ids": sorted(state)}).fetchall()
+    reasons = decided.get("reasons") or {}
+    return [{"decision_id": i, "state": state[i], "kind": kind, "created_at": at, "created_by": by, "reason": why,
+             "lines": n, "refs": sorted(set(refs or [])), "why_stale": reasons.get(str(i), "") if state[i] == "stale"
+             else ""} for i, kind, at, by, why, n, refs in rows]

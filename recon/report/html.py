@@ -31,6 +31,7 @@ import jinja2
 import markupsafe
 
 from recon.engine import ledger
+from recon.engine import decisions
 from recon.errors import ReconError
 from recon.report import charts
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
@@ -97,6 +98,7 @@ class ReportData:
     review: dict
     files: list
     unknown_gross: list = field(default_factory=list)  # (currency, sum of |amount|) of the unknown lines
+    decisions: list = field(default_factory=list)  # manual decisions the run applied or found stale
     charts: dict = field(default_factory=dict)
 
 
@@ -239,6 +241,7 @@ def _collect(con, run, manifest, p, top, account_names) -> ReportData:
         files=_files(con, run_id),
         unknown_gross=_all(con, """SELECT currency, sum(abs(amount)) FROM report_line WHERE status = 'unknown'
             GROUP BY currency ORDER BY currency NULLS FIRST"""),
+        decisions=decisions.for_run(con, run_id, manifest),
     )
 
 

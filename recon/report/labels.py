@@ -24,6 +24,9 @@ LABELS = {
         "stop_layers": "未知差异按钻取停止层级", "layer": "层级",
         "trend": "差异类型趋势（最近运行）", "trend_note": "格中数字为该次运行中该代码的行数，颜色越深行数越多。",
         "trend_empty": "存储中还没有可比较的运行。",
+        "decisions": "人工决定", "decision_kind": "类型", "decided_by": "决定人", "reason": "理由",
+        "decision_applied": "已应用", "decision_stale": "已失效（未应用）", "decision_kind_accept": "接受差异",
+        "decision_kind_match": "指定配对",
         "unknown": "未知差异", "unknown_note": "共 {lines} 行，金额绝对值合计 {gross}；下方按金额列出最大的 {shown} 行，"
         "完整清单见工作簿 recon.xlsx 的「未知」工作表及 results.csv。",
         "ref": "文件:行", "order_no": "订单号", "line_type": "行类型", "explanation": "说明",
@@ -67,6 +70,9 @@ LABELS = {
         "trend": "Difference types over recent runs",
         "trend_note": "Each cell is the number of lines with that code in that run; darker means more.",
         "trend_empty": "The store holds no runs to compare yet.",
+        "decisions": "Manual decisions", "decision_kind": "Kind", "decided_by": "Decided by", "reason": "Reason",
+        "decision_applied": "applied", "decision_stale": "stale (not applied)", "decision_kind_accept": "accept the difference",
+        "decision_kind_match": "match these lines",
         "unknown": "Unknown differences", "unknown_note": "{lines} lines, {gross} in absolute amount; the {shown} "
         "largest by amount are below, the full list is on the Unknown sheet of recon.xlsx and in results.csv.",
         "ref": "File:line", "order_no": "Order", "line_type": "Line type", "explanation": "Explanation",

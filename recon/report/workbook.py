@@ -3,7 +3,8 @@
 Sheets: 汇总 (run, sheet index with links, status and per-code totals, voucher controls, control
 totals, input files), 已匹配 (capped: the full list is results.csv), 已知差异 (capped per code, totals
 on 汇总), 未知 and 待复核 (always complete, continued on 未知(2)… past Excel's 1,048,576 rows),
-订单基线 (the six dimensions by source), 凭证 (the adjustment vouchers' lines).
+订单基线 (the six dimensions by source), 凭证 (the adjustment vouchers' lines), 人工决定 (the manual
+decisions the run applied or found stale).
 
 Every Excel writer manages only ~10-18k rows/s (bench figures in /work/shared/PERFORMANCE.md), so
 the workbook holds what people act on and CSV holds the full detail. xlsxwriter's constant_memory
@@ -20,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from recon import tempfiles
+from recon.engine import decisions
 from recon.report.accounts import Chart, load_accounts
 from recon.report.cells import EXCEL_MAX_ROWS, Column, Styles, sheet_names, write_cell, write_table
 from recon.report.runs import period_end, require_run
@@ -47,6 +49,14 @@ VOUCHER_COLUMNS = (
     Column("贷方", "money", 15, currency_col=8), Column("币种", "text", 6), Column("摘要", "text", 30), Column("说明", "text", 70),
     Column("差异代码", "text", 22), Column("来源行", "text", 50),
 )
+
+DECISION_COLUMNS = (
+    Column("编号", "int", 6), Column("状态", "text", 12), Column("类型", "text", 10), Column("决定人", "text", 10),
+    Column("时间", "text", 17), Column("理由", "text", 40), Column("行数", "int", 6), Column("来源行", "text", 50),
+    Column("失效原因", "text", 50),
+)
+DECISION_STATE_ZH = {"applied": "已应用", "stale": "已失效（未应用）"}
+DECISION_KIND_ZH = {"accept": "接受差异", "match": "指定配对"}
 
 # One row per ledger line of the run: its outcome (line_result) beside the line as imported. The file is
 # named as results.csv names it (relative to the input folder); memo is the line's own 摘要/备注 text.
@@ -110,6 +120,7 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
             by_code.append((code, n, [(cur, n, amt)]))
     n_baseline = con.execute("SELECT count(*) FROM order_baseline WHERE run_id = $r", p).fetchone()[0]
     n_voucher_lines = sum(len(v.lines) for v in vouchers)
+    decided = decisions.for_run(con, run_id, run["manifest"])  # a handful: who decided what, applied or stale
 
     count = {s: by_status.get(s, (0, 0))[0] for s in STATUS_ZH}
     shown_matched = min(count["matched"], matched_cap)
@@ -121,6 +132,7 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
         "review": sheet_names("待复核", count["review"], sheet_rows),
         "baseline": sheet_names("订单基线", n_baseline, sheet_rows),
         "vouchers": sheet_names("凭证", n_voucher_lines, sheet_rows),
+        "decisions": sheet_names("人工决定", len(decided), sheet_rows),
     }
     captions = {
         "matched": (f"已匹配：共 {count['matched']:,} 行" + (
@@ -130,10 +142,12 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
         "unknown": f"未知差异：共 {count['unknown']:,} 行（完整）",
         "review": f"待复核：共 {count['review']:,} 行（完整；候选见说明列）",
         "baseline": f"订单基线：共 {n_baseline:,} 个订单；空白 = 该账无法说明，不是零",
+        "decisions": f"人工决定：本次运行应用或判为失效的 {len(decided)} 项（recon decisions 列出全部，含已撤销）",
         "vouchers": f"调整凭证：{len(vouchers)} 张，{n_voucher_lines} 行；每张凭证的全部来源行见 voucher_sources.csv",
     }
     shown = {"matched": shown_matched, "known": shown_known, "unknown": count["unknown"],
-             "review": count["review"], "baseline": n_baseline, "vouchers": n_voucher_lines}
+             "review": count["review"], "baseline": n_baseline, "vouchers": n_voucher_lines,
+             "decisions": len(decided)}
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +182,11 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
         voucher_rows = ((no, dt.date.fromisoformat(d), *rest) for no, d, *rest in generic_rows(vouchers, chart))
         write_table(wb, styles, sheets["vouchers"], VOUCHER_COLUMNS, voucher_rows, n_voucher_lines,
                     captions["vouchers"], sheet_rows)
+        decision_rows = ((d["decision_id"], DECISION_STATE_ZH[d["state"]], DECISION_KIND_ZH[d["kind"]], d["created_by"],
+                          d["created_at"], d["reason"], d["lines"], "; ".join(d["refs"]), d["why_stale"])
+                         for d in decided)
+        write_table(wb, styles, sheets["decisions"], DECISION_COLUMNS, decision_rows, len(decided),
+                    captions["decisions"], sheet_rows)
         wb.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
