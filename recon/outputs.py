@@ -35,6 +35,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from recon import tempfiles
 from recon.errors import ReconError
 
 # Every file a run or `recon report` may write into OUT. Anything else there belongs to the user.
@@ -72,15 +73,6 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     raise OSError(err, os.strerror(err), str(b))
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class OutputSet:
@@ -181,7 +173,7 @@ def clean_leftovers(out: Path) -> list[str]:
     for entry in sorted(os.listdir(out.parent)):
         m = pattern.match(entry)
         path = out.parent / entry
-        if not m or not path.is_dir() or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+        if not m or not path.is_dir() or int(m.group(1)) == os.getpid() or tempfiles.alive(int(m.group(1))):
             continue
         for inner in sorted(os.listdir(path)):
             if inner not in RECON_OUTPUTS and not os.path.lexists(out / inner):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from recon import tempfiles
 from recon.errors import ReconError
 
 SCHEMA_VERSION = 2
@@ -310,7 +311,7 @@ def clear_stale_spill(spill: Path) -> list[str]:
         return removed
     for name in names:
         m = _SPILL_FILE.match(name)
-        if not m or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+        if not m or int(m.group(1)) == os.getpid() or tempfiles.alive(int(m.group(1))):
             continue
         try:
             os.remove(spill / name)
@@ -323,15 +324,6 @@ def clear_stale_spill(spill: Path) -> list[str]:
         pass
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def _check_version(con, path: str) -> None:

@@ -33,7 +33,7 @@ def clean_stale(root: str | None = None) -> list[str]:
         return removed
     for name in names:
         m = _NAME.match(name)
-        if not m or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+        if not m or int(m.group(1)) == os.getpid() or alive(int(m.group(1))):
             continue
         path = root / name
         if path.is_dir() and not path.is_symlink():
@@ -42,7 +42,8 @@ def clean_stale(root: str | None = None) -> list[str]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (one of another user counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -61,3 +61,27 @@ def kept_record(con, table: str, raw=(), name: str | None = None, header=()) -> 
 
 def do_import(con, path, profiles, **kw):
     return import_file(con, Path(path), profiles, **kw)
+
+
+def run_cli(argv, capsys):
+    """``recon.cli.main(argv)`` as a user runs it: (exit code, stdout, stderr)."""
+    from recon.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+@pytest.fixture
+def trade_month(tmp_path):
+    """A folder ``in/`` holding one Alipay trade detail (three lines, no ERP, no bank)."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "trade.csv").write_bytes((FIXTURES / "alipay_trade_detail.csv").read_bytes())
+    return tmp_path
+
+
+def run_args(month, *extra):
+    """``recon run MONTH/in --out MONTH/out --db MONTH/s.duckdb`` plus ``extra``."""
+    return ["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb"), *extra]

@@ -1,36 +1,22 @@
 """Errors a clerk can act on: a locked store, a wrong --period, a missing store, Ctrl-C (exit 130)."""
 
 import json
-import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from recon.cli import main
+from conftest import run_args, run_cli
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 @pytest.fixture
-def month(tmp_path):
-    inp = tmp_path / "in"
-    inp.mkdir()
-    shutil.copy(FIXTURES / "alipay_trade_detail.csv", inp / "trade.csv")
-    return tmp_path
+def month(trade_month):
+    return trade_month
 
 
-def _run(month, *extra):
-    return ["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb"), *extra]
+_run = run_args
 
 
 @pytest.mark.parametrize("period", ["2026-1", "2026-13", "26-01", " 2026-01", "2026-01-01"])

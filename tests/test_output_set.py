@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,28 +10,16 @@ from pathlib import Path
 import pytest
 
 from recon import outputs
-from recon.cli import main
+from conftest import run_args, run_cli
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 @pytest.fixture
-def month(tmp_path):
-    inp = tmp_path / "in"
-    inp.mkdir()
-    shutil.copy(FIXTURES / "alipay_trade_detail.csv", inp / "trade.csv")
-    return tmp_path
+def month(trade_month):
+    return trade_month
 
 
-def _run(month, *extra):
-    return ["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb"), *extra]
+_run = run_args
 
 
 def test_manifest_hashes_every_output_and_verify_says_whole(month, capsys):

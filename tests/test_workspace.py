@@ -6,17 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from recon.cli import main
+from conftest import run_cli
 from recon.resources import rules_dir
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def run_cli(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
 
 
 @pytest.fixture
