@@ -254,6 +254,11 @@ def run_proofs(con, table, profile, footer, values, fields) -> list[Proof]:
         kind = proof["kind"]
         if kind == "opening_closing":
             out += opening_closing_proof(con, table, proof, footer, fields, values)
+        elif kind == "footer" and proof.get("also"):
+            # totals some layouts write in the preamble instead (personal Alipay 2023, WeChat):
+            # the preamble values named by ``also`` are searched after the footer lines
+            lines = list(footer) + [values.get(k) for k in proof["also"] if values and values.get(k)]
+            out += footer_proof(con, table, proof, lines, fields)
         else:
             out += KINDS[kind](con, table, proof, footer, fields)
     return out

@@ -328,12 +328,17 @@ class Compiler:
         ins = ", ".join(self.param(str(v)) for v in d.get("in", [])) or "NULL"
         outs = ", ".join(self.param(str(v)) for v in d.get("out", [])) or "NULL"
         word = f"regexp_extract({k}, '^(\\S+)', 1)"
+        # neutral: the file itself counts the line as neither in nor out (Alipay 不计收支, WeChat
+        # 中性交易 written as '/', which cleans to empty): its amount is 0, the value stays in raw
+        neutral = ", ".join(self.param(str(v)) for v in d.get("neutral", [])) or "NULL"
+        blank = "WHEN {k} IS NULL THEN 0 ".format(k=k) if d.get("blank") == "neutral" else ""
         sign = (f"CASE WHEN {k} IN ({ins}) OR {word} IN ({ins}) THEN 1 "
-                f"WHEN {k} IN ({outs}) OR {word} IN ({outs}) THEN -1 END")
+                f"WHEN {k} IN ({outs}) OR {word} IN ({outs}) THEN -1 "
+                f"WHEN {k} IN ({neutral}) THEN 0 {blank}END")
         expr = f"(abs({amount_expr}) * {sign})"
         check = Check(f"{amount_expr} IS NOT NULL AND {sign} IS NULL",
                       f"{self.param(caption)} || chr(31) || 'unknown direction ' || chr(39) || coalesce({k}, '') "
-                      f"|| chr(39) || ': expected one of ' || {self.param(', '.join(map(str, d.get('in', []) + d.get('out', []))))}")
+                      f"|| chr(39) || ': expected one of ' || {self.param(', '.join(map(str, d.get('in', []) + d.get('out', []) + d.get('neutral', []))))}")
         return expr, [check]
 
     def _unsigned_guard(self, d, amount_expr):
