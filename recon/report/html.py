@@ -173,7 +173,8 @@ def collect(con, run_id: str, top: int = 50) -> ReportData:
     run = {"run_id": run_id, "period": period, "started_at": manifest.get("started_at", started.isoformat()),
            "finished_at": manifest.get("finished_at", ""), "exit_code": exit_code,
            "version": manifest.get("version", ""), "quarantined": manifest.get("quarantined_lines"),
-           "failed_proofs": manifest.get("failed_proofs", [])}
+           "failed_proofs": manifest.get("failed_proofs", []),
+           "skipped_files": [s for s in manifest.get("skipped_files", []) if isinstance(s, dict)]}
     p = {"run": run_id}
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)
     try:
