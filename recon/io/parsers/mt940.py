@@ -116,8 +116,11 @@ def _statement_variants(value: str):
     more = [m.strip() for m in more if m.strip()]
     yield value, None
     if more:
+        wrapped = first + more[0] + ("\n" + " ".join(more[1:]) if more[1:] else "")
+        if first[-1:].isdigit() and more[0].isdigit():  # a number cut by a line break (ING: //00000000001 / 005)
+            yield wrapped, None
         yield first + "\n" + " ".join(more), None
-        yield first + more[0] + ("\n" + " ".join(more[1:]) if more[1:] else ""), None
+        yield wrapped, None
     m = _HEAD61.match(first)
     if m:
         ref, _, bank_ref = m.group("rest").partition("//")
@@ -131,10 +134,25 @@ def _reshape(value: str):
     problem = None
     for text, ref in _statement_variants(value):
         found = _check_statement_line(text)
-        if found is None:
+        if found is None and _whole(text):
             return text, ref
         problem = problem or found
-    return None, problem
+    return None, problem or (":61:", "the statement line does not follow the :61: layout (value date YYMMDD, "
+                                     "optional entry date MMDD, D/C/RD/RC mark, amount, type code); fix or re-download")
+
+
+def _whole(text: str) -> bool:
+    """The library's pattern reads all of ``text``, with nothing cut off.
+
+    Its ``$`` also matches at a line end, so a longer text would be read in part: a reference longer
+    than 16 characters silently split into reference and supplementary details, or the lines after
+    the first supplementary line dropped.
+    """
+    m = _STATEMENT_LINE.match(text)
+    if m is None or m.end() < len(text.rstrip()):
+        return False
+    extra = m.group("extra_details")
+    return not extra or text[m.start("extra_details") - 1] == "\n"
 
 
 def _details(text: str) -> dict:
