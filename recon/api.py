@@ -429,7 +429,7 @@ def _import_all(con, files, profiles, forced, progress=_quiet):
             reports.append(rep)
             if rep.status == "unrecognised":
                 warnings.append(f"skipped {rel}: {rep.message}")
-            elif rep.status == "loaded":
+            elif rep.status in ("loaded", "already_loaded"):
                 warnings.extend(f"skipped {rel}/{s['part']}: {s['reason']}" for s in rep.skipped
                                 if s.get("looks_like_ledger"))
     if errors:
@@ -565,7 +565,7 @@ def skipped_files(reports) -> list[dict]:
                 out.append({"path": rep.path, "archive": None, "sheet": None, "reason": rep.message,
                             "looks_like_ledger": ledger})
                 continue
-        elif rep.status == "loaded":
+        elif rep.status in ("loaded", "already_loaded"):
             parts = rep.skipped
         else:
             continue
@@ -615,6 +615,8 @@ def _exit_code(manifest) -> int:
         return EXIT_FINDINGS
     if manifest.get("classification", {}).get("blocks_close"):  # a known case that blocks the close
         return EXIT_FINDINGS
+    if any(s.get("looks_like_ledger") for s in manifest.get("skipped_files", [])):
+        return EXIT_FINDINGS  # a file that looks like a ledger was not read: the run is incomplete
     return EXIT_OK
 
 

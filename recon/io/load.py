@@ -594,6 +594,7 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
             report.status = "already_loaded"
             report.container, report.encoding = old.get("container", ""), old.get("encoding")
             report.parts = [PartReport(**p) for p in old.get("parts", [])]
+            report.skipped_parts, report.skipped = old.get("skipped_parts", []), old.get("skipped", [])
             report.message = "byte-identical file already loaded; nothing changed"
             return report
         threshold = _defer_checkpoint(con)
