@@ -93,6 +93,7 @@ class Profile:
     description_row: str | None = None  # regex of a descriptive row right under the header
     preamble: dict = field(default_factory=dict)
     footer_stop: tuple = ()
+    footer_first_cell: tuple = ()  # regexes over a row's first cell alone (DuckDB's CSV reader can still read the part)
     summary_titles: tuple = ()
     fields: dict = field(default_factory=dict)
     key: tuple = ()
@@ -206,9 +207,10 @@ def load_profile(path: Path) -> Profile:
     for k, pat in pre.items():
         _check_regex(pat, ("preamble", k), problems)
     footer = data.get("footer") or {}
-    problems.unknown_keys(footer, {"stop", "summary_titles"}, ("footer",))
-    for i, pat in enumerate(footer.get("stop") or []):
-        _check_regex(pat, ("footer", "stop", i), problems)
+    problems.unknown_keys(footer, {"stop", "summary_titles", "first_cell"}, ("footer",))
+    for key in ("stop", "first_cell"):
+        for i, pat in enumerate(footer.get(key) or []):
+            _check_regex(pat, ("footer", key, i), problems)
     header = data.get("header") or {}
     problems.unknown_keys(header, {"description_row"}, ("header",))
     if "description_row" in header:
@@ -240,6 +242,7 @@ def load_profile(path: Path) -> Profile:
         description_row=header.get("description_row"),
         preamble=dict(pre),
         footer_stop=tuple(footer.get("stop") or []),
+        footer_first_cell=tuple(footer.get("first_cell") or []),
         summary_titles=tuple(norm_header(t) for t in footer.get("summary_titles") or []),
         fields=dict(fields),
         key=tuple(data.get("key") or []),

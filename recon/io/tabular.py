@@ -110,6 +110,10 @@ class Table:
     def _is_footer(self, cells) -> bool:
         if self.profile.summary_titles and cells and norm_header(cells[0]) in self.profile.summary_titles:
             return True
+        if self.profile.footer_first_cell and cells:
+            first = unicodedata.normalize("NFKC", str(cells[0])).strip()
+            if first and any(re.search(p, first) for p in self.profile.footer_first_cell):
+                return True
         if self.profile.footer_stop:
             text = row_text(cells)
             return any(re.search(p, text) for p in self.profile.footer_stop + DEFAULT_STOPS)
