@@ -178,3 +178,31 @@ def test_icbc_masked_balance_loads_the_line_and_fails_the_proof(con, profiles, t
     rep = do_import(con, write(tmp_path, "icbc2.csv", text), profiles)
     failed = [p for p in rep.parts[0].proofs if not p["passed"]]
     assert [(p["proof"], p["expected"], p["actual"]) for p in failed] == [("合计.收入.amount", "1234.57", "1234.56")]
+
+
+def test_ccb_personal_workbook_with_padded_preamble_and_header(con, profiles, tmp_path):
+    # 建设银行 交易明细: account rows padded with U+3000, a blank row, header cells with trailing spaces,
+    # YYYYMMDD text dates, a bare 交易时间, numeric amounts in 支出/收入 (the idle side 0)
+    import xlsxwriter
+
+    path = tmp_path / "交易明细_6217.xlsx"
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("交易明细")
+    ws.write_string(0, 0, "账　　号：6217000011112222")
+    ws.write_string(1, 0, "户　　名：王小二")
+    ws.write_string(2, 0, "币　　种：人民币")
+    ws.write_string(3, 0, "起始日期：20260101　终止日期：20260131")
+    ws.write_row(5, 0, ["记账日 ", "交易日期 ", "交易时间 ", "支出 ", "收入 ", "账户余额 ", "币种 ", "摘要 ",
+                        "对方账号 ", "对方户名 ", "交易地点 "])
+    ws.write_row(6, 0, ["20260103", "20260103", "10:01:02", 0, 880.5, 1880.5, "人民币", "转账存入",
+                        "6222000011113333", "李四", "手机银行"])
+    ws.write_row(7, 0, ["20260104", "20260104", "18:30:00", 80.25, 0, 1800.25, "人民币", "消费",
+                        "", "某便利店", "POS"])
+    wb.close()
+    rep = do_import(con, path, profiles)
+    assert rep.formats == ["bank.cn_generic"] and rep.parts[0].header_line == 6
+    assert rep.totals() == {"data_lines": 2, "loaded": 2, "duplicates": 0, "quarantined": 0}
+    got = rows(con, "bank_line", "source_line, amount, currency, txn_time, account")
+    assert [(r["source_line"], r["amount"]) for r in got] == [(7, D("880.50")), (8, D("-80.25"))]
+    assert got[0]["txn_time"] == dt.datetime(2026, 1, 3, 10, 1, 2) and got[0]["currency"] == "CNY"
+    assert got[0]["account"] == "6217000011112222" and rep.proofs_passed
