@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import re
+import sys
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +25,8 @@ import duckdb
 
 from recon import __version__, outputs, store, tempfiles
 from recon.dictionary import load_dictionaries
-from recon.engine import baseline, classify, conservation, drill, fees, match, pragmas
+from recon.engine import baseline, classify, conservation, drill, fees, ledger, match, pragmas
+from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, ReconError
 from recon.io.load import FileReport, import_file, prepared_in_turn
 from recon.io.profile import Profile, all_profiles
@@ -133,10 +136,11 @@ def infer_period(con) -> str:
            WHERE EXISTS (SELECT 1 FROM platform_line p WHERE p.file_id = s.file_id)
            ORDER BY f.rel_path""").fetchall()
     if not rows:
+        ledger.ensure(con)
         rows = con.execute(
             """SELECT f.rel_path, s.period_start, s.period_end,
-                      (SELECT max(movement_date) FROM (SELECT file_id, movement_date FROM erp_line
-                        UNION ALL SELECT file_id, movement_date FROM bank_line) x WHERE x.file_id = s.file_id)
+                      (SELECT max(movement_date) FROM ledger_line x
+                       WHERE x.source <> 'platform' AND x.file_id = s.file_id)
                FROM source_file s JOIN run_files f USING (file_id) ORDER BY f.rel_path""").fetchall()
     by_month: dict = {}
     for rel, start, end, last in rows:
@@ -189,6 +193,7 @@ class RunConfig:
     top: int = 50  # unknown lines shown in full in report.html
     matched_cap: int = 100_000  # matched lines in recon.xlsx (results.csv always has all)
     memory_limit: str | None = None  # DuckDB memory cap, e.g. "4GB" (default: DuckDB's 80 % of RAM)
+    debug_sql: bool = False  # log every engine step (name, SQL, parameters, rows written) to stderr
 
 
 @dataclass
@@ -227,32 +232,40 @@ def _quiet(step: str, done: int | None = None, total: int | None = None) -> None
     """The default progress callback: say nothing (scripts and tests)."""
 
 
-def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENCE_DAYS) -> dict:
+def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENCE_DAYS,
+              runner: Runner | None = None) -> dict:
     """Everything after import, on whatever the store holds: universe, passes, fee checks, baseline.
 
     Builds the temp tables ``universe`` and ``result`` (and the ones the steps keep) on ``con``; the
     caller proves conservation and writes outputs. A temp table ``run_files`` names the files the
     run read (created empty if the caller has none: the universe is then the store's lines of the
     period and its evidence window).
+
+    Every statement runs as a named step of ``runner`` (``recon.engine.steps``; default: a plain runner
+    on ``con``), which times it and, under ``--debug-sql``, logs it.
     """
-    con.execute("CREATE TEMP TABLE IF NOT EXISTS run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+    r = runner if runner is not None else Runner(con)
+    r.run(Step("run_files", "CREATE TEMP TABLE IF NOT EXISTS run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)",
+               writes="run_files"))
     start, end = period_bounds(period)
-    with pragmas.any_order(con):  # no step before the baseline relies on the order rows are stored in
-        match.build_universe(con, start, end, [(c, ch.code) for ch in settings.channels for c in ch.erp_customers],
+    with pragmas.any_order(r.con):  # no step before the baseline relies on the order rows are stored in
+        match.build_universe(r, start, end, [(c, ch.code) for ch in settings.channels for c in ch.erp_customers],
                              evidence_end=end + dt.timedelta(days=evidence_days))
-        fees.compute(con, settings.fee_rules)
-        decided = match.run_passes(con, settings.rules)
-        fee_checks = fees.annotate(con, settings.fee_rules)
-        known = classify.run(con, period, start, end, settings.dictionary or load_dictionaries(), settings.channels,
+        fees.compute(r, settings.fee_rules)
+        decided = match.run_passes(r, settings.rules)
+        fee_checks = fees.annotate(r, settings.fee_rules)
+        known = classify.run(r, period, start, end, settings.dictionary or load_dictionaries(), settings.channels,
                              settings.rules)
-    orders = baseline.build(con, settings.baseline_rules)
+    orders = baseline.build(r, settings.baseline_rules)
     # last, after classification: drills down what is still unknown, then the root-cause summary
-    drill.run(con)
+    drill.run(r)
     return {"decisions": decided, "fee_checks": fee_checks, "orders": orders, "classification": known}
 
 
-def run(cfg: RunConfig, progress=_quiet) -> RunResult:
-    """Import, reconcile, prove conservation, write the outputs; ``progress(step, done, total)`` hears each step."""
+def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
+    """Import, reconcile, prove conservation, write the outputs; ``progress(step, done, total)`` hears each step
+    and ``on_file(FileReport)`` each file as soon as it is imported (a log then shows what was loaded even if
+    a later step fails)."""
     settings = Settings.load(cfg.rules, cfg.fees, cfg.baseline, cfg.channels, cfg.dictionaries)
     chart = None
     if cfg.reports:  # the chart must cover every account the dictionary posts to, before anything is read
@@ -281,37 +294,50 @@ def run(cfg: RunConfig, progress=_quiet) -> RunResult:
     except BaseException:
         writer.__exit__(None, None, None)
         raise
+    r = Runner(con, log=sys.stderr if cfg.debug_sql else None)
     period = manifest = None
     published = False
     try:
-        reports, warnings = _import_all(con, files, profiles, forced, progress)
-        _register_run_files(con, reports)
-        period = cfg.period or infer_period(con)
+        with _phase(r, "import"):
+            reports, warnings = _import_all(con, files, profiles, forced, progress, on_file)
+            _register_run_files(con, reports)
+            period = cfg.period or infer_period(con)
         progress("matching")
-        done = reconcile(con, period, settings, cfg.evidence_days)
+        done = reconcile(con, period, settings, cfg.evidence_days, runner=r)
         progress("proving conservation")
-        totals = conservation.check(con, _loaded_totals(reports), settings.order_tolerances())
+        totals = conservation.check(r, _loaded_totals(reports), settings.order_tolerances())
         progress("writing results")
-        write_results(con, staging)
+        with _phase(r, "write.results"):
+            write_results(con, staging)
         if cfg.reports:
-            write_quarantine(con, staging)
-            write_baseline(con, staging)
+            with _phase(r, "write.quarantine_baseline"):
+                write_quarantine(con, staging)
+                write_baseline(con, staging)
         manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started)
+        # every step in execution order, with the import and output phases; the list grows until the
+        # manifest file is written (the store's copy is taken when the run is recorded)
+        manifest["timings"] = r.timings
         manifest["evidence_days"] = cfg.evidence_days
         manifest["fees"] = {"file": Path(settings.fee_rules.source).name, "sha256": settings.fee_rules.sha256}
         manifest["fee_checks"] = done["fee_checks"]
         manifest["classification"] = done["classification"]
+        # each code's names as the run's dictionaries gave them: reports render from the store alone
+        manifest["classification"]["names"] = {
+            e.code: {"zh": e.name_zh, "en": e.name_en} for e in sorted(settings.dictionary.entries, key=lambda e: e.code)
+            if e.code in (done["classification"].get("known_cases") or {})}
         manifest["decisions"] = done["decisions"]
         manifest["order_baseline"] = {"file": Path(settings.baseline_rules.source).name,
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
         manifest["exit_code"] = _exit_code(manifest)
-        _record_run(con, manifest, period, started)
+        with _phase(r, "record"):
+            _record_run(con, manifest, period, started)
         written = list(SCRIPT_OUTPUTS[:-1])
         if cfg.reports:
             progress("writing reports")
             written += ["quarantine.csv", "order_baseline.csv"]
-            written += render_reports(con, manifest["run_id"], staging, chart, cfg.lang, cfg.top,
-                                      cfg.voucher_format, cfg.matched_cap)
+            with _phase(r, "write.reports"):
+                written += render_reports(con, manifest["run_id"], staging, chart, cfg.lang, cfg.top,
+                                          cfg.voucher_format, cfg.matched_cap)
         written.append("manifest.json")
         manifest["outputs"] = [str(out / n) for n in written]
         manifest["output_sha256"] = outputs.hashes(staging, written)
@@ -352,6 +378,14 @@ def _record_aborted(con, manifest, period, started) -> None:
         pass
 
 
+@contextlib.contextmanager
+def _phase(r: Runner, name: str):
+    """Time a phase outside the engine's steps (import, writing outputs) into the run's timings."""
+    started = time.perf_counter()
+    yield
+    r.phase(name, time.perf_counter() - started)
+
+
 def check_report_options(lang: str, top: int, voucher_format: str) -> None:
     from recon.report.html import LABELS
     from recon.report.vouchers import FORMATS
@@ -380,7 +414,7 @@ def render_reports(con, run_id: str, out_dir: Path, chart=None, lang: str = "zh"
     out_dir = Path(out_dir)
     written = [p.name for p in write_vouchers(con, run_id, out_dir, voucher_format, chart)]
     write_workbook(con, run_id, out_dir / "recon.xlsx", matched_cap=matched_cap, accounts=chart)
-    write_report(con, run_id, out_dir / "report.html", lang=lang, top=top)
+    write_report(con, run_id, out_dir / "report.html", lang=lang, top=top, accounts=chart)
     return ["report.html", "recon.xlsx"] + written
 
 
@@ -412,9 +446,13 @@ def _known_files(con) -> frozenset:
     return frozenset(r[0] for r in con.execute("SELECT file_id FROM source_file").fetchall())
 
 
-def _import_all(con, files, profiles, forced, progress=_quiet):
-    """Import every file; unreadable ones are collected and reported together (exit 2)."""
+def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
+    """Import every file; unreadable ones are collected and reported together (exit 2).
+
+    A byte-identical copy of a file earlier in this run is marked as such at once, so ``on_file`` hears
+    each file's final status as soon as it is imported."""
     reports, warnings, errors = [], [], []
+    seen: dict = {}
     with contextlib.closing(prepared_in_turn(files, profiles, forced, _known_files(con))) as ahead:
         for i, (path, rel, prepared) in enumerate(ahead):
             progress(f"importing {rel}", i, len(files))
@@ -429,9 +467,15 @@ def _import_all(con, files, profiles, forced, progress=_quiet):
             reports.append(rep)
             if rep.status == "unrecognised":
                 warnings.append(f"skipped {rel}: {rep.message}")
-            elif rep.status in ("loaded", "already_loaded"):
+            elif rep.file_id in seen:
+                _mark_copy(rep, seen[rep.file_id])
+            else:
+                seen[rep.file_id] = rel
+            if rep.status in ("loaded", "already_loaded"):
                 warnings.extend(f"skipped {rel}/{s['part']}: {s['reason']}" for s in rep.skipped
                                 if s.get("looks_like_ledger"))
+            if on_file is not None:
+                on_file(rep)
     if errors:
         raise InputError("cannot read these files:\n  " + "\n  ".join(errors))
     return reports, warnings
@@ -440,14 +484,9 @@ def _import_all(con, files, profiles, forced, progress=_quiet):
 def _register_run_files(con, reports) -> None:
     """Temp table ``run_files``: each file of the run once (a byte-identical copy is marked as such)."""
     con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
-    seen: dict = {}
     for rep in reports:
-        if rep.status == "unrecognised":
+        if rep.status in ("unrecognised", "copy"):  # a copy was marked as it was imported
             continue
-        if rep.file_id in seen:
-            _mark_copy(rep, seen[rep.file_id])
-            continue
-        seen[rep.file_id] = rep.path
         con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rep.path])
 
 
@@ -661,7 +700,7 @@ def summary(result: RunResult) -> dict:
     """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
     m = result.manifest
     keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
-            "failed_proofs", "skipped_files", "fee_checks", "decisions", "outputs")
+            "failed_proofs", "skipped_files", "fee_checks", "decisions", "outputs", "timings")
     return {k: m[k] for k in keys}
 
 

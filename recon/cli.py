@@ -16,6 +16,7 @@ import click
 import duckdb
 
 from recon import __version__, api, progress, store, workspace
+from recon.engine.steps import StepError
 from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ReconError
 
 DB_HELP = "DuckDB store file (also RECON_DB, or db: in recon.yaml)."
@@ -227,8 +228,11 @@ def sample(orders, out, seed, period, scale):
                    "default: the shipped dictionaries/default.yaml).")
 @report_options
 @click.option("--memory-limit", help="Cap DuckDB's memory, e.g. 4GB; bigger work spills to STORE.tmp beside the store, removed after the run (default: 80% of RAM).")
+@click.option("--debug-sql", is_flag=True,
+              help="Log every engine step to stderr: its name, SQL, bound parameters, seconds and the rows of the "
+                   "table it wrote (stdout is unchanged, so --json stays parseable).")
 def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt, as_json, no_reports, evidence_days,
-        dictionaries, lang, top, voucher_format, accounts, matched_cap, memory_limit):
+        dictionaries, lang, top, voucher_format, accounts, matched_cap, memory_limit, debug_sql):
     """Import every file under INPUTS (recursively), match, classify, drill down, and write the results.
 
     The run reconciles every line the store (--db) holds for the period and its evidence window, not
@@ -238,7 +242,8 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     commission and tax by source), OUT/report.html (the root-cause report, offline), OUT/recon.xlsx
     (the accountants' workbook), OUT/vouchers.csv + voucher_sources.csv (balanced adjustment
     vouchers; --voucher-format adds the Kingdee or U8 layout) and OUT/manifest.json (inputs with
-    SHA-256, control totals and proofs, counts per status and code). --no-reports writes only
+    SHA-256, control totals and proofs, counts per status and code, and the seconds each engine step
+    took under "timings"). --no-reports writes only
     results.csv and manifest.json. The files are written beside OUT first and swapped in at the
     end, manifest last, so a failed run leaves the previous set untouched.
     Files no format recognises are skipped with a warning. Exit 0: clean; 1: unknown or review
@@ -252,21 +257,23 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
                         fees=fees, baseline=baseline, profiles=list(profiles), format=fmt, reports=not no_reports,
                         evidence_days=evidence_days, dictionaries=list(dictionaries), lang=lang, top=top,
                         voucher_format=voucher_format, accounts=accounts, matched_cap=matched_cap,
-                        memory_limit=memory_limit)
-    result = api.run(cfg, progress=progress.for_stream())
+                        memory_limit=memory_limit, debug_sql=debug_sql)
+
+    def loaded(rep):  # each file's LOAD line as soon as it is imported: a log shows it even if a later step fails
+        if rep.status != "unrecognised":
+            _print_file(rep, verbose=False)
+
+    result = api.run(cfg, progress=progress.for_stream(), on_file=None if as_json else loaded)
     if as_json:
         for w in result.warnings:
             click.echo(f"warning: {w}", err=True)
         click.echo(json.dumps(api.summary(result), ensure_ascii=False, indent=2))
         sys.exit(result.exit_code)
-    for rep in result.files:
-        if rep.status != "unrecognised":
-            _print_file(rep, verbose=False)
     m = result.manifest
     click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in m["status_counts"].items()))
-    for src, t in m["control_totals"].items():
-        click.echo(f"  {src:8} in {t['in']['count']} lines / {t['in']['amount']}  "
-                   f"out {t['out']['count']} / {t['out']['amount']}")
+    for src, t in m["control_totals"].items():  # amounts per currency: never one sum of yuan and dollars
+        click.echo(f"  {src:8} in {t['in']['count']} lines / {_per_currency(t['in'])}  "
+                   f"out {t['out']['count']} / {_per_currency(t['out'])}")
     if m["quarantined_lines"]:
         click.echo(f"  quarantined lines: {m['quarantined_lines']} (see {out / 'quarantine.csv'})")
     for f in m["failed_proofs"]:
@@ -279,6 +286,12 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {', '.join(m['outputs'])} (exit {result.exit_code})")
     sys.exit(result.exit_code)
+
+
+def _per_currency(bucket) -> str:
+    """A control-total bucket's amount, one figure per currency (``CNY 1.00 · USD 2.00``)."""
+    by = bucket.get("by_currency") or {}
+    return " · ".join(f"{cur} {amount}" for cur, amount in sorted(by.items())) or "0.00"
 
 
 @cli.command()
@@ -567,6 +580,15 @@ def dict_test(files, codes):
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
+def _out_of_memory(exc: BaseException):
+    """DuckDB's out-of-memory error, raised directly or as the cause of a failing engine step; else None."""
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return exc
+    if isinstance(exc, StepError) and exc.out_of_memory:
+        return exc.__cause__
+    return None
+
+
 def main(argv=None):
     """Entry point: user errors -> message + their exit code; bugs -> traceback + exit 3."""
     try:
@@ -584,14 +606,17 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     except SystemExit:
         raise
-    except duckdb.OutOfMemoryException as exc:  # a resource limit, not a bug: say what to change
-        first = str(exc).splitlines()[0] if str(exc) else "out of memory"
-        click.echo(f"error: DuckDB ran out of memory ({first}). Raise --memory-limit, or leave it unset "
+    except Exception as exc:
+        oom = _out_of_memory(exc)
+        if oom is None:  # a bug (a failing engine step is one): keep the traceback
+            traceback.print_exc()
+            sys.exit(EXIT_INTERNAL)
+        # a resource limit, not a bug: say what to change
+        first = str(oom).splitlines()[0] if str(oom) else "out of memory"
+        where = f" in step {exc.step}" if isinstance(exc, StepError) else ""
+        click.echo(f"error: DuckDB ran out of memory{where} ({first}). Raise --memory-limit, or leave it unset "
                    "(DuckDB may then use 80% of RAM), or run on a machine with more memory. Files already "
                    "imported stay in the store (the next run will not read them again); the outputs of "
                    "earlier runs are untouched.", err=True)
-        sys.exit(EXIT_INTERNAL)
-    except Exception:  # a bug: keep the traceback
-        traceback.print_exc()
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_OK)

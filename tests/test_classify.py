@@ -17,6 +17,7 @@ from recon import api, store
 from recon.cli import main
 from recon.dictcheck import _insert
 from recon.dictionary import Dictionary, default_path, load_dictionaries
+from recon.engine.steps import StepError
 from recon.errors import ReconError
 
 D = Decimal
@@ -115,8 +116,10 @@ def test_an_expression_that_slipped_past_lint_still_cannot_read_a_file(shipped, 
     evil = dataclasses.replace(e, detect=dataclasses.replace(
         e.detect, sql=f"(SELECT count(*) FROM read_text('{secret}')) > 0", params={}))
     d = Dictionary((evil,), (), {evil.code: evil})
-    with pytest.raises(duckdb.Error, match="(?i)disabled|permission"):
+    # the engine step that ran it fails, named, with DuckDB's refusal as its cause
+    with pytest.raises(StepError, match="(?i)'classify.detect' failed: .*(disabled|permission)") as exc:
         reconcile(d, "FEE_PERIOD_MISMATCH", 0)
+    assert isinstance(exc.value.__cause__, duckdb.PermissionException)
 
 
 def test_classification_is_deterministic(shipped):

@@ -113,3 +113,16 @@ def test_ctrl_c_exits_130_leaves_out_untouched_and_records_the_run_as_aborted(mo
     assert runs[1]["exit_code"] == 130
     code, out, _ = run_cli(["vouchers", "--db", str(month / "s.duckdb"), "--out", str(month / "v")], capsys)
     assert code == 0 and first in out  # the last finished run, not the aborted one
+
+
+def test_load_lines_are_printed_as_files_are_imported(month, capsys, monkeypatch):
+    """A log shows what was loaded even when a later step fails (here: a bug in matching)."""
+    from recon import api
+
+    def broken(*a, **k):
+        raise RuntimeError("simulated bug in matching")
+
+    monkeypatch.setattr(api, "reconcile", broken)
+    code, out, err = run_cli(_run(month), capsys)
+    assert code == 3 and "simulated bug in matching" in err
+    assert "LOAD  trade.csv" in out

@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from recon import api
 from recon.cli import main
 from recon.engine import match
+from recon.engine.steps import Step
 from recon.errors import ConservationError
 
 D = Decimal
@@ -640,12 +641,13 @@ def _broken_run(root: Path, match_text: str):
 
 
 def _after_passes(monkeypatch, sql: str):
-    """Patch match.run_passes so ``sql`` runs on the store right after the real passes."""
+    """A broken step: ``sql`` runs through the run's step runner right after the real passes."""
     real = match.run_passes
 
-    def broken(con, rules):
-        real(con, rules)
-        con.execute(sql)
+    def broken(runner, rules):
+        decided = real(runner, rules)
+        runner.run(Step("broken.after_passes", sql))
+        return decided
 
     monkeypatch.setattr(match, "run_passes", broken)
 
@@ -661,20 +663,17 @@ def test_a_dropped_result_stops_the_run(fixed, monkeypatch):
 
 
 def test_leftovers_that_skip_the_lone_lines_stop_the_run(fixed, monkeypatch):
-    """_leftovers forgets its second INSERT (lines of the period outside any order group)."""
+    """_leftovers forgets its second INSERT (lines of the period outside any order group): the step
+    ``leftovers.lone`` is dropped from what the builder gives the runner."""
     root, lines = fixed
     real = match._leftovers
 
-    class SkipLoneInsert:
-        def __init__(self, con):
-            self.con = con
+    def broken(rules):
+        steps = real(rules)
+        assert "leftovers.lone" in [s.name for s in steps]
+        return [s for s in steps if s.name != "leftovers.lone"]
 
-        def execute(self, sql, *args):
-            if sql.lstrip().startswith("INSERT INTO result") and "FROM universe u ANTI JOIN result" in sql:
-                return None
-            return self.con.execute(sql, *args)
-
-    monkeypatch.setattr(match, "_leftovers", lambda con, rules: real(SkipLoneInsert(con), rules))
+    monkeypatch.setattr(match, "_leftovers", broken)
     lone = [ln for ln in lines if ln.status and ln.group is None]
     assert lone, "the fixed ledger has an ERP line without an order number"
     _broken_run(root, "erp: in ")
@@ -702,16 +701,15 @@ def test_a_result_without_a_final_state_stops_the_run(fixed, monkeypatch):
 
 
 def test_a_line_lost_between_store_and_matching_stops_the_run(fixed, monkeypatch):
-    """build_universe drops an ERP line dated outside the period: in == out still, but loaded != universe."""
+    """The universe's steps drop an ERP line dated outside the period: in == out still, but loaded != universe."""
     root, lines = fixed
-    real = match.build_universe
+    real = match.universe_steps
 
-    def broken(con, start, end, channel_map, **kw):
-        real(con, start, end, channel_map, **kw)
-        con.execute("DELETE FROM universe WHERE line_id = (SELECT min(line_id) FROM universe "
-                    "WHERE source = 'erp' AND NOT in_period AND NOT after_period)")
+    def broken(*args, **kw):
+        return real(*args, **kw) + [Step("broken.universe", "DELETE FROM universe WHERE line_id = (SELECT min(line_id) "
+                                         "FROM universe WHERE source = 'erp' AND NOT in_period AND NOT after_period)")]
 
-    monkeypatch.setattr(match, "build_universe", broken)
+    monkeypatch.setattr(match, "universe_steps", broken)
     n = sum(ln.source == "erp" and ln.fate == "loaded" for ln in lines)
     _broken_run(root, f"erp: the run's files loaded {n} lines but {n - 1} reached matching")
 

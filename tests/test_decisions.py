@@ -117,7 +117,7 @@ def test_two_decisions_over_one_line_in_a_store_make_the_later_stale(month, caps
                     "(SELECT fingerprint FROM decision WHERE decision_id = 1) FROM decision WHERE decision_id = 1",
                     [ids])
         # the fingerprint of one line: computed as record() does
-        fp = con.execute(f"SELECT {decisions.FINGERPRINT} FROM ({decisions.LEDGER_LINES}) WHERE line_id = ?",
+        fp = con.execute(f"SELECT {decisions.FINGERPRINT} FROM ledger_line WHERE line_id = ?",
                          [ids[0]]).fetchone()[0]
         con.execute("UPDATE decision SET fingerprint = ? WHERE decision_id = 2", [fp])
     finally:

@@ -47,7 +47,7 @@ def _line(con, run_id, family, line_id, file_id, path, n, amount, status, code=N
     table = store.table_of(family)
     _insert(con, table, line_id=line_id, file_id=file_id, source_format="test.csv", source_name=path, source_line=n,
             natural_key=line_id, occurrence=1, raw=list(raw), amount=Decimal(amount), order_no=order_no,
-            line_type="sale")
+            line_type="sale", currency="CNY")
     _insert(con, "line_result", run_id=run_id, family=family, line_id=line_id, status=status, code=code,
             match_group=group, explanation=expl, channel=channel)
 
@@ -221,7 +221,9 @@ def test_every_section_renders_from_the_tables(crafted, tmp_path):
     known = known[:known.index("</section>")]
     assert "platform.csv:3, erp.csv:4" in known and "-0.17" in known
     assert "<summary>金额最大的 1 个案例（共 1 个，完整清单见工作簿 recon.xlsx" in known
-    assert re.search(r"<td>platform_fee_expense</td><td class=\"num\">0.17</td><td class=\"num\"></td>", known)
+    # the account as the ledger names it (code and name from the chart), not by its key
+    assert re.search(r"<td>6601.01 销售费用-平台服务费</td><td class=\"num\">0.17</td><td class=\"num\"></td>", known)
+    assert "platform_fee_expense" not in known
     assert re.search(r"<th>合计</th><th class=\"num\">0.17</th><th class=\"num\">0.17</th>", known)
     # review: the group with both candidates' lines
     review = html[html.index('<section id="review">'):html.index('<section id="files">')]
@@ -253,7 +255,7 @@ def test_each_chart_has_one_mark_per_code_and_channel(crafted, tmp_path):
 def test_top_bounds_the_inline_list_but_not_the_counts(crafted, tmp_path):
     html = render(crafted, tmp_path, top=1)
     assert re.findall(r'<details class="drill" data-line="(\w+)"', html) == ["B2"]
-    assert "共 4 行，金额绝对值合计 49,735.36；下方按金额列出最大的 1 行" in html
+    assert "共 4 行，金额绝对值合计 CNY 49,735.36；下方按金额列出最大的 1 行" in html
     assert "recon.xlsx" in html
 
 
@@ -326,3 +328,21 @@ def test_a_real_sample_run_renders_and_a_later_run_does_not_change_it(sample_sto
     assert len(re.findall(r'<details class="drill"', html)) == min(50, unknown)
     assert len(data.files) == len([i for i in second["inputs"] if i["status"] != "unrecognised"])
     assert sum(c.lines for c in data.by_code) == sum(n for s, n in second["status_counts"].items() if s != "matched")
+
+
+def test_amounts_are_totalled_per_currency_never_across(crafted, tmp_path):
+    """A USD receivable beside yuan lines: every total is per currency; the amount charts say CNY."""
+    _line(crafted, RUN, "erp", "E9", "F-erp", "erp.csv", 9, "21140.00", "unknown", expl="USD 订单", order_no="PI-9",
+          raw=["PI-9", "21140.00", ""])
+    crafted.execute("UPDATE erp_line SET currency = 'USD' WHERE line_id = 'E9'")
+    html = render(crafted, tmp_path)
+    data = collect(crafted, RUN)
+    unknown = next(s for s in data.statuses if s[0] == "unknown")
+    assert unknown[1] == 5 and dict(unknown[2]) == {"CNY": Decimal("49735.36"), "USD": Decimal("21140.00")}
+    assert "共 5 行，金额绝对值合计 CNY 49,735.36 · USD 21,140.00" in html
+    assert "70,875.36" not in html, "never one sum of yuan and dollars"
+    erp_channel = next(c for c in data.by_code if c.key == "unknown:")
+    assert erp_channel.gross == Decimal("49735.36") and ("USD", Decimal("21140.00"), Decimal("21140.00")) in \
+        erp_channel.by_currency
+    chart = html[html.index('data-chart="by-code-amount"'):]
+    assert "(CNY)" in chart[:chart.index("</figure>")]

@@ -64,6 +64,7 @@ def test_run_writes_results_contract(month, capsys):
                                    capsys)
     assert code == 1, stdout + stderr  # M…002 differs: an unknown line means exit 1
     assert "skipped README.txt" in stderr
+    assert "platform in 3 lines / CNY 139.90  out 3 / CNY 139.90" in stdout  # amounts carry their currency
     rows = read_results(out)
     assert list(rows[0].keys()) == ["source", "source_file", "source_line", "source_sheet", "channel", "account",
                                     "order_no", "line_type", "currency", "amount", "status", "code",

@@ -561,3 +561,53 @@ def test_fee_checks_find_exactly_the_planted_fee_deviations(clean_run):
     assert flagged == planted
     conforming = [r for r in results if r["line_type"] in ("fee", "commission") and "符合合同公式" in r["explanation"]]
     assert len(conforming) > 100
+
+
+def test_usd_lines_keep_their_currency_in_the_workbook_report_and_console(clean_run):
+    """The sample's offline USD order: its amounts are shown as dollars and never added into yuan."""
+    import openpyxl
+    from decimal import Decimal
+
+    src, _, manifest, results, _ = clean_run
+    out = src.parent / "out"
+    usd = [r for r in results if r["currency"] == "USD" and r["status"] == "unknown"]
+    assert usd, "the sample plants an offline USD order"
+    wb = openpyxl.load_workbook(out / "recon.xlsx")
+    ws = wb["未知"]
+    header = [c.value for c in ws[2]]
+    cur_col, amt_col = header.index("币种"), header.index("金额")
+    for row in ws.iter_rows(min_row=3):
+        fmt = row[amt_col].number_format
+        if row[cur_col].value == "USD":
+            assert "US$" in fmt and "¥" not in fmt
+        elif row[cur_col].value == "CNY":
+            assert "¥" in fmt
+    summary = list(wb["汇总"].iter_rows(values_only=True))
+    status_rows = summary[next(i for i, r in enumerate(summary) if r[:2] == ("状态", "币种")) + 1:]
+    unknown = []
+    for r in status_rows:
+        if r[0] and not r[0].startswith("未知") and unknown:
+            break
+        if (r[0] or "").startswith("未知") or (unknown and not r[0]):
+            unknown.append(r)
+    usd_total = sum(Decimal(r["amount"]) for r in usd)
+    assert ("USD" in {r[1] for r in unknown}) and any(
+        r[1] == "USD" and Decimal(repr(r[3])) == usd_total for r in unknown)
+    cny_unknown = sum(Decimal(r["amount"]) for r in results if r["status"] == "unknown" and r["currency"] == "CNY")
+    assert all(Decimal(repr(r[3])) == cny_unknown for r in unknown if r[1] == "CNY")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert f"USD {usd_total:,.2f}" in html
+
+
+def test_report_names_codes_and_accounts_in_the_readers_language(clean_run):
+    import yaml
+
+    src, _, manifest, _, _ = clean_run
+    html = (src.parent / "out" / "report.html").read_text(encoding="utf-8")
+    entries = {e["code"]: e for e in yaml.safe_load((SAMPLE.parent / "dictionaries" / "default.yaml")
+                                                    .read_text(encoding="utf-8"))["entries"]}
+    for code in manifest["classification"]["known_cases"]:
+        assert manifest["classification"]["names"][code]["zh"] == entries[code]["name_zh"]
+        assert f"<h3>{code} · {entries[code]['name_zh']}</h3>" in html
+    assert "1002 银行存款" in html or "1122.01 应收账款-电商平台" in html
+    assert "<td>bank_deposit</td>" not in html and "<td>accounts_receivable_platform</td>" not in html

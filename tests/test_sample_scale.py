@@ -186,25 +186,171 @@ def test_bench_baselines_report_the_files_row_counts(tmp_path):
     assert b["rows"] == {i["name"]: i["lines"] - i["skip"] - 1 for i in items}
 
 
-def test_render_table_lists_every_step_ratio_and_target():
+def _render():
     spec = importlib.util.spec_from_file_location("render_table", ROOT / "bench" / "render_table.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    step = lambda s, mb: {"wall_s": s, "peak_rss_mb": mb}  # noqa: E731
-    report = {"orders": 1000000, "machine": {"cpu": "X", "cores": 2, "memory_gb": 24, "duckdb_threads": 2,
-                                            "python": "3.11", "versions": {"duckdb": "2.0.0"}, "git_revision": None,
-                                            "date": "2026-11-22"},
-              "steps": {"a_duckdb_join": step(0.5, 300), "b_duckdb_parse": step(2.0, 400),
-                        "c_pandas_merge": step(3.0, 900), "d_recon_run": {**step(4.0, 2000), "ledger_lines_in_period": 7}},
-              "targets": {"ratio_to_a": {"target": "<= 10x (a)", "value": 8.0, "required": True, "passed": True},
-                          "faster_than_c": {"target": "faster", "value": 1.33, "required": True, "passed": False}}}
+    return mod
+
+
+_MACHINE = {"cpu": "X", "cores": 2, "memory_gb": 24, "duckdb_threads": 2, "python": "3.11",
+            "versions": {"duckdb": "2.0.0"}, "git_revision": None, "date": "2026-11-22"}
+
+
+def _step(s, mb, **kw):
+    return {"wall_s": s, "peak_rss_mb": mb, **kw}
+
+
+def test_render_table_lists_every_step_ratio_and_target():
+    mod = _render()
+    report = {"orders": 1000000, "machine": _MACHINE,
+              "steps": {"a_duckdb_join": _step(0.5, 300), "b_duckdb_parse": _step(2.0, 400),
+                        "c_pandas_merge": _step(3.0, 900), "d_pandas_job": _step(8.0, 1500),
+                        "floor": {"floor_s": 5.0, "peak_rss_mb": 700},
+                        "recon_run": _step(4.0, 2000, ledger_lines_in_period=7)},
+              "disk": {"input_bytes": 1_000_000, "peak_spill_bytes": 500_000, "store_bytes": 2_000_000,
+                       "evidence_bytes": 1_000_000, "evidence_exists": True, "outputs_bytes": 1_000_000,
+                       "total_bytes": 4_500_000, "spill_left_bytes": 0, "temp_dir_left": False},
+              "targets": {"ratio_to_a": {"target": "<= 25x (a)", "value": 8.0, "required": True, "passed": True},
+                          "ratio_to_d": {"target": "faster", "value": 0.5, "required": False, "passed": True},
+                          "spill": {"target": "<= 2x", "value": 3.1, "required": True, "passed": False}}}
     text = mod.render([report])
     row = text.splitlines()[2]
-    assert row.startswith("| 1,000,000 | 7 |") and "4.00 s (8.0x), 2,000 MB" in row and row.endswith("| 8.0x |")
-    assert "ratio_to_a: <= 10x (a): 8.0 -> **pass**" in text and "faster_than_c: faster: 1.33 -> **FAIL**" in text
-    assert "--memory-limit" not in text
-    report["steps"]["d_recon_run"]["memory_limit"] = "4GB"
-    assert "1,000,000 orders: recon run with `--memory-limit 4GB`" in mod.render([report])
+    assert row.startswith("| 1,000,000 | 7 |") and "4.00 s (8.0x), 2,000 MB" in row
+    assert "8.00 s (16.0x), 1,500 MB" in row and "5.00 s (10.0x), 700 MB" in row  # (d) and the floor
+    assert row.endswith("| 8.0x | 0.80x | 0.50x |")  # run / (a), / floor, / (d)
+    assert ("| 1,000,000 | 1.0 MB | 0.5 MB (0.50x) | 2.0 MB | 1.0 MB | 1.0 MB | 4.5 MB (4.50x) "
+            "| 0 bytes (folder removed) |") in text
+    assert "ratio_to_a: <= 25x (a): 8.0 -> **pass** (required)" in text and "spill: <= 2x: 3.1 -> **FAIL**" in text
+    assert "--memory-limit" not in text and "timings" not in text  # no per-step timings: nothing rendered
+    report["steps"]["recon_run"]["memory_limit"] = "4GB"
+    report["steps"]["recon_run"]["timings"] = [{"step": "import", "seconds": 1.5},
+                                               {"step": "match.order", "seconds": 0.25}]
+    report["steps"]["recon_run_limited"] = _step(5.0, 2400, memory_limit="2GB", run_exit_code=0)
+    text = mod.render([report])
+    assert "1,000,000 orders: recon run with `--memory-limit 4GB`" in text
+    assert "recon run again with `--memory-limit 2GB`: 5.00 s, 2,400 MB peak RSS, exit 0" in text
+    report["steps"]["recon_run_limited"]["disk"] = dict(report["disk"], peak_spill_bytes=3_000_000, total_bytes=7_000_000)
+    assert "| 1,000,000 (`--memory-limit 2GB`) | 1.0 MB | 3.0 MB (3.00x) |" in mod.render([report])
+    assert "| import | 1.5 |\n| match.order | 0.25 |" in text
+
+
+def test_render_table_reads_the_json_from_before_issue_10():
+    old = {"orders": 1000000, "machine": _MACHINE,
+           "steps": {"a_duckdb_join": _step(1.0, 221), "b_duckdb_parse": _step(3.46, 192),
+                     "c_pandas_merge": _step(9.3, 657), "d_recon_run": _step(103.68, 6648, ledger_lines_in_period=9)},
+           "targets": {"ratio_to_a": {"target": "<= 10x (a)", "value": 103.7, "required": True, "passed": False}}}
+    row = _render().render([old]).splitlines()[2]
+    assert row == ("| 1,000,000 | 9 | 1.00 s (1.0x), 221 MB | 3.46 s (3.5x), 192 MB | 9.30 s (9.3x), 657 MB | - | - "
+                   "| 103.68 s (103.7x), 6,648 MB | 103.7x | - | - |")
+
+
+def test_bench_verdicts_name_issue_10s_targets():
+    bench = _bench()
+    steps = {"a_duckdb_join": _step(1.0, 200), "c_pandas_merge": _step(9.0, 600), "d_pandas_job": _step(30.0, 3000),
+             "floor": {"floor_s": 12.0, "peak_rss_mb": 2000},
+             "recon_run": _step(20.0, 3000, run_exit_code=0, memory_limit=None),
+             "recon_run_limited": _step(30.0, 2400, run_exit_code=0, memory_limit="2GB")}
+    disk = {"input_bytes": 100, "peak_spill_bytes": 150, "total_bytes": 480, "spill_left_bytes": 0}
+    t = bench.verdicts(1_000_000, steps, disk, None, {"d_rows": 5, "results_rows": 5})
+    assert {k: (v["passed"], v["required"]) for k, v in t.items()} == {
+        "ratio_to_a": (True, True), "stretch_ratio_to_a": (False, False), "ratio_to_floor": (True, True),
+        "ratio_to_d": (True, False), "ratio_to_c": (False, False), "d_rows_equal_results": (True, True),
+        "limited_run_rss": (True, True), "spill": (True, True), "disk": (True, False), "spill_cleaned": (True, True)}
+    assert bench.verdicts(100_000, steps)["ratio_to_a"]["required"] is False  # only the 1M run is held to it
+    ten = dict(steps, recon_run=_step(250.0, 5000, run_exit_code=0, memory_limit="4GB"))
+    t = bench.verdicts(10_000_000, ten, dict(disk, total_bytes=600, spill_left_bytes=7),
+                       {"steps": {"recon_run": {"wall_s": 20.0}}})
+    assert t["completes_under_4gb"]["passed"] and t["peak_rss"]["passed"]
+    assert (t["wall_vs_1m"]["value"], t["wall_vs_1m"]["passed"]) == (12.5, False)
+    assert not t["disk"]["passed"] and t["disk"]["required"] and not t["spill_cleaned"]["passed"]
+    ten["recon_run"]["memory_limit"] = "8GB"
+    assert not bench.verdicts(10_000_000, ten)["completes_under_4gb"]["passed"]
+
+
+def test_bench_samples_the_temp_folder_while_a_child_runs(tmp_path):
+    bench = _bench()
+    spill = tmp_path / "s.duckdb.tmp"
+    code = (f"import os, time; os.makedirs({str(spill)!r}); f = os.path.join({str(spill)!r}, 'x.block');"
+            "open(f, 'wb').write(b'0' * 3_000_000); time.sleep(2.5); os.remove(f)")
+    import sys
+    m = bench.measure([sys.executable, "-c", code], [spill])
+    assert m["exit_code"] == 0 and m["spill"]["peak_bytes"] == 3_000_000 and m["spill"]["samples"] >= 2
+    assert bench.dir_bytes(spill) == 0 and bench.dir_bytes(tmp_path / "missing") == 0
+
+
+def test_bench_recon_run_measures_store_evidence_outputs_and_timings(tmp_path, monkeypatch):
+    bench = _bench()
+    sample = tmp_path / "month"
+    sample.mkdir()
+    (sample / "a.csv").write_bytes(b"x" * 1000)
+    (sample / ".complete").write_text("1.0\n")
+
+    def fake_run_step(step, sample_, out, db, limit, watch=None):
+        assert step == "run" and watch == [Path(db + ".tmp")] and limit == "2GB"
+        Path(out).mkdir()
+        (Path(out) / "results.csv").write_bytes(b"r" * 300)
+        manifest = {"status_counts": {"matched": 2}, "control_totals": {"p": {"in": {"count": 2}}},
+                    "failed_proofs": [], "quarantined_lines": 0,
+                    "timings": [{"step": "import", "seconds": 1.25, "rows": 9}, {"step": "match", "seconds": 0.5}]}
+        (Path(out) / "manifest.json").write_text(json.dumps(manifest))
+        Path(db).write_bytes(b"d" * 2000)
+        (Path(db + ".evidence") / "ab").mkdir(parents=True)
+        (Path(db + ".evidence") / "ab" / "abcd").write_bytes(b"e" * 500)
+        return {"wall_s": 1.0, "peak_rss_mb": 10, "exit_code": 0, "run_exit_code": 0,
+                "spill": {"peak_bytes": 700, "peak_at_s": 0.5, "samples": 3}}
+    monkeypatch.setattr(bench, "run_step", fake_run_step)
+    run, disk = bench.recon_run(sample, tmp_path, "t", "2GB", None)
+    assert run["timings"] == [{"step": "import", "seconds": 1.25}, {"step": "match", "seconds": 0.5}]
+    assert run["ledger_lines_in_period"] == 2 and run["memory_limit"] == "2GB"
+    assert (disk["input_bytes"], disk["store_bytes"], disk["evidence_bytes"]) == (1000, 2000, 500)
+    assert disk["peak_spill_bytes"] == 700
+    assert disk["outputs_bytes"] == 300 + len((tmp_path / "out-t" / "manifest.json").read_bytes())
+    assert disk["total_bytes"] == 2000 + 500 + 700 + disk["outputs_bytes"] and disk["spill_left_bytes"] == 0
+    assert not (tmp_path / "run-t.duckdb").exists() and not (tmp_path / "run-t.duckdb.evidence").exists()
+
+
+def test_a_failing_baseline_d_is_recorded_not_fatal(tmp_path):
+    bench = _bench()
+    d = bench.run_step("d", str(tmp_path / "no-such-month"), str(tmp_path / "d.csv"), fatal=False)
+    assert d["failed"] and d["exit_code"] != 0 and "Traceback" in d["stderr_tail"]
+    with pytest.raises(SystemExit, match="step d failed"):
+        bench.run_step("d", str(tmp_path / "no-such-month"), str(tmp_path / "d.csv"))
+    steps = {"a_duckdb_join": _step(1.0, 200), "d_pandas_job": d, "recon_run": _step(20.0, 3000, run_exit_code=0)}
+    assert bench.verdicts(10_000_000, steps)["ratio_to_d"]["value"].startswith("(d) failed")
+    assert "failed (exit" in _render().render([{"orders": 10_000_000, "machine": _MACHINE, "steps": steps,
+                                                "targets": {}}])
+
+
+def test_baseline_d_is_vectorised_pandas_only():
+    import re
+    code = (ROOT / "bench" / "baseline_pandas.py").read_text(encoding="utf-8")
+    body = code.split('"""', 2)[2]  # past the docstring, which names what it avoids
+    assert not re.search(r"\.apply\(|\.map\(lambda|iterrows|itertuples|\.agg\(lambda|float\(", body)
+
+
+def test_baseline_d_writes_one_row_per_ledger_line_as_recon_does(month, run_result, tmp_path):
+    """(d), the pandas job: every line of results.csv, with recon's line type, amount and order number."""
+    spec = importlib.util.spec_from_file_location("baseline_pandas", ROOT / "bench" / "baseline_pandas.py")
+    d = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(d)
+    out = d.run(month, tmp_path / "d.csv")
+    assert out["not_read"] == sorted(str(p.relative_to(month)) for p in (month / "evidence").iterdir())
+    import duckdb
+    con = duckdb.connect()
+    rel = "read_csv(?, all_varchar = true, header = true)"
+    diff = con.execute(f"""
+        SELECT count(*), count(*) FILTER (d.source_line IS NULL OR r.source_line IS NULL
+                                          OR d.line_type <> r.line_type OR d.amount <> r.amount OR d.code <> r.code
+                                          OR coalesce(d.order_no, '') <> coalesce(r.order_no, ''))
+        FROM {rel} d FULL JOIN {rel} r USING (source_file, source_line)""",
+                       [str(tmp_path / "d.csv"), str(run_result.out / "results.csv")]).fetchall()[0]
+    assert diff == (out["rows"], 0)
+    sheets = con.execute(f"SELECT DISTINCT d.source_sheet, r.source_sheet FROM {rel} d JOIN {rel} r "
+                         "USING (source_file, source_line) WHERE d.source_file LIKE '%.xlsx'",
+                         [str(tmp_path / "d.csv"), str(run_result.out / "results.csv")]).fetchall()
+    assert len(sheets) == 1 and sheets[0][0] == sheets[0][1]
+    assert out["by_status"] == {"matched": out["rows"]}  # the clean month matches entirely, as in recon
 
 
 def test_bench_run_step_passes_the_memory_limit(tmp_path, monkeypatch):
@@ -221,7 +367,7 @@ def test_bench_run_step_passes_the_memory_limit(tmp_path, monkeypatch):
                     ["run", "S", "--out", "O", "--db", "D", "--no-reports"]]
 
 
-def test_bench_floor_keeps_every_line_and_rewrites_the_results(tmp_path):
+def test_bench_floor_decodes_parses_and_rewrites_the_results(tmp_path):
     spec = importlib.util.spec_from_file_location("bench_floor", ROOT / "bench" / "bench_floor.py")
     floor = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(floor)
@@ -231,6 +377,9 @@ def test_bench_floor_keeps_every_line_and_rewrites_the_results(tmp_path):
     items = json.loads(listing.read_text(encoding="utf-8"))
     kept = floor.step_keep_raw(str(listing))
     assert kept["rows"] == sum(i["lines"] - i["skip"] - 1 for i in items) and kept["db_bytes"] > 0
+    parsed = floor.step_parse(str(listing))
+    assert parsed["total_rows"] == kept["rows"] and parsed["work_s"] >= 0
+    assert floor.FLOOR == ("decode", "parse", "results")  # issue 10: no raw cells in the floor
     decoded = floor.step_decode(str(sample))
     assert decoded["bytes"] == sum(p.stat().st_size for p in sample.rglob("*.csv"))
     results = tmp_path / "results.csv"
@@ -241,7 +390,9 @@ def test_bench_floor_keeps_every_line_and_rewrites_the_results(tmp_path):
 def test_bench_keeps_the_message_of_a_failed_run(monkeypatch):
     bench = _bench()
     child = {"wall_s": 1.0, "peak_rss_mb": 9, "exit_code": 0, "stderr": "error: DuckDB ran out of memory"}
-    monkeypatch.setattr(bench, "measure", lambda cmd: dict(child, stdout='{"run_exit_code": 3, "own_peak_rss_mb": 5}\n'))
-    assert bench.run_step("d", "S", "O", "D")["stderr_tail"] == "error: DuckDB ran out of memory"
-    monkeypatch.setattr(bench, "measure", lambda cmd: dict(child, stdout='{"run_exit_code": 1, "own_peak_rss_mb": 5}\n'))
-    assert "stderr_tail" not in bench.run_step("d", "S", "O", "D")
+    monkeypatch.setattr(bench, "measure", lambda cmd, watch=None: dict(
+        child, stdout='{"run_exit_code": 3, "own_peak_rss_mb": 5}\n'))
+    assert bench.run_step("run", "S", "O", "D")["stderr_tail"] == "error: DuckDB ran out of memory"
+    monkeypatch.setattr(bench, "measure", lambda cmd, watch=None: dict(
+        child, stdout='{"run_exit_code": 1, "own_peak_rss_mb": 5}\n'))
+    assert "stderr_tail" not in bench.run_step("run", "S", "O", "D")

@@ -240,6 +240,14 @@ def test_kingdee_layout_parses_back(month, tmp_path):
     assert first["日期"].date().isoformat() == "2026-01-31" and first["凭证字"] == "记"
     assert first["科目代码"] == "6601.01" and first["币别"] == "RMB" and first["制单人"] == "recon对账"
     assert isinstance(first["借方金额"], (int, float)) and first["借方金额"] == 3.0
+    # recon's voucher number leads the 摘要 and 附单据数 counts the source lines: back to voucher_sources.csv
+    sources = list(csv.DictReader(io.StringIO((tmp_path / "voucher_sources.csv").read_text(encoding="utf-8-sig"),
+                                              newline="")))
+    for r in data:
+        number = r["摘要"].split(" ", 1)[0]
+        assert number == f"RC202601-{r['凭证号']:04d}"
+        assert r["附单据数"] == sum(1 for s in sources if s["voucher_no"] == number) > 0
+        assert len(r["摘要"].encode("gb18030")) <= 60
 
 
 def test_u8_layout_parses_back(month, tmp_path):
@@ -255,6 +263,7 @@ def test_u8_layout_parses_back(month, tmp_path):
     assert [k[2] for k in order] == ["RC202601-0001", "RC202601-0002", "RC202601-0003"]
     for r in data:
         assert len(r["摘要"].encode("gb18030")) <= 60 and len(r["科目编码"]) <= 15
+        assert int(r["附单据数"]) > 0
         assert r["金额借方"].count(".") == 1 and len(r["金额借方"].split(".")[1]) == 2
 
 

@@ -149,9 +149,9 @@ def test_known_lines_are_capped_per_code_with_totals_on_the_summary(ran, tmp_pat
     assert sorted(r["代码"] for r in rows) == ["DUPLICATE_ERP_ENTRY", "OFFLINE_PAYMENT_NOT_IN_AR"]
     summary = {r[0]: r for r in wb["汇总"].iter_rows(values_only=True) if r[0] == "OFFLINE_PAYMENT_NOT_IN_AR"}
     row = summary["OFFLINE_PAYMENT_NOT_IN_AR"]
-    # code, lines, amount, listed, cases, corrected, Σ|residual|, vouchers, voucher total, agrees
-    assert row[:4] == ("OFFLINE_PAYMENT_NOT_IN_AR", 2, 29.0, 1)
-    assert row[4:] == (2, 2, 29.0, 1, 29.0, "是")
+    # code, currency, lines, amount, listed, cases, corrected, Σ|residual|, vouchers, voucher total, agrees
+    assert row[:5] == ("OFFLINE_PAYMENT_NOT_IN_AR", "CNY", 2, 29.0, 1)
+    assert row[5:] == (2, 2, 29.0, 1, 29.0, "是")
 
 
 def test_summary_links_to_every_sheet_and_shows_control_totals(book, ran):
@@ -161,7 +161,7 @@ def test_summary_links_to_every_sheet_and_shows_control_totals(book, ran):
     values = [r for r in wb["汇总"].iter_rows(values_only=True)]
     assert ("运行", ran[1]) == values[1][:2]
     erp = next(r for r in values if r[0] == "ERP")
-    assert erp[1] == erp[3] and isinstance(erp[2], (int, float)), "in = out lines, amounts as numbers"
+    assert erp[1] == "CNY" and erp[2] == erp[4] and isinstance(erp[3], (int, float)), "in = out lines, amounts as numbers"
 
 
 def test_vouchers_sheet_lists_the_vouchers(book, ran):

@@ -16,7 +16,8 @@ from recon.config import Problems, load_yaml
 from recon.errors import ConfigError
 from recon.resources import rules_dir
 from recon.rules import file_sha256
-from recon.sql.bind import execute, in_list
+from recon.engine.steps import Step, runner
+from recon.sql.bind import in_list
 from recon.sql.expr import Expr, compile_expr
 
 DIMENSIONS = ("receivable", "received", "refund_due", "refunded", "commission", "tax")
@@ -77,7 +78,14 @@ def load_baseline(path: Path | None = None) -> Baseline:
 
 
 def build(con, baseline: Baseline) -> int:
-    """Fill temp table ``run_baseline`` (one row per order of the period); return its row count.
+    """Fill temp table ``run_baseline`` (``step``); return its row count. ``con``: a ``Runner`` or a connection."""
+    r = runner(con)
+    r.run(step(baseline))
+    return r.scalar("baseline.count", "SELECT count(*) FROM run_baseline")
+
+
+def step(baseline: Baseline) -> Step:
+    """Temp table ``run_baseline``: one row per order of the period.
 
     One statement: per source, one pass over that source's lines of the period computes every
     measure of the source at once (a ``FILTER`` per measure, grouped by order and run channel), and
@@ -124,8 +132,8 @@ def build(con, baseline: Baseline) -> int:
             cols.append(f"{value} AS {d}_{s}")
     if not rows:  # no measure at all: no order has anything to say
         rows = ["SELECT NULL::VARCHAR AS order_no, NULL::VARCHAR AS channel, NULL::VARCHAR AS source WHERE false"]
-    execute(con, f"""CREATE OR REPLACE TEMP TABLE run_baseline AS
+    return Step("baseline", f"""CREATE OR REPLACE TEMP TABLE run_baseline AS
         SELECT order_no, coalesce(max(channel) FILTER (WHERE source = 'platform'), max(channel)) AS channel,
                {", ".join(cols)}
-        FROM ({" UNION ALL ".join(rows)}) GROUP BY order_no ORDER BY channel NULLS LAST, order_no""", params)
-    return con.execute("SELECT count(*) FROM run_baseline").fetchone()[0]
+        FROM ({" UNION ALL ".join(rows)}) GROUP BY order_no ORDER BY channel NULLS LAST, order_no""",
+        params, "run_baseline")

@@ -19,7 +19,8 @@ explains each. Amounts are DECIMAL(18,2), signed from the company's side (+ mone
 
 from __future__ import annotations
 
-from recon.sql.bind import execute, in_list
+from recon.engine.steps import Step, runner, values_table
+from recon.sql.bind import in_list
 
 MONEY = "DECIMAL(18,2)"
 # name -> SQL type: the case variables (the allow-list of columns for detection/correction expressions)
@@ -57,16 +58,22 @@ def build(con, period_start, period_end, channels) -> int:
     """Create temp table ``cases`` (and ``case_member``: case_id -> line_id) from ``result``/``universe``.
 
     ``channels`` are ``recon.rules.Channel`` records: settlement lag and how the ERP books fees.
-    Returns the number of cases.
+    Returns the number of cases. ``con``: the run's ``Runner`` or a bare connection.
     """
-    con.execute("CREATE OR REPLACE TEMP TABLE case_channel (channel VARCHAR, lag INTEGER, fee_booking VARCHAR)")
-    if channels:
-        con.executemany("INSERT INTO case_channel VALUES (?, ?, ?)",
-                        [(c.code, c.settlement_lag_days, getattr(c, "fee_booking", "auto")) for c in channels])
+    r = runner(con)
+    r.run(steps(period_start, period_end, channels))
+    return r.scalar("cases.count", "SELECT count(*) FROM cases")
+
+
+def steps(period_start, period_end, channels) -> list[Step]:
+    """The steps that build ``cases`` and ``case_member`` (and the context tables they draw on)."""
+    out = [values_table("case_channel", "cases.channels", {"channel": "VARCHAR", "lag": "INTEGER",
+                                                           "fee_booking": "VARCHAR"},
+                        [(c.code, c.settlement_lag_days, getattr(c, "fee_booking", "auto")) for c in channels], "ch")]
     params = {"start": period_start, "end": period_end}
     ftypes = in_list("ft", FEE_TYPES, params)
     # the unknown lines, with what the store knows about each beyond the universe
-    execute(con, f"""CREATE OR REPLACE TEMP TABLE c_open AS
+    out.append(Step("cases.open", f"""CREATE OR REPLACE TEMP TABLE c_open AS
         SELECT u.line_id, u.source, u.channel,
                -- a bank credit quoting the order (CAMT EndToEndId, MT940 EREF) joins that order's case
                CASE WHEN u.source = 'bank' THEN coalesce(u.order_no, b.customer_ref) ELSE u.order_no END AS order_no,
@@ -80,9 +87,9 @@ def build(con, period_start, period_end, channels) -> int:
         LEFT JOIN platform_line p ON u.source = 'platform' AND p.line_id = u.line_id
         LEFT JOIN erp_line e ON u.source = 'erp' AND e.line_id = u.line_id
         LEFT JOIN bank_line b ON u.source = 'bank' AND b.line_id = u.line_id
-        WHERE r.status = 'unknown'""", params)
+        WHERE r.status = 'unknown'""", params, "c_open"))
     # which group case each unknown line belongs to (NULL: it stands alone)
-    con.execute("""CREATE OR REPLACE TEMP TABLE case_member AS
+    out.append(Step("cases.members", """CREATE OR REPLACE TEMP TABLE case_member AS
         WITH og AS (SELECT order_no, min(rgroup) AS g FROM c_open
                     WHERE rgroup LIKE 'G%' AND order_no IS NOT NULL GROUP BY order_no),
              fg AS (SELECT channel, min(rgroup) AS g FROM c_open
@@ -91,18 +98,19 @@ def build(con, period_start, period_end, channels) -> int:
                CASE WHEN o.rgroup LIKE 'G%' OR o.rgroup LIKE 'F%' THEN o.rgroup
                     WHEN o.rgroup IS NULL AND NOT o.is_fee AND o.id_problem IS NULL THEN og.g
                     WHEN o.rgroup IS NULL AND o.is_fee AND o.in_period AND o.order_record THEN fg.g END AS cgroup
-        FROM c_open o LEFT JOIN og ON og.order_no = o.order_no LEFT JOIN fg ON fg.channel = o.channel""")
-    _context(con, params)
-    _groups(con, params)
-    _lines(con, params)
-    con.execute("CREATE OR REPLACE TEMP TABLE cases AS SELECT * FROM case_groups UNION ALL BY NAME "
-                "SELECT * FROM case_lines")
-    return con.execute("SELECT count(*) FROM cases").fetchone()[0]
+        FROM c_open o LEFT JOIN og ON og.order_no = o.order_no LEFT JOIN fg ON fg.channel = o.channel""",
+        writes="case_member"))
+    out += _context(params)
+    out.append(_groups(params))
+    out.append(_lines(params))
+    out.append(Step("cases", "CREATE OR REPLACE TEMP TABLE cases AS SELECT * FROM case_groups UNION ALL BY NAME "
+                    "SELECT * FROM case_lines", writes="cases"))
+    return out
 
 
-def _context(con, params) -> None:
+def _context(params) -> list[Step]:
     """Per order, per channel and per ERP line: the evidence the cases draw on (audit log, FX, fees)."""
-    execute(con, f"""CREATE OR REPLACE TEMP TABLE c_audit AS
+    return [Step("cases.audit", f"""CREATE OR REPLACE TEMP TABLE c_audit AS
         WITH ev AS (SELECT order_no, event_time, coalesce(new_status, '') AS st FROM audit_event
                     WHERE order_no IN (SELECT order_no FROM c_open)),
              rv AS (SELECT order_no, max(event_time) AS last_review FROM ev
@@ -111,33 +119,33 @@ def _context(con, params) -> None:
                coalesce(bool_or(regexp_matches(ev.st, '{MONEY_STATUS}') AND ev.event_time > rv.last_review),
                         FALSE) AS money_moved,
                bool_or(regexp_matches(ev.st, '{MONEY_STATUS}')) AS refund_shown_done
-        FROM ev LEFT JOIN rv USING (order_no) GROUP BY ev.order_no, rv.last_review""", params)
+        FROM ev LEFT JOIN rv USING (order_no) GROUP BY ev.order_no, rv.last_review""", params, "c_audit"),
     # the channel's ERP fee documents of the period and how its ERP books fees ('auto' resolved here)
-    execute(con, """CREATE OR REPLACE TEMP TABLE c_chan AS
+    Step("cases.channels_fees", """CREATE OR REPLACE TEMP TABLE c_chan AS
         SELECT ch.channel, ch.lag, d.n AS erp_fee_docs,
                CASE WHEN ch.fee_booking <> 'auto' THEN ch.fee_booking
                     WHEN coalesce(d.n, 0) = 0 THEN 'next_period' ELSE 'monthly' END AS fee_booking
         FROM case_channel ch LEFT JOIN (
             SELECT channel, count(*) AS n FROM universe
             WHERE source = 'erp' AND in_period AND order_no IS NULL AND line_type = 'other_receivable'
-            GROUP BY channel) d USING (channel)""")
+            GROUP BY channel) d USING (channel)""", writes="c_chan"),
     # fees carried as columns of the channel's sale/refund lines (WeChat, Douyin): part of its fee total
-    execute(con, """CREATE OR REPLACE TEMP TABLE c_feecol AS
+    Step("cases.fee_columns", """CREATE OR REPLACE TEMP TABLE c_feecol AS
         SELECT channel, sum(fee_amount) AS s FROM universe
         WHERE source = 'platform' AND in_period AND order_record AND fee_amount IS NOT NULL AND fee_amount <> 0
-          AND line_type IN ('sale', 'refund') GROUP BY channel""")
+          AND line_type IN ('sale', 'refund') GROUP BY channel""", writes="c_feecol"),
     # an ERP line in a foreign currency against the published rate of its own business date
-    con.execute("""CREATE OR REPLACE TEMP TABLE c_fx AS
+    Step("cases.fx", """CREATE OR REPLACE TEMP TABLE c_fx AS
         SELECT o.line_id, o.amount AS foreign_amount, o.exchange_rate AS erp_rate, f.rate AS fx_rate_on_date,
                CAST(round(o.amount * f.rate, 2) - o.amount_local AS DECIMAL(18,2)) AS fx_local_diff
         FROM c_open o JOIN (SELECT rate_date, currency, any_value(rate ORDER BY line_id) AS rate FROM fx_rate
                             GROUP BY ALL) f ON f.currency = o.currency AND f.rate_date = o.movement_date
-        WHERE o.source = 'erp' AND o.currency IS NOT NULL AND o.currency <> 'CNY'""")
+        WHERE o.source = 'erp' AND o.currency IS NOT NULL AND o.currency <> 'CNY'""", writes="c_fx")]
 
 
-def _groups(con, params) -> None:
+def _groups(params) -> Step:
     """One row per group case: sums by side and type, period position, evidence flags."""
-    execute(con, """CREATE OR REPLACE TEMP TABLE case_groups AS
+    return Step("cases.groups", """CREATE OR REPLACE TEMP TABLE case_groups AS
         WITH m AS (SELECT o.*, cm.cgroup FROM c_open o JOIN case_member cm USING (line_id)
                    WHERE cm.cgroup IS NOT NULL),
              g AS (
@@ -205,12 +213,12 @@ def _groups(con, params) -> None:
                       AND b.amount = g2.platform_sum AND g2.n_erp = 0
                       AND starts_with(g2.order_no, replace(regexp_extract(b.id_problem, '([0-9]+\\.[0-9]+)[eE]', 1),
                                                            '.', ''))
-                   GROUP BY g2.case_id) mg ON mg.case_id = g.case_id""", params)
+                   GROUP BY g2.case_id) mg ON mg.case_id = g.case_id""", params, "case_groups")
 
 
-def _lines(con, params) -> None:
+def _lines(params) -> Step:
     """One row per unknown line: its own figures, its order's and its group's."""
-    execute(con, f"""CREATE OR REPLACE TEMP TABLE case_lines AS
+    return Step("cases.lines", f"""CREATE OR REPLACE TEMP TABLE case_lines AS
         WITH kinds AS (  -- per order and fee kind, the platform's net: a fee charged and never returned stays < 0
             SELECT u.order_no, u.line_type, {FEE_KIND.format(p="p")} AS raw_type, sum(u.amount) AS net FROM universe u
             JOIN platform_line p USING (line_id)
@@ -296,4 +304,4 @@ def _lines(con, params) -> None:
         LEFT JOIN kind_sums ks ON ks.cgroup = cm.cgroup AND ks.raw_type IS NOT DISTINCT FROM o.raw_type
         LEFT JOIN fees f ON f.line_id = o.line_id
         LEFT JOIN refs rf ON rf.order_no = o.order_no AND o.source = 'bank'
-        LEFT JOIN amounts am ON am.amount = o.amount AND o.source = 'bank'""", params)
+        LEFT JOIN amounts am ON am.amount = o.amount AND o.source = 'bank'""", params, "case_lines")

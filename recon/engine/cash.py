@@ -16,18 +16,21 @@ keep the status of their order leg; the bank line reports the cash leg.
 
 from __future__ import annotations
 
+from recon.engine.steps import Step
 from recon.rules import MatchPass
-from recon.sql.bind import execute, in_list
+from recon.sql.bind import in_list
 
 
-def run_pass(con, p: MatchPass) -> None:
+def steps(p: MatchPass) -> list[Step]:
+    """The payout (or batch) side, its candidate bank lines and their degrees, then matched and review rows."""
+    name = f"pass.{p.name}"
     params = {"tol": str(p.tolerance), "lo": p.date_window_days[0], "hi": p.date_window_days[1],
               "name": p.name}
     ptypes = in_list("pt", p.platform_line_types, params)
     btypes = in_list("bt", p.bank_line_types, params)
     if p.group_by:
         # one row per batch: the explicit key, its lines' sum and the day it was paid out
-        execute(con,
+        side = Step(f"{name}.side",
             f"""CREATE OR REPLACE TEMP TABLE cash_side AS
             SELECT 'B' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16) AS side_id,
                    any_value(channel) || ' 结算批次 ' || payout_ref || ': ' || CAST(count(*) AS VARCHAR)
@@ -36,10 +39,10 @@ def run_pass(con, p: MatchPass) -> None:
                    string_agg(line_id, ',' ORDER BY line_id) AS members
             FROM universe
             WHERE source = 'platform' AND payout_ref IS NOT NULL AND line_type IN ({ptypes})
-            GROUP BY channel, payout_ref""", params)
+            GROUP BY channel, payout_ref""", params, "cash_side")
         sign = ""
     else:
-        execute(con,
+        side = Step(f"{name}.side",
             f"""CREATE OR REPLACE TEMP TABLE cash_side AS
             SELECT u.line_id AS side_id,
                    coalesce(u.channel, '') || ' 提现 ' || CAST(u.amount AS VARCHAR) || ' ('
@@ -48,50 +51,53 @@ def run_pass(con, p: MatchPass) -> None:
                    u.amount, u.movement_date AS side_date, u.in_period AS any_in, u.line_id AS members
             FROM universe u ANTI JOIN result r USING (line_id)
             WHERE u.source = 'platform' AND u.line_type IN ({ptypes}) AND (u.in_period OR u.after_period)""",
-            params)
+            params, "cash_side")
         sign = "-"
-    execute(con,
+    pairs = Step(f"{name}.pairs",
         f"""CREATE OR REPLACE TEMP TABLE cash_pairs AS
         SELECT s.side_id, s.label, s.members, b.line_id AS b_id,
                '银行 ' || CAST(b.amount AS VARCHAR) || ' (' || CAST(b.movement_date AS VARCHAR) || ', '
                    || b.source_file || ':' || CAST(b.source_line AS VARCHAR) || ')' AS b_label,
                {sign}s.amount - b.amount AS residual
         FROM cash_side s
-        JOIN universe b ON b.source = 'bank' AND b.line_type IN ({btypes})
+        -- bank lines no earlier step decided, as an anti join DuckDB can spill (not NOT IN over every
+        -- result line); result.line_id is NOT NULL, so it keeps exactly the lines NOT IN kept
+        JOIN (SELECT u.* FROM universe u ANTI JOIN result r USING (line_id)) b ON b.source = 'bank' AND b.line_type IN ({btypes})
              AND b.amount BETWEEN {sign}s.amount - CAST($tol AS DECIMAL(18,2))
                               AND {sign}s.amount + CAST($tol AS DECIMAL(18,2))
              AND date_diff('day', s.side_date, b.movement_date) BETWEEN $lo AND $hi
-             AND (b.in_period OR b.after_period) AND (b.in_period OR s.any_in)
-        WHERE b.line_id NOT IN (SELECT line_id FROM result)""", params)
-    con.execute(
+             AND (b.in_period OR b.after_period) AND (b.in_period OR s.any_in)""", params, "cash_pairs")
+    deg = Step(f"{name}.degrees",
         """CREATE OR REPLACE TEMP TABLE cash_deg AS
         SELECT *, count(*) OVER (PARTITION BY side_id) AS n_bank, count(*) OVER (PARTITION BY b_id) AS n_side
-        FROM cash_pairs""")
+        FROM cash_pairs""", writes="cash_deg")
+    out = [side, pairs, deg]
     group = "'G' || substr(md5(members || ',' || b_id), 1, 16)"
     explain = ("label || ' = ' || b_label || CASE WHEN residual <> 0 THEN ', 差额 ' || "
                "CAST(residual AS VARCHAR) || ' 在容差内' ELSE '' END")
     # unambiguous pairs: the bank line, and for one-to-one also the payout line
-    con.execute(
+    out.append(Step(f"{name}.matched.bank",
         f"""INSERT INTO result
         SELECT b_id, 'bank', 'matched', $name, {group}, {explain} FROM cash_deg WHERE n_bank = 1 AND n_side = 1""",
-        {"name": p.name})
+        {"name": p.name}, "result"))
     if not p.group_by:
-        con.execute(
+        out.append(Step(f"{name}.matched.platform",
             f"""INSERT INTO result
             SELECT side_id, 'platform', 'matched', $name, {group}, {explain}
-            FROM cash_deg WHERE n_bank = 1 AND n_side = 1""", {"name": p.name})
+            FROM cash_deg WHERE n_bank = 1 AND n_side = 1""", {"name": p.name}, "result"))
     # ambiguous: every line involved goes to review with its candidates
-    con.execute(
+    out.append(Step(f"{name}.review.bank",
         """INSERT INTO result
         SELECT b_id, 'bank', 'review', $name, 'R' || substr(md5(string_agg(side_id, ',' ORDER BY side_id)), 1, 16),
                '多个候选, 需人工确认: ' || string_agg(label, '; ' ORDER BY side_id)
         FROM cash_deg WHERE b_id IN (SELECT b_id FROM cash_deg WHERE n_bank > 1 OR n_side > 1)
-        GROUP BY b_id""", {"name": p.name})
+        GROUP BY b_id""", {"name": p.name}, "result"))
     if not p.group_by:
-        con.execute(
+        out.append(Step(f"{name}.review.platform",
             """INSERT INTO result
             SELECT side_id, 'platform', 'review', $name,
                    'R' || substr(md5(string_agg(b_id, ',' ORDER BY b_id)), 1, 16),
                    '多个候选, 需人工确认: ' || string_agg(b_label, '; ' ORDER BY b_id)
             FROM cash_deg WHERE side_id IN (SELECT side_id FROM cash_deg WHERE n_bank > 1 OR n_side > 1)
-            GROUP BY side_id""", {"name": p.name})
+            GROUP BY side_id""", {"name": p.name}, "result"))
+    return out

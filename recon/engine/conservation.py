@@ -8,12 +8,16 @@ period, later evidence, or outside the period and in no group) plus those a newe
 document replaced (``superseded``) = loaded. The universe also holds lines of earlier nights'
 files still open in the period; they are in ``in`` and must come ``out`` like any other. A
 failure means the engine lost or duplicated a line: the run stops with exit 3.
+
+The proof only reads (each query a named step of the run's ``Runner``, so it is timed and logged);
+Python compares the figures.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from recon.engine.steps import Step, runner, values_table
 from recon.errors import ConservationError
 
 STATUSES = ("matched", "known", "unknown", "review")
@@ -28,7 +32,7 @@ def control_totals(con) -> dict:
 
     Amounts are also split by currency: a sum over CNY and USD lines is a checksum, not money.
     """
-    return _join_totals(con)[0]
+    return _join_totals(runner(con))[0]
 
 
 def _join_totals(con) -> tuple[dict, int, int]:
@@ -39,7 +43,7 @@ def _join_totals(con) -> tuple[dict, int, int]:
     totals, an inner join for the early results, an anti join for the stray ones): the counts are the
     ones those joins gave, a line decided twice counting twice as it did.
     """
-    rows = con.execute(
+    rows = con.fetch(Step("conservation.totals",
         """SELECT u.source,
                   CASE WHEN u.line_id IS NULL THEN 'stray' WHEN u.in_period THEN 'in'
                        WHEN r.line_id IS NOT NULL THEN 'later_evidence' ELSE 'outside_period' END AS bucket,
@@ -49,7 +53,7 @@ def _join_totals(con) -> tuple[dict, int, int]:
                   count(*) FILTER (WHERE u.line_id IS NOT NULL AND r.line_id IS NOT NULL
                                    AND NOT u.in_period AND NOT u.after_period) AS early
            FROM universe u FULL JOIN result r ON r.line_id = u.line_id
-           GROUP BY ALL ORDER BY 1, 2, 3""").fetchall()
+           GROUP BY ALL ORDER BY 1, 2, 3"""))
     out: dict = {}
     early = stray = 0
     for src, bucket, cur, n, amt, n_out, amt_out, n_early in rows:
@@ -66,9 +70,9 @@ def _join_totals(con) -> tuple[dict, int, int]:
             t["out"]["count"] += n_out
             t["out"]["amount"] += amt_out
             t["out"]["by_currency"][cur] = str(amt_out)
-    for src, cur, n, amt in con.execute(
+    for src, cur, n, amt in con.fetch(Step("conservation.superseded",
             """SELECT source, coalesce(currency, '?'), count(*), coalesce(sum(amount), 0)
-               FROM superseded_lines GROUP BY ALL ORDER BY 1, 2""").fetchall():
+               FROM superseded_lines GROUP BY ALL ORDER BY 1, 2""")):
         t = out.setdefault(src, {k: {"count": 0, "amount": Decimal(0), "by_currency": {}}
                                  for k in ("in", "out", "later_evidence", "outside_period")})
         b = t.setdefault("superseded", {"count": 0, "amount": Decimal(0), "by_currency": {}})
@@ -82,11 +86,11 @@ def _join_totals(con) -> tuple[dict, int, int]:
 
 def from_run_files(con) -> dict:
     """Per source, the lines of the run's own files that reached the run: taken, or replaced by a newer version."""
-    rows = con.execute(
+    rows = runner(con).fetch(Step("conservation.reached",
         """SELECT source, count(*), coalesce(sum(amount), 0) FROM (
                SELECT source, amount FROM universe SEMI JOIN run_files USING (file_id)
                UNION ALL SELECT source, amount FROM superseded_lines SEMI JOIN run_files USING (file_id))
-           GROUP BY source""").fetchall()
+           GROUP BY source"""))
     return {src: (n, amt) for src, n, amt in rows}
 
 
@@ -94,11 +98,12 @@ def unbalanced_groups(con, tolerances: dict) -> list[str]:
     """Matched order groups whose platform and ERP sums differ by more than their pass's tolerance."""
     if not tolerances:
         return []
-    con.execute("CREATE OR REPLACE TEMP TABLE pass_tolerance (code VARCHAR, tol DECIMAL(18,2), rel DECIMAL(18,6))")
-    con.executemany("INSERT INTO pass_tolerance VALUES (?, ?, ?)",
-                    [(k, str(v[0]), str(v[1])) if isinstance(v, tuple) else (k, str(v), "0")
-                     for k, v in tolerances.items()])
-    rows = con.execute(
+    r = runner(con)
+    r.run(values_table("pass_tolerance", "conservation.tolerances",
+                       {"code": "VARCHAR", "tol": "DECIMAL(18,2)", "rel": "DECIMAL(18,6)"},
+                       [(k, str(v[0]), str(v[1])) if isinstance(v, tuple) else (k, str(v), "0")
+                        for k, v in tolerances.items()], "t"))
+    rows = r.fetch(Step("conservation.groups",
         """SELECT r.match_group, r.code,
                   coalesce(sum(u.amount) FILTER (WHERE u.source = 'platform'), 0)
                   - coalesce(sum(u.amount) FILTER (WHERE u.source = 'erp'), 0) AS diff,
@@ -108,7 +113,7 @@ def unbalanced_groups(con, tolerances: dict) -> list[str]:
            WHERE r.status = 'matched'
            GROUP BY r.match_group, r.code
            HAVING abs(diff) > allowed OR bool_or(NOT u.in_period)
-           ORDER BY r.match_group LIMIT 5""").fetchall()
+           ORDER BY r.match_group LIMIT 5"""))
     return [f"matched group {g} ({code}) is off by {diff} (tolerance {tol}) or spans periods"
             for g, code, diff, tol in rows]
 
@@ -120,6 +125,7 @@ def check(con, loaded_by_source: dict | None = None, tolerances: dict | None = N
     the universe, so a line lost or an amount changed between the store and the check is caught;
     ``tolerances`` (order pass name -> tolerance) against every group those passes matched.
     """
+    con = runner(con)
     totals, early, stray = _join_totals(con)
     problems = unbalanced_groups(con, tolerances or {})
     for src, t in totals.items():
@@ -137,10 +143,10 @@ def check(con, loaded_by_source: dict | None = None, tolerances: dict | None = N
     if early:
         problems.append(f"{early} results for lines dated before the period (outside the period)")
     # one pass over result for both: a line decided twice, a status that is not final
-    dup, bad = con.execute(
+    dup, bad = con.fetch(Step("conservation.outcomes",
         """SELECT count(*) - count(DISTINCT line_id),
                   count(*) FILTER (WHERE status NOT IN ('matched', 'known', 'unknown', 'review'))
-           FROM result""").fetchone()
+           FROM result"""))[0]
     if dup:
         problems.append(f"{dup} lines decided more than once")
     if bad:

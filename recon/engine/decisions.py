@@ -18,22 +18,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from recon.engine import ledger
+from recon.engine.steps import Step, runner
 from recon.errors import ReconError
 
 FINGERPRINT = ("md5(string_agg(line_id || '|' || CAST(amount AS VARCHAR) || '|' || "
                "coalesce(CAST(movement_date AS VARCHAR), ''), ',' ORDER BY line_id))")
-LEDGER_LINES = """SELECT line_id, source_name, source_line, source_sheet, amount, movement_date, superseded_by
-                  FROM platform_line
-                  UNION ALL SELECT line_id, source_name, source_line, source_sheet, amount, movement_date, superseded_by
-                  FROM erp_line
-                  UNION ALL SELECT line_id, source_name, source_line, source_sheet, amount, movement_date, superseded_by
-                  FROM bank_line"""
 KINDS = ("match", "accept")
 
 
 def find_lines(con, refs=(), group: str | None = None) -> list[str]:
     """Line ids for ``FILE:LINE[@SHEET]`` references (as results.csv shows them) or a match group of the last run."""
     ids: list[str] = []
+    ledger.ensure(con)
     if group:
         run = con.execute("SELECT run_id FROM run ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
         if not run:
@@ -51,12 +48,12 @@ def find_lines(con, refs=(), group: str | None = None) -> list[str]:
         # A re-export under the same name leaves the replaced version's lines in the store (for audit):
         # the live line is the one meant; among several live ones, the one the last run reported.
         found = con.execute(
-            f"""SELECT line_id FROM ({LEDGER_LINES}) l WHERE source_name = ? AND source_line = ?
+            """SELECT line_id FROM ledger_line l WHERE source_name = ? AND source_line = ?
                 AND coalesce(source_sheet, '') = ? AND superseded_by IS NULL
                 ORDER BY line_id""", [path, int(line), sheet]).fetchall()
         if len(found) > 1:
             found = con.execute(
-                f"""SELECT line_id FROM ({LEDGER_LINES}) l WHERE source_name = ? AND source_line = ?
+                """SELECT line_id FROM ledger_line l WHERE source_name = ? AND source_line = ?
                     AND coalesce(source_sheet, '') = ? AND superseded_by IS NULL
                     AND line_id IN (SELECT line_id FROM line_result WHERE run_id =
                         (SELECT run_id FROM run WHERE exit_code IS DISTINCT FROM 130
@@ -73,12 +70,13 @@ def find_lines(con, refs=(), group: str | None = None) -> list[str]:
 def in_force(con):
     """(decision_id, kind, created_by, reason, line_ids) of decisions neither revoked nor stale in the store:
     every line still live (not superseded) with the amounts and dates it had when decided."""
+    ledger.ensure(con)
     return con.execute(
         f"""SELECT d.decision_id, d.kind, d.created_by, d.reason, d.line_ids FROM decision d
             WHERE d.decision_id NOT IN (SELECT decision_id FROM decision_revocation)
-              AND (SELECT count(*) FROM ({LEDGER_LINES}) l
+              AND (SELECT count(*) FROM ledger_line l
                    WHERE list_contains(d.line_ids, l.line_id) AND l.superseded_by IS NULL) = len(d.line_ids)
-              AND (SELECT {FINGERPRINT} FROM ({LEDGER_LINES}) l WHERE list_contains(d.line_ids, l.line_id))
+              AND (SELECT {FINGERPRINT} FROM ledger_line l WHERE list_contains(d.line_ids, l.line_id))
                   = d.fingerprint
             ORDER BY d.decision_id""").fetchall()
 
@@ -98,7 +96,8 @@ def record(con, line_ids: list[str], kind: str, reason: str, by: str) -> int:
                 f"revoke it first (recon resolve --revoke {decision_id} --reason … --by …), then decide again")
     con.execute("CREATE OR REPLACE TEMP TABLE decided_lines (line_id VARCHAR)")
     con.executemany("INSERT INTO decided_lines VALUES (?)", [(i,) for i in line_ids])
-    fp = con.execute(f"SELECT {FINGERPRINT} FROM ({LEDGER_LINES}) WHERE line_id IN (SELECT line_id FROM decided_lines)"
+    ledger.ensure(con)
+    fp = con.execute(f"SELECT {FINGERPRINT} FROM ledger_line WHERE line_id IN (SELECT line_id FROM decided_lines)"
                      ).fetchone()[0]
     new_id = con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM decision").fetchone()[0]
     con.execute("INSERT INTO decision VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -122,8 +121,12 @@ def revoke(con, decision_id: int, reason: str, by: str) -> None:
 
 def apply(con) -> dict:
     """Apply the store's decisions to the run's ``universe``; return applied and stale decision ids,
-    and why each stale one is (``reasons``: id -> sentence)."""
-    con.execute(
+    and why each stale one is (``reasons``: id -> sentence).
+
+    ``con`` is the run's ``Runner`` (or a bare connection): the ids are read back for the manifest.
+    """
+    r = runner(con)
+    r.run(Step("decisions.state",
         f"""CREATE OR REPLACE TEMP TABLE decision_state AS
         WITH s AS (
             SELECT d.decision_id, d.kind, d.created_by, d.created_at, d.reason, d.line_ids, d.fingerprint,
@@ -141,8 +144,9 @@ def apply(con) -> dict:
         blocked AS (SELECT decision_id, min(earlier) AS earlier FROM pairs GROUP BY decision_id)
         SELECT s.*, coalesce(s.present = len(s.line_ids) AND s.current = s.fingerprint, false) AS whole,
                f.decision_id IS NOT NULL AND b.decision_id IS NULL AS fit, b.earlier
-        FROM s LEFT JOIN fits f USING (decision_id) LEFT JOIN blocked b USING (decision_id)""")
-    con.execute(
+        FROM s LEFT JOIN fits f USING (decision_id) LEFT JOIN blocked b USING (decision_id)""",
+        writes="decision_state"),
+        Step("decisions.apply",
         """INSERT INTO result
         SELECT u.line_id, u.source, 'matched', 'decision:' || CAST(s.decision_id AS VARCHAR),
                'D' || CAST(s.decision_id AS VARCHAR),
@@ -150,12 +154,13 @@ def apply(con) -> dict:
                    || strftime(s.created_at, '%Y-%m-%d %H:%M') || ', '
                    || CASE s.kind WHEN 'accept' THEN '接受差异' ELSE '指定配对' END || '): ' || s.reason
         FROM decision_state s JOIN universe u ON list_contains(s.line_ids, u.line_id)
-        WHERE s.fit""")
-    applied = [r[0] for r in con.execute("SELECT decision_id FROM decision_state WHERE fit ORDER BY 1").fetchall()]
+        WHERE s.fit""", writes="result"))
+    applied = [row[0] for row in r.fetch(Step("decisions.applied",
+        "SELECT decision_id FROM decision_state WHERE fit ORDER BY 1"))]
     stale, reasons = [], {}
-    for decision_id, present, total, earlier in con.execute(
+    for decision_id, present, total, earlier in r.fetch(Step("decisions.stale",
             """SELECT decision_id, present, len(line_ids), earlier FROM decision_state
-               WHERE present > 0 AND (NOT whole OR (touches AND earlier IS NOT NULL)) ORDER BY 1""").fetchall():
+               WHERE present > 0 AND (NOT whole OR (touches AND earlier IS NOT NULL)) ORDER BY 1""")):
         stale.append(decision_id)
         if earlier is not None:
             reasons[str(decision_id)] = (f"overlaps decision #{earlier}, which is applied instead; revoke one "
@@ -172,17 +177,18 @@ def listing(con, period_start=None, period_end=None) -> list[dict]:
     """Every decision (of a period: one of its lines dated in it) with who/when/why, its lines as
     ``FILE:LINE[@SHEET]`` and its state against the last finished run that could apply it:
     ``revoked``, ``applied``, ``stale`` (with why), or ``pending`` (made after that run, or in none)."""
+    ledger.ensure(con)
     runs = con.execute("SELECT run_id, started_at, manifest_json FROM run WHERE exit_code IS DISTINCT FROM 130 "
                        "ORDER BY started_at DESC, run_id DESC").fetchall()
     rows = con.execute(
-        f"""SELECT d.decision_id, d.kind, d.created_at, d.created_by, d.reason, len(d.line_ids),
+        """SELECT d.decision_id, d.kind, d.created_at, d.created_by, d.reason, len(d.line_ids),
                    (SELECT list(l.source_name || ':' || CAST(l.source_line AS VARCHAR)
                                 || coalesce('@' || l.source_sheet, '') ORDER BY l.source_name, l.source_line)
-                    FROM ({LEDGER_LINES}) l WHERE list_contains(d.line_ids, l.line_id)) AS refs,
+                    FROM ledger_line l WHERE list_contains(d.line_ids, l.line_id)) AS refs,
                    r.revoked_at, r.revoked_by, r.reason
             FROM decision d LEFT JOIN decision_revocation r USING (decision_id)
             WHERE $start IS NULL OR EXISTS (
-                SELECT 1 FROM ({LEDGER_LINES}) l WHERE list_contains(d.line_ids, l.line_id)
+                SELECT 1 FROM ledger_line l WHERE list_contains(d.line_ids, l.line_id)
                   AND l.movement_date >= $start AND l.movement_date < $end)
             ORDER BY d.decision_id""", {"start": period_start, "end": period_end}).fetchall()
     out = []

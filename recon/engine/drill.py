@@ -61,7 +61,8 @@ Amounts are strings (exact decimals, never floats); dates ``YYYY-MM-DD``; times
 
 from __future__ import annotations
 
-from recon.engine import outcome
+from recon.engine import ledger, outcome
+from recon.engine.steps import Step, runner
 
 TOP = 3  # candidates kept per line
 NEAR = 5  # amount neighbours looked at on each side of a line's position, per other source
@@ -96,13 +97,14 @@ def scope_from_run(con) -> None:
     copying every line of the universe (3.5 million at a million orders), and with no target the
     order keys are not even computed.
     """
-    _macros(con)
+    r = runner(con)
+    _macros(r)
     keyed = ""
-    if con.execute("SELECT count(*) FROM drill_target").fetchone()[0]:
+    if r.scalar("drill.targets", "SELECT count(*) FROM drill_target"):
         keyed = """UNION SELECT line_id FROM universe
                    WHERE order_no IS NOT NULL AND drill_okey(order_no) IN (
                        SELECT drill_okey(order_no) FROM universe SEMI JOIN drill_target USING (line_id))"""
-    con.execute(
+    r.run(Step("drill.scope",
         f"""CREATE OR REPLACE TEMP TABLE drill_scope AS
         WITH reach AS (
             SELECT line_id FROM universe ANTI JOIN result USING (line_id)
@@ -111,18 +113,19 @@ def scope_from_run(con) -> None:
         SELECT u.line_id, u.source, u.file_id, u.source_file, u.source_line, u.source_sheet, u.channel,
                u.order_no, drill_okey(u.order_no) AS okey, u.line_type, u.currency, u.amount, u.movement_date,
                r.status, r.code, r.match_group
-        FROM universe u SEMI JOIN reach USING (line_id) LEFT JOIN result r USING (line_id)""")
+        FROM universe u SEMI JOIN reach USING (line_id) LEFT JOIN result r USING (line_id)""", writes="drill_scope"))
 
 
 def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
     """``drill_scope`` for a recorded run: its line results, plus (for ``explain``) every live line of
     the store sharing ``order_key`` that the run did not report (status NULL), e.g. next month's ERP."""
     _macros(con)
-    lines = " UNION ALL ".join(
-        f"""SELECT '{fam}' AS source, line_id, file_id, source_name, source_line, source_sheet,
-                   {'channel' if fam == 'platform' else 'NULL'} AS channel, order_no, line_type, currency,
-                   amount, movement_date, superseded_by FROM {table}""" for fam, table in LINE_TABLES)
-    con.execute(
+    ledger.ensure(con)
+    # a recorded line's channel is the run's (line_result.channel); only the platform's own is a fallback
+    lines = """SELECT source, line_id, file_id, source_name, source_line, source_sheet,
+                      CASE WHEN source = 'platform' THEN channel END AS channel, order_no, line_type, currency,
+                      amount, movement_date, superseded_by FROM ledger_line"""
+    runner(con).run(Step("drill.scope_from_store",
         f"""CREATE OR REPLACE TEMP TABLE drill_scope AS
         WITH lines AS ({lines}),
         ran AS (SELECT l.*, r.channel AS run_channel, r.status, r.code, r.match_group
@@ -130,25 +133,26 @@ def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
                 WHERE r.run_id = $run),
         extra AS (SELECT l.*, NULL AS run_channel, NULL AS status, NULL AS code, NULL AS match_group
                   FROM lines l WHERE $key IS NOT NULL AND l.superseded_by IS NULL
-                    AND drill_okey(l.order_no) = $key AND l.line_id NOT IN (SELECT line_id FROM ran))
+                    AND drill_okey(l.order_no) = $key
+                    -- an anti join, not NOT IN: ran.line_id is never NULL, so the same lines are kept
+                    AND NOT EXISTS (SELECT 1 FROM ran x WHERE x.line_id = l.line_id))
         SELECT x.line_id, x.source, x.file_id, coalesce(f.rel_path, x.source_name) AS source_file, x.source_line,
                x.source_sheet, coalesce(x.run_channel, x.channel) AS channel, x.order_no,
                drill_okey(x.order_no) AS okey, x.line_type, x.currency, x.amount, x.movement_date,
                x.status, x.code, x.match_group
         FROM (SELECT * FROM ran UNION ALL BY NAME SELECT * FROM extra) x
         LEFT JOIN run_file f ON f.run_id = $run AND f.file_id = x.file_id""",
-        {"run": run_id, "key": order_key})
+        {"run": run_id, "key": order_key}, "drill_scope"))
 
 
 def order_key(con, order_no: str) -> str | None:
     """The normalised key ``explain`` looks an order up by (the same rule layer 1 joins on)."""
     _macros(con)
-    return con.execute("SELECT drill_okey($o)", {"o": order_no}).fetchone()[0]
+    return runner(con).scalar("drill.order_key", "SELECT drill_okey($o)", {"o": order_no})
 
 
 def _macros(con) -> None:
-    for m in _MACROS:
-        con.execute(m)
+    runner(con).run(Step(f"drill.macro.{n}", m) for n, m in enumerate(_MACROS))
 
 
 def drill(con) -> None:
@@ -157,6 +161,7 @@ def drill(con) -> None:
     Builds ``drill_pair`` (layer 1), ``drill_cell`` (layer 2), ``drill_event`` (layer 3) and
     ``drill_out`` (one row per target: stop layer, finding, detail_json).
     """
+    con = runner(con)
     _macros(con)
     _layer1(con)
     _layer2(con)
@@ -165,10 +170,10 @@ def drill(con) -> None:
 
 
 def _layer1(con) -> None:
-    con.execute(
+    con.run(Step("drill.targets_in_scope",
         """CREATE OR REPLACE TEMP TABLE drill_t AS
-        SELECT * FROM drill_scope SEMI JOIN drill_target USING (line_id)""")
-    con.execute(
+        SELECT * FROM drill_scope SEMI JOIN drill_target USING (line_id)""", writes="drill_t"),
+        Step("drill.layer1",
         """CREATE OR REPLACE TEMP TABLE drill_pair AS
         WITH open AS (
             SELECT line_id, source, abs(amount) AS mag,
@@ -221,7 +226,7 @@ def _layer1(con) -> None:
                    CASE WHEN t.currency <> c.currency THEN {'field': 'currency', 'this': t.currency,
                         'other': c.currency, 'delta': NULL} END], lambda x: x IS NOT NULL) AS differences
         FROM ranked r JOIN drill_t t ON t.line_id = r.tid JOIN drill_scope c ON c.line_id = r.cid""",
-        {"near": NEAR, "top": TOP})
+        {"near": NEAR, "top": TOP}, "drill_pair"))
 
 
 def _raw_lines(ids_table: str) -> str:
@@ -231,16 +236,17 @@ def _raw_lines(ids_table: str) -> str:
 
 
 def _layer2(con) -> None:
-    con.execute(
+    con.run(Step("drill.layer2.records",
         """CREATE OR REPLACE TEMP TABLE drill_rec AS
         SELECT t.line_id AS tid, 'line' AS role, t.line_id AS rid, t.amount, t.okey, t.movement_date,
                p.differences AS diffs, NULL AS via
         FROM drill_t t LEFT JOIN drill_pair p ON p.tid = t.line_id AND p.rank = 1
         UNION ALL
         SELECT p.tid, 'candidate', p.cid, (p.c).amount, (p.c).okey, (p.c).movement_date, p.differences, p.via
-        FROM drill_pair p WHERE p.rank = 1""")
-    con.execute("CREATE OR REPLACE TEMP TABLE drill_rid AS SELECT DISTINCT rid AS line_id FROM drill_rec")
-    con.execute(
+        FROM drill_pair p WHERE p.rank = 1""", writes="drill_rec"))
+    con.run(Step("drill.layer2.ids", "CREATE OR REPLACE TEMP TABLE drill_rid AS SELECT DISTINCT rid AS line_id FROM drill_rec",
+                 writes="drill_rid"))
+    con.run(Step("drill.layer2",
         f"""CREATE OR REPLACE TEMP TABLE drill_cell AS
         WITH raws AS ({_raw_lines('drill_rid')}),
         cells AS (SELECT r.tid, r.role, r.rid, r.amount, r.okey, r.movement_date,
@@ -260,11 +266,11 @@ def _layer2(con) -> None:
                               AND starts_with(replace(bare, '/', '-'), CAST(movement_date AS VARCHAR)))
                         THEN 'differs' END], lambda x: x IS NOT NULL) AS flags
         FROM named""",
-        {"state": STATE_RE})
+        {"state": STATE_RE}, "drill_cell"))
 
 
 def _layer3(con) -> None:
-    con.execute(
+    con.run(Step("drill.layer3",
         """CREATE OR REPLACE TEMP TABLE drill_event AS
         WITH keys AS (SELECT DISTINCT okey FROM drill_t WHERE okey IS NOT NULL),
         ev AS (SELECT a.*, drill_okey(a.order_no) AS okey FROM audit_event a
@@ -288,7 +294,7 @@ def _layer3(con) -> None:
                ev.old_status IS DISTINCT FROM ev.new_status AS status_change,
                paid.okey IS NOT NULL AS moves_money
         FROM ev LEFT JOIN paid ON paid.okey = ev.okey AND paid.event_time = ev.event_time""",
-        {"grace": MONEY_GRACE_SECONDS, "lag": MONEY_LAG_DAYS})
+        {"grace": MONEY_GRACE_SECONDS, "lag": MONEY_LAG_DAYS}, "drill_event"))
 
 
 _LINE_JSON = """{'line_id': {a}.line_id, 'source': {a}.source, 'file': {a}.source_file, 'line': {a}.source_line,
@@ -298,7 +304,7 @@ _LINE_JSON = """{'line_id': {a}.line_id, 'source': {a}.source, 'file': {a}.sourc
 
 
 def _conclude(con) -> None:
-    con.execute(
+    con.run(Step("drill.conclude",
         f"""CREATE OR REPLACE TEMP TABLE drill_out AS
         -- list_sort on structs whose first field is unique in the group (rank, index) gives the same
         -- order as an ordered aggregate at a fraction of its cost on 10^5 rows
@@ -395,7 +401,7 @@ def _conclude(con) -> None:
                     'layer2', json_object('records', coalesce(to_json(records), '[]'::JSON)),
                     'layer3', json_object('events', coalesce(to_json(events), '[]'::JSON))) AS VARCHAR)
                    AS detail_json
-        FROM said""")
+        FROM said""", writes="drill_out"))
 
 
 def run(con) -> int:
@@ -404,30 +410,34 @@ def run(con) -> int:
     Leaves ``run_drilldown`` and ``run_root_cause`` for the run record, and (``result`` being final
     here) the run's lines in ``run_line`` (``recon.engine.outcome``). Returns the lines drilled.
     """
-    con.execute("CREATE OR REPLACE TEMP TABLE drill_target AS SELECT line_id FROM result WHERE status = 'unknown'")
-    scope_from_run(con)
-    drill(con)
-    con.execute("CREATE OR REPLACE TEMP TABLE run_drilldown AS SELECT * FROM drill_out")
-    con.execute(
-        """UPDATE result SET explanation = coalesce(result.explanation || '; ', '') || '下钻' || d.finding
-           FROM run_drilldown d WHERE d.line_id = result.line_id""")
-    outcome.build(con)
-    root_cause(con)
-    return con.execute("SELECT count(*) FROM run_drilldown").fetchone()[0]
+    r = runner(con)
+    r.run(Step("drill.target", "CREATE OR REPLACE TEMP TABLE drill_target AS SELECT line_id FROM result "
+               "WHERE status = 'unknown'", writes="drill_target"))
+    scope_from_run(r)
+    drill(r)
+    r.run(Step("drill.record", "CREATE OR REPLACE TEMP TABLE run_drilldown AS SELECT * FROM drill_out",
+               writes="run_drilldown"),
+          # the finding joins the line's explanation: a note table folded into result by its owner
+          Step("drill.note", """CREATE OR REPLACE TEMP TABLE drill_note AS
+              SELECT r.line_id, coalesce(r.explanation || '; ', '') || '下钻' || d.finding AS explanation
+              FROM result r JOIN run_drilldown d USING (line_id)""", writes="drill_note"),
+          outcome.amend("drill.apply", "drill_note", ("explanation",)),
+          outcome.steps(), root_cause())
+    return r.scalar("drill.count", "SELECT count(*) FROM run_drilldown")
 
 
-def root_cause(con) -> None:
+def root_cause() -> Step:
     """``run_root_cause``: lines and signed amount by status, code, channel and (unknowns) stop layer.
 
     The amount is the signed sum, the same figure as the manifest's ``by_code``, so the two agree.
     Reads ``run_line`` (the final results with their universe fields).
     """
-    con.execute(
+    return Step("drill.root_cause",
         """CREATE OR REPLACE TEMP TABLE run_root_cause AS
         SELECT r.status, r.code, r.channel, d.layer AS stop_layer, count(*) AS lines,
                CAST(coalesce(sum(r.amount), 0) AS DECIMAL(18,2)) AS amount
         FROM run_line r LEFT JOIN run_drilldown d USING (line_id)
-        GROUP BY ALL ORDER BY ALL""")
+        GROUP BY ALL ORDER BY ALL""", writes="run_root_cause")
 
 
 def explain(con, run_id: str, order_no: str) -> dict:
@@ -442,23 +452,24 @@ def explain(con, run_id: str, order_no: str) -> dict:
 
     from recon.errors import ReconError
 
+    con = runner(con)
     key = order_key(con, order_no)
     if key is None:
         raise ReconError(f"{order_no!r} is not an order number: it has no letters or digits")
     scope_from_store(con, run_id, key)
-    con.execute("CREATE OR REPLACE TEMP TABLE drill_target AS SELECT line_id FROM drill_scope WHERE okey = $k",
-                {"k": key})
-    if not con.execute("SELECT count(*) FROM drill_target").fetchone()[0]:
+    con.run(Step("drill.target", "CREATE OR REPLACE TEMP TABLE drill_target AS SELECT line_id FROM drill_scope "
+                 "WHERE okey = $k", {"k": key}, "drill_target"))
+    if not con.scalar("drill.targets", "SELECT count(*) FROM drill_target"):
         raise ReconError(f"order {order_no} has no line in run {run_id} nor in the store; check the number "
                          "(letters and digits are compared, case and punctuation ignored) or pass --run")
     drill(con)
-    rows = con.execute(
+    rows = con.fetch(Step("explain.lines",
         """SELECT coalesce(d.detail_json, o.detail_json), d.line_id IS NOT NULL, r.explanation
         FROM drill_out o LEFT JOIN drilldown d ON d.run_id = $run AND d.line_id = o.line_id
         LEFT JOIN line_result r ON r.run_id = $run AND r.line_id = o.line_id
         JOIN drill_scope s ON s.line_id = o.line_id
         ORDER BY CASE s.source WHEN 'platform' THEN 1 WHEN 'erp' THEN 2 ELSE 3 END, s.source_file,
-                 s.source_sheet NULLS FIRST, s.source_line""", {"run": run_id}).fetchall()
+                 s.source_sheet NULLS FIRST, s.source_line""", {"run": run_id}))
     lines = []
     for detail, recorded, explanation in rows:
         line = json.loads(detail)

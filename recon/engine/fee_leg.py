@@ -12,15 +12,18 @@ explanation; no subset of fees is ever searched for to make the sums meet.
 from __future__ import annotations
 
 from recon.engine.fees import FEE_CHECK_DDL
+from recon.engine.steps import Step
 from recon.rules import MatchPass
-from recon.sql.bind import execute, in_list
+from recon.sql.bind import in_list
 
 
-def run_pass(con, p: MatchPass) -> None:
+def steps(p: MatchPass) -> list[Step]:
+    """Per channel: the platform's fees and the ERP's fee documents, summed; matched or unknown together."""
+    name = f"pass.{p.name}"
     params = {"name": p.name, "tol": str(p.tolerance)}
     ptypes = in_list("pt", p.platform_line_types, params)
     etypes = in_list("et", p.erp_line_types, params)
-    execute(con, f"""CREATE OR REPLACE TEMP TABLE fee_side AS
+    side = Step(f"{name}.side", f"""CREATE OR REPLACE TEMP TABLE fee_side AS
         -- fee lines of the platform (their amount) and fee columns of sale/refund lines (fee_amount)
         SELECT u.channel, u.line_id, u.source, u.amount AS fee, TRUE AS own_line
         FROM universe u ANTI JOIN result r USING (line_id)
@@ -34,8 +37,8 @@ def run_pass(con, p: MatchPass) -> None:
         SELECT u.channel, u.line_id, u.source, u.amount, TRUE
         FROM universe u ANTI JOIN result r USING (line_id)
         WHERE u.source = 'erp' AND u.in_period AND u.order_no IS NULL AND u.line_type IN ({etypes})
-          AND u.channel IS NOT NULL""", params)
-    execute(con, """CREATE OR REPLACE TEMP TABLE fee_groups AS
+          AND u.channel IS NOT NULL""", params, "fee_side")
+    groups = Step(f"{name}.groups", """CREATE OR REPLACE TEMP TABLE fee_groups AS
         SELECT channel,
                coalesce(sum(fee) FILTER (WHERE source = 'platform'), 0) AS p_fee,
                coalesce(sum(fee) FILTER (WHERE source = 'erp'), 0) AS e_fee,
@@ -43,11 +46,12 @@ def run_pass(con, p: MatchPass) -> None:
                count(*) FILTER (WHERE source = 'platform' AND NOT own_line) AS n_columns,
                count(*) FILTER (WHERE source = 'erp') AS n_docs,
                'F' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16) AS match_group
-        FROM fee_side GROUP BY channel""")
+        FROM fee_side GROUP BY channel""", writes="fee_groups")
     label = """g.channel || ' 当期平台费用 ' || CAST(g.p_fee AS VARCHAR) || ' ('
                || CAST(g.n_lines AS VARCHAR) || ' 费用行, ' || CAST(g.n_columns AS VARCHAR) || ' 行的手续费列)'"""
-    con.execute(FEE_CHECK_DDL.format(replace="", exists="IF NOT EXISTS"))
-    execute(con, f"""INSERT INTO result
+    # fee_check is recon.engine.fees's; created empty here only when a caller ran no fee checks
+    checks = Step(f"{name}.fee_check", FEE_CHECK_DDL.format(replace="", exists="IF NOT EXISTS"), writes="fee_check")
+    matched = Step(f"{name}.matched", f"""INSERT INTO result
         SELECT s.line_id, s.source, 'matched', $name, g.match_group,
                {label} || ' = ERP 费用单 ' || CAST(g.e_fee AS VARCHAR) || ' (' || CAST(g.n_docs AS VARCHAR) || ' 张)'
         FROM fee_side s JOIN fee_groups g USING (channel)
@@ -57,11 +61,13 @@ def run_pass(con, p: MatchPass) -> None:
           -- (NOT EXISTS, not NOT IN: fee_check.line_id is never NULL, and DuckDB plans this as an anti join)
           AND NOT EXISTS (SELECT 1 FROM fee_check c WHERE c.line_id = s.line_id
                           AND c.subtotal IS NOT NULL AND c.expected <> c.charged)""",
-            params)
+        params, "result")
     # ERP fee documents that do not meet the platform's fees: unknown with the difference, kept together
-    execute(con, f"""INSERT INTO result
+    unknown = Step(f"{name}.unknown", f"""INSERT INTO result
         SELECT s.line_id, s.source, 'unknown', NULL, g.match_group,
                'ERP 费用单 ' || CAST(g.e_fee AS VARCHAR) || ' vs ' || {label} || ', 差 '
                || CAST(g.e_fee - g.p_fee AS VARCHAR)
         FROM fee_side s JOIN fee_groups g USING (channel)
-        WHERE s.source = 'erp' AND NOT EXISTS (SELECT 1 FROM result r WHERE r.line_id = s.line_id)""", params)
+        WHERE s.source = 'erp' AND NOT EXISTS (SELECT 1 FROM result r WHERE r.line_id = s.line_id)""",
+        params, "result")
+    return [side, groups, checks, matched, unknown]

@@ -9,14 +9,17 @@ Each rule of ``rules/fees.yaml`` says which fees it covers and how to find their
 
 Expected = the formula over ``subtotal``; charged = the fee as a positive number. The outcome is
 written into the explanation of the fee line (or appended to the sale line's, for a deviating
-column fee) and counted per rule for the manifest. Returned fees (positive lines) are not checked
+column fee: temp table ``fee_note``, which ``recon.engine.outcome.amend`` folds into ``result``) and
+counted per rule for the manifest. Returned fees (positive lines) are not checked
 here: whether a refund should have returned them is the dictionary's question.
 """
 
 from __future__ import annotations
 
+from recon.engine import outcome
+from recon.engine.steps import Step, runner
 from recon.rules import FeeRule, FeeRules
-from recon.sql.bind import execute, in_list
+from recon.sql.bind import in_list
 
 
 def _candidates_sql(rule: FeeRule, params: dict) -> str:
@@ -62,34 +65,63 @@ def check(con, fees: FeeRules) -> dict:
 
 def compute(con, fees: FeeRules) -> None:
     """Fill temp table ``fee_check`` from the universe; runs before the passes so the fee leg can
-    leave a fee that deviates from its contract out of a match."""
-    con.execute(FEE_CHECK_DDL.format(replace="OR REPLACE", exists=""))
+    leave a fee that deviates from its contract out of a match. ``con``: a ``Runner`` or a connection."""
+    runner(con).run(compute_steps(fees))
+
+
+def compute_steps(fees: FeeRules) -> list[Step]:
+    """``fee_check``: one INSERT per fee rule."""
+    steps = [Step("fees.check", FEE_CHECK_DDL.format(replace="OR REPLACE", exists=""), writes="fee_check")]
     for rule in fees.rules:
         params = dict(rule.formula.params)
         params.update({"rule": rule.name, "base": rule.base, "text": rule.formula.text, "cites": rule.cites})
-        execute(con, f"""INSERT INTO fee_check
+        steps.append(Step(f"fees.check.{rule.name}", f"""INSERT INTO fee_check
             SELECT $rule, line_id, $base, subtotal, CAST({rule.formula.sql} AS DECIMAL(18,2)), charged, $text, $cites
-            FROM ({_candidates_sql(rule, params)})""", params)
+            FROM ({_candidates_sql(rule, params)})""", params, "fee_check"))
+    return steps
+
+
+VERDICT = """CASE WHEN c.subtotal IS NULL THEN '没有可计算的基数 (同一订单的销售行), 无法核对'
+             WHEN c.expected = c.charged THEN '符合合同公式 ' || c.formula || ' (基数 ' || CAST(c.subtotal AS VARCHAR)
+                  || ', ' || c.cites || ')'
+             ELSE '偏离合同公式 ' || c.formula || ': 应为 ' || CAST(c.expected AS VARCHAR) || ', 实收 '
+                  || CAST(c.charged AS VARCHAR) || ', 差 ' || CAST(c.charged - c.expected AS VARCHAR)
+                  || ' (基数 ' || CAST(c.subtotal AS VARCHAR) || ', ' || c.cites || ')' END"""
+
+
+def annotate_steps() -> list[Step]:
+    """``fee_note`` (the new explanation of each line a check speaks of), folded into ``result``.
+
+    An unknown fee line's explanation becomes the check's outcome; a sale line whose fee column is off
+    its formula gets the outcome appended. Should two rules of one base check the same line, the first
+    rule by name (then the first text) speaks: a deterministic pick where an UPDATE took any.
+    """
+    return [Step("fees.note", f"""CREATE OR REPLACE TEMP TABLE fee_note AS
+        WITH own AS (SELECT line_id, arg_min(text, (rule, text)) AS text FROM (
+                         SELECT c.line_id, c.rule, '费用 ' || CAST(c.charged AS VARCHAR) || ' ' || {VERDICT} AS text
+                         FROM fee_check c WHERE c.base = 'order_sales') GROUP BY line_id),
+             col AS (SELECT line_id, arg_min(text, (rule, text)) AS text FROM (
+                         SELECT c.line_id, c.rule, {VERDICT} AS text
+                         FROM fee_check c WHERE c.base = 'line' AND c.expected IS DISTINCT FROM c.charged)
+                     GROUP BY line_id)
+        SELECT r.line_id,
+               CASE WHEN col.line_id IS NULL THEN own.text
+                    ELSE CASE WHEN own.line_id IS NULL THEN r.explanation ELSE own.text END || '; 手续费 ' || col.text
+               END AS explanation
+        FROM result r LEFT JOIN own ON own.line_id = r.line_id AND r.status = 'unknown'
+        LEFT JOIN col ON col.line_id = r.line_id
+        WHERE own.line_id IS NOT NULL OR col.line_id IS NOT NULL""", writes="fee_note"),
+            outcome.amend("fees.apply", "fee_note", ("explanation",))]
 
 
 def annotate(con, fees: FeeRules) -> dict:
     """Write each check's outcome into the explanations of ``result``; return counts per rule."""
-    verdict = """CASE WHEN c.subtotal IS NULL THEN '没有可计算的基数 (同一订单的销售行), 无法核对'
-                 WHEN c.expected = c.charged THEN '符合合同公式 ' || c.formula || ' (基数 ' || CAST(c.subtotal AS VARCHAR)
-                      || ', ' || c.cites || ')'
-                 ELSE '偏离合同公式 ' || c.formula || ': 应为 ' || CAST(c.expected AS VARCHAR) || ', 实收 '
-                      || CAST(c.charged AS VARCHAR) || ', 差 ' || CAST(c.charged - c.expected AS VARCHAR)
-                      || ' (基数 ' || CAST(c.subtotal AS VARCHAR) || ', ' || c.cites || ')' END"""
-    con.execute(f"""UPDATE result SET explanation = '费用 ' || CAST(c.charged AS VARCHAR) || ' ' || {verdict}
-                    FROM fee_check c WHERE c.base = 'order_sales' AND result.line_id = c.line_id
-                      AND result.status = 'unknown'""")
-    con.execute(f"""UPDATE result SET explanation = explanation || '; 手续费 ' || {verdict}
-                    FROM fee_check c WHERE c.base = 'line' AND result.line_id = c.line_id
-                      AND c.expected IS DISTINCT FROM c.charged""")
-    rows = con.execute(
+    run = runner(con)
+    run.run(annotate_steps())
+    rows = run.fetch(Step("fees.counts",
         """SELECT rule, count(*), count(*) FILTER (WHERE subtotal IS NOT NULL AND expected <> charged),
                   count(*) FILTER (WHERE subtotal IS NULL)
-           FROM fee_check GROUP BY rule ORDER BY rule""").fetchall()
+           FROM fee_check GROUP BY rule ORDER BY rule"""))
     counts = {r.name: {"checked": 0, "deviations": 0, "no_base": 0} for r in fees.rules}
     for name, n, dev, nobase in rows:
         counts[name] = {"checked": n, "deviations": dev, "no_base": nobase}

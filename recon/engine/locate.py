@@ -19,6 +19,8 @@ from decimal import Decimal
 
 import numpy as np
 
+from recon.engine import ledger
+
 MITM_LIMIT = 40  # candidates for the 4-line meet-in-the-middle search
 
 
@@ -134,14 +136,13 @@ def residuals(con, run_id: str) -> list[Candidate]:
     A clerk's difference is often the sum of a few orders' gaps rather than of whole lines; these
     are searched on their own (``--residuals``), never mixed with the lines they are made of.
     """
+    ledger.ensure(con)
     rows = con.execute(
         """SELECT r.match_group, any_value(r.channel),
                   CAST(round((coalesce(sum(l.amount) FILTER (WHERE r.family = 'platform'), 0)
                               - coalesce(sum(l.amount) FILTER (WHERE r.family = 'erp'), 0)) * 100) AS BIGINT),
                   max(l.movement_date), string_agg(DISTINCT l.order_no, ',' ORDER BY l.order_no)
-           FROM line_result r JOIN (
-               SELECT line_id, amount, movement_date, order_no FROM platform_line
-               UNION ALL SELECT line_id, amount, movement_date, order_no FROM erp_line) l USING (line_id)
+           FROM line_result r JOIN ledger_line l ON l.line_id = r.line_id AND l.source IN ('platform', 'erp')
            WHERE r.run_id = ? AND r.status IN ('unknown', 'review') AND r.match_group IS NOT NULL
            GROUP BY r.match_group
            HAVING count(*) FILTER (WHERE r.family = 'platform') > 0 AND count(*) FILTER (WHERE r.family = 'erp') > 0
@@ -160,17 +161,12 @@ def candidates(con, run_id: str, side: str | None) -> list[Candidate]:
     if side:
         where = "AND r.family = ?"
         params.append(side)
+    ledger.ensure(con)
     rows = con.execute(
         f"""SELECT l.source_name || ':' || CAST(l.source_line AS VARCHAR) || coalesce('@' || l.source_sheet, ''),
                    r.family, l.channel, CAST(round(l.amount * 100) AS BIGINT), l.movement_date,
                    coalesce(l.order_no, '') || ' ' || coalesce(l.line_type, '') || ' ' || CAST(l.amount AS VARCHAR)
-            FROM line_result r JOIN (
-                SELECT line_id, source_name, source_line, source_sheet, channel, amount, movement_date, order_no,
-                       line_type FROM platform_line
-                UNION ALL SELECT line_id, source_name, source_line, source_sheet, channel, amount, movement_date,
-                       order_no, line_type FROM erp_line
-                UNION ALL SELECT line_id, source_name, source_line, source_sheet, NULL, amount, movement_date,
-                       order_no, line_type FROM bank_line) l USING (line_id)
+            FROM line_result r JOIN ledger_line l USING (line_id)
             WHERE r.run_id = ? AND r.status IN ('unknown', 'review') AND l.amount IS NOT NULL {where}
             ORDER BY 1""", params).fetchall()
     return [Candidate(ref, src, ch, int(c), d.toordinal() if d else 0, label) for ref, src, ch, c, d, label in rows]

@@ -9,13 +9,19 @@ plain-language explanation.
 
 Group ids are ``G`` + the first 16 hex digits of the MD5 of the sorted member line ids, so the same
 inputs give the same ids in every run.
+
+Every statement is a ``recon.engine.steps.Step`` run by the run's ``Runner``: ``universe_steps`` and
+``order_pass_steps`` are pure builders; ``run_passes`` sequences the legs (it reads the decisions it
+applied, and checks one outcome per line, between steps). Each leg's module (``cash``, ``pairing``,
+``fee_leg``) builds its own steps; all of them append to ``result`` (``recon.engine.outcome``).
 """
 
 from __future__ import annotations
 
-from recon.engine import cash, decisions, fee_leg, pairing
-from recon.rules import Rules
-from recon.sql.bind import execute, in_list
+from recon.engine import cash, decisions, fee_leg, ledger, outcome, pairing
+from recon.engine.steps import Step, runner, values_table
+from recon.rules import MatchPass, Rules
+from recon.sql.bind import in_list
 
 # list_sort over the collected ids sorts each group once, far cheaper than an ordered string_agg,
 # and joins them into the same string, so the ids are the ones ordered string_agg gave
@@ -25,6 +31,11 @@ CANDIDATE = "CASE source WHEN 'platform' THEN '平台 ' ELSE 'ERP ' END || order
 
 def build_universe(con, period_start, period_end, channel_map: list[tuple[str, str]],
                    evidence_end=None) -> None:
+    """Run ``universe_steps`` (``con``: a connection or the run's ``Runner``)."""
+    runner(con).run(universe_steps(period_start, period_end, channel_map, evidence_end))
+
+
+def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]], evidence_end=None) -> list[Step]:
     """Temp table ``universe``: the ledger lines this run reconciles, with period flags.
 
     The store persists between runs, so the universe is every live line it holds for the period
@@ -34,42 +45,30 @@ def build_universe(con, period_start, period_end, channel_map: list[tuple[str, s
     replaced (``superseded_by``) is not live; ``superseded_lines`` counts those the run would
     otherwise have taken, for the conservation proof.
     """
-    con.execute("CREATE OR REPLACE TEMP TABLE channel_map (customer VARCHAR, channel VARCHAR)")
-    if channel_map:
-        con.executemany("INSERT INTO channel_map VALUES (?, ?)", channel_map)
+    steps = [ledger.view(),
+             values_table("channel_map", "universe.channel_map", {"customer": "VARCHAR", "channel": "VARCHAR"},
+                          channel_map, "cm")]
     params = {"start": period_start, "end": period_end, "evid": evidence_end or period_end}
     taken = ("(file_id IN (SELECT file_id FROM run_files) OR "
              "(movement_date >= $start AND movement_date < $evid))")
-    con.execute(
+    steps.append(Step("universe.superseded",
         f"""CREATE OR REPLACE TEMP TABLE superseded_lines AS
-        SELECT 'platform' AS source, line_id, file_id, currency, amount FROM platform_line
-            WHERE superseded_by IS NOT NULL AND {taken}
-        UNION ALL SELECT 'erp', line_id, file_id, currency, amount FROM erp_line
-            WHERE superseded_by IS NOT NULL AND {taken}
-        UNION ALL SELECT 'bank', line_id, file_id, currency, amount FROM bank_line
-            WHERE superseded_by IS NOT NULL AND {taken}""",
-        {k: params[k] for k in ("start", "evid")})
-    con.execute(
+        SELECT source, line_id, file_id, currency, amount FROM ledger_line
+        WHERE superseded_by IS NOT NULL AND {taken}""",
+        params, "superseded_lines"))
+    steps.append(Step("universe",
         f"""CREATE OR REPLACE TEMP TABLE universe AS
         -- NOT MATERIALIZED: lines is read twice (order_kind needs two columns of its platform rows);
         -- materialising it copied every line of the month once more before the table itself
         WITH lines AS NOT MATERIALIZED (
-            SELECT 'platform' AS source, line_id, file_id, source_name, source_line, source_sheet, channel,
-                   account, order_no, line_type, currency, amount, movement_date, id_problem, record_kind,
-                   payout_ref, CAST(event_time AS DATE) AS payout_date, counterparty, fee_amount, refund_no,
-                   platform_txn_no, related_txn_no
-            FROM platform_line WHERE superseded_by IS NULL AND {taken}
-            UNION ALL
-            SELECT 'erp', e.line_id, e.file_id, e.source_name, e.source_line, e.source_sheet,
-                   coalesce(e.channel, cm.channel), e.customer, e.order_no, e.line_type, e.currency,
-                   e.amount, e.movement_date, e.id_problem, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-            FROM erp_line e LEFT JOIN channel_map cm ON cm.customer = e.customer
-            WHERE e.superseded_by IS NULL AND {taken.replace("file_id", "e.file_id").replace("movement_date", "e.movement_date")}
-            UNION ALL
-            SELECT 'bank', line_id, file_id, source_name, source_line, source_sheet, NULL, account, order_no,
-                   line_type, currency, amount, movement_date, id_problem, NULL, NULL, NULL, counterparty_name,
-                   NULL, NULL, NULL, NULL
-            FROM bank_line WHERE superseded_by IS NULL AND {taken}),
+            -- an ERP line without a channel of its own takes its customer's (rules/channels.yaml)
+            SELECT l.source, l.line_id, l.file_id, l.source_name, l.source_line, l.source_sheet,
+                   CASE WHEN l.source = 'erp' THEN coalesce(l.channel, cm.channel) ELSE l.channel END AS channel,
+                   l.account, l.order_no, l.line_type, l.currency, l.amount, l.movement_date, l.id_problem,
+                   l.record_kind, l.payout_ref, CAST(l.event_time AS DATE) AS payout_date, l.counterparty,
+                   l.fee_amount, l.refund_no, l.platform_txn_no, l.related_txn_no
+            FROM ledger_line l LEFT JOIN channel_map cm ON l.source = 'erp' AND cm.customer = l.account
+            WHERE l.superseded_by IS NULL AND {taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date")}),
         -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
         -- order leg takes the trade bill where the run has one, so the order is not counted twice.
         order_kind AS (
@@ -82,11 +81,11 @@ def build_universe(con, period_start, period_end, channel_map: list[tuple[str, s
                l.movement_date >= $end AS after_period
         FROM lines l LEFT JOIN run_files f USING (file_id)
         LEFT JOIN order_kind k ON l.source = 'platform' AND k.channel IS NOT DISTINCT FROM l.channel""",
-        params,
-    )
+        params, "universe"))
+    return steps
 
 
-def _candidates(con, platform_types, erp_types, key=None) -> None:
+def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
     """Order-level lines not yet decided, with a match key, dated in or after the period.
 
     ``key`` is the pass's validated key expression (``recon.sql.expr``); the default is the order
@@ -96,7 +95,7 @@ def _candidates(con, platform_types, erp_types, key=None) -> None:
     key_sql = key.sql if key is not None else "order_no"
     ptypes = in_list("pt", platform_types, params)
     etypes = in_list("et", erp_types, params)
-    con.execute(
+    cand = Step(f"{name}.candidates",
         f"""CREATE OR REPLACE TEMP TABLE cand AS
         -- only the columns the groups need: the universe is wide and cand is built once per pass
         SELECT line_id, source, order_no, amount, movement_date, in_period, mkey
@@ -105,9 +104,8 @@ def _candidates(con, platform_types, erp_types, key=None) -> None:
           AND u.order_record
           AND ((u.source = 'platform' AND u.line_type IN ({ptypes}))
             OR (u.source = 'erp' AND u.line_type IN ({etypes})))""",
-        params,
-    )
-    con.execute(
+        params, "cand")
+    grp = Step(f"{name}.groups",
         f"""CREATE OR REPLACE TEMP TABLE grp AS
         SELECT mkey,
                coalesce(sum(amount) FILTER (WHERE source = 'platform'), 0) AS p_sum,
@@ -123,80 +121,83 @@ def _candidates(con, platform_types, erp_types, key=None) -> None:
                coalesce(min(order_no) FILTER (WHERE source = 'erp')
                         < max(order_no) FILTER (WHERE source = 'erp'), FALSE) AS e_many,
                {GROUP_ID} AS match_group
-        FROM cand GROUP BY mkey HAVING bool_or(in_period)"""
-    )
+        FROM cand GROUP BY mkey HAVING bool_or(in_period)""", writes="grp")
+    return [cand, grp]
+
+
+# the leg -> builder registry: a pass kind is one entry here and one module
+LEGS = {"cash": cash.steps, "trade_fund": pairing.steps, "fee": fee_leg.steps}
 
 
 def run_passes(con, rules: Rules) -> dict:
     """Apply the store's manual decisions, then each pass in order on its leg; then decide every
-    remaining line of the period. Returns which decisions were applied and which are stale."""
-    # no PRIMARY KEY: maintaining its index on every insert cost more than all the passes' joins;
-    # one line, one outcome is checked once after the passes instead (_one_outcome_per_line)
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE result (line_id VARCHAR NOT NULL, source VARCHAR,
-           status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR)""")
-    decided = decisions.apply(con)
+    remaining line of the period. Returns which decisions were applied and which are stale.
+
+    ``con`` is the run's ``Runner`` (or a bare connection). Each pass's steps read ``result`` as the
+    passes before it left it, so they run pass by pass.
+    """
+    r = runner(con)
+    r.run(outcome.create())
+    decided = decisions.apply(r)
     for p in rules.passes:
-        if p.leg == "cash":
-            cash.run_pass(con, p)
-            continue
-        if p.leg == "trade_fund":
-            pairing.run_pass(con, p)
-            continue
-        if p.leg == "fee":
-            fee_leg.run_pass(con, p)
-            continue
-        _candidates(con, p.platform_line_types, p.erp_line_types, p.key)
-        params = {"name": p.name, "tol": str(p.tolerance), "rel": str(p.tolerance_relative)}
-        # never an arbitrary pick: a key that links several orders sends the group to review
-        # the candidate list is a sorted string per group: built only for the groups that go to review
-        execute(con,
-            f"""INSERT INTO result
-            WITH rv AS (SELECT mkey, match_group FROM grp
-                        WHERE np > 0 AND ne > 0 AND (p_many OR e_many)),
-            listed AS (SELECT mkey, string_agg(DISTINCT {CANDIDATE}, ', ' ORDER BY {CANDIDATE}) AS candidates
-                       FROM cand WHERE mkey IN (SELECT mkey FROM rv) GROUP BY mkey)
-            SELECT c.line_id, c.source, 'review', $name, g.match_group,
-                   '匹配键 ' || g.mkey || ' 对应多个订单, 需人工确认: ' || l.candidates
-            FROM cand c JOIN rv g USING (mkey) JOIN listed l USING (mkey)""", params)
-        con.execute(
-            """INSERT INTO result
-            SELECT c.line_id, c.source, 'matched', $name, g.match_group,
-                   CASE WHEN g.p_sum = g.e_sum
-                        THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' = ERP '
-                             || CAST(g.e_sum AS VARCHAR) || ' (' || CAST(g.np AS VARCHAR) || ' 平台行, '
-                             || CAST(g.ne AS VARCHAR) || ' ERP 单据)'
-                        ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
-                             || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR)
-                             || ' 在容差内 (' || $tol || CASE WHEN $rel <> '0' THEN ' 或 ' || $rel || ' × ERP'
-                             ELSE '' END || ')' END
-            FROM cand c JOIN grp g USING (mkey)
-            WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND NOT g.p_many AND NOT g.e_many
-              AND abs(g.p_sum - g.e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
-                                                     CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
-            params)
-    _leftovers(con, rules)
-    _one_outcome_per_line(con)
+        r.run(LEGS.get(p.leg, order_pass_steps)(p))
+    r.run(_leftovers(rules))
+    _one_outcome_per_line(r)
     return decided
+
+
+def order_pass_steps(p: MatchPass) -> list[Step]:
+    """An order-leg pass: candidates and groups, then review (a key linking several orders), then matched."""
+    name = f"pass.{p.name}"
+    params = {"name": p.name, "tol": str(p.tolerance), "rel": str(p.tolerance_relative)}
+    # never an arbitrary pick: a key that links several orders sends the group to review
+    # the candidate list is a sorted string per group: built only for the groups that go to review
+    review = Step(f"{name}.review",
+        f"""INSERT INTO result
+        WITH rv AS (SELECT mkey, match_group FROM grp
+                    WHERE np > 0 AND ne > 0 AND (p_many OR e_many)),
+        listed AS (SELECT mkey, string_agg(DISTINCT {CANDIDATE}, ', ' ORDER BY {CANDIDATE}) AS candidates
+                   FROM cand WHERE mkey IN (SELECT mkey FROM rv) GROUP BY mkey)
+        SELECT c.line_id, c.source, 'review', $name, g.match_group,
+               '匹配键 ' || g.mkey || ' 对应多个订单, 需人工确认: ' || l.candidates
+        FROM cand c JOIN rv g USING (mkey) JOIN listed l USING (mkey)""", params, "result")
+    matched = Step(f"{name}.matched",
+        """INSERT INTO result
+        SELECT c.line_id, c.source, 'matched', $name, g.match_group,
+               CASE WHEN g.p_sum = g.e_sum
+                    THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' = ERP '
+                         || CAST(g.e_sum AS VARCHAR) || ' (' || CAST(g.np AS VARCHAR) || ' 平台行, '
+                         || CAST(g.ne AS VARCHAR) || ' ERP 单据)'
+                    ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
+                         || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR)
+                         || ' 在容差内 (' || $tol || CASE WHEN $rel <> '0' THEN ' 或 ' || $rel || ' × ERP'
+                         ELSE '' END || ')' END
+        FROM cand c JOIN grp g USING (mkey)
+        WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND NOT g.p_many AND NOT g.e_many
+          AND abs(g.p_sum - g.e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
+                                                 CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
+        params, "result")
+    return _candidates(name, p.platform_line_types, p.erp_line_types, p.key) + [review, matched]
 
 
 def _one_outcome_per_line(con) -> None:
     """A line two passes both decided is an engine bug: stop before anything is counted or written."""
-    twice = con.execute("SELECT min(line_id) FROM (SELECT line_id FROM result GROUP BY line_id "
-                        "HAVING count(*) > 1)").fetchone()[0]
+    r = runner(con)
+    twice = r.scalar("passes.one_outcome", "SELECT min(line_id) FROM (SELECT line_id FROM result GROUP BY line_id "
+                     "HAVING count(*) > 1)")
     if twice is not None:
-        steps = [r[0] for r in con.execute("SELECT coalesce(code, status) FROM result WHERE line_id = ? ORDER BY 1",
-                                           [twice]).fetchall()]
+        steps = [row[0] for row in r.fetch(Step(
+            "passes.one_outcome.detail", "SELECT coalesce(code, status) FROM result WHERE line_id = $l ORDER BY 1",
+            {"l": twice}))]
         raise RuntimeError(f"line {twice} was decided more than once ({', '.join(steps)}): "
                            "a matching pass took a line an earlier step had already decided")
 
 
-def _leftovers(con, rules: Rules) -> None:
+def _leftovers(rules: Rules) -> list[Step]:
     """Unmatched order groups stay together as unknown; every other line of the period is unknown alone."""
     ptypes = sorted({t for p in rules.passes if p.leg == "order" for t in p.platform_line_types})
     etypes = sorted({t for p in rules.passes if p.leg == "order" for t in p.erp_line_types})
-    _candidates(con, ptypes, etypes)
-    con.execute(
+    groups = Step("leftovers.unmatched_groups",
         """INSERT INTO result
         SELECT c.line_id, c.source, 'unknown', NULL, g.match_group,
                CASE WHEN g.ne = 0 THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
@@ -208,9 +209,8 @@ def _leftovers(con, rules: Rules) -> None:
                                        || CAST(g.late_date AS VARCHAR) || ')'
                     ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
                          || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR) END
-        FROM cand c JOIN grp g USING (mkey)"""
-    )
-    con.execute(
+        FROM cand c JOIN grp g USING (mkey)""", writes="result")
+    lone = Step("leftovers.lone",
         """INSERT INTO result
         SELECT u.line_id, u.source, 'unknown', NULL, NULL,
                CASE WHEN u.id_problem IS NOT NULL
@@ -231,5 +231,5 @@ def _leftovers(con, rules: Rules) -> None:
                     THEN '没有订单号, 本规则中没有适用的匹配步骤 (line type ' || u.line_type || ')'
                     ELSE '本规则中没有适用于 ' || u.source || ' / ' || u.line_type || ' 的匹配步骤' END
         FROM universe u ANTI JOIN result r USING (line_id)
-        WHERE u.in_period"""
-    )
+        WHERE u.in_period""", writes="result")
+    return _candidates("leftovers", ptypes, etypes) + [groups, lone]

@@ -1,4 +1,9 @@
-"""The run's outcome line by line: temp table ``run_line``, each result with its universe line.
+"""The run's outcome line by line: temp tables ``result`` (owned here) and ``run_line``.
+
+``result`` holds one row per decided line (status, code, match group, explanation). The match passes
+append to it (``recon.engine.match``); a later module that changes a decided line (the fee checks'
+notes, the dictionary's verdicts, the drill-down's findings) never UPDATEs it: it writes its own table
+of amended rows (one per line), and ``amend`` (a step built here) folds that table into ``result``.
 
 results.csv, the run record (``line_result``) and the root-cause summary all need a line's result
 (status, code, group, explanation) beside its universe fields (file, line, channel, amount). Each
@@ -13,7 +18,13 @@ directly, so a line lost or doubled on the way is caught whatever this table hol
 
 from __future__ import annotations
 
+from recon.engine.steps import Step, runner
 from recon.sql.neutralise import NEUTRALISE_MACRO
+from recon.sql.quote import quote_ident
+
+RESULT_COLUMNS = ("line_id", "source", "status", "code", "match_group", "explanation")
+RESULT_DDL = """CREATE OR REPLACE TEMP TABLE result (line_id VARCHAR NOT NULL, source VARCHAR,
+   status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR)"""
 
 # results.csv order: platform, ERP, bank; then file, sheet (as the file shows them, neutralised), line.
 # (source, file, sheet, line) names one ledger line, so the order is total.
@@ -26,17 +37,41 @@ RESULT_SIDE = {"status": "r.status", "code": "r.code", "match_group": "r.match_g
                "explanation": "r.explanation"}
 
 
-def build(con) -> None:
-    """Create ``run_line`` from the final ``result`` and ``universe``, sorted in results.csv order.
+def create() -> Step:
+    """The empty ``result``; no PRIMARY KEY: maintaining its index on every insert cost more than all
+    the passes' joins (one line, one outcome is checked after the passes, and again by conservation)."""
+    return Step("result", RESULT_DDL, writes="result")
 
-    Call it once ``result`` is final; a later change to ``result`` is not seen here.
+
+def amend(name: str, table: str, columns) -> Step:
+    """Step ``name``: the lines ``table`` holds take its ``columns`` in ``result``; every other line keeps its row.
+
+    ``table`` has one row per amended line (``line_id`` plus ``columns``), written by the module that
+    found the change. Only this module's step writes ``result``: an UPDATE joined to the (small) table
+    of amended rows, which rewrites those rows alone rather than the month's whole result.
     """
-    con.execute(NEUTRALISE_MACRO)
+    sets = ", ".join(f"{quote_ident(c)} = a.{quote_ident(c)}" for c in columns if c in RESULT_COLUMNS)
+    return Step(name, f"UPDATE result SET {sets} FROM {quote_ident(table)} a WHERE result.line_id = a.line_id",
+                writes="result")
+
+
+def steps() -> list[Step]:
+    """``run_line`` from the final ``result`` and ``universe``, sorted in results.csv order.
+
+    Run them once ``result`` is final; a later change to ``result`` is not seen here.
+    """
     cols = ", ".join(RESULT_SIDE.get(c, f"u.{c}") for c in COLUMNS) + ", r.source AS family"
     # The sort happens once, here; DuckDB keeps a table's insertion order for a plain scan
     # (preserve_insertion_order, on by default), which is what recon.report.results relies on.
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE run_line AS
-        SELECT * FROM (SELECT {cols} FROM universe u JOIN result r USING (line_id)) ORDER BY {ORDER}""")
+    return [Step("outcome.macro", NEUTRALISE_MACRO),
+            Step("outcome.run_line", f"""CREATE OR REPLACE TEMP TABLE run_line AS
+        SELECT * FROM (SELECT {cols} FROM universe u JOIN result r USING (line_id)) ORDER BY {ORDER}""",
+                 writes="run_line")]
+
+
+def build(con) -> None:
+    """Run ``steps`` (``con``: the run's ``Runner`` or a bare connection)."""
+    runner(con).run(steps())
 
 
 def in_order(con) -> bool:

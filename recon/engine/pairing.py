@@ -16,6 +16,7 @@ candidates listed. The trade lines keep the status of their order leg.
 
 from __future__ import annotations
 
+from recon.engine.steps import Step
 from recon.rules import MatchPass
 
 # How a fund line may name its trade line: the order number, or the platform transaction it records
@@ -35,7 +36,8 @@ AMOUNTS = """
 """
 
 
-def run_pass(con, p: MatchPass) -> None:
+def steps(p: MatchPass) -> list[Step]:
+    """The candidates (``pair_cand``), then one match or one review per fund line not yet decided."""
     joins = " UNION ".join(
         f"""SELECT f.line_id AS f_id, t.line_id AS t_id FROM fund f JOIN trade t
             ON f.channel = t.channel AND {way} WHERE {AMOUNTS}"""
@@ -43,11 +45,16 @@ def run_pass(con, p: MatchPass) -> None:
     # the fund lines of the period and the trade lines, each taken from the universe once with the few
     # columns the ways, amounts and labels read: four ways and two label joins then read these instead
     # of scanning (and joining) every line of the month six times
-    con.execute(
+    name = f"pass.{p.name}"
+    cand = Step(f"{name}.candidates",
         f"""CREATE OR REPLACE TEMP TABLE pair_cand AS
         WITH fund AS MATERIALIZED (
-            SELECT line_id, channel, order_no, related_txn_no, refund_no, line_type, amount FROM universe
-            WHERE source = 'platform' AND record_kind = 'fund' AND in_period AND NOT order_record),
+            SELECT u.line_id, u.channel, u.order_no, u.related_txn_no, u.refund_no, u.line_type, u.amount
+            -- fund lines no earlier step decided, as an anti join DuckDB can spill (NOT IN over every
+            -- result line could not, and ran out of memory at 10M orders); result.line_id is NOT NULL,
+            -- so this keeps exactly the lines NOT IN kept
+            FROM universe u ANTI JOIN result r USING (line_id)
+            WHERE u.source = 'platform' AND u.record_kind = 'fund' AND u.in_period AND NOT u.order_record),
         trade AS MATERIALIZED (
             SELECT line_id, channel, order_no, platform_txn_no, refund_no, line_type, amount, fee_amount,
                    source_file, source_line FROM universe
@@ -57,15 +64,16 @@ def run_pass(con, p: MatchPass) -> None:
                    || CASE WHEN f.line_type = 'fee' THEN ' 的手续费 ' || CAST(t.fee_amount AS VARCHAR) ELSE '' END
                    || ' (' || t.source_file || ':' || CAST(t.source_line AS VARCHAR) || ')' AS t_label,
                count(*) OVER (PARTITION BY c.f_id) AS n
-        FROM ({joins}) c JOIN fund f ON f.line_id = c.f_id JOIN trade t ON t.line_id = c.t_id
-        WHERE c.f_id NOT IN (SELECT line_id FROM result)""")
-    con.execute(
+        FROM ({joins}) c JOIN fund f ON f.line_id = c.f_id JOIN trade t ON t.line_id = c.t_id""",
+        writes="pair_cand")
+    matched = Step(f"{name}.matched",
         """INSERT INTO result
         SELECT f_id, 'platform', 'matched', $name, 'G' || substr(md5(f_id || ',' || t_id), 1, 16),
                '资金账单行 = ' || t_label
-        FROM pair_cand WHERE n = 1""", {"name": p.name})
-    con.execute(
+        FROM pair_cand WHERE n = 1""", {"name": p.name}, "result")
+    review = Step(f"{name}.review",
         """INSERT INTO result
         SELECT f_id, 'platform', 'review', $name, 'R' || substr(md5(string_agg(t_id, ',' ORDER BY t_id)), 1, 16),
                '资金账单行有多个交易账单候选, 需人工确认: ' || string_agg(t_label, '; ' ORDER BY t_id)
-        FROM pair_cand WHERE n > 1 GROUP BY f_id""", {"name": p.name})
+        FROM pair_cand WHERE n > 1 GROUP BY f_id""", {"name": p.name}, "result")
+    return [cand, matched, review]

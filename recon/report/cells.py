@@ -8,13 +8,16 @@ a user edits the cell; such cells also get the *quote prefix* style, Excel's own
 mark, which keeps the value byte-for-byte (an importer reading the 摘要 sees the original text).
 
 Money is written from ``Decimal`` straight to the XML (xlsxwriter formats numbers with ``.16G``,
-which a Decimal honours exactly), with a ¥ number format, so a clerk can sum it; never as text.
+which a Decimal honours exactly), with the number format of its own currency (``money_format``:
+¥ for CNY, US$ for USD, the ISO code for others, no symbol where the currency is not known), so a
+clerk can sum it and never reads a dollar amount as yuan; never as text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 
 HOSTILE_PREFIXES = ("=", "+", "-", "@", "＝", "\t", "\r")
@@ -24,6 +27,16 @@ _EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # day 0 of Excel's (1900, leap-bug-adj
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_CELL = 32_767
 MONEY_FORMAT = '"¥"#,##0.00;[Red]"¥"-#,##0.00'
+_SYMBOLS = {"CNY": "¥", "USD": "US$", "HKD": "HK$", "EUR": "€", "GBP": "£", "JPY": "JP¥"}
+
+
+def money_format(currency) -> str:
+    """Excel's number format for an amount in ``currency`` (an ISO code; anything else: no symbol)."""
+    code = currency if isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency) else None
+    if code is None:
+        return "#,##0.00;[Red]-#,##0.00"
+    mark = f'"{_SYMBOLS.get(code, code + " ")}"'
+    return f"{mark}#,##0.00;[Red]{mark}-#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"
 
 
@@ -49,17 +62,20 @@ def clip(text: str, limit: int = EXCEL_MAX_CELL) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a streamed sheet: header, kind (text|int|money|date) and width in characters."""
+    """One column of a streamed sheet: header, kind (text|int|money|amount|date) and width in characters."""
 
     header: str
     kind: str = "text"
     width: float = 12
+    currency_col: int | None = None  # money: the column of the same row holding its currency
 
 
 class Styles:
     """The formats a workbook shares; xlsxwriter wants each created once per workbook."""
 
     def __init__(self, wb):
+        self._wb = wb
+        self._money: dict = {}
         self.money = wb.add_format({"num_format": MONEY_FORMAT})
         self.date = wb.add_format({"num_format": DATE_FORMAT})
         self.guard = wb.add_format({"quote_prefix": True})
@@ -70,6 +86,13 @@ class Styles:
         self.link = wb.add_format({"font_color": "#0563C1", "underline": 1})
         self.plain_number = wb.add_format({"num_format": "0.00"})
 
+    def money_for(self, currency):
+        """The money format of ``currency``, created once per workbook."""
+        fmt = money_format(currency)
+        if fmt not in self._money:
+            self._money[fmt] = self._wb.add_format({"num_format": fmt})
+        return self._money[fmt]
+
 
 def write_cell(ws, row: int, col: int, value, kind: str, styles: Styles, money_style=None) -> None:
     """Write one value by its column kind; None leaves the cell empty (blank means 'cannot say')."""
@@ -79,8 +102,8 @@ def write_cell(ws, row: int, col: int, value, kind: str, styles: Styles, money_s
 def cell_writer(ws, kind: str, styles: Styles, money_style=None):
     """A writer ``(row, col, value)`` for one column kind, bound once per sheet (this loop runs per cell)."""
     write_string, write_number = ws.write_string, ws.write_number
-    if kind == "money":
-        fmt = money_style or styles.money
+    if kind in ("money", "amount"):  # amount: money whose currency the sheet cannot say (no symbol)
+        fmt = money_style or (styles.money if kind == "money" else styles.money_for(None))
 
         def write(r, c, v):
             if v is not None:
@@ -141,10 +164,16 @@ def write_table(wb, styles: Styles, names: list[str], columns, rows, total: int,
             ws.write_string(1, c, col.header, styles.header)
         ws.freeze_panes(2, 0)
         ws.autofilter(1, 0, 1 + max(n, 1), len(columns) - 1)
-        writers = list(enumerate(cell_writer(ws, col.kind, styles) for col in columns))
+        writers = [(c, cell_writer(ws, col.kind, styles)) for c, col in enumerate(columns)
+                   if col.currency_col is None]
+        priced = [(c, col.currency_col) for c, col in enumerate(columns) if col.currency_col is not None]
+        write_number, money_for = ws.write_number, styles.money_for
         for r in range(2, 2 + n):
             values = next(rows, None)
             if values is None:
                 raise RuntimeError(f"sheet {name}: the query returned fewer rows than its count ({total})")
             for c, write in writers:
                 write(r, c, values[c])
+            for c, cur in priced:  # an amount carries its own currency's format
+                if values[c] is not None:
+                    write_number(r, c, values[c], money_for(values[cur]))

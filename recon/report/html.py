@@ -29,6 +29,7 @@ from pathlib import Path
 
 import jinja2
 
+from recon.engine import ledger
 from recon.errors import ReconError
 from recon.report import charts
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
@@ -41,14 +42,10 @@ KNOWN_CASES_SHOWN = 10  # per code: known cases are explained already, the large
 CONTROL_BUCKETS = ("in", "out", "later_evidence", "outside_period")
 
 # Every ledger line with what the report shows of it (raw cells are read for the lines shown only);
-# family matches line_result.family.
+# family matches line_result.family. ``ledger_line`` is recon.engine.ledger's view.
 LINES = """(
-    SELECT 'platform' AS family, line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
-           currency, amount FROM platform_line
-    UNION ALL SELECT 'erp', line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
-           currency, amount FROM erp_line
-    UNION ALL SELECT 'bank', line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
-           currency, amount FROM bank_line)"""
+    SELECT source AS family, line_id, file_id, source_name, source_line, source_sheet, order_no, line_type,
+           currency, amount FROM ledger_line)"""
 
 # One row per line of the run, materialised once per report as the temp table ``report_line`` (every
 # section reads it; a ten-million-line store is joined once, not once per section). ref is
@@ -63,6 +60,11 @@ RUN_LINES = f"""
     WHERE lr.run_id = $run"""
 
 
+# The sellers' books are kept in yuan: the amount charts draw this currency's lines only (their titles
+# say so), and every table gives one total per currency; a dollar is never added into yuan.
+LOCAL_CURRENCY = "CNY"
+
+
 @dataclass(frozen=True)
 class Category:
     """A bar of a distribution chart and a row of its table: a root-cause code (status and code) or a channel."""
@@ -71,8 +73,9 @@ class Category:
     status: str | None
     name: str | None
     lines: int
-    gross: Decimal  # sum of |amount|: how much money the lines move, whatever their sign
+    gross: Decimal  # sum of |amount| of its LOCAL_CURRENCY lines: how much money they move, whatever their sign
     net: Decimal
+    by_currency: tuple = ()  # (currency, gross, net) for every currency of its lines
 
 
 @dataclass
@@ -91,11 +94,12 @@ class ReportData:
     known: list
     review: dict
     files: list
+    unknown_gross: list = field(default_factory=list)  # (currency, sum of |amount|) of the unknown lines
     charts: dict = field(default_factory=dict)
 
 
 def write_report(con, run_id: str, path: Path, lang: str = "zh", top: int = 50,
-                 template_dir: Path | None = None) -> Path:
+                 template_dir: Path | None = None, accounts=None) -> Path:
     """Render the report of ``run_id`` from the store into ``path`` (UTF-8) and return the path.
 
     ``top`` bounds the unknown lines and review groups shown in full; the counts always cover all of
@@ -106,7 +110,7 @@ def write_report(con, run_id: str, path: Path, lang: str = "zh", top: int = 50,
         raise ReconError(f"--lang {lang!r} is not available: use one of {', '.join(sorted(LABELS))}")
     if top < 1:
         raise ReconError("--top must be at least 1 (the number of unknown lines shown in full)")
-    data = collect(con, run_id, top)
+    data = collect(con, run_id, top, accounts)
     html = render(data, lang, template_dir)
     path = Path(path)
     path.write_text(html, encoding="utf-8", newline="\n")
@@ -116,8 +120,9 @@ def write_report(con, run_id: str, path: Path, lang: str = "zh", top: int = 50,
 def render(data: ReportData, lang: str, template_dir: Path | None = None) -> str:
     """The HTML text of ``data`` in ``lang``; the charts are drawn here because their titles are labels."""
     t = LABELS[lang]
-    data.charts = {
-        name: (charts.bar_chart(name, t[title], bars, money) if bars else "")
+    data.charts = {  # an amount chart says which currency it draws
+        name: (charts.bar_chart(name, t[title] + (f" ({LOCAL_CURRENCY})" if money else ""), bars, money)
+               if bars else "")
         for name, title, bars, money in (
             ("by-code-lines", "chart_code_lines", _bars(data.by_code, "lines", t), False),
             ("by-code-amount", "chart_code_amount", _bars(data.by_code, "gross", t), True),
@@ -129,7 +134,8 @@ def render(data: ReportData, lang: str, template_dir: Path | None = None) -> str
 
 
 def _bars(categories, attr, t) -> list:
-    return [charts.Bar(c.key, _label(c.status, c.name, t), Decimal(getattr(c, attr))) for c in categories]
+    return [charts.Bar(c.key, _label(c.status, c.name, t), Decimal(getattr(c, attr))) for c in categories
+            if attr == "lines" or any(cur == LOCAL_CURRENCY for cur, *_ in c.by_currency)]
 
 
 def _label(status: str | None, name: str | None, t) -> str:
@@ -150,6 +156,9 @@ def _environment(template_dir: Path | None) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["money"] = money
+    env.filters["amounts"] = amounts
+    env.filters["gross_of"] = lambda per: [(cur, gross) for cur, gross, _ in per]
+    env.filters["net_of"] = lambda per: [(cur, net) for cur, _, net in per]
     env.filters["category"] = _label
     return env
 
@@ -161,10 +170,21 @@ def money(value) -> str:
     return f"{Decimal(str(value)):,.2f}"
 
 
+def amounts(pairs) -> str:
+    """Totals per currency as one cell, ``CNY 1,234.50 · USD 21,140.00``; never one sum across currencies."""
+    return " · ".join(f"{cur} {money(amount)}" if cur else money(amount) for cur, amount in pairs if amount is not None)
+
+
 # ---------------------------------------------------------------- collecting from the store
 
-def collect(con, run_id: str, top: int = 50) -> ReportData:
-    """Read one run's report content from the store (set-based queries; Python only shapes ≤ top rows)."""
+def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
+    """Read one run's report content from the store (set-based queries; Python only shapes ≤ top rows).
+
+    ``accounts`` (a chart, default the shipped one) names the vouchers' accounts as a ledger shows
+    them, ``1002 银行存款``, not by their keys."""
+    from recon.report.accounts import load_accounts
+
+    chart = accounts or load_accounts()
     rows = _all(con, "SELECT run_id, period, started_at, exit_code, manifest_json FROM run WHERE run_id = ?", [run_id])
     if not rows:
         raise ReconError(f"no run {run_id!r} in this store: `recon runs` lists the runs it holds")
@@ -176,31 +196,50 @@ def collect(con, run_id: str, top: int = 50) -> ReportData:
            "failed_proofs": manifest.get("failed_proofs", []),
            "skipped_files": [s for s in manifest.get("skipped_files", []) if isinstance(s, dict)]}
     p = {"run": run_id}
+    ledger.ensure(con)
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)
+    names = {k: f"{a.code} {a.name}" for k, a in chart.accounts.items()}
     try:
-        return _collect(con, run, manifest, p, top)
+        return _collect(con, run, manifest, p, top, names)
     finally:
         con.execute("DROP TABLE IF EXISTS temp.report_line")
 
 
-def _collect(con, run, manifest, p, top) -> ReportData:
+def _collect(con, run, manifest, p, top, account_names) -> ReportData:
     run_id = p["run"]
     return ReportData(
         run=run, manifest=manifest,
-        statuses=_all(con, """SELECT status, count(*), sum(abs(amount)), sum(amount) FROM report_line
-            GROUP BY status ORDER BY CASE status WHEN 'matched' THEN 1 WHEN 'known' THEN 2 WHEN 'review' THEN 3
-            ELSE 4 END, status"""),
+        statuses=_per_currency(_all(con, """SELECT status, currency, count(*), sum(abs(amount)), sum(amount)
+            FROM report_line GROUP BY status, currency
+            ORDER BY CASE status WHEN 'matched' THEN 1 WHEN 'known' THEN 2 WHEN 'review' THEN 3
+            ELSE 4 END, status, currency NULLS FIRST""")),
         control_totals=_control_totals(manifest),
         by_code=_categories(con, "status", "code"),
         by_channel=_categories(con, "NULL", "channel"),
         heatmap=_heatmap(con, run_id),
-        stop_layers=_all(con, """SELECT stop_layer, sum(lines), sum(amount) FROM root_cause
-            WHERE run_id = $run AND status = 'unknown' GROUP BY stop_layer ORDER BY stop_layer NULLS LAST""", p),
+        stop_layers=_per_currency(_all(con, """SELECT d.layer, l.currency, count(*), sum(l.amount)
+            FROM report_line l LEFT JOIN drilldown d ON d.run_id = $run AND d.line_id = l.line_id
+            WHERE l.status = 'unknown' GROUP BY d.layer, l.currency
+            ORDER BY d.layer NULLS LAST, l.currency NULLS FIRST""", p)),
         unknown=unknown_lines(con, run_id, top),
-        known=_known(con, run_id, top),
+        known=_known(con, run_id, top, account_names, (manifest.get("classification") or {}).get("names") or {}),
         review=_review(con, top),
         files=_files(con, run_id),
+        unknown_gross=_all(con, """SELECT currency, sum(abs(amount)) FROM report_line WHERE status = 'unknown'
+            GROUP BY currency ORDER BY currency NULLS FIRST"""),
     )
+
+
+def _per_currency(rows) -> list:
+    """Rows (key, currency, n, amount…) ordered by key, as (key, n, [(currency, amount)…] per amount column)."""
+    out: list = []
+    for key, currency, n, *values in rows:
+        if not out or out[-1][0] != key:
+            out.append([key, 0] + [[] for _ in values])
+        out[-1][1] += n
+        for i, v in enumerate(values):
+            out[-1][2 + i].append((currency, v))
+    return [tuple(r) for r in out]
 
 
 def _all(con, sql, params=None) -> list:
@@ -209,8 +248,12 @@ def _all(con, sql, params=None) -> list:
 
 
 def _control_totals(manifest) -> list:
-    """Per ledger source (from the manifest): (source, [(count, amount) per CONTROL_BUCKETS])."""
-    return [(source, [(b[k]["count"], Decimal(b[k]["amount"])) if k in b else (None, None) for k in CONTROL_BUCKETS])
+    """Per ledger source (from the manifest): (source, [(count, [(currency, amount)…]) per CONTROL_BUCKETS])."""
+    def per_currency(bucket):
+        if "by_currency" not in bucket:  # a manifest of an older recon: one total, currency not recorded
+            return [(None, Decimal(bucket["amount"]))]
+        return sorted((cur, Decimal(a)) for cur, a in bucket["by_currency"].items())
+    return [(source, [(b[k]["count"], per_currency(b[k])) if k in b else (None, []) for k in CONTROL_BUCKETS])
             for source, b in sorted(manifest.get("control_totals", {}).items())]
 
 
@@ -218,9 +261,15 @@ def _categories(con, status_sql: str, name_sql: str) -> list:
     """Lines not matched, by (status, code) or by channel: count, gross and net amount, largest count first.
 
     The key (``status:code`` or the channel) is what the charts' data-key attributes carry."""
-    rows = _all(con, f"""SELECT {status_sql} AS s, {name_sql} AS k, count(*) AS n, sum(abs(amount)), sum(amount)
-        FROM report_line WHERE status <> 'matched' GROUP BY s, k ORDER BY n DESC, s NULLS FIRST, k NULLS FIRST""")
-    return [Category((k or "") if s is None else f"{s}:{k or ''}", s, k, n, gross, net) for s, k, n, gross, net in rows]
+    rows = _all(con, f"""WITH c AS (SELECT {status_sql} AS s, {name_sql} AS k, currency, count(*) AS n,
+            sum(abs(amount)) AS gross, sum(amount) AS net
+        FROM report_line WHERE status <> 'matched' GROUP BY s, k, currency)
+        SELECT s, k, sum(n) AS n, coalesce(sum(gross) FILTER (WHERE currency = $local), 0),
+               coalesce(sum(net) FILTER (WHERE currency = $local), 0),
+               list((currency, gross, net) ORDER BY currency NULLS FIRST)
+        FROM c GROUP BY s, k ORDER BY n DESC, s NULLS FIRST, k NULLS FIRST""", {"local": LOCAL_CURRENCY})
+    return [Category((k or "") if s is None else f"{s}:{k or ''}", s, k, n, gross, net, tuple(tuple(c) for c in per))
+            for s, k, n, gross, net, per in rows]
 
 
 def _heatmap(con, run_id) -> dict:
@@ -247,15 +296,18 @@ def _cell(n: int, peak: int) -> dict:
     return {"n": n, "alpha": f"{strength / 100:.2f}", "dark": strength > 55}
 
 
-def _known(con, run_id, top) -> list:
+def _known(con, run_id, top, account_names=None, code_names=None) -> list:
     """Known discrepancies by code: lines, cases and residual, the largest cases, and the vouchers they call for."""
     p = {"run": run_id}
-    codes = _all(con, f"""WITH lines AS (SELECT code, count(*) AS n, sum(amount) AS net FROM report_line
-            WHERE status = 'known' GROUP BY code),
+    codes = _all(con, """WITH lines AS (SELECT code, sum(n) AS n, list((currency, net) ORDER BY currency NULLS FIRST)
+                AS net, sum(net) FILTER (WHERE currency = $local) AS local_net
+            FROM (SELECT code, currency, count(*) AS n, sum(amount) AS net FROM report_line
+                  WHERE status = 'known' GROUP BY code, currency) GROUP BY code),
         cases AS (SELECT code, count(*) AS cases, sum(residual) AS residual FROM known_case WHERE run_id = $run
             GROUP BY code)
-        SELECT code, coalesce(n, 0), coalesce(net, 0), coalesce(cases, 0), residual
-        FROM lines FULL JOIN cases USING (code) ORDER BY abs(coalesce(residual, net)) DESC, code""", p)
+        SELECT code, coalesce(n, 0), coalesce(net, []), coalesce(cases, 0), residual
+        FROM lines FULL JOIN cases USING (code) ORDER BY abs(coalesce(residual, local_net, 0)) DESC, code""",
+                 {**p, "local": LOCAL_CURRENCY})
     cases = _all(con, """SELECT code, case_id, channel, residual, source_refs, explanation, blocks_close FROM (
             SELECT *, row_number() OVER (PARTITION BY code ORDER BY abs(residual) DESC, case_id) AS k
             FROM known_case WHERE run_id = $run) WHERE k <= $top ORDER BY code, k""",
@@ -266,13 +318,16 @@ def _known(con, run_id, top) -> list:
     by_code: dict = defaultdict(lambda: {"cases": [], "vouchers": defaultdict(list)})
     for code, *case in cases:
         by_code[code]["cases"].append(case)
-    for code, channel, period, *entry in vouchers:
-        by_code[code]["vouchers"][(channel, period)].append(entry)
+    account_names = account_names or {}
+    for code, channel, period, account, *amounts in vouchers:
+        by_code[code]["vouchers"][(channel, period)].append([account_names.get(account, account), *amounts])
     out = []
     for code, lines, net, n_cases, residual in codes:
         vs = [{"channel": ch, "period": per, "lines": ls, "debit": sum(e[1] for e in ls),
                "credit": sum(e[2] for e in ls)} for (ch, per), ls in by_code[code]["vouchers"].items()]
-        out.append({"code": code, "lines": lines, "net": net, "cases": n_cases, "residual": residual,
+        net = [tuple(c) for c in net]  # (currency, net): DuckDB returns an unnamed struct as a tuple
+        out.append({"code": code, "names": (code_names or {}).get(code) or {}, "lines": lines, "net": net,
+                    "cases": n_cases, "residual": residual,
                     "shown": by_code[code]["cases"], "vouchers": vs})
     return out
 

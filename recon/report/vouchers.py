@@ -269,8 +269,13 @@ def _u8_rows(vouchers: list[Voucher]):
     """U8 总账工具 凭证引入: [制单日期+凭证类别字+业务号] names a voucher; its lines are consecutive."""
     for v in vouchers:
         for ln in v.lines:
-            yield (v.date.isoformat(), v.word, v.number, 0, v.summary, ln.account_code,
+            yield (v.date.isoformat(), v.word, v.number, v.source_count, v.summary, ln.account_code,
                    f"{ln.debit:.2f}", f"{ln.credit:.2f}")
+
+
+def kingdee_summary(v: Voucher) -> str:
+    """The Kingdee 摘要: recon's voucher number, then the summary, within the 摘要's width."""
+    return _fit_bytes(f"{v.number} {v.summary}", SUMMARY_BYTES)
 
 
 def _write_kingdee(vouchers: list[Voucher], chart: Chart, path: Path, created: dt.datetime) -> None:
@@ -292,8 +297,10 @@ def _write_kingdee(vouchers: list[Voucher], chart: Chart, path: Path, created: d
     r = 1
     for v in vouchers:
         for ln in v.lines:
-            row = (v.date, v.word, v.seq, 0, v.summary, ln.account_code, ln.account_name, ln.debit, ln.credit,
-                   chart.kingdee_currency, 1, 0, 0, chart.preparer, None, None)
+            # KIS numbers vouchers with integers and has no reference column: recon's number leads the
+            # 摘要 (what the ledger shows), so an auditor gets from the posted entry to voucher_sources.csv
+            row = (v.date, v.word, v.seq, v.source_count, kingdee_summary(v), ln.account_code, ln.account_name,
+                   ln.debit, ln.credit, chart.kingdee_currency, 1, 0, 0, chart.preparer, None, None)
             for c, (value, kind) in enumerate(zip(row, kinds)):
                 write_cell(ws, r, c, value, kind, styles, money_style=styles.plain_number)
             r += 1

@@ -32,18 +32,19 @@ DATA_ROWS = EXCEL_MAX_ROWS - 2  # a caption row and the header row on every shee
 LINE_COLUMNS = (
     Column("来源", "text", 9), Column("文件", "text", 30), Column("行号", "int", 7), Column("工作表", "text", 12),
     Column("渠道", "text", 10), Column("订单号", "text", 24), Column("类型", "text", 12), Column("币种", "text", 6),
-    Column("金额", "money", 15), Column("日期", "date", 11), Column("状态", "text", 9), Column("代码", "text", 22),
+    Column("金额", "money", 15, currency_col=7), Column("日期", "date", 11), Column("状态", "text", 9), Column("代码", "text", 22),
     Column("匹配组", "text", 19), Column("摘要/备注", "text", 30), Column("说明", "text", 70),
 )
 DIMENSIONS = (("receivable", "应收"), ("received", "实收"), ("refund_due", "应退"), ("refunded", "实退"),
               ("commission", "平台佣金"), ("tax", "税费"))
+# the baseline holds each ledger's own figures, whose currency it does not record: no symbol is claimed
 BASELINE_COLUMNS = (Column("订单号", "text", 24), Column("渠道", "text", 10)) + tuple(
-    Column(f"{zh}({'平台' if s == 'platform' else 'ERP'})", "money", 14) for _, zh in DIMENSIONS
+    Column(f"{zh}({'平台' if s == 'platform' else 'ERP'})", "amount", 14) for _, zh in DIMENSIONS
     for s in ("platform", "erp"))
 VOUCHER_COLUMNS = (
     Column("凭证号", "text", 16), Column("日期", "date", 11), Column("期间", "text", 8), Column("行号", "int", 6),
-    Column("科目代码", "text", 12), Column("科目名称", "text", 24), Column("借方", "money", 15),
-    Column("贷方", "money", 15), Column("币种", "text", 6), Column("摘要", "text", 30), Column("说明", "text", 70),
+    Column("科目代码", "text", 12), Column("科目名称", "text", 24), Column("借方", "money", 15, currency_col=8),
+    Column("贷方", "money", 15, currency_col=8), Column("币种", "text", 6), Column("摘要", "text", 30), Column("说明", "text", 70),
     Column("差异代码", "text", 22), Column("来源行", "text", 50),
 )
 
@@ -90,11 +91,23 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
     vouchers = build_vouchers(con, run_id, chart)  # validated before the workbook is opened
     controls = code_controls(con, run_id, vouchers)
     p = {"r": run_id}
-    by_status = {s: (n, amt) for s, n, amt in con.execute(
-        f"SELECT status, count(*), coalesce(sum(amount), 0) FROM {LINES_SQL} GROUP BY status", p).fetchall()}
-    by_code = con.execute(
-        f"SELECT code, count(*), coalesce(sum(amount), 0) FROM {LINES_SQL} WHERE status = 'known' "
-        "GROUP BY code ORDER BY code", p).fetchall()
+    # amounts are added per currency only: a dollar is never added into yuan
+    by_status_currency = con.execute(
+        f"SELECT status, currency, count(*), coalesce(sum(amount), 0) FROM {LINES_SQL} "
+        "GROUP BY status, currency ORDER BY status, currency NULLS FIRST", p).fetchall()
+    by_status = {}
+    for s, cur, n, amt in by_status_currency:
+        by_status.setdefault(s, (0, []))
+        by_status[s] = (by_status[s][0] + n, by_status[s][1] + [(cur, n, amt)])
+    by_code_currency = con.execute(
+        f"SELECT code, currency, count(*), coalesce(sum(amount), 0) FROM {LINES_SQL} WHERE status = 'known' "
+        "GROUP BY code, currency ORDER BY code, currency NULLS FIRST", p).fetchall()
+    by_code = []
+    for code, cur, n, amt in by_code_currency:
+        if by_code and by_code[-1][0] == code:
+            by_code[-1] = (code, by_code[-1][1] + n, by_code[-1][2] + [(cur, n, amt)])
+        else:
+            by_code.append((code, n, [(cur, n, amt)]))
     n_baseline = con.execute("SELECT count(*) FROM order_baseline WHERE run_id = $r", p).fetchone()[0]
     n_voucher_lines = sum(len(v.lines) for v in vouchers)
 
@@ -133,7 +146,8 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
         wb.set_properties({"title": f"recon {run_id}", "author": "recon", "company": "",
                            "created": dt.datetime.combine(period_end(run["period"]), dt.time())})
         styles = Styles(wb)
-        _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known_cap_per_code, controls, sheet_rows)
+        _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known_cap_per_code, controls, sheet_rows,
+                 chart.currency)
 
         line_sql = f"SELECT {OUT_COLS} FROM {LINES_SQL} WHERE status = $s ORDER BY {ORDER}"
         write_table(wb, styles, sheets["matched"], LINE_COLUMNS,
@@ -180,6 +194,9 @@ class _Rows:
         for c, (value, kind) in enumerate(cells):
             if kind.startswith("link:"):
                 self.ws.write_url(self.r, c, f"internal:'{kind[5:]}'!A1", self.styles.link, string=str(value))
+            elif kind.startswith("money:"):  # money in the currency named after the colon
+                if value is not None:
+                    self.ws.write_number(self.r, c, value, self.styles.money_for(kind[6:]))
             else:
                 write_cell(self.ws, self.r, c, value, kind, self.styles)
         self.r += 1
@@ -188,7 +205,9 @@ class _Rows:
         self.r += 1
 
 
-def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known_cap, controls, per_sheet) -> None:
+def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known_cap, controls, per_sheet,
+             local: str) -> None:
+    """The 汇总 sheet; ``local`` is the vouchers' currency (the chart's), in which case controls are kept."""
     m = run["manifest"]
     ws = wb.add_worksheet("汇总")
     for c, width in enumerate((24, 16, 18, 16, 16, 16, 16, 16, 16, 12)):
@@ -206,28 +225,43 @@ def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known
             rows_here = min(per_sheet, shown[key] - k * per_sheet)
             out.row((name, f"link:{name}"), (rows_here, "int"), (captions[key] if k == 0 else "续表", "text"))
     out.gap()
-    out.header("状态", "行数", "金额")
+    out.header("状态", "币种", "行数", "金额")
     for s, zh in STATUS_ZH.items():
-        n, amount = by_status.get(s, (0, Decimal("0")))
-        out.row((f"{zh} ({s})", "text"), (n, "int"), (amount, "money"))
+        n, per_currency = by_status.get(s, (0, []))
+        for k, (cur, n_cur, amount) in enumerate(per_currency or [("CNY", 0, Decimal("0"))]):
+            out.row((f"{zh} ({s})" if k == 0 else "", "text"), (cur, "text"), (n_cur, "int"),
+                    (amount, f"money:{cur}"))
     out.gap()
-    out.header("已知差异代码", "行数", "金额", "本簿列出行数", "个案", "需调整个案", "需调整个案|残差|合计",
+    out.header("已知差异代码", "币种", "行数", "金额", "本簿列出行数", "个案", "需调整个案", "需调整个案|残差|合计",
                "凭证张数", "凭证金额", "凭证=残差")
     ctl = {c["code"]: c for c in controls}
-    for code, n, amount in by_code:
+    for code, n, per_currency in by_code:
         c = ctl.get(code, {})
-        out.row((code, f"link:{sheets['known'][0]}"), (n, "int"), (amount, "money"), (min(n, known_cap), "int"),
-                (c.get("cases"), "int"), (c.get("corrected_cases"), "int"), (c.get("residual_abs_corrected"), "money"),
-                (c.get("vouchers"), "int"), (c.get("voucher_total"), "money"),
-                ("是" if c.get("agrees") else ("否" if c else "—"), "text"))
+        for k, (cur, n_cur, amount) in enumerate(per_currency):
+            first = k == 0  # the case and voucher controls are per code, in the voucher currency
+            out.row((code if first else "", f"link:{sheets['known'][0]}" if first else "text"), (cur, "text"),
+                    (n_cur, "int"), (amount, f"money:{cur}"), (min(n, known_cap) if first else None, "int"),
+                    (c.get("cases") if first else None, "int"),
+                    (c.get("corrected_cases") if first else None, "int"),
+                    (c.get("residual_abs_corrected") if first else None, f"money:{local}"),
+                    (c.get("vouchers") if first else None, "int"),
+                    (c.get("voucher_total") if first else None, f"money:{local}"),
+                    (("是" if c.get("agrees") else ("否" if c else "—")) if first else None, "text"))
     out.gap()
-    out.header("控制总数", "输入行", "输入金额", "输出行", "输出金额", "期后证据行", "期后证据金额", "期外行", "期外金额")
+    out.header("控制总数", "币种", "输入行", "输入金额", "输出行", "输出金额", "期后证据行", "期后证据金额", "期外行",
+               "期外金额")
+    buckets = ("in", "out", "later_evidence", "outside_period")
     for src, t in sorted((m.get("control_totals") or {}).items()):
-        cells = [(SOURCE_ZH.get(src, src), "text")]
-        for bucket in ("in", "out", "later_evidence", "outside_period"):
-            b = t.get(bucket) or {}
-            cells += [(b.get("count"), "int"), (Decimal(b["amount"]) if "amount" in b else None, "money")]
-        out.row(*cells)
+        # line counts are per source; amounts per currency, one row each (never added across currencies)
+        currencies = sorted({cur for b in buckets for cur in ((t.get(b) or {}).get("by_currency") or {})}) or [None]
+        for k, cur in enumerate(currencies):
+            cells = [(SOURCE_ZH.get(src, src) if k == 0 else "", "text"), (cur, "text")]
+            for bucket in buckets:
+                b = t.get(bucket) or {}
+                amount = (b.get("by_currency") or {}).get(cur)
+                cells += [(b.get("count") if k == 0 else None, "int"),
+                          (Decimal(amount) if amount is not None else None, f"money:{cur}")]
+            out.row(*cells)
     out.gap()
     out.header("输入文件", "格式", "编码", "数据行", "载入", "重复", "隔离", "控制校验", "SHA-256")
     for f in m.get("inputs") or []:
