@@ -68,6 +68,8 @@ def test_a_statement_the_library_cannot_parse_is_quarantined_and_the_others_load
     assert [r["source_line"] for r in q] == [14, 16]
     assert "the MT940 library cannot read the statement starting at line 10" in q[0]["reason"]
     assert "\n" not in q[0]["reason"] and "(?P<" not in q[0]["reason"]  # a sentence, not its regex
+    assert [(p["proof"], p["passed"], p["detail"]) for p in rep.parts[0].proofs][1] == (
+        "60F+entries=62F[line 10]", False, "the statement could not be read; its entries are quarantined")
 
 
 def test_a_crashing_statement_never_stops_the_run(tmp_path):

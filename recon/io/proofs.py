@@ -231,6 +231,8 @@ def _statement_proof(con, table, label, st):
     opening + the movements on its lines (``first_line``..``last_line``) = its own closing."""
     label = f"{label}[{st.get('id') or '?'}]"
     opening, closing = _dec(st.get("opening_balance")), _dec(st.get("closing_balance"))
+    if st.get("unreadable"):
+        return [Proof(label, None, None, False, "the statement could not be read; its entries are quarantined")]
     if opening is None or closing is None:
         return [Proof(label, None, None, False, "opening or closing balance not declared in the statement")]
     total = Decimal(con.execute(

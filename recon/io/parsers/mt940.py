@@ -210,7 +210,7 @@ def parse(data: bytes) -> Structured:
                    f"({_sentence(exc)}); its entries are quarantined, the file's other statements load; "
                    f"re-download the statement or report the layout")
             rejects.extend(Reject(line, ":20:", why, [value]) for line, tag, value in tags if tag == "61")
-            summary.append({"id": f"line {start + 1}", "account": "", "currency": "",
+            summary.append({"id": f"line {start + 1}", "account": "", "currency": "", "unreadable": True,
                             "opening_balance": None, "closing_balance": None, "period_start": None,
                             "period_end": None, "first_line": None, "last_line": None})
             continue
