@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from recon import __version__, outputs, store, tempfiles
+from recon import __version__, evidence, outputs, store, tempfiles
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, conservation, drill, fees, ledger, match, pragmas
 from recon.engine.steps import Runner, Step
@@ -76,7 +76,8 @@ def scan(inputs) -> list[tuple[Path, str]]:
 def import_paths(con, paths, profiles, forced=None) -> list[FileReport]:
     """`recon import`: load each file; unreadable files raise InputError naming the file."""
     reports = []
-    with contextlib.closing(prepared_in_turn(scan(paths), profiles, forced, _known_files(con))) as files:
+    with contextlib.closing(prepared_in_turn(scan(paths), profiles, forced, _known_files(con),
+                                                     evidence.folder(con))) as files:
         for path, rel, prepared in files:
             try:
                 if isinstance(prepared, InputError):
@@ -453,7 +454,8 @@ def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
     each file's final status as soon as it is imported."""
     reports, warnings, errors = [], [], []
     seen: dict = {}
-    with contextlib.closing(prepared_in_turn(files, profiles, forced, _known_files(con))) as ahead:
+    with contextlib.closing(prepared_in_turn(files, profiles, forced, _known_files(con),
+                                             evidence.folder(con))) as ahead:
         for i, (path, rel, prepared) in enumerate(ahead):
             progress(f"importing {rel}", i, len(files))
             try:
@@ -772,5 +774,26 @@ def explain(db: str, order_no: str, run_id: str | None = None) -> dict:
     try:
         run_id = _pick_run(con, run_id)
         return drill.explain(con, run_id, order_no)
+    finally:
+        con.close()
+
+
+def verify_out(out: Path) -> dict:
+    """`recon verify --out`: is OUT one run's whole output set (``recon.outputs.verify_set``)?"""
+    if not Path(out).is_dir():
+        raise ReconError(f"{out}: no such folder")
+    return outputs.verify_set(Path(out))
+
+
+def verify(db: str) -> dict:
+    """`recon verify`: re-hash every evidence file and check the store against it (``recon.evidence.verify``).
+
+    The store must exist: verifying a path that holds none would create an empty one and pass.
+    """
+    if db != ":memory:" and not Path(db).is_file():
+        raise ReconError(f"{db}: no such store; pass --db with the store `recon run` or `recon import` wrote")
+    con = store.connect(db)
+    try:
+        return evidence.verify(con)
     finally:
         con.close()

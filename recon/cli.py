@@ -459,6 +459,58 @@ def runs(db, as_json):
 
 
 @cli.command()
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help="DuckDB store file to check.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Check this output folder instead: one run's whole set (every file the manifest hashes), "
+                   "a mixed set, or none.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.pass_context
+def verify(ctx, db, out, as_json):
+    """Check the evidence folder beside the store, or (--out) that an output folder holds one run's set.
+
+    Re-hashes each file in DB.evidence/ and checks it against the store: every imported file has
+    its evidence, of the size and SHA-256 recorded at import. Evidence files the store does not know
+    are listed, never deleted. With --out, checks OUT against its manifest.json's output_sha256:
+    whole (every output is the file that run wrote), mixed (which files are not), or absent; the
+    store is checked too when --db or RECON_DB names it. Exit 0 when all is well, 1 when any file is
+    missing or altered or the set is mixed or absent.
+
+    Example:
+
+        recon verify --db close.duckdb
+        recon verify --out out/
+    """
+    failed = False
+    result: dict = {}
+    if out is not None:
+        result["out"] = found = api.verify_out(out)
+        failed = found["state"] != "whole"
+        if not as_json:
+            if found["state"] == "whole":
+                click.echo(f"{out}: the whole output set of run {found['run_id']}")
+            else:
+                click.echo(f"{out}: {found['state']} output set" + (f" (manifest of run {found['run_id']})"
+                                                                      if found["run_id"] else ""))
+                for p in found["problems"]:
+                    click.echo(f"  {p}")
+    source = ctx.get_parameter_source("db")
+    if out is None or source is not click.core.ParameterSource.DEFAULT:
+        result["store"] = res = api.verify(db)
+        failed = failed or bool(res["problems"])
+        if not as_json:
+            for p in res["problems"]:
+                click.echo(f"{p['name']}: evidence {p['problem']} ({p['evidence']}); {p['fix']}")
+            for u in res["unknown"]:
+                click.echo(f"not known to the store (left as it is; delete it if nothing needs it): {u}")
+            good = res["files"] - len(res["problems"])
+            click.echo(f"{good} of {res['files']} imported files have their evidence intact"
+                       + (f" in {res['folder']}" if res["folder"] else ""))
+    if as_json:
+        click.echo(json.dumps(result.get("store", {}) if out is None else result, ensure_ascii=False, indent=2))
+    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+@cli.command()
 @click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for vouchers.csv, voucher_sources.csv and the ERP layout.")

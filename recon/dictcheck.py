@@ -18,6 +18,7 @@ from recon import store
 from recon.dictionary import Dictionary, Entry, Example
 from recon.engine import conservation
 from recon.errors import ReconError
+from recon.io import records
 from recon.sql.quote import quote_ident
 
 # the column that dates a line in each family, filled from an example row's ``date``
@@ -50,7 +51,8 @@ def _insert(con, ex: Example) -> dict:
     for fam, rows in ex.rows.items():
         if not rows:
             continue
-        file_id = f"example-{fam}"
+        # the example's rows are kept as a small evidence file, so layer 2 reads them like any line's
+        file_id, spans = records.synthetic(con, f"{fam}.example", fam, [list(row.values()) for row in rows])
         con.execute("""INSERT INTO source_file BY NAME SELECT $f AS file_id, $n AS original_name, $n AS original_path,
                        0 AS size_bytes, 'example' AS container, ['example'] AS formats, 0 AS data_lines, 0 AS loaded,
                        0 AS duplicates, 0 AS quarantined, TIMESTAMP '2000-01-01' AS imported_at,
@@ -65,8 +67,8 @@ def _insert(con, ex: Example) -> dict:
             fields.setdefault("movement_date", _day(day if day is not None else fields.get(DATE_COLUMN[fam])))
             line_id = f"{label}"
             fields.update({"line_id": line_id, "file_id": file_id, "source_format": "example",
-                           "source_name": f"{fam}.example", "source_line": n + 2, "natural_key": label,
-                           "occurrence": 1, "raw": [str(v) for v in row.values()]})
+                           "source_name": f"{fam}.example", "source_line": spans[n][0], "natural_key": label,
+                           "occurrence": 1, "rec_offset": spans[n][1], "rec_length": spans[n][2]})
             cols = ", ".join(quote_ident(k) for k in fields)
             con.execute(f"INSERT INTO {store.table_of(fam)} ({cols}) VALUES ({', '.join('?' for _ in fields)})",
                         list(fields.values()))

@@ -3,10 +3,17 @@
 Every line table carries the same lineage columns (``LINEAGE``): the file's SHA-256, the format
 that read it, the file name, the 1-based physical line (Excel row for XLSX, ``Ntry`` index for
 CAMT, the ``:61:`` line for MT940), the sheet or zip member, the natural key used for
-de-duplication with its occurrence index, and ``raw``: the original cells as a ``VARCHAR[]``. The
-header that names those cells is stored once per file part in ``source_part`` rather than on
-every line, which keeps the raw record compact (a list of strings compresses well in DuckDB; a
-JSON object per line would repeat every header name ten million times).
+de-duplication with its occurrence index, and where the line's record sits in the file.
+
+The raw records themselves are not in the store. The downloaded file's exact bytes are kept once,
+beside it, in the evidence folder (``<db>.evidence/<sha[:2]>/<sha256>``, ``recon.evidence``), and
+a line points into them: ``rec_offset``/``rec_length`` are its record's bytes in its part (a zip
+member's bytes for a zip) where those are exact, else NULL and the part is read again
+(``recon.io.records``). ``source_part`` holds, once per file part, the header that names the
+cells and how the part was read (reader, encoding, delimiter, width and row repairs), so a record
+read back equals what the import read. Keeping the cells as a ``VARCHAR[]`` per line (schema
+version 1) cost most of an import at scale; a version-1 store is refused by ``connect`` (it holds
+no downloaded files to point into).
 
 Money is DECIMAL(18,2), signed from the company's side (+ money in, - money out); WeChat's
 5-decimal fee is kept beside it in ``fee_precise``. Times are TIMESTAMP holding the Asia/Shanghai
@@ -23,7 +30,7 @@ import duckdb
 
 from recon.errors import ReconError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 LINEAGE = """
     line_id VARCHAR NOT NULL,
@@ -36,7 +43,8 @@ LINEAGE = """
     occurrence INTEGER NOT NULL,
     movement_date DATE,
     id_problem VARCHAR,
-    raw VARCHAR[] NOT NULL,
+    rec_offset BIGINT,
+    rec_length INTEGER,
     doc_key VARCHAR,
     superseded_by VARCHAR
 """
@@ -130,6 +138,16 @@ DDL = [
         header VARCHAR[] NOT NULL,
         preamble VARCHAR[] NOT NULL,
         footer VARCHAR[] NOT NULL,
+        -- how the part was read, so its records can be read back (recon.io.records): reader is text,
+        -- sheet or a parser name; width and the repairs are those of tabular.shape; col_shift the
+        -- alignment of a continued sheet (NULL: not one)
+        reader VARCHAR,
+        encoding VARCHAR,
+        delimiter VARCHAR,
+        width INTEGER,
+        merge_at INTEGER,
+        pad_short BOOLEAN,
+        col_shift INTEGER,
         PRIMARY KEY (file_id, part)
     )""",
     """CREATE TABLE IF NOT EXISTS quarantine (
@@ -202,13 +220,6 @@ DDL = [
         lines BIGINT NOT NULL, amount DECIMAL(18,2) NOT NULL
     )""",
 ]
-# Stores written by an earlier version gain the new columns in place.
-MIGRATIONS = [
-    "ALTER TABLE run ADD COLUMN IF NOT EXISTS manifest_json VARCHAR",
-    "ALTER TABLE line_result ADD COLUMN IF NOT EXISTS channel VARCHAR",
-] + [f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} VARCHAR"
-     for t in ("platform_line", "erp_line", "bank_line", "audit_event", "fx_rate")
-     for c in ("doc_key", "superseded_by")]
 DDL += [_table_ddl(table, fields) for table, fields, _ in FAMILIES.values()]
 # Manual decisions (recon.engine.decisions): who decided what about which lines, and their fingerprint.
 DDL.append("""CREATE TABLE IF NOT EXISTS decision (decision_id INTEGER PRIMARY KEY, kind VARCHAR NOT NULL,
@@ -255,12 +266,17 @@ def connect(path: str = "recon.duckdb", memory_limit: str | None = None,
         # DuckDB lets one process open a store for writing and no reader beside it
         raise ReconError(f"another recon (PID {held.group(2)}) is using the store {path}; wait for it to "
                          "finish, or pass another --db") from None
+    try:
+        _check_version(con, path)
+    except ReconError:
+        con.close()
+        raise
     if spill is not None:
         clear_stale_spill(spill)
     # DuckDB draws a progress bar on standard output for any statement over two seconds, terminal
     # or not: at scale it would land inside `recon run --json` output and in scripts' logs.
     con.execute("SET enable_progress_bar = false")
-    for stmt in DDL + MIGRATIONS:
+    for stmt in DDL:
         con.execute(stmt)
     con.execute(
         "INSERT OR IGNORE INTO store_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
@@ -316,6 +332,35 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process: alive
         return True
     return True
+
+
+def _check_version(con, path: str) -> None:
+    """Refuse a store this recon cannot use: one of schema version 1, whose lines kept their raw
+    cells in the store and whose downloaded files were never kept (nothing to point into, so no
+    migration), or one made by a newer recon."""
+    found = {name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+    if not found & {"store_meta", *(t for t, _, _ in FAMILIES.values())}:
+        return  # a new store
+    version = None
+    if "store_meta" in found:
+        row = con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
+        version = row[0] if row else None
+    has_raw = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND column_name = 'raw' "
+        "AND table_name IN (SELECT unnest($t))", {"t": [t for t, _, _ in FAMILIES.values()]}).fetchone()[0]
+    if version == str(SCHEMA_VERSION) and not has_raw:
+        return
+    if version and version.isdigit() and int(version) > SCHEMA_VERSION:
+        raise ReconError(f"{path} is a recon store of schema version {version}, newer than this recon "
+                         f"understands ({SCHEMA_VERSION}); use the recon that made it, or upgrade recon")
+    raise ReconError(
+        f"{path} is a recon store of schema version {version or 1}, made before recon kept the downloaded "
+        "files: its lines' raw records were stored inside it as cells, and the files themselves were not "
+        "kept, so this recon cannot show or verify its lines' raw records (it reads them from "
+        "<db>.evidence/, which such a store does not have). Keep that store as it is for its runs and reports, "
+        "with the older recon (0.1.0) that made it, and import the original downloads into a new store: "
+        "recon run FOLDER --db NEW.duckdb (or recon import --db NEW.duckdb FILES)")
 
 
 def table_of(family: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from recon import store
+from recon.io import records
 from recon.io.load import import_file
 from recon.io.profile import builtin_profiles
 
@@ -39,6 +40,23 @@ def rows(con, table: str, columns: str, where: str = "TRUE"):
         f"SELECT {columns} FROM {table} WHERE {where} ORDER BY source_name, source_sheet NULLS FIRST, source_line")
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def raw_of(con, table: str, where: str = "TRUE") -> list:
+    """The raw records of a table's lines, read back from the evidence store, in source order."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_ids AS SELECT line_id FROM {table} WHERE {where}")
+    records.raw_cells(con, "raw_ids", "raw_got")
+    return [r[0] for r in con.execute(
+        f"SELECT g.raw FROM raw_got g JOIN {table} t USING (line_id) "
+        "ORDER BY t.source_name, t.source_sheet NULLS FIRST, t.source_line").fetchall()]
+
+
+def kept_record(con, table: str, raw=(), name: str | None = None, header=()) -> dict:
+    """Lineage for a line written straight into ``table`` by a test: its raw record ``raw`` kept as
+    a small evidence file (``records.synthetic``) named ``name``, so layer 2 can read it back."""
+    family = next(f for f, (t, _, _) in store.FAMILIES.items() if t == table)
+    file_id, [(_, offset, length)] = records.synthetic(con, name or f"F-{table}", family, [list(raw)], header)
+    return {"file_id": file_id, "rec_offset": offset, "rec_length": length}
 
 
 def do_import(con, path, profiles, **kw):

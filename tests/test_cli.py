@@ -117,7 +117,7 @@ def test_out_of_memory_says_what_to_change(tmp_path, capsys, monkeypatch):
 
     from recon import api
 
-    def oom(cfg, progress=None):
+    def oom(cfg, progress=None, on_file=None):
         raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
     monkeypatch.setattr(api, "run", oom)
     code, out, err = run_cli(["run", str(FIXTURES), "--out", str(tmp_path / "o"), "--db", str(tmp_path / "s.duckdb"),

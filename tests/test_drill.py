@@ -17,17 +17,24 @@ import pytest
 from recon import store
 from recon.engine import drill, match
 from recon.rules import load_rules
+from conftest import kept_record
 from test_match_cash import january_universe
 
 _ids = itertools.count(1)
 D = Decimal
 
 
-def add(con, table, source_line=None, **fields):
-    """One canonical line with provenance defaults (file F-<table>, next line number)."""
+HEADERS = {}  # file name (F-<table>) -> the header its raw records are named by (``header``)
+
+
+def add(con, table, source_line=None, raw=(), **fields):
+    """One canonical line with provenance defaults (file F-<table>, next line number); its raw
+    record ``raw`` is kept as a small evidence file, under the header ``header`` gave the file."""
     n = next(_ids)
-    row = {"line_id": f"L{n:04d}", "file_id": f"F-{table}", "source_format": "test", "source_name": f"{table}.csv",
-           "source_line": source_line or n, "natural_key": f"k{n}", "occurrence": 1, "raw": []}
+    file = fields.pop("file_id", f"F-{table}")
+    row = {"line_id": f"L{n:04d}", "source_format": "test", "source_name": f"{table}.csv",
+           "source_line": source_line or n, "natural_key": f"k{n}", "occurrence": 1,
+           **kept_record(con, table, raw, file, HEADERS.get(file, ()))}
     row.update(fields)
     con.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
     return row["line_id"]
@@ -52,7 +59,7 @@ def event(con, order_no, when, name, old, new, remark=None):
 
 
 def header(con, file_id, cells):
-    con.execute("INSERT INTO source_part VALUES (?, '', 'test', 'platform', 1, ?, [], [])", [file_id, cells])
+    HEADERS[file_id] = list(cells)
 
 
 def run(con):
@@ -69,6 +76,7 @@ def explanation(con, line_id):
 
 @pytest.fixture
 def con():
+    HEADERS.clear()
     c = store.connect(":memory:")
     yield c
     c.close()

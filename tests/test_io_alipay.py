@@ -14,7 +14,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from conftest import FIXTURES, do_import, rows, write
+from conftest import FIXTURES, do_import, raw_of, rows, write
 
 TRADE = FIXTURES / "alipay_trade_detail.csv"
 FUND = FIXTURES / "alipay_fund_detail.csv"
@@ -235,7 +235,7 @@ def test_web_fund_detail_gb18030_single_space_blanks(con, profiles):
          D("-10000.00"), D("134.40"), "招商银行", "提现到银行卡"),
         (9, "20260105200040011100560012345675", None, None, "transfer", D("-100.00"), D("34.40"), "余额宝", None),
     ]
-    raw = rows(con, "platform_line", "raw", "source_line = 5")[0]["raw"]
+    raw = raw_of(con, "platform_line", "source_line = 5")[0]
     assert raw[12] == "连衣裙,红色"  # a quoted cell holding a comma stays one cell
     assert proofs_of(rep) == {"账户余额": True}
 

@@ -10,7 +10,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from conftest import FIXTURES, do_import, rows, write
+from conftest import FIXTURES, do_import, raw_of, rows, write
 from recon.errors import InputError
 from recon.io.parsers import camt053
 
@@ -54,7 +54,7 @@ def test_golden_rows_and_statement_values(con, profiles):
     assert proofs_of(rep) == [("OPBD+entries=CLBD", True)]
     period = con.execute("SELECT period_start, period_end, account FROM source_file").fetchone()
     assert period == (dt.datetime(2026, 4, 1), dt.datetime(2026, 5, 1), "801012345678")
-    raw = rows(con, "bank_line", "raw", "source_line = 3")[0]["raw"]
+    raw = raw_of(con, "bank_line", "source_line = 3")[0]
     assert raw[camt053.HEADER.index("TxCount")] == "2"
 
 

@@ -12,14 +12,16 @@ from recon import store
 from recon.engine import conservation, match
 from recon.rules import load_rules
 
+from conftest import kept_record
+
 _ids = itertools.count(1)
 
 
 def add(con, table, source_line=None, **fields):
-    """Insert one canonical line with provenance defaults (file F-<table>, next line number)."""
+    """Insert one canonical line with provenance defaults (file F-<table>, next line number, no raw cells)."""
     n = next(_ids)
-    row = {"line_id": f"L{n:04d}", "file_id": f"F-{table}", "source_format": "test", "source_name": f"{table}.csv",
-           "source_line": source_line or n, "natural_key": f"k{n}", "occurrence": 1, "raw": []}
+    row = {"line_id": f"L{n:04d}", "source_format": "test", "source_name": f"{table}.csv",
+           "source_line": source_line or n, "natural_key": f"k{n}", "occurrence": 1, **kept_record(con, table)}
     row.update(fields)
     cols = ", ".join(row)
     con.execute(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))

@@ -122,3 +122,20 @@ def test_leftover_staging_of_a_dead_writer_gives_user_entries_back(tmp_path):
     assert outputs.clean_leftovers(out) == [stale.name]
     assert not stale.exists() and live.is_dir()
     assert (out / "moved_dir").is_dir() and not (out / "results.csv").exists()
+
+
+def test_recon_verify_out_says_whole_or_mixed(month, capsys):
+    run_cli(_run(month), capsys)
+    out = month / "out"
+    code, stdout, _ = run_cli(["verify", "--out", str(out)], capsys)
+    run_id = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["run_id"]
+    assert code == 0 and f"the whole output set of run {run_id}" in stdout
+    (out / "report.html").write_text("another run's report")
+    code, stdout, _ = run_cli(["verify", "--out", str(out)], capsys)
+    assert code == 1 and "mixed output set" in stdout and "report.html: not the file this manifest's run wrote" in stdout
+    code, stdout, _ = run_cli(["verify", "--out", str(out), "--db", str(month / "s.duckdb"), "--json"], capsys)
+    found = json.loads(stdout)
+    assert code == 1 and found["out"]["state"] == "mixed" and found["store"]["problems"] == []
+    (out / "manifest.json").unlink()
+    code, stdout, _ = run_cli(["verify", "--out", str(out)], capsys)
+    assert code == 1 and "absent output set" in stdout

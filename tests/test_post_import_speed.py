@@ -17,6 +17,7 @@ from recon.engine import drill, match, outcome, pragmas
 from recon.report.results import write_results
 from recon.rules import load_rules
 from recon.sql.neutralise import NEUTRALISE_MACRO
+from conftest import kept_record
 from test_drill import receivable, sale
 from test_match_cash import january_universe
 
@@ -73,11 +74,13 @@ def test_results_stream_from_run_line_in_the_order_an_explicit_sort_gives(con, t
     # file names the neutraliser changes sort by what the file shows ('=…' becomes "'=…", before digits)
     for name in ("=cmd.csv", "1-first.csv", "b.csv", "+x.csv", "@y.csv"):
         for line in (3, 1, 2):
+            kept = kept_record(con, "platform_line", name=f"F{name}")
             con.execute(
                 "INSERT INTO platform_line (line_id, file_id, source_format, source_name, source_line, natural_key, "
-                "occurrence, raw, channel, order_no, line_type, amount, movement_date) VALUES "
-                "(?, ?, 't', ?, ?, ?, 1, [], 'jd', ?, 'sale', ?, DATE '2026-01-05')",
-                [f"{name}{line}", f"F{name}", name, line, f"{name}{line}", f"O{line}", Decimal("1.00")])
+                "occurrence, rec_offset, rec_length, channel, order_no, line_type, amount, movement_date) VALUES "
+                "(?, ?, 't', ?, ?, ?, 1, ?, ?, 'jd', ?, 'sale', ?, DATE '2026-01-05')",
+                [f"{name}{line}", kept["file_id"], name, line, f"{name}{line}", kept["rec_offset"],
+                 kept["rec_length"], f"O{line}", Decimal("1.00")])
     january_universe(con)
     match.run_passes(con, load_rules())
     drill.run(con)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, do_import, rows, write
+from conftest import FIXTURES, do_import, raw_of, rows, write
 from recon.errors import ConfigError
 from recon.io.profile import SPEC_KEYS, TOP_KEYS, all_profiles, load_profile
 
@@ -44,7 +44,7 @@ def test_example_profile_loads_a_file_no_builtin_recognises(con, profiles):
                                     "passed": True, "detail": "合计,,,,,,1,808.00"}]
     # 制表人 is footer, the unmapped 行号 column is kept in raw
     assert con.execute("SELECT footer FROM source_part").fetchone()[0][-1] == "制表人:张三"
-    assert con.execute("SELECT raw[3] FROM erp_line WHERE source_line = 6").fetchone()[0] == "2"
+    assert raw_of(con, "erp_line", "source_line = 6")[0][2] == "2"
 
 
 def test_example_sign_column_rejects_unknown_direction(con, tmp_path):

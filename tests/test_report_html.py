@@ -7,7 +7,10 @@ hostile text in raw cells, memos, codes and channels. One test renders a real ru
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import hashlib
+import io
 import json
 import re
 from decimal import Decimal
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from recon import api, store
+from recon import api, evidence, store
 from recon.errors import ReconError
 from recon.report.html import collect, write_report
 from recon.report.labels import LABELS
@@ -30,23 +33,33 @@ def _insert(con, table, **row):
     con.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
 
-def _file(con, run_id, file_id, path, header, proofs=()):
-    _insert(con, "source_file", file_id=file_id, original_name=path, original_path=path, size_bytes=1,
+FILE_IDS = {}  # the test's name for a file -> its SHA-256 (file_id)
+
+
+def _file(con, run_id, name, path, header, rows, proofs=()):
+    """A CSV file of ``header`` and ``rows`` (lines 2, 3, …) kept as evidence, as an import keeps it."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows([header, *rows])
+    data = text.getvalue().encode("utf-8")
+    file_id = FILE_IDS[name] = hashlib.sha256(data).hexdigest()
+    evidence.keep(con, file_id, data)
+    _insert(con, "source_file", file_id=file_id, original_name=path, original_path=path, size_bytes=len(data),
             container="csv", formats=["test.csv"], data_lines=3, loaded=3, duplicates=0, quarantined=0,
             imported_at=dt.datetime(2026, 2, 1), report_json="{}")
     _insert(con, "source_part", file_id=file_id, part="", format="test.csv", family="platform", header_line=1,
-            header=header, preamble=[], footer=[])
+            header=header, preamble=[], footer=[], reader="text", encoding="utf-8", delimiter=",",
+            width=len(header), pad_short=False)
     _insert(con, "run_file", run_id=run_id, file_id=file_id, rel_path=path)
     for proof, passed in proofs:
         _insert(con, "control_proof", file_id=file_id, part="", proof=proof, expected="1.00", actual="1.00",
                 passed=passed, detail=HOSTILE)
 
 
-def _line(con, run_id, family, line_id, file_id, path, n, amount, status, code=None, group=None, expl=None,
-          channel=None, order_no=None, raw=()):
+def _line(con, run_id, family, line_id, name, path, n, amount, status, code=None, group=None, expl=None,
+          channel=None, order_no=None):
     table = store.table_of(family)
-    _insert(con, table, line_id=line_id, file_id=file_id, source_format="test.csv", source_name=path, source_line=n,
-            natural_key=line_id, occurrence=1, raw=list(raw), amount=Decimal(amount), order_no=order_no,
+    _insert(con, table, line_id=line_id, file_id=FILE_IDS[name], source_format="test.csv", source_name=path,
+            source_line=n, natural_key=line_id, occurrence=1, amount=Decimal(amount), order_no=order_no,
             line_type="sale", currency="CNY")
     _insert(con, "line_result", run_id=run_id, family=family, line_id=line_id, status=status, code=code,
             match_group=group, explanation=expl, channel=channel)
@@ -73,27 +86,28 @@ def build(con):
     _run(con, "R9-later-3", dt.datetime(2026, 2, 5, 10), {})
     _insert(con, "line_result", run_id="R9-later-3", family="platform", line_id="x", status="unknown",
             code="LATER_ONLY", match_group=None, explanation=None, channel=None)
-    _file(con, RUN, "F-plat", "platform.csv", ["订单号", "金额", "备注", "状态"], [("交易合计.amount", False)])
-    _file(con, RUN, "F-erp", "erp.csv", ["单号", "金额", HOSTILE], [("余额", True)])
-    _file(con, RUN, "F-bank", "bank.csv", ["流水号", "金额"])
+    # the raw records of the lines below (P1..P5, E1..E3, B1..B2), from line 2 of their files on
+    _file(con, RUN, "F-plat", "platform.csv", ["订单号", "金额", "备注", "状态"],
+          [["O-1", "-428.36", HOSTILE, "退款中"], ["O-2", "-3.17", "", ""], ["O-9", "100.00", "", ""],
+           ["", "-500.00", "", ""], ["O-5", "-7.00", "", ""]], [("交易合计.amount", False)])
+    _file(con, RUN, "F-erp", "erp.csv", ["单号", "金额", HOSTILE],
+          [["PI-1", "12500.00", "=1+2"], ["88345678", "100.00", ""], ["O-2", "3.00", ""]], [("余额", True)])
+    _file(con, RUN, "F-bank", "bank.csv", ["流水号", "金额"], [["S1", "500.00"], ["S2", "36800.00"]])
     _line(con, RUN, "platform", "P1", "F-plat", "platform.csv", 2, "-428.36", "unknown", expl="退款未入账 " + HOSTILE,
-          channel="tmall", order_no="O-1", raw=["O-1", "-428.36", HOSTILE, "退款中"])
+          channel="tmall", order_no="O-1")
     _line(con, RUN, "platform", "P2", "F-plat", "platform.csv", 3, "-3.17", "known", "FEE_RATE_DIFF", "K1",
-          "费率差", channel="jd", order_no="O-2", raw=["O-2", "-3.17", "", ""])
+          "费率差", channel="jd", order_no="O-2")
     _line(con, RUN, "platform", "P3", "F-plat", "platform.csv", 4, "100.00", "review", "order_exact", "G-REV",
-          "候选: 订单 12345678 / 88345678", channel=HOSTILE, order_no="O-9", raw=["O-9", "100.00", "", ""])
+          "候选: 订单 12345678 / 88345678", channel=HOSTILE, order_no="O-9")
     _line(con, RUN, "platform", "P4", "F-plat", "platform.csv", 5, "-500.00", "matched", "payout_to_bank", "G-1",
-          channel="tmall", raw=["", "-500.00", "", ""])
-    _line(con, RUN, "erp", "E1", "F-erp", "erp.csv", 2, "12500.00", "unknown", expl=HOSTILE, order_no="PI-1",
-          raw=["PI-1", "12500.00", "=1+2"])
+          channel="tmall")
+    _line(con, RUN, "erp", "E1", "F-erp", "erp.csv", 2, "12500.00", "unknown", expl=HOSTILE, order_no="PI-1")
     _line(con, RUN, "erp", "E2", "F-erp", "erp.csv", 3, "100.00", "review", "order_exact", "G-REV", "候选",
-          channel=HOSTILE, order_no="88345678", raw=["88345678", "100.00", ""])
+          channel=HOSTILE, order_no="88345678")
     _line(con, RUN, "erp", "E3", "F-erp", "erp.csv", 4, "3.00", "known", "FEE_RATE_DIFF", "K1", "费率差",
-          channel="jd", order_no="O-2", raw=["O-2", "3.00", ""])
-    _line(con, RUN, "bank", "B1", "F-bank", "bank.csv", 2, "500.00", "matched", "payout_to_bank", "G-1",
-          raw=["S1", "500.00"])
-    _line(con, RUN, "bank", "B2", "F-bank", "bank.csv", 3, "36800.00", "unknown", expl="银行流水无对应",
-          raw=["S2", "36800.00"])
+          channel="jd", order_no="O-2")
+    _line(con, RUN, "bank", "B1", "F-bank", "bank.csv", 2, "500.00", "matched", "payout_to_bank", "G-1")
+    _line(con, RUN, "bank", "B2", "F-bank", "bank.csv", 3, "36800.00", "unknown", expl="银行流水无对应")
     _insert(con, "known_case", run_id=RUN, case_id="K1", code="FEE_RATE_DIFF", channel="jd", period="2026-01",
             residual=Decimal("-0.17"), line_ids=["P2", "E3"], source_refs=["platform.csv:3", "erp.csv:4"],
             explanation="费率差 " + HOSTILE, blocks_close=False)
@@ -102,7 +116,7 @@ def build(con):
         _insert(con, "correction_line", run_id=RUN, case_id="K1", code="FEE_RATE_DIFF", channel="jd", period="2026-01",
                 line_no=n, account=account, debit=Decimal(debit), credit=Decimal(credit), explanation="x", basis="合同")
     _line(con, RUN, "platform", "P5", "F-plat", "platform.csv", 6, "-7.00", "unknown", expl="无钻取", channel="tmall",
-          order_no="O-5", raw=["O-5", "-7.00", "", ""])
+          order_no="O-5")
     _insert(con, "drilldown", run_id=RUN, line_id="P1", layer=3, finding="退款审核中，钱未动 " + HOSTILE,
             detail_json=json.dumps(DETAIL, ensure_ascii=False))
     _insert(con, "drilldown", run_id=RUN, line_id="E1", layer=1, finding="其他形状",
@@ -112,7 +126,7 @@ def build(con):
     for n, (channel, when, event) in enumerate([("tmall", 14, "商家同意退款"), ("tmall", 12, "买家申请退款"),
                                                 ("pdd", 13, "另一渠道的同号订单")], start=2):
         _insert(con, "audit_event", line_id=f"A{n}", file_id="F-audit", source_format="audit", source_name="audit.csv",
-                source_line=n, natural_key=f"a{n}", occurrence=1, raw=[], channel=channel, order_no="O-5",
+                source_line=n, natural_key=f"a{n}", occurrence=1, channel=channel, order_no="O-5",
                 event_time=dt.datetime(2026, 1, when, 9), event=event, old_status="a", new_status=HOSTILE,
                 operator="客服", remark=None)
 
@@ -332,17 +346,15 @@ def test_a_real_sample_run_renders_and_a_later_run_does_not_change_it(sample_sto
 
 def test_amounts_are_totalled_per_currency_never_across(crafted, tmp_path):
     """A USD receivable beside yuan lines: every total is per currency; the amount charts say CNY."""
-    _line(crafted, RUN, "erp", "E9", "F-erp", "erp.csv", 9, "21140.00", "unknown", expl="USD 订单", order_no="PI-9",
-          raw=["PI-9", "21140.00", ""])
-    crafted.execute("UPDATE erp_line SET currency = 'USD' WHERE line_id = 'E9'")
+    crafted.execute("UPDATE erp_line SET currency = 'USD' WHERE line_id = 'E1'")  # 12,500.00 unknown
     html = render(crafted, tmp_path)
     data = collect(crafted, RUN)
     unknown = next(s for s in data.statuses if s[0] == "unknown")
-    assert unknown[1] == 5 and dict(unknown[2]) == {"CNY": Decimal("49735.36"), "USD": Decimal("21140.00")}
-    assert "共 5 行，金额绝对值合计 CNY 49,735.36 · USD 21,140.00" in html
-    assert "70,875.36" not in html, "never one sum of yuan and dollars"
-    erp_channel = next(c for c in data.by_code if c.key == "unknown:")
-    assert erp_channel.gross == Decimal("49735.36") and ("USD", Decimal("21140.00"), Decimal("21140.00")) in \
-        erp_channel.by_currency
+    assert unknown[1] == 4 and dict(unknown[2]) == {"CNY": Decimal("37235.36"), "USD": Decimal("12500.00")}
+    assert "共 4 行，金额绝对值合计 CNY 37,235.36 · USD 12,500.00" in html
+    assert "49,735.36" not in html, "never one sum of yuan and dollars"
+    category = next(c for c in data.by_code if c.key == "unknown:")
+    assert category.gross == Decimal("37235.36") and ("USD", Decimal("12500.00"), Decimal("12500.00")) in \
+        category.by_currency
     chart = html[html.index('data-chart="by-code-amount"'):]
     assert "(CNY)" in chart[:chart.index("</figure>")]

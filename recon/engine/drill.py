@@ -9,11 +9,12 @@ A line still ``unknown`` after matching and classification is drilled down until
    Ranked key match first, then amount gap, date gap, line id; the best ``TOP`` per line are kept with
    their field-by-field differences.
 2. **the raw record** — every original cell of the line and of its nearest candidate as imported
-   (``raw`` named by ``source_part.header``). A cell is flagged ``state`` when its value says the record
-   is not final (审核中, 复核, 二审, 处理中, 关闭, 退款中, 待结算, review, pending, closed …; 已审核 is
-   final) and ``differs`` when it carries the record's own amount, order number or date where layer 1
-   found the candidate to disagree (the candidate is always another family, so headers never line up
-   and the comparison goes through the canonical values the profile mapped from these cells).
+   (read back from the evidence store by ``recon.io.records``, named by ``source_part.header``). A
+   cell is flagged ``state`` when its value says the record is not final (审核中, 复核, 二审, 处理中,
+   关闭, 退款中, 待结算, review, pending, closed …; 已审核 is final) and ``differs`` when it carries
+   the record's own amount, order number or date where layer 1 found the candidate to disagree (the
+   candidate is always another family, so headers never line up and the comparison goes through the
+   canonical values the profile mapped from these cells).
 3. **the audit log** — the ``audit_event`` rows of the order in time order. Each platform line of the
    order that moves money is attributed to the latest status change at or before it, made on its
    money date or up to ``MONEY_LAG_DAYS`` earlier (``MONEY_GRACE_SECONDS`` of clock skew allowed; a
@@ -61,8 +62,11 @@ Amounts are strings (exact decimals, never floats); dates ``YYYY-MM-DD``; times
 
 from __future__ import annotations
 
+import time
+
 from recon.engine import ledger, outcome
 from recon.engine.steps import Step, runner
+from recon.io import records
 
 TOP = 3  # candidates kept per line
 NEAR = 5  # amount neighbours looked at on each side of a line's position, per other source
@@ -229,10 +233,14 @@ def _layer1(con) -> None:
         {"near": NEAR, "top": TOP}, "drill_pair"))
 
 
-def _raw_lines(ids_table: str) -> str:
-    return " UNION ALL ".join(
-        f"SELECT line_id, file_id, source_sheet, raw FROM {t} SEMI JOIN {ids_table} USING (line_id)"
-        for _, t in LINE_TABLES)
+def _raw_lines(con, ids_table: str) -> str:
+    """The raw records of the lines in ``ids_table``, read back from the evidence store (Python reads
+    the bounded set of drilled lines' records; timed as a phase of the run)."""
+    r = runner(con)
+    started = time.perf_counter()
+    records.raw_cells(r.con, ids_table, "drill_raw")
+    r.phase("drill.layer2.raw_from_evidence", time.perf_counter() - started)
+    return "SELECT line_id, file_id, source_sheet, raw FROM drill_raw"
 
 
 def _layer2(con) -> None:
@@ -248,7 +256,7 @@ def _layer2(con) -> None:
                  writes="drill_rid"))
     con.run(Step("drill.layer2",
         f"""CREATE OR REPLACE TEMP TABLE drill_cell AS
-        WITH raws AS ({_raw_lines('drill_rid')}),
+        WITH raws AS ({_raw_lines(con, 'drill_rid')}),
         cells AS (SELECT r.tid, r.role, r.rid, r.amount, r.okey, r.movement_date,
                          list_transform(r.diffs, lambda d: d.field) AS dfields, w.raw, sp.header,
                          unnest(range(1, len(w.raw) + 1)) AS i

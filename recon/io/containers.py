@@ -157,13 +157,16 @@ def decode(data: bytes) -> tuple[str, str]:
         ) from None
 
 
-def text_rows(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+def text_rows(text: str, delimiter: str = ",", start: bool = True) -> Iterator[tuple[int, list[str]]]:
     """CSV rows with the 1-based physical line on which each record starts.
 
     Quoted cells may span lines; ``csv`` tracks the physical line count, so a record's start is the
-    line after the previous record's end. Stray ``\\r`` are treated as line ends.
+    line after the previous record's end. Stray ``\\r`` are treated as line ends. ``start``: the
+    text is the start of a file, whose byte-order marks are dropped (not so for one record read back
+    from inside it, ``recon.io.records``).
     """
-    text = text.lstrip("\ufeff")
+    if start:
+        text = text.lstrip("\ufeff")
     reader = csv.reader(_lines(text), delimiter=delimiter, strict=False)
     prev_end = 0
     for cells in reader:

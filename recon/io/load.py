@@ -33,12 +33,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from recon import store
+from recon import evidence, store
 from recon.errors import InputError
-from recon.io import containers, fastcsv, proofs, tabular
+from recon.io import containers, fastcsv, proofs, records, tabular
 from recon.io.parsers import registry as parser_registry
 from recon.io.profile import Profile
-from recon.io.sqlmap import MACROS, Compiler, MissingColumn
+from recon.io.sqlmap import MACROS, Compiler, MissingColumn, cells_list
 
 BATCH_ROWS = 50_000
 MONEY_FIELD = "amount"
@@ -165,6 +165,7 @@ def _tables(part, profiles, forced, report, prev):
             if profs and mod.sniff(part.data):
                 parsed = mod.parse(part.data)
                 table = tabular.Table(profs[0], parsed.header, None, [], iter(parsed.rows))
+                table.read = {"reader": name}
                 table.rejects.extend(parsed.rejects)
                 table.data_lines = len(parsed.rejects)  # a rejected entry is a data line too
                 return table, parsed.values
@@ -182,15 +183,20 @@ def _tables(part, profiles, forced, report, prev):
         delimiters = [forced.delimiter] if forced else [","] + others
         table = None
         for delim in delimiters:
-            table = tabular.split(containers.text_rows(text, delim), profiles, forced)
+            starts: list = []
+            table = tabular.split(records.recording(containers.text_rows(text, delim), starts), profiles, forced)
             if table is not None:
                 table.source = (text, delim)
+                table.read = {"reader": "text", "encoding": enc, "delimiter": delim}
+                table.spans, table.record_starts = records.line_spans(part.data, enc), starts
                 break
         if table is None:
             delim = "\t" if text[:4096].count("\t") > text[:4096].count(",") else ","
             return None, {_SKIP: tabular.skip_reason(containers.text_rows(text, delim), profiles, forced)}
     else:
         table = tabular.split(containers.sheet_rows(part.workbook, part.name), profiles, forced)
+        if table is not None:
+            table.read = {"reader": "sheet"}
     if table is None and part.kind == "xlsx-sheet" and prev is not None:
         table = _continuation(part, prev)
     if table is None:
@@ -245,7 +251,9 @@ def _continuation(part, prev):
         first.pop()
     if len(first) > width or sum(1 for c in first if c) < 2:
         return None
-    return tabular.Table(prev.profile, prev.header, None, [], itertools.chain(head, rows))
+    table = tabular.Table(prev.profile, prev.header, None, [], itertools.chain(head, rows))
+    table.read = {"reader": "sheet", "col_shift": shift}
+    return table
 
 
 # ---------------------------------------------------------------- staging
@@ -430,9 +438,10 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fa
             {"f": file_id, "n": name, "s": sheet, "fmt": prof.name})
         con.unregister("arrow_rejects")
     con.execute(
-        """INSERT INTO quarantine
-           SELECT $f, $n, source_line, $s, $fmt, split_part(err, chr(31), 1), split_part(err, chr(31), 2), raw
-           FROM typed WHERE err IS NOT NULL""",
+        f"""INSERT INTO quarantine
+           SELECT $f, $n, t.source_line, $s, $fmt, split_part(t.err, chr(31), 1), split_part(t.err, chr(31), 2),
+                  {cells_list(width)}
+           FROM typed t JOIN stage USING (source_line) WHERE t.err IS NOT NULL""",
         {"f": file_id, "n": name, "s": sheet, "fmt": prof.name})
     amount = MONEY_FIELD if MONEY_FIELD in fnames else "0"
     part.quarantined = len(rejects) + con.execute("SELECT count(*) FROM typed WHERE err IS NOT NULL").fetchone()[0]
@@ -442,17 +451,30 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fa
     if prof.version_key:
         _supersede(con, family_table, prof, file_id, amount, part)
     movement = store.FAMILIES[prof.family][2]
-    con.execute(
-        f"""INSERT INTO {family_table} (line_id, file_id, source_format, source_name, source_line,
-                source_sheet, natural_key, occurrence, movement_date, id_problem, raw, doc_key, {', '.join(fnames)})
-            SELECT md5($f || chr(31) || coalesce($s, '') || chr(31) || CAST(k.source_line AS VARCHAR)),
-                   $f, $fmt, $n, k.source_line, $s, k.natural_key, o.occurrence,
-                   {movement},
-                   k.id_problem, k.raw, k.doc_key, {', '.join('k.' + f for f in fnames)}
-            FROM decided o JOIN keyed k USING (source_line)
-            WHERE o.fresh""",
-        {"f": file_id, "s": sheet, "fmt": prof.name, "n": name},
-    )
+    # where each record sits in the part's bytes (recon.io.records), where that is exact
+    spans, table.spans = table.spans, None
+    if spans is not None:
+        records.settle(con)
+        con.register("record_pos", records.record_table(spans, table.record_starts if fallback else None))
+    table.record_starts = []
+    pos = ("p.rec_offset, p.rec_length", "LEFT JOIN record_pos p ON p.line = k.source_line") if spans is not None \
+        else ("NULL, NULL", "")
+    try:
+        con.execute(
+            f"""INSERT INTO {family_table} (line_id, file_id, source_format, source_name, source_line,
+                    source_sheet, natural_key, occurrence, movement_date, id_problem, rec_offset, rec_length, doc_key,
+                    {', '.join(fnames)})
+                SELECT md5($f || chr(31) || coalesce($s, '') || chr(31) || CAST(k.source_line AS VARCHAR)),
+                       $f, $fmt, $n, k.source_line, $s, k.natural_key, o.occurrence,
+                       {movement},
+                       k.id_problem, {pos[0]}, k.doc_key, {', '.join('k.' + f for f in fnames)}
+                FROM decided o JOIN keyed k USING (source_line) {pos[1]}
+                WHERE o.fresh""",
+            {"f": file_id, "s": sheet, "fmt": prof.name, "n": name},
+        )
+    finally:
+        if spans is not None:
+            con.unregister("record_pos")
     total_count, total_amount, part.loaded, loaded_amount = con.execute(
         "SELECT count(*), coalesce(sum(amount), 0), count(*) FILTER (WHERE fresh), "
         "coalesce(sum(amount) FILTER (WHERE fresh), 0) FROM decided").fetchone()
@@ -464,10 +486,14 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fa
         con.execute("INSERT INTO control_proof VALUES ($f, $part, $name, $e, $a, $ok, $d)",
                     {"f": file_id, "part": sheet or "", "name": p["proof"], "e": p["expected"],
                      "a": p["actual"], "ok": p["passed"], "d": p["detail"]})
-    con.execute("INSERT INTO source_part VALUES ($f, $part, $fmt, $fam, $hl, $h, $pre, $foot)",
+    read = table.read
+    con.execute("INSERT INTO source_part VALUES ($f, $part, $fmt, $fam, $hl, $h, $pre, $foot, $reader, $enc, "
+                "$delim, $width, $merge, $pad, $shift)",
                 {"f": file_id, "part": sheet or "", "fmt": prof.name, "fam": prof.family,
                  "hl": table.header_line, "h": [str(h) for h in table.header],
-                 "pre": table.preamble, "foot": table.footer})
+                 "pre": table.preamble, "foot": table.footer, "reader": read.get("reader"),
+                 "enc": read.get("encoding"), "delim": read.get("delimiter"), "width": width,
+                 "merge": table.merge_at(), "pad": bool(prof.allow_short_rows), "shift": read.get("col_shift")})
     if part.loaded + part.duplicates + part.quarantined != part.data_lines:
         raise AssertionError(
             f"{name}: conservation failed: loaded {part.loaded} + duplicate {part.duplicates} + "
@@ -488,9 +514,13 @@ class PreparedFile:
     parts: list
     tables: dict  # index of a text part -> (Table or None, preamble values)
     hashed_only: bool = False  # the store held its SHA-256 when it was prepared: not opened
+    evidence: Path | None = None  # the evidence copy written ahead (None: in place already, or read again)
 
     def close(self) -> None:
-        """Remove the written-out data regions nobody read (a file already loaded, a failure)."""
+        """Remove the written-out data regions and evidence copy nobody used (a file already loaded, a failure)."""
+        if isinstance(self.evidence, Path):
+            self.evidence.unlink(missing_ok=True)
+        self.evidence = None
         for table, _ in self.tables.values():
             if table is not None and isinstance(table.payload, fastcsv.Payload):
                 table.payload.close()
@@ -498,12 +528,16 @@ class PreparedFile:
 
 
 def prepare_file(path: Path, profiles: list[Profile], display: str | None = None,
-                 forced: Profile | None = None, fast: bool = True, known=frozenset()) -> PreparedFile:
+                 forced: Profile | None = None, fast: bool = True, known=frozenset(),
+                 evidence_to: Path | None = None) -> PreparedFile:
     """Everything of an import that needs no store: read, hash, open, decode and detect each text
     part, and (``fast``) write its data region out for DuckDB's reader.
 
     A file whose SHA-256 is in ``known`` (the store's files) is only read and hashed: the import
-    will find it already loaded, and decoding gigabytes to learn that would be waste.
+    will find it already loaded, and decoding gigabytes to learn that would be waste. The bytes
+    hashed are the evidence the store keeps: written now under a temp name in ``evidence_to`` (the
+    store's evidence folder), else (a ``:memory:`` store) read again when the import commits, so
+    the bytes are not held beside the decoded text meanwhile.
     """
     path = Path(path)
     try:
@@ -516,8 +550,9 @@ def prepare_file(path: Path, profiles: list[Profile], display: str | None = None
         return PreparedFile(path, file_id, report, [], {}, hashed_only=True)
     parts = containers.open_parts(data, report.name)
     report.container = parts[0].container if parts else ""
+    kept = None if evidence_to is None else evidence.stage(evidence_to, file_id, data)
     del data  # a text part holds its own bytes until decoded; nothing else needs them
-    prepared = PreparedFile(path, file_id, report, parts, {})
+    prepared = PreparedFile(path, file_id, report, parts, {}, evidence=kept)
     try:
         for i, part in enumerate(parts):
             if part.kind == "text":
@@ -533,10 +568,10 @@ def prepare_file(path: Path, profiles: list[Profile], display: str | None = None
     return prepared
 
 
-def prepared_in_turn(files, profiles, forced=None, known=frozenset()):
+def prepared_in_turn(files, profiles, forced=None, known=frozenset(), evidence_to: Path | None = None):
     """Yield (path, display, PreparedFile or the InputError it raised) for each (path, display),
     preparing the next file in a thread while the caller loads the current one (``known``: the
-    SHA-256 of the files the store holds, see ``prepare_file``).
+    SHA-256 of the files the store holds, ``evidence_to`` its evidence folder, see ``prepare_file``).
 
     DuckDB releases the GIL while it runs a statement, so decoding and planning file N+1 use the
     core that loading file N leaves idle. One file ahead only: a prepared file holds its text.
@@ -547,7 +582,8 @@ def prepared_in_turn(files, profiles, forced=None, known=frozenset()):
 
         def submit(i):
             if i < len(files):
-                pending[i] = pool.submit(prepare_file, files[i][0], profiles, files[i][1], forced, True, known)
+                pending[i] = pool.submit(prepare_file, files[i][0], profiles, files[i][1], forced, True, known,
+                                         evidence_to)
 
         try:
             submit(0)
@@ -581,13 +617,14 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
     ``prepared`` is the file's ``prepare_file`` done ahead (see ``prepared_in_turn``).
     """
     if prepared is None:
-        prepared = prepare_file(path, profiles, display, forced, fast=not fast_off)
+        prepared = prepare_file(path, profiles, display, forced, fast=not fast_off, evidence_to=evidence.folder(con))
     try:
         report, file_id = prepared.report, prepared.file_id
         install_macros(con)
         row = con.execute("SELECT report_json FROM source_file WHERE file_id = ?", [file_id]).fetchone()
         if row is None and prepared.hashed_only:  # the store no longer holds it: prepare it whole
-            prepared = prepare_file(path, profiles, display, forced, fast=not fast_off)
+            prepared = prepare_file(path, profiles, display, forced, fast=not fast_off,
+                                    evidence_to=evidence.folder(con))
             report = prepared.report
         if row:
             old = json.loads(row[0])
@@ -596,6 +633,10 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
             report.parts = [PartReport(**p) for p in old.get("parts", [])]
             report.skipped_parts, report.skipped = old.get("skipped_parts", []), old.get("skipped", [])
             report.message = "byte-identical file already loaded; nothing changed"
+            if evidence.missing(con, file_id, report.size_bytes):  # this download puts it back
+                staged, prepared.evidence = prepared.evidence, None
+                evidence.keep(con, file_id, staged or evidence.read_checked(path, file_id))
+                report.message = "byte-identical file already loaded; its missing evidence file was put back"
             return report
         threshold = _defer_checkpoint(con)
         try:
@@ -658,7 +699,14 @@ def _import_parts(con, prepared: PreparedFile, profiles, display, forced, fast_o
              "ps": start, "pe": end, "acct": account,
              "at": dt.datetime.now().replace(microsecond=0), "rep": json.dumps(report.as_dict(), ensure_ascii=False)},
         )
-        con.execute("COMMIT")
+        # the evidence is in place before the lines pointing into it are committed
+        placed = evidence.keep(con, file_id, prepared.evidence, path)
+        prepared.evidence = None
+        try:
+            con.execute("COMMIT")
+        except BaseException:
+            evidence.discard(con, placed)
+            raise
     except fastcsv.ReadFailed as exc:
         con.execute("ROLLBACK")
         return import_file(con, path, profiles, display, forced, fast_off=str(exc))

@@ -430,7 +430,7 @@ class Compiler:
 
     # -- the whole select
     def select(self, fields, fingerprint: bool = True) -> tuple[str, dict]:
-        """SELECT over ``stage`` giving typed canonical fields, id_problem, err, raw, fingerprint.
+        """SELECT over ``stage`` giving typed canonical fields, id_problem, err, fingerprint.
 
         Only the columns the specs use are cleaned, unless the whole-row fingerprint (the natural key
         of key-less formats) needs them all.
@@ -456,7 +456,6 @@ class Compiler:
         idp = (f"nullif(concat_ws('; ', {', '.join(c for _, c in id_checks)}), '')"
                if id_checks else "CAST(NULL AS VARCHAR)")
         n = len(self.header)
-        raw = "[" + ", ".join(f"c{i + 1}" for i in range(n)) + "]" if n else "CAST([] AS VARCHAR[])"
         fp = ("concat_ws(chr(31), " + (", ".join(f"coalesce(k{i + 1}, '')" for i in range(n)) or "''") + ")"
               if fingerprint else "CAST(NULL AS VARCHAR)")
         used_text = " ".join(cols + [err, idp] + list(self.cells) + [t for _, t in self.typed.values()])
@@ -473,10 +472,15 @@ class Compiler:
         sql = (f"WITH l1 AS (SELECT *{l1} FROM stage), l2 AS (SELECT *{l2} FROM l1), "
                f"l3 AS (SELECT *{l3} FROM l2), l4 AS (SELECT *{l4} FROM l3), "
                f"l5 AS (SELECT *{l5} FROM l4) "
-               f"SELECT source_line, {raw} AS raw, {fp} AS fingerprint, "
+               f"SELECT source_line, {fp} AS fingerprint, "
                f"{', '.join(cols)}, {idp} AS id_problem, {err} AS err FROM l5")
         used = set(re.findall(r"\$(p\d+)\b", sql))
         return sql, {k: v for k, v in self.params.items() if k in used}
+
+
+def cells_list(width: int) -> str:
+    """A staged row's cells as one ``VARCHAR[]`` (what a quarantined line keeps)."""
+    return "[" + ", ".join(f"c{i + 1}" for i in range(width)) + "]" if width else "CAST([] AS VARCHAR[])"
 
 
 def _first(col):

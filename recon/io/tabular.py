@@ -97,6 +97,9 @@ class Table:
     data_lines: int = 0
     source: tuple | None = None  # (decoded text, delimiter) of a text part: lets ``fastcsv`` read it in DuckDB
     payload: object = None  # its data region already written out by ``fastcsv.prepare`` (or why not)
+    spans: object = None  # a text part's line positions in its bytes (``recon.io.records.line_spans``)
+    record_starts: list = field(default_factory=list)  # every record's first line, as the Python reader read
+    read: dict = field(default_factory=dict)  # how it was read: source_part reader, encoding, delimiter, col_shift
 
     def preamble_values(self) -> dict:
         text = "\n".join(self.preamble)
@@ -122,16 +125,22 @@ class Table:
         head = unicodedata.normalize("NFKC", str(cells[0])[:12]).strip() if cells else ""
         return bool(head) and any(re.search(p, head) for p in DEFAULT_STOPS)
 
+    def merge_at(self) -> int | None:
+        """0-based column into which a row's surplus cells are merged (``repair.merge_column``)."""
+        if not self.profile.repair_merge_column:
+            return None
+        names = [norm_header(h) for h in self.header]
+        key = norm_header(self.profile.repair_merge_column)
+        return names.index(key) if key in names else None
+
     def data_rows(self) -> Iterator[tuple[int, list]]:
         """Yield (line, cells) of good-shaped data rows; count lines; collect rejects and footer."""
         width = len(self.header)
         norm_header_row = [norm_header(h) for h in self.header]
+        pad_short = self.profile.allow_short_rows
         described = self.profile.description_row  # a regex, or None
         first_data_seen = False
-        merge_at = None
-        if self.profile.repair_merge_column:
-            key = norm_header(self.profile.repair_merge_column)
-            merge_at = norm_header_row.index(key) if key in norm_header_row else None
+        merge_at = self.merge_at()
         in_footer = False
         for line, cells in self.rows_iter:
             if in_footer:
@@ -152,15 +161,7 @@ class Table:
                 continue  # a repeated header (multi-sheet or concatenated exports)
             self.data_lines += 1
             first_data_seen = True
-            cells = list(cells)
-            while len(cells) > width and not str(cells[-1]).strip():
-                cells.pop()
-            if len(cells) > width and merge_at is not None:
-                extra = len(cells) - width
-                merged = ",".join(cells[merge_at:merge_at + extra + 1])
-                cells = cells[:merge_at] + [merged] + cells[merge_at + extra + 1:]
-            if len(cells) < width and self.profile.allow_short_rows:
-                cells = cells + [""] * (width - len(cells))
+            cells = shape(cells, width, merge_at, pad_short)
             if len(cells) != width:
                 where = f" on line {self.header_line}" if self.header_line else ""  # None: a continued sheet
                 self.rejects.append(Reject(
@@ -170,6 +171,25 @@ class Table:
                     list(cells)))
                 continue
             yield line, cells
+
+
+def shape(cells, width: int, merge_at: int | None = None, pad_short: bool = False) -> list:
+    """A data row's cells as the import keeps them: trailing empty cells beyond the header dropped,
+    surplus cells merged back into ``merge_at`` (an unquoted comma), a short row padded when the
+    profile allows it. A row still not ``width`` wide is rejected by the caller.
+
+    ``recon.io.records`` applies the same function when it reads a record back from the evidence.
+    """
+    cells = list(cells)
+    while len(cells) > width and not str(cells[-1]).strip():
+        cells.pop()
+    if len(cells) > width and merge_at is not None:
+        extra = len(cells) - width
+        merged = ",".join(cells[merge_at:merge_at + extra + 1])
+        cells = cells[:merge_at] + [merged] + cells[merge_at + extra + 1:]
+    if len(cells) < width and pad_short:
+        cells = cells + [""] * (width - len(cells))
+    return cells
 
 
 def split(rows: Iterator, profiles: list[Profile], forced: Profile | None = None):

@@ -1,7 +1,8 @@
 """The unknown lines of the HTML report with their three drill-down layers, shaped for the template.
 
-Reads the store only. The line's own raw record always comes from its line table (``raw`` named by
-``source_part.header``), so a run without drill-down results still shows every original field.
+Reads the store and its evidence. The line's own raw record always comes from the evidence store
+(``recon.io.records``, named by ``source_part.header``), so a run without drill-down results still
+shows every original field.
 ``drilldown.detail_json`` (its shape is documented in ``recon.engine.drill``) adds the layer-1
 candidates with their differences, the flags on raw fields (``state``: the record is not final,
 ``differs``: it carries a value the candidate disagrees with), the candidates' raw records and the
@@ -18,6 +19,8 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+
+from recon.io import records
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,6 @@ class Line:
 
 LINE_COLS = ("l.line_id, l.family AS source, l.ref, l.channel, l.order_no, l.line_type, l.amount, l.status, l.code, "
              "l.match_group, l.explanation")
-RAW_TABLES = (("platform", "platform_line"), ("erp", "erp_line"), ("bank", "bank_line"))
 LINE_NAMES = ("line_id", "source", "ref", "channel", "order_no", "line_type", "amount", "status", "code",
               "match_group", "explanation")
 
@@ -58,18 +60,17 @@ def unknown_lines(con, run_id: str, top: int) -> dict:
     p = {"run": run_id}
     total = con.execute("SELECT count(*), coalesce(sum(abs(amount)), 0) FROM report_line WHERE status = 'unknown'"
                         ).fetchall()[0]
-    rows = con.execute(f"""WITH l AS (SELECT * FROM report_line WHERE status = 'unknown'
-            ORDER BY abs(amount) DESC, ref, line_id LIMIT $top),
-        r AS ({" UNION ALL ".join(
-            f"SELECT '{family}' AS family, line_id, raw FROM {table} WHERE line_id IN (SELECT line_id FROM l)"
-            for family, table in RAW_TABLES)})
+    con.execute("""CREATE OR REPLACE TEMP TABLE report_top AS SELECT * FROM report_line WHERE status = 'unknown'
+            ORDER BY abs(amount) DESC, ref, line_id LIMIT $top""", {"top": top})
+    records.raw_cells(con, "report_top", "report_raw")
+    rows = con.execute(f"""WITH l AS (SELECT * FROM report_top), r AS (SELECT line_id, raw FROM report_raw)
         SELECT {LINE_COLS}, d.layer, d.finding, d.detail_json,
             list_transform(range(1, len(r.raw) + 1),
                            lambda i: {{'name': coalesce(sp.header[i], '#' || i), 'value': r.raw[i]}})
-        FROM l JOIN r USING (family, line_id)
+        FROM l JOIN r USING (line_id)
         LEFT JOIN drilldown d ON d.run_id = $run AND d.line_id = l.line_id
         LEFT JOIN source_part sp ON sp.file_id = l.file_id AND sp.part = coalesce(l.source_sheet, '')
-        ORDER BY abs(l.amount) DESC, l.ref, l.line_id""", {**p, "top": top}).fetchall()
+        ORDER BY abs(l.amount) DESC, l.ref, l.line_id""", p).fetchall()
     fallback = _audit_events(con, [(r[4], r[3]) for r in rows if r[4] and not r[13]])
     shown = [_line(r, fallback) for r in rows]
     return {"lines": total[0], "gross": total[1], "shown": shown}
