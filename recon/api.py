@@ -24,17 +24,18 @@ from pathlib import Path
 import duckdb
 
 from recon import __version__, evidence, outputs, store, tempfiles
+from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, conservation, drill, fees, ledger, match, pragmas
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, ReconError
+from recon.io import limits
 from recon.io.load import FileReport, import_file, prepared_in_turn
 from recon.io.profile import Profile, all_profiles
 from recon.report.accounts import dictionary_accounts, load_accounts
 from recon.report.results import write_baseline, write_quarantine, write_results
 from recon.money import parse_typed_amount
-from recon.resources import dictionaries_dir
-from recon.rules import file_sha256, load_channels, load_fees, load_rules
+from recon.rules import load_channels, load_fees, load_rules
 
 
 # ---------------------------------------------------------------- profiles and files
@@ -53,10 +54,12 @@ def pick_format(profiles: list[Profile], name: str | None) -> Profile | None:
                      + ", ".join(p.name for p in profiles))
 
 
-def scan(inputs) -> list[tuple[Path, str]]:
+def scan(inputs, skipped: list | None = None) -> list[tuple[Path, str]]:
     """Files under the inputs, recursively, sorted; dot-files and dot-folders are skipped.
 
-    Returns (path, path relative to the input folder it was found in, POSIX style).
+    Returns (path, path relative to the input folder it was found in, POSIX style). What is neither a
+    file nor a folder (a FIFO, a socket, a device) is never opened: opening a FIFO blocks. It is
+    added to ``skipped`` as (path, reason) when a list is given.
     """
     found = []
     for root in inputs:
@@ -65,26 +68,39 @@ def scan(inputs) -> list[tuple[Path, str]]:
             found.append((root, root.name))
             continue
         if not root.is_dir():
-            raise ReconError(f"{root}: no such file or folder")
+            if root.exists() and skipped is not None:
+                skipped.append((str(root), _NOT_A_FILE))
+                continue
+            raise ReconError(f"{root}: no such file or folder" if not root.exists() else f"{root}: {_NOT_A_FILE}")
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root)
-            if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+            if any(part.startswith(".") for part in rel.parts):
+                continue
+            if path.is_file():
                 found.append((path, rel.as_posix()))
+            elif not path.is_dir() and skipped is not None:
+                skipped.append((rel.as_posix(), _NOT_A_FILE))
     return found
+
+
+_NOT_A_FILE = "not a regular file (a FIFO, socket or device): not opened; copy the data into a file"
 
 
 def import_paths(con, paths, profiles, forced=None) -> list[FileReport]:
     """`recon import`: load each file; unreadable files raise InputError naming the file."""
-    reports = []
-    with contextlib.closing(prepared_in_turn(scan(paths), profiles, forced, _known_files(con),
-                                                     evidence.folder(con))) as files:
+    reports, errors, skipped = [], [], []
+    with contextlib.closing(prepared_in_turn(scan(paths, skipped), profiles, forced, _known_files(con),
+                                             evidence.folder(con))) as files:
         for path, rel, prepared in files:
             try:
                 if isinstance(prepared, InputError):
                     raise prepared
                 reports.append(import_file(con, path, profiles, display=rel, forced=forced, prepared=prepared))
-            except InputError as exc:
-                raise InputError(f"{rel}: {exc}") from None
+            except InputError as exc:  # the good files still load; the bad ones are named together
+                errors.append(f"{rel}: {exc}")
+    errors += [f"{rel}: {why}" for rel, why in skipped]
+    if errors:
+        raise InputError("cannot read these files (the others were imported):\n  " + "\n  ".join(errors))
     return reports
 
 
@@ -92,7 +108,10 @@ def sniff(path: Path, profiles, forced=None):
     """Read a file into a throwaway store: its report and its quarantined lines, nothing saved."""
     con = store.connect(":memory:")
     try:
-        report = import_file(con, Path(path), profiles, forced=forced)
+        try:
+            report = import_file(con, Path(path), profiles, display=Path(path).name, forced=forced)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
         rejects = con.execute(
             "SELECT source_line, source_sheet, column_name, reason FROM quarantine "
             "ORDER BY source_sheet NULLS FIRST, source_line").fetchall()
@@ -188,6 +207,8 @@ class RunConfig:
     reports: bool = True
     evidence_days: int = EVIDENCE_DAYS
     dictionaries: list = field(default_factory=list)  # --dictionary files, later override earlier by code
+    default_dictionary: bool = True  # False (--no-default-dictionary): the --dictionary files replace the shipped one
+    limits: object = None  # recon.io.limits.Limits (--limit); None: the defaults
     accounts: Path | None = None  # chart of accounts for the vouchers (default rules/accounts.yaml)
     voucher_format: str = "generic"
     lang: str = "zh"
@@ -208,9 +229,19 @@ class Settings:
     dictionary: object = None  # recon.dictionary.Dictionary; None = the shipped default
 
     @classmethod
-    def load(cls, rules=None, fees_path=None, baseline_path=None, channels=None, dictionaries=None) -> "Settings":
+    def load(cls, rules=None, fees_path=None, baseline_path=None, channels=None, dictionaries=None,
+             default_dictionary: bool = True) -> "Settings":
+        """Every configuration file, checked; the dictionaries are the shipped one (unless
+        ``default_dictionary`` is False) with ``dictionaries`` added on top, overriding it by code."""
+        paths = [default_dictionary_path()] if default_dictionary else []
+        for p in dictionaries or ():
+            if not any(Path(p).resolve() == q.resolve() for q in paths):
+                paths.append(Path(p))
+        if not paths:
+            raise ReconError("--no-default-dictionary replaces the shipped dictionary: give the one to use "
+                             "with --dictionary FILE")
         return cls(load_rules(rules), load_fees(fees_path), baseline.load_baseline(baseline_path),
-                   load_channels(channels), load_dictionaries(dictionaries or None))
+                   load_channels(channels), load_dictionaries(paths))
 
     def order_tolerances(self) -> dict:
         return {p.name: (p.tolerance, p.tolerance_relative) for p in self.rules.passes if p.leg == "order"}
@@ -225,8 +256,12 @@ class RunResult:
     out: Path
 
 
-def _dictionary_hashes() -> dict:
-    return {p.name: file_sha256(p) for p in sorted(dictionaries_dir().glob("*.yaml"))}
+def _dictionary_hashes(dictionary) -> dict:
+    """The dictionary files the run used, in the order they were applied, each with its SHA-256."""
+    sources = dictionary.sources if dictionary is not None else load_dictionaries().sources
+    names = [name for name, _ in sources]
+    return {(name if names.count(name) == 1 else f"{i + 1}:{name}"): sha
+            for i, (name, sha) in enumerate(sources)}
 
 
 def _quiet(step: str, done: int | None = None, total: int | None = None) -> None:
@@ -267,7 +302,13 @@ def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
     """Import, reconcile, prove conservation, write the outputs; ``progress(step, done, total)`` hears each step
     and ``on_file(FileReport)`` each file as soon as it is imported (a log then shows what was loaded even if
     a later step fails)."""
-    settings = Settings.load(cfg.rules, cfg.fees, cfg.baseline, cfg.channels, cfg.dictionaries)
+    with limits.use(cfg.limits):
+        return _run(cfg, progress, on_file)
+
+
+def _run(cfg: RunConfig, progress, on_file) -> RunResult:
+    settings = Settings.load(cfg.rules, cfg.fees, cfg.baseline, cfg.channels, cfg.dictionaries,
+                             cfg.default_dictionary)
     chart = None
     if cfg.reports:  # the chart must cover every account the dictionary posts to, before anything is read
         chart = load_accounts(cfg.accounts)
@@ -277,9 +318,11 @@ def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
     forced = pick_format(profiles, cfg.format)
     if cfg.period:
         period_bounds(cfg.period)  # a bad --period fails before anything is imported
-    if cfg.evidence_days < 0:
-        raise ReconError("--evidence-days must be 0 or more")
-    files = scan(cfg.inputs)
+    if not 0 <= cfg.evidence_days <= 366:
+        raise ReconError(f"--evidence-days {cfg.evidence_days}: must be from 0 to 366 (days after the period "
+                         "whose store lines take part as evidence)")
+    not_files: list = []
+    files = scan(cfg.inputs, not_files)
     if not files:
         raise ReconError(f"no input files under {', '.join(str(i) for i in cfg.inputs)} "
                          "(dot-files and dot-folders are skipped)")
@@ -300,7 +343,9 @@ def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
     published = False
     try:
         with _phase(r, "import"):
-            reports, warnings = _import_all(con, files, profiles, forced, progress, on_file)
+            reports, warnings, refused = _import_all(con, files, profiles, forced, progress, on_file)
+            refused += [{"path": rel, "reason": why} for rel, why in not_files]
+            warnings += [f"refused {rel}: {why}" for rel, why in not_files]
             _register_run_files(con, reports)
             period = cfg.period or infer_period(con)
         progress("matching")
@@ -314,7 +359,8 @@ def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
             with _phase(r, "write.quarantine_baseline"):
                 write_quarantine(con, staging)
                 write_baseline(con, staging)
-        manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started)
+        manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started, settings.dictionary)
+        manifest["refused_files"] = refused
         # every step in execution order, with the import and output phases; the list grows until the
         # manifest file is written (the store's copy is taken when the run is recorded)
         manifest["timings"] = r.timings
@@ -448,11 +494,14 @@ def _known_files(con) -> frozenset:
 
 
 def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
-    """Import every file; unreadable ones are collected and reported together (exit 2).
+    """Import every file; one that cannot be read is refused with its reason and the run goes on
+    (the run then exits 1: incomplete). Returns (reports, warnings, refused files).
 
-    A byte-identical copy of a file earlier in this run is marked as such at once, so ``on_file`` hears
-    each file's final status as soon as it is imported."""
-    reports, warnings, errors = [], [], []
+    Only when nothing could be read does the run stop, naming every file (exit 2). A byte-identical
+    copy of a file earlier in this run is marked as such at once, so ``on_file`` hears each file's
+    final status as soon as it is imported.
+    """
+    reports, warnings, errors, refused = [], [], [], []
     seen: dict = {}
     with contextlib.closing(prepared_in_turn(files, profiles, forced, _known_files(con),
                                              evidence.folder(con))) as ahead:
@@ -464,6 +513,8 @@ def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
                 rep = import_file(con, path, profiles, display=rel, forced=forced, prepared=prepared)
             except InputError as exc:
                 errors.append(f"{rel}: {exc}")
+                refused.append({"path": rel, "reason": str(exc)})
+                warnings.append(f"refused {rel}: {exc}")
                 continue
             rep.path = rel
             reports.append(rep)
@@ -478,9 +529,9 @@ def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
                                 if s.get("looks_like_ledger"))
             if on_file is not None:
                 on_file(rep)
-    if errors:
+    if errors and not reports:
         raise InputError("cannot read these files:\n  " + "\n  ".join(errors))
-    return reports, warnings
+    return reports, warnings, refused
 
 
 def _register_run_files(con, reports) -> None:
@@ -540,7 +591,7 @@ def _insert_run(con, manifest, period, started, run_id) -> None:
                 "FROM run_root_cause", {"r": run_id})
 
 
-def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
+def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None) -> dict:
     status_counts = dict(con.execute(
         "SELECT status, count(*) FROM result GROUP BY status ORDER BY status").fetchall())
     # the root-cause summary (reconcile's last step) already holds lines and signed amount per status,
@@ -577,7 +628,7 @@ def _manifest(con, cfg, rules, period, reports, totals, started) -> dict:
         "finished_at": dt.datetime.now().replace(microsecond=0).isoformat(),
         "period": period,
         "rules": {"file": Path(rules.source).name, "sha256": rules.sha256},
-        "dictionaries": _dictionary_hashes(),
+        "dictionaries": _dictionary_hashes(dictionary),
         "inputs": inputs,
         "skipped_files": skipped_files(reports),
         "control_totals": totals,
@@ -652,6 +703,8 @@ def _file_totals(reports) -> dict:
 
 def _exit_code(manifest) -> int:
     s = manifest["status_counts"]
+    if manifest.get("refused_files"):  # incomplete: a file of the run was not read
+        return EXIT_FINDINGS
     if s.get("unknown") or s.get("review") or manifest["quarantined_lines"] or manifest["failed_proofs"]:
         return EXIT_FINDINGS
     if manifest.get("classification", {}).get("blocks_close"):  # a known case that blocks the close

@@ -1,8 +1,9 @@
 """recon's command line: flags -> one recon.api call -> printed summary -> exit code.
 
-Exit codes: 0 run complete and clean; 1 complete with unknown/review lines, quarantined lines or a
-failed control proof; 2 usage, configuration or input error; 3 internal error (e.g. the
-conservation check failed). User errors print one message without a traceback; bugs keep theirs.
+Exit codes: 0 run complete and clean; 1 complete with unknown/review lines, quarantined lines, a
+failed control proof or a refused input file; 2 the run cannot go on (usage, configuration, no
+readable input, out of memory); 3 a bug in recon (e.g. the conservation check failed). User errors
+print one message without a traceback; bugs keep theirs.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 import click
 import duckdb
 
-from recon import __version__, api, progress, store, workspace
+from recon import __version__, api, progress, store, terminal, workspace
 from recon.engine.steps import StepError
 from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ReconError
+from recon.io import limits
 
 DB_HELP = "DuckDB store file (also RECON_DB, or db: in recon.yaml)."
 PROFILE_HELP = "Extra format profile YAML (repeatable); replaces a built-in profile of the same name."
@@ -76,6 +78,16 @@ def _print_file(rep, verbose=True):
                    err=True)
 
 
+LIMIT_HELP = ("Raise or lower an import limit, NAME=VALUE (repeatable): file=2GB (largest input file), "
+              "unpacked=4GB (all layers of one archive together), ratio=200 (unpacked / packed size), "
+              "field=1MB (largest CSV cell; a longer one is quarantined). A file over a limit is refused "
+              "with the reason and the run goes on.")
+
+
+def limit_option(command):
+    return click.option("--limit", "limit", multiple=True, metavar="NAME=VALUE", help=LIMIT_HELP)(command)
+
+
 def report_options(command):
     """The options of the reports (`recon run` and `recon report` render the same files)."""
     for option in reversed([
@@ -101,7 +113,8 @@ def report_options(command):
 @click.option("--profile", "profiles", multiple=True, type=click.Path(exists=True, path_type=Path),
               help=PROFILE_HELP)
 @click.option("--format", "fmt", help=FORMAT_HELP)
-def import_cmd(files, db, profiles, fmt):
+@limit_option
+def import_cmd(files, db, profiles, fmt, limit):
     """Load files (or folders, recursively) into the store without matching.
 
     A byte-identical file is not loaded twice; rows of an overlapping re-download that are
@@ -114,7 +127,8 @@ def import_cmd(files, db, profiles, fmt):
     profs = api.load_profiles(profiles)
     con = store.connect(db)
     try:
-        reports = api.import_paths(con, files, profs, forced=api.pick_format(profs, fmt))
+        with limits.use(limits.Limits.parse(limit)):
+            reports = api.import_paths(con, files, profs, forced=api.pick_format(profs, fmt))
     finally:
         con.close()
     for rep in reports:
@@ -130,7 +144,8 @@ def import_cmd(files, db, profiles, fmt):
               help=PROFILE_HELP)
 @click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def sniff(file, profiles, fmt, as_json):
+@limit_option
+def sniff(file, profiles, fmt, as_json, limit):
     """Say what a file is (format, encoding, rows, problems) without loading it.
 
     Example:
@@ -138,7 +153,8 @@ def sniff(file, profiles, fmt, as_json):
         recon sniff downloads/wechat_tradebill_20260131.csv
     """
     profs = api.load_profiles(profiles)
-    rep, rejects = api.sniff(file, profs, forced=api.pick_format(profs, fmt))
+    with limits.use(limits.Limits.parse(limit)):
+        rep, rejects = api.sniff(file, profs, forced=api.pick_format(profs, fmt))
     if as_json:
         d = rep.as_dict()
         d["quarantine"] = [{"line": ln, "sheet": sh, "column": col, "reason": why} for ln, sh, col, why in rejects]
@@ -221,18 +237,22 @@ def sample(orders, out, seed, period, scale):
               help="Print a machine summary (exit code, counts, per-code totals, paths written) as JSON on stdout.")
 @click.option("--no-reports", is_flag=True,
               help="Write only results.csv and manifest.json (for scripts and benchmarks); removes older reports in OUT.")
-@click.option("--evidence-days", default=api.EVIDENCE_DAYS, show_default=True, type=click.IntRange(min=0),
+@click.option("--evidence-days", default=api.EVIDENCE_DAYS, show_default=True, type=click.IntRange(min=0, max=366),
               help="Lines already in the store dated this many days after the period take part as evidence.")
 @click.option("--dictionary", "dictionaries", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Known-discrepancy dictionary YAML (repeatable; later files override entries by code; "
-                   "default: the shipped dictionaries/default.yaml).")
+              help="Known-discrepancy dictionary YAML (repeatable): added to the shipped dictionaries/default.yaml, "
+                   "its entries overriding the shipped ones by code (later files override earlier ones).")
+@click.option("--no-default-dictionary", is_flag=True,
+              help="Use only the --dictionary files: the shipped dictionary is not loaded.")
+@limit_option
 @report_options
 @click.option("--memory-limit", help="Cap DuckDB's memory, e.g. 4GB; bigger work spills to STORE.tmp beside the store, removed after the run (default: 80% of RAM).")
 @click.option("--debug-sql", is_flag=True,
               help="Log every engine step to stderr: its name, SQL, bound parameters, seconds and the rows of the "
                    "table it wrote (stdout is unchanged, so --json stays parseable).")
 def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt, as_json, no_reports, evidence_days,
-        dictionaries, lang, top, voucher_format, accounts, matched_cap, memory_limit, debug_sql):
+        dictionaries, no_default_dictionary, limit, lang, top, voucher_format, accounts, matched_cap, memory_limit,
+        debug_sql):
     """Import every file under INPUTS (recursively), match, classify, drill down, and write the results.
 
     The run reconciles every line the store (--db) holds for the period and its evidence window, not
@@ -246,8 +266,10 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     took under "timings"). --no-reports writes only
     results.csv and manifest.json. The files are written beside OUT first and swapped in at the
     end, manifest last, so a failed run leaves the previous set untouched.
-    Files no format recognises are skipped with a warning. Exit 0: clean; 1: unknown or review
-    lines, quarantined lines or a failed proof; 2: usage/input error; 3: internal error.
+    Files no format recognises are skipped with a warning; a file that cannot be read (damaged, over a
+    --limit, not a regular file) is refused with the reason and the run goes on without it. Exit 0:
+    clean; 1: unknown or review lines, quarantined lines, a failed proof or a refused file; 2: the run
+    cannot go on (usage, configuration, no readable input, out of memory); 3: a bug in recon.
 
     Example:
 
@@ -257,7 +279,8 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
                         fees=fees, baseline=baseline, profiles=list(profiles), format=fmt, reports=not no_reports,
                         evidence_days=evidence_days, dictionaries=list(dictionaries), lang=lang, top=top,
                         voucher_format=voucher_format, accounts=accounts, matched_cap=matched_cap,
-                        memory_limit=memory_limit, debug_sql=debug_sql)
+                        memory_limit=memory_limit, debug_sql=debug_sql, default_dictionary=not no_default_dictionary,
+                        limits=limits.Limits.parse(limit))
 
     def loaded(rep):  # each file's LOAD line as soon as it is imported: a log shows it even if a later step fails
         if rep.status != "unrecognised":
@@ -642,7 +665,16 @@ def _out_of_memory(exc: BaseException):
 
 
 def main(argv=None):
-    """Entry point: user errors -> message + their exit code; bugs -> traceback + exit 3."""
+    """Entry point: user errors -> message + their exit code; bugs -> traceback + exit 3.
+
+    Everything printed passes through ``terminal.escape_controls``: file names and cells come from
+    files, and an escape sequence in them must not reach the terminal.
+    """
+    with terminal.guarded_std_streams():
+        _main(argv)
+
+
+def _main(argv):
     try:
         cli.main(args=argv, prog_name="recon", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -670,5 +702,5 @@ def main(argv=None):
                    "(DuckDB may then use 80% of RAM), or run on a machine with more memory. Files already "
                    "imported stay in the store (the next run will not read them again); the outputs of "
                    "earlier runs are untouched.", err=True)
-        sys.exit(EXIT_INTERNAL)
+        sys.exit(EXIT_USAGE)  # a resource limit, not a bug: the run cannot go on
     sys.exit(EXIT_OK)

@@ -16,6 +16,7 @@ from pathlib import Path
 from recon.config import Problems, load_yaml
 from recon.errors import ConfigError
 from recon.sql.expr import Expr, compile_expr
+from recon.store import LINE_TYPES
 from recon.resources import rules_dir
 
 PASS_KEYS = {"name", "leg", "description", "platform_line_types", "erp_line_types", "bank_line_types", "key",
@@ -25,6 +26,13 @@ LEGS = ("order", "cash", "trade_fund", "fee")
 KEY_COLUMNS = {"order_no": "VARCHAR", "channel": "VARCHAR", "account": "VARCHAR", "line_type": "VARCHAR",
                "currency": "VARCHAR", "source": "VARCHAR"}
 GROUP_BY = ("payout_ref",)
+# Bounds that keep a rule meaningful and every amount inside DECIMAL(18,2): a tolerance above a
+# million matches anything with anything; a window or lag of more than a year spans two closes.
+MAX_TOLERANCE = Decimal("1000000.00")
+MAX_DAYS = 366
+# An order group sums both sides of an order: each platform line type needs its ERP counterpart.
+ORDER_PAIRS = (("sale", "receivable"), ("refund", "credit_note"))
+SIDES = {"platform_line_types": "platform", "erp_line_types": "erp", "bank_line_types": "bank"}
 FEE_BOOKING = ("auto", "per_order", "monthly", "next_period")
 
 
@@ -101,10 +109,11 @@ def load_rules(path: Path | None = None) -> Rules:
                 problems.items.extend(exc.problems)
         try:
             tol = Decimal(str(p.get("tolerance", "0.00")))
-            if tol < 0:
+            if isinstance(p.get("tolerance"), bool) or not tol.is_finite() or tol < 0 or tol > MAX_TOLERANCE:
                 raise InvalidOperation
         except InvalidOperation:
-            problems.add(path_i + ("tolerance",), "tolerance must be a non-negative amount like \"0.01\"")
+            problems.add(path_i + ("tolerance",), "tolerance must be an amount from 0 to "
+                         f"{MAX_TOLERANCE:,} like \"0.01\" (found {p.get('tolerance')!r})")
             tol = Decimal("0")
         try:
             rel = Decimal(str(p.get("tolerance_relative", "0")))
@@ -113,16 +122,32 @@ def load_rules(path: Path | None = None) -> Rules:
         except InvalidOperation:
             problems.add(path_i + ("tolerance_relative",), "tolerance_relative must be a fraction like \"0.001\"")
             rel = Decimal("0")
-        for side in ("platform_line_types", "erp_line_types", "bank_line_types"):
-            if not isinstance(p.get(side, []), list):
+        for side, family in SIDES.items():
+            types = p.get(side, [])
+            if not isinstance(types, list):
                 problems.add(path_i + (side,), "must be a list of line types")
+                continue
+            known = LINE_TYPES[family]
+            for j, t in enumerate(types):
+                if not isinstance(t, str) or t not in known:
+                    problems.add(path_i + (side, j), f"unknown {family} line type {t!r} (known: {', '.join(known)})")
+        if p.get("leg") == "order" and isinstance(p.get("platform_line_types"), list) \
+                and isinstance(p.get("erp_line_types"), list):
+            for plat, erp in ORDER_PAIRS:
+                if (plat in p["platform_line_types"]) != (erp in p["erp_line_types"]):
+                    problems.add(path_i + ("platform_line_types",),
+                                 f"an order pass takes {plat} lines on the platform side exactly when it takes "
+                                 f"{erp} lines on the ERP side (a group would otherwise pair a {plat} with the "
+                                 f"wrong document and could not balance): list both or neither")
         other = "bank_line_types" if p.get("leg") == "cash" else "erp_line_types"
         if p.get("leg") in ("order", "cash", "fee") and (not p.get("platform_line_types") or not p.get(other)):
             problems.add(path_i, f"a {p.get('leg')} pass needs platform_line_types and {other}")
         window = p.get("date_window_days", [0, 0])
-        if (not isinstance(window, list) or len(window) != 2 or not all(isinstance(d, int) for d in window)
+        if (not isinstance(window, list) or len(window) != 2
+                or not all(isinstance(d, int) and not isinstance(d, bool) and abs(d) <= MAX_DAYS for d in window)
                 or window[0] > window[1]):
-            problems.add(path_i + ("date_window_days",), "must be [min, max] whole days, e.g. [0, 3]")
+            problems.add(path_i + ("date_window_days",),
+                         f"must be [min, max] whole days from -{MAX_DAYS} to {MAX_DAYS}, e.g. [0, 3]")
             window = [0, 0]
         if p.get("group_by") is not None and p.get("group_by") not in GROUP_BY:
             problems.add(path_i + ("group_by",), f"group_by must be one of {', '.join(GROUP_BY)}")
@@ -156,8 +181,9 @@ def load_channels(path: Path | None = None) -> list[Channel]:
             problems.add(("channels", code, "fee_booking"), f"fee_booking must be one of {', '.join(FEE_BOOKING)}")
             booking = "auto"
         lag = c.get("settlement_lag_days", 1)
-        if not isinstance(lag, int) or lag < 0:
-            problems.add(("channels", code, "settlement_lag_days"), "must be a whole number of days")
+        if not isinstance(lag, int) or isinstance(lag, bool) or not 0 <= lag <= MAX_DAYS:
+            problems.add(("channels", code, "settlement_lag_days"),
+                         f"must be a whole number of days from 0 to {MAX_DAYS} (found {lag!r})")
             lag = 1
         out.append(Channel(str(code), str(c.get("name", code)), tuple(c.get("erp_customers") or ()), lag, booking))
     problems.raise_if_any()

@@ -1,7 +1,7 @@
 """recon's own scratch folders in the system temp folder, named by pid so a later run can clean them.
 
-A run keeps temp copies of input data (a CSV part written out for DuckDB's reader) and xlsxwriter's
-row files while it writes a large workbook. A run killed mid-way leaves them behind, and they hold
+A run keeps temp copies of input data (a CSV part written out for DuckDB's reader), xlsxwriter's
+row files while it writes a large workbook, and each CSV output as DuckDB's COPY writes it. A run killed mid-way leaves them behind, and they hold
 clients' data: ``clean_stale`` (called when a run starts) removes those of processes that are gone.
 """
 
@@ -13,12 +13,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-_NAME = re.compile(r"recon-(?:fastcsv|xlsx)-(\d+)-")
+_NAME = re.compile(r"recon-(?:fastcsv|xlsx|copy)-(\d+)-")
 
 
 def scratch_dir(kind: str) -> Path:
     """A new private folder ``recon-<kind>-<pid>-…`` in the temp folder; the caller removes it."""
-    if kind not in ("fastcsv", "xlsx"):
+    if kind not in ("fastcsv", "xlsx", "copy"):
         raise ValueError(kind)
     return Path(tempfile.mkdtemp(prefix=f"recon-{kind}-{os.getpid()}-"))
 

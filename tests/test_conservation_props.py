@@ -401,7 +401,7 @@ def run_cli(argv, dictionary: bool = False):
     if argv[0] == "run" and not dictionary:
         empty = Path(tempfile.mkdtemp()) / "empty.yaml"
         empty.write_text("version: 1\nentries: []\n", encoding="utf-8")
-        argv = [*argv, "--dictionary", empty]
+        argv = [*argv, "--dictionary", empty, "--no-default-dictionary"]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
         main([str(a) for a in argv])

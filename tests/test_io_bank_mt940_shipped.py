@@ -66,7 +66,7 @@ def test_a_statement_the_library_cannot_parse_is_quarantined_and_the_others_load
     assert rep.totals() == {"data_lines": 4, "loaded": 2, "duplicates": 0, "quarantined": 2}
     q = rows(con, "quarantine", "source_line, column_name, reason")
     assert [r["source_line"] for r in q] == [14, 16]
-    assert "the MT940 library cannot read the statement starting at line 10" in q[0]["reason"]
+    assert q[0]["reason"].startswith("MT940 statement at line 10: the MT940 library cannot read it (")
     assert "\n" not in q[0]["reason"] and "(?P<" not in q[0]["reason"]  # a sentence, not its regex
     assert [(p["proof"], p["passed"], p["detail"]) for p in rep.parts[0].proofs][1] == (
         "60F+entries=62F[line 10]", False, "the statement could not be read; its entries are quarantined")

@@ -139,3 +139,20 @@ def test_recon_verify_out_says_whole_or_mixed(month, capsys):
     (out / "manifest.json").unlink()
     code, stdout, _ = run_cli(["verify", "--out", str(out)], capsys)
     assert code == 1 and "absent output set" in stdout
+
+
+def test_two_runs_on_one_out_at_once_never_leave_a_mixed_set(month):
+    """Two real processes, two stores, one OUT: a refused second writer or two whole sets in turn."""
+    procs = [subprocess.Popen([sys.executable, "-m", "recon", "run", str(month / "in"), "--out", str(month / "out"),
+                               "--db", str(month / f"s{i}.duckdb")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in (1, 2)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    codes = sorted(code for code, _ in results)
+    assert all("Traceback" not in err for _, err in results)
+    assert codes[0] in (0, 1) and codes[1] in (0, 1, 2)
+    if 2 in codes:
+        assert any("is writing this output folder" in err for _, err in results)
+    assert outputs.verify_set(month / "out")["state"] == "whole"

@@ -53,7 +53,8 @@ def test_ahead_gives_the_store_one_at_a_time_gives(tmp_path, profiles, own_tmp):
     one = store.connect(":memory:")
     singly = [load.import_file(one, p, profiles, display=d) for p, d in files]
     ahead = store.connect(":memory:")
-    reports, warnings = api._import_all(ahead, files, profiles, None)
+    reports, warnings, refused = api._import_all(ahead, files, profiles, None)
+    assert refused == []
     assert [r.name for r in reports] == NAMES
     assert [r.totals() for r in reports] == [r.totals() for r in singly]
     assert [[p.reader for p in r.parts] for r in reports] == [[p.reader for p in r.parts] for r in singly]
@@ -66,8 +67,9 @@ def test_an_unreadable_file_is_reported_with_the_others_loaded(tmp_path, profile
     files = _files(tmp_path)
     files.insert(2, (tmp_path / "missing.csv", "missing.csv"))
     con = store.connect(":memory:")
-    with pytest.raises(InputError, match="missing.csv"):
-        api._import_all(con, files, profiles, None)
+    reports, warnings, refused = api._import_all(con, files, profiles, None)  # refused; the run goes on
+    assert [r["path"] for r in refused] == ["missing.csv"] and "cannot read" in refused[0]["reason"]
+    assert any(w.startswith("refused missing.csv") for w in warnings)
     loaded = {r[0] for r in con.execute("SELECT original_name FROM source_file").fetchall()}
     assert loaded == set(NAMES)
     assert list(own_tmp.iterdir()) == []
@@ -95,7 +97,7 @@ def test_an_already_loaded_file_leaves_its_prepared_region_behind_not(tmp_path, 
     files = _files(tmp_path)[:2]
     con = store.connect(":memory:")
     api._import_all(con, files, profiles, None)
-    reports, _ = api._import_all(con, files, profiles, None)
+    reports, _, _ = api._import_all(con, files, profiles, None)
     assert {r.status for r in reports} == {"already_loaded"}
     assert list(own_tmp.iterdir()) == []
 
@@ -107,7 +109,7 @@ def test_a_file_the_store_holds_is_hashed_not_decoded(tmp_path, profiles, own_tm
     opened = []
     real = load.containers.open_parts
     monkeypatch.setattr(load.containers, "open_parts", lambda data, name: opened.append(name) or real(data, name))
-    reports, _ = api._import_all(con, files, profiles, None)
+    reports, _, _ = api._import_all(con, files, profiles, None)
     assert {r.status for r in reports} == {"already_loaded"} and opened == []
     assert [r.totals() for r in reports] == [r.totals() for r in api._import_all(store.connect(":memory:"), files,
                                                                                    profiles, None)[0]]

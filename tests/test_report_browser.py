@@ -114,8 +114,11 @@ def test_sample_report_in_chromium(browser, sample_report):
     try:
         page = v.page
         v.assert_clean()
-        for name, rows in [("by-code-lines", data.by_code), ("by-code-amount", data.by_code),
-                           ("by-channel-lines", data.by_channel), ("by-channel-amount", data.by_channel)]:
+        def local(rows):  # the amount charts draw the categories with CNY lines (never yuan + dollars)
+            return [c for c in rows if any(cur == "CNY" for cur, *_ in c.by_currency)]
+
+        for name, rows in [("by-code-lines", data.by_code), ("by-code-amount", local(data.by_code)),
+                           ("by-channel-lines", data.by_channel), ("by-channel-amount", local(data.by_channel))]:
             marks = page.locator(f'figure[data-chart="{name}"] [data-mark="{name}"]')
             assert marks.count() == len(rows) > 0, name
             assert [marks.nth(i).get_attribute("data-key") for i in range(marks.count())] == \

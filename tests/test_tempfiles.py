@@ -26,7 +26,9 @@ def test_scratch_dirs_carry_the_pid_and_only_dead_ones_are_cleaned(tmp_path):
     (tmp_path / f"recon-xlsx-{dead}-x2").mkdir()
     (tmp_path / f"recon-xlsx-{os.getppid()}-x3").mkdir()  # a live run's
     (tmp_path / "recon-fastcsv-x4").mkdir()  # not ours by name: never touched
-    assert tempfiles.clean_stale(str(tmp_path)) == [f"recon-fastcsv-{dead}-x1", f"recon-xlsx-{dead}-x2"]
+    (tmp_path / f"recon-copy-{dead}-x5").mkdir()
+    assert tempfiles.clean_stale(str(tmp_path)) == [f"recon-copy-{dead}-x5", f"recon-fastcsv-{dead}-x1",
+                                                    f"recon-xlsx-{dead}-x2"]
     assert sorted(os.listdir(tmp_path)) == sorted([f"recon-xlsx-{os.getppid()}-x3", "recon-fastcsv-x4"])
     made = tempfiles.scratch_dir("xlsx")
     try:

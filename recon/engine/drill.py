@@ -62,8 +62,6 @@ Amounts are strings (exact decimals, never floats); dates ``YYYY-MM-DD``; times
 
 from __future__ import annotations
 
-import time
-
 from recon.engine import ledger, outcome
 from recon.engine.steps import Step, runner
 from recon.io import records
@@ -235,11 +233,8 @@ def _layer1(con) -> None:
 
 def _raw_lines(con, ids_table: str) -> str:
     """The raw records of the lines in ``ids_table``, read back from the evidence store (Python reads
-    the bounded set of drilled lines' records; timed as a phase of the run)."""
-    r = runner(con)
-    started = time.perf_counter()
-    records.raw_cells(r.con, ids_table, "drill_raw")
-    r.phase("drill.layer2.raw_from_evidence", time.perf_counter() - started)
+    the bounded set of drilled lines' records; the time counts in the step that reads them)."""
+    records.raw_cells(runner(con).con, ids_table, "drill_raw")
     return "SELECT line_id, file_id, source_sheet, raw FROM drill_raw"
 
 

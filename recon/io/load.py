@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import json
 import re
+import stat
 import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,12 +36,13 @@ import pyarrow as pa
 
 from recon import evidence, store
 from recon.errors import InputError
-from recon.io import containers, fastcsv, proofs, records, tabular
+from recon.io import containers, fastcsv, limits, proofs, records, tabular
 from recon.io.parsers import registry as parser_registry
 from recon.io.profile import Profile
 from recon.io.sqlmap import MACROS, Compiler, MissingColumn, cells_list
 
 BATCH_ROWS = 50_000
+SPARSE_MIN = 64 * 1024**2  # below this a file is read whatever its holes
 MONEY_FIELD = "amount"
 
 
@@ -163,7 +165,10 @@ def _tables(part, profiles, forced, report, prev):
             if forced:
                 profs = [p for p in profs if p.name == forced.name]
             if profs and mod.sniff(part.data):
-                parsed = mod.parse(part.data)
+                try:
+                    parsed = mod.parse(part.data)
+                except ValueError as exc:  # a malformed date or amount, a bad encoding: the file's fault
+                    raise InputError(f"{name} statement cannot be read ({exc}); download it again") from None
                 table = tabular.Table(profs[0], parsed.header, None, [], iter(parsed.rows))
                 table.read = {"reader": name}
                 table.rejects.extend(parsed.rejects)
@@ -175,7 +180,9 @@ def _tables(part, profiles, forced, report, prev):
         return None, {_SKIP: {"reason": reason, "looks_like_ledger": part.kind == "mt940",
                               "header_line": None, "header": []}}
     if part.kind == "text":
-        text, enc = containers.decode(part.data)
+        data = part.data
+        text, enc = containers.decode(data)
+        part.data = None  # the text is all that is read from now on: do not hold a big file twice
         report.encoding = report.encoding or enc
         # Comma first, then tab (bank TSVs); a tab-separated header read with commas is one cell and
         # matches nothing, so the order cannot pick the wrong reading.
@@ -188,8 +195,9 @@ def _tables(part, profiles, forced, report, prev):
             if table is not None:
                 table.source = (text, delim)
                 table.read = {"reader": "text", "encoding": enc, "delimiter": delim}
-                table.spans, table.record_starts = records.line_spans(part.data, enc), starts
+                table.spans, table.record_starts = records.line_spans(data, enc), starts
                 break
+        del data  # the line spans are taken: the bytes go
         if table is None:
             delim = "\t" if text[:4096].count("\t") > text[:4096].count(",") else ","
             return None, {_SKIP: tabular.skip_reason(containers.text_rows(text, delim), profiles, forced)}
@@ -527,6 +535,27 @@ class PreparedFile:
                 table.payload = None
 
 
+def check_readable(path: Path) -> None:
+    """Refuse, before opening it, what cannot be read whole: not a regular file (opening a FIFO
+    blocks, a device never ends), over the ``file`` limit, or mostly holes (a sparse file)."""
+    lim = limits.current()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError("not a regular file (a FIFO, socket or device): recon reads files only; "
+                         "copy the data into a file first")
+    blocks = getattr(st, "st_blocks", None)
+    if blocks is not None and st.st_size > SPARSE_MIN and blocks * 512 < st.st_size // 8:
+        raise InputError(f"the file claims {limits.human(st.st_size)} but only {limits.human(blocks * 512)} of it "
+                         "was ever written (a sparse file: an interrupted or pre-allocated download); "
+                         "download it again")
+    if st.st_size > lim.file:
+        raise InputError(f"the file is {limits.human(st.st_size)}, over the file limit of {limits.human(lim.file)}; "
+                         f"split the export, or raise the limit with --limit file=<size>")
+
+
 def prepare_file(path: Path, profiles: list[Profile], display: str | None = None,
                  forced: Profile | None = None, fast: bool = True, known=frozenset(),
                  evidence_to: Path | None = None) -> PreparedFile:
@@ -540,6 +569,7 @@ def prepare_file(path: Path, profiles: list[Profile], display: str | None = None
     the bytes are not held beside the decoded text meanwhile.
     """
     path = Path(path)
+    check_readable(path)
     try:
         data = path.read_bytes()
     except OSError as exc:

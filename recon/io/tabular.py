@@ -143,6 +143,11 @@ class Table:
         merge_at = self.merge_at()
         in_footer = False
         for line, cells in self.rows_iter:
+            unreadable = getattr(cells, "unreadable", None)  # containers.Unreadable: no cells to judge
+            if unreadable and not in_footer:
+                self.data_lines += 1
+                self.rejects.append(Reject(line, None, unreadable, ["(not kept: see the reason)"]))
+                continue
             if in_footer:
                 if not is_blank(cells):
                     self.footer.append(row_text(cells))

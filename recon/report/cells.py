@@ -20,6 +20,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from recon.sql.neutralise import strip_controls
+
 HOSTILE_PREFIXES = ("=", "+", "-", "@", "＝", "\t", "\r")
 _HOSTILE_SET = frozenset(HOSTILE_PREFIXES)
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # day 0 of Excel's (1900, leap-bug-adjusted) date system
@@ -45,10 +47,11 @@ def is_hostile(text: str) -> bool:
 
 
 def neutralise(text):
-    """The CSV guard: a leading apostrophe on text a spreadsheet would run as a formula. None stays None."""
+    """The CSV guard: control characters stripped, then a leading apostrophe on text a spreadsheet would
+    run as a formula (the rules of ``r_safe``, ``recon.sql.neutralise``). None stays None."""
     if text is None:
         return None
-    text = str(text)
+    text = strip_controls(str(text))
     return "'" + text if is_hostile(text) else text
 
 
@@ -129,7 +132,7 @@ def cell_writer(ws, kind: str, styles: Styles, money_style=None):
         def write(r, c, v):
             if v is None:
                 return
-            text = v if type(v) is str else str(v)
+            text = strip_controls(v if type(v) is str else str(v))
             if len(text) > EXCEL_MAX_CELL:
                 text = clip(text)
             write_string(r, c, text, guard if text[:1] in _HOSTILE_SET else None)

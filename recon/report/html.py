@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from recon.engine import ledger
 from recon.errors import ReconError
@@ -35,6 +36,7 @@ from recon.report import charts
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
 from recon.report.labels import LABELS
 from recon.resources import reports_dir
+from recon.sql.neutralise import strip_controls
 
 HEATMAP_RUNS = 12  # runs shown in the trend heatmap: a year of monthly closes
 KNOWN_CASES_SHOWN = 10  # per code: known cases are explained already, the largest few show what the code is
@@ -154,13 +156,23 @@ def _environment(template_dir: Path | None) -> jinja2.Environment:
     loaders += [jinja2.PrefixLoader({"default": packaged}), packaged]
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True,
+                             finalize=_no_controls)
     env.filters["money"] = money
     env.filters["amounts"] = amounts
     env.filters["gross_of"] = lambda per: [(cur, gross) for cur, gross, _ in per]
     env.filters["net_of"] = lambda per: [(cur, net) for cur, _, net in per]
     env.filters["category"] = _label
     return env
+
+
+def _no_controls(value):
+    """Every value a template prints, with the control characters ``r_safe`` strips stripped (Markup stays Markup)."""
+    if isinstance(value, str):
+        cleaned = strip_controls(value)
+        if cleaned is not value:
+            return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
+    return value
 
 
 def money(value) -> str:
@@ -194,7 +206,8 @@ def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
            "finished_at": manifest.get("finished_at", ""), "exit_code": exit_code,
            "version": manifest.get("version", ""), "quarantined": manifest.get("quarantined_lines"),
            "failed_proofs": manifest.get("failed_proofs", []),
-           "skipped_files": [s for s in manifest.get("skipped_files", []) if isinstance(s, dict)]}
+           "skipped_files": [s for s in manifest.get("skipped_files", []) if isinstance(s, dict)],
+           "refused_files": [f"{r['path']}: {r['reason']}" for r in manifest.get("refused_files", [])]}
     p = {"run": run_id}
     ledger.ensure(con)
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)

@@ -9,13 +9,13 @@ as a plain number and never neutralised.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from recon import tempfiles
 from recon.engine import outcome
 from recon.sql.neutralise import NEUTRALISE_MACRO  # noqa: F401  (the CSV writers' r_safe, also used by vouchers)
+from recon.sql.quote import quote_literal
 
 RESULT_COLUMNS = (
     "source", "source_file", "source_line", "source_sheet", "channel", "account", "order_no",
@@ -24,17 +24,17 @@ RESULT_COLUMNS = (
 
 def _copy_with_bom(con, select_sql: str, path: Path, params=None) -> None:
     """COPY to a temp file whose name we chose (a user's --out path never enters SQL), then add the BOM."""
-    fd, tmp = tempfile.mkstemp(prefix="recon-", suffix=".csv")
-    os.close(fd)
+    scratch = tempfiles.scratch_dir("copy")  # named by pid: a killed run's copy is cleaned by the next run
+    tmp = str(scratch / "out.csv")
     try:
         con.execute(
-            f"COPY ({select_sql}) TO '{tmp}' (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', "
+            f"COPY ({select_sql}) TO {quote_literal(tmp)} (FORMAT csv, HEADER, DELIMITER ',', QUOTE '\"', "
             f"NEW_LINE '\r\n')", params or {})
         with open(path, "wb") as out, open(tmp, "rb") as src:
             out.write(b"\xef\xbb\xbf")
             shutil.copyfileobj(src, out, 1024 * 1024)
     finally:
-        os.remove(tmp)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _write(con, select_sql: str, out_dir: Path, name: str) -> Path:

@@ -206,9 +206,9 @@ def parse(data: bytes) -> Structured:
             if len(stmt.transactions) != len(entry_lines):
                 raise ValueError(f"{len(entry_lines)} :61: lines but the library read {len(stmt.transactions)}")
         except Exception as exc:  # the library raises bare exceptions with its regex in the text
-            why = (f"the MT940 library cannot read the statement starting at line {start + 1} "
-                   f"({_sentence(exc)}); its entries are quarantined, the file's other statements load; "
-                   f"re-download the statement or report the layout")
+            why = (f"MT940 statement at line {start + 1}: the MT940 library cannot read it ({_sentence(exc)}); "
+                   f"the file is damaged or cut short, or a layout recon does not know: its entries are "
+                   f"quarantined, the file's other statements load; re-download it")
             rejects.extend(Reject(line, ":20:", why, [value]) for line, tag, value in tags if tag == "61")
             summary.append({"id": f"line {start + 1}", "account": "", "currency": "", "unreadable": True,
                             "opening_balance": None, "closing_balance": None, "period_start": None,
