@@ -524,6 +524,9 @@ def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
                 _mark_copy(rep, seen[rep.file_id])
             else:
                 seen[rep.file_id] = rel
+            if rep.status in ("loaded", "already_loaded"):
+                warnings.extend(f"skipped {rel}/{s['part']}: {s['reason']}" for s in rep.skipped
+                                if s.get("looks_like_ledger"))
             if on_file is not None:
                 on_file(rep)
     if errors and not reports:
@@ -627,7 +630,7 @@ def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None
         "rules": {"file": Path(rules.source).name, "sha256": rules.sha256},
         "dictionaries": _dictionary_hashes(dictionary),
         "inputs": inputs,
-        "skipped_files": [r.path for r in reports if r.status == "unrecognised"],
+        "skipped_files": skipped_files(reports),
         "control_totals": totals,
         "file_totals": _file_totals(reports),
         "quarantined_lines": sum(r.as_dict()["quarantined"] for r in reports),
@@ -636,6 +639,35 @@ def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None
         "status_counts": status_counts,
         "by_code": by_code,
     }
+
+
+def skipped_files(reports) -> list[dict]:
+    """Every file and part a run did not read, with why: never silent (issue 11 point 16).
+
+    One entry per unrecognised file and per skipped part of a file that loaded otherwise (a zip
+    member: ``archive`` names the zip; a workbook sheet: ``sheet``). ``looks_like_ledger`` flags one
+    whose header has amount and date columns: the run is incomplete without it.
+    """
+    out = []
+    for rep in reports:
+        if rep.status == "unrecognised":
+            ledger = rep.looks_like_ledger
+            parts = [s for s in rep.skipped if s.get("part")]
+            if not parts:
+                out.append({"path": rep.path, "archive": None, "sheet": None, "reason": rep.message,
+                            "looks_like_ledger": ledger})
+                continue
+        elif rep.status in ("loaded", "already_loaded"):
+            parts = rep.skipped
+        else:
+            continue
+        for s in parts:
+            member = s.get("container") == "zip"
+            out.append({"path": f"{rep.path}/{s['part']}" if s.get("part") else rep.path,
+                        "archive": rep.path if member else None,
+                        "sheet": s["part"] if not member and s.get("part") else None,
+                        "reason": s.get("reason", ""), "looks_like_ledger": bool(s.get("looks_like_ledger"))})
+    return out
 
 
 def _mark_copy(rep: FileReport, original: str) -> None:
@@ -677,6 +709,8 @@ def _exit_code(manifest) -> int:
         return EXIT_FINDINGS
     if manifest.get("classification", {}).get("blocks_close"):  # a known case that blocks the close
         return EXIT_FINDINGS
+    if any(s.get("looks_like_ledger") for s in manifest.get("skipped_files", [])):
+        return EXIT_FINDINGS  # a file that looks like a ledger was not read: the run is incomplete
     return EXIT_OK
 
 
@@ -721,7 +755,7 @@ def summary(result: RunResult) -> dict:
     """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
     m = result.manifest
     keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
-            "failed_proofs", "fee_checks", "decisions", "outputs", "timings")
+            "failed_proofs", "skipped_files", "fee_checks", "decisions", "outputs", "timings")
     return {k: m[k] for k in keys}
 
 

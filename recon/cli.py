@@ -52,7 +52,8 @@ def _print_file(rep, verbose=True):
     t = rep.totals()
     fmts = ", ".join(rep.formats) or "-"
     if rep.status == "unrecognised":
-        click.echo(f"SKIP  {rep.name}: {rep.message}", err=True)
+        flag = " [looks like a ledger: NOT in this run]" if rep.looks_like_ledger else ""
+        click.echo(f"SKIP  {rep.name}{flag}: {rep.message}", err=True)
         return
     tag = {"already_loaded": "SAME", "copy": "COPY"}.get(rep.status, "LOAD")
     click.echo(f"{tag}  {rep.name}  [{fmts}; {rep.encoding or rep.container}]  lines {t['data_lines']}: "
@@ -71,8 +72,10 @@ def _print_file(rep, verbose=True):
                 click.echo(f"      proof {mark} {p.part + ': ' if p.part else ''}{pr['proof']}: "
                            f"declared {pr['expected']}, found {pr['actual']}"
                            + ("" if pr["passed"] else f" ({pr['detail']})"))
-    for s in rep.skipped_parts:
-        click.echo(f"      skipped part {s}: not a known layout", err=True)
+    for s in rep.skipped:
+        flag = " [looks like a ledger: NOT in this run]" if s.get("looks_like_ledger") else ""
+        click.echo(f"      skipped part {s.get('part') or '(file)'}{flag}: {s.get('reason') or 'not a known layout'}",
+                   err=True)
 
 
 LIMIT_HELP = ("Raise or lower an import limit, NAME=VALUE (repeatable): file=2GB (largest input file), "
@@ -131,7 +134,7 @@ def import_cmd(files, db, profiles, fmt, limit):
     for rep in reports:
         _print_file(rep)
     bad = any(r.status == "unrecognised" for r in reports)
-    findings = any(r.totals()["quarantined"] or not r.proofs_passed for r in reports)
+    findings = any(r.totals()["quarantined"] or not r.proofs_passed or r.looks_like_ledger for r in reports)
     sys.exit(EXIT_USAGE if bad else EXIT_FINDINGS if findings else EXIT_OK)
 
 
@@ -166,7 +169,7 @@ def sniff(file, profiles, fmt, as_json, limit):
             click.echo(f"      … {len(rejects) - 50} more quarantined lines")
     if rep.status == "unrecognised":
         sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_FINDINGS if rejects or not rep.proofs_passed else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if rejects or not rep.proofs_passed or rep.looks_like_ledger else EXIT_OK)
 
 
 @cli.command()
@@ -298,6 +301,10 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         click.echo(f"  quarantined lines: {m['quarantined_lines']} (see {out / 'quarantine.csv'})")
     for f in m["failed_proofs"]:
         click.echo(f"  FAILED proof: {f}")
+    for sk in m.get("skipped_files", []):
+        flag = " (looks like a ledger: the run is incomplete without it)" if sk.get("looks_like_ledger") else ""
+        where = f" in {sk['archive']}" if sk.get("archive") else ""
+        click.echo(f"  skipped file: {sk['path']}{where}{flag}")
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {', '.join(m['outputs'])} (exit {result.exit_code})")

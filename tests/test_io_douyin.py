@@ -137,7 +137,7 @@ def test_malformed_amount_and_unknown_direction_are_quarantined(con, profiles, t
         {"source_name": "flow_bad.csv", "source_line": 3, "column_name": "动账金额",
          "reason": "cannot read '60.4.5': expected an amount like 1234.50, -12.30 or (12.30)"},
         {"source_name": "flow_bad.csv", "source_line": 6, "column_name": "动账方向",
-         "reason": "unknown direction '冲正'"},
+         "reason": "unknown direction '冲正': expected one of 入账, 出账"},
     ]
 
 

@@ -52,7 +52,7 @@ def test_example_sign_column_rejects_unknown_direction(con, tmp_path):
     rep = do_import(con, write(tmp_path, "ar.csv", text), all_profiles([EXAMPLE]))
     assert (rep.parts[0].loaded, rep.parts[0].quarantined) == (3, 1)
     assert con.execute("SELECT source_line, column_name, reason FROM quarantine").fetchall() == [
-        (8, "借贷", "unknown direction '冲'")]
+        (8, "借贷", "unknown direction '冲': expected one of 借, 贷")]
 
 
 def test_day_first_format_is_not_guessed(con, tmp_path):

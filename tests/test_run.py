@@ -95,7 +95,8 @@ def test_run_writes_results_contract(month, capsys):
     assert manifest["control_totals"]["erp"]["out"] == {"count": 3, "amount": "130.00",
                                                         "by_currency": {"CNY": "130.00"}}
     assert manifest["control_totals"]["erp"]["outside_period"]["count"] == 0
-    assert manifest["skipped_files"] == ["README.txt"]
+    assert [s["path"] for s in manifest["skipped_files"]] == ["README.txt"]
+    assert manifest["skipped_files"][0]["looks_like_ledger"] is False and manifest["skipped_files"][0]["reason"]
     assert manifest["exit_code"] == 1
     files = {f["path"]: f for f in manifest["inputs"]}
     assert files["alipay/trade.csv"]["lines"] == {"data": 3, "loaded": 3, "duplicate": 0, "quarantined": 0}

@@ -37,6 +37,10 @@ RATIO_FLOOR = 8 * 1024**2
 CHUNK = 64 * 1024
 
 
+# an MT940 statement whatever precedes it: a :20: tag line and a :60F:/:60M: opening balance line
+_MT940_TAGS = re.compile(rb"(?ms)^\x01?:20:.*^:60[FM]:")
+
+
 @dataclass
 class Part:
     """One tabular or structured unit inside a file."""
@@ -60,8 +64,8 @@ def sniff_container(data: bytes) -> str:
     stripped = head.lstrip()
     if stripped.startswith(b"<?xml") or stripped.startswith(b"<Document"):
         return "xml"
-    if stripped.startswith(b"{1:") or stripped.startswith(b":20:"):
-        return "mt940"
+    if stripped.startswith(b"{1:") or stripped.startswith(b":20:") or _MT940_TAGS.search(data[:8192]):
+        return "mt940"  # also after a bank header (ABNANL2A / :940: / ING 0000 01…) or a SOH byte
     return "text"
 
 

@@ -79,6 +79,12 @@ class FileReport:
     message: str = ""
     parts: list = field(default_factory=list)
     skipped_parts: list = field(default_factory=list)
+    # why each skipped part was skipped: {part, reason, looks_like_ledger, header_line, header}
+    skipped: list = field(default_factory=list)
+
+    @property
+    def looks_like_ledger(self) -> bool:
+        return any(s.get("looks_like_ledger") for s in self.skipped)
 
     @property
     def formats(self):
@@ -168,7 +174,11 @@ def _tables(part, profiles, forced, report, prev):
                 table.rejects.extend(parsed.rejects)
                 table.data_lines = len(parsed.rejects)  # a rejected entry is a data line too
                 return table, parsed.values
-        return None, {}
+        what = "an XML document" if part.kind == "xml" else "an MT940-like text"
+        reason = (f"--format {forced.name} does not read {what}" if forced else
+                  f"{what} that is not a statement recon reads (CAMT.053 Document/BkToCstmrStmt, MT940 :20:…:60F:)")
+        return None, {_SKIP: {"reason": reason, "looks_like_ledger": part.kind == "mt940",
+                              "header_line": None, "header": []}}
     if part.kind == "text":
         data = part.data
         text, enc = containers.decode(data)
@@ -188,6 +198,9 @@ def _tables(part, profiles, forced, report, prev):
                 table.spans, table.record_starts = records.line_spans(data, enc), starts
                 break
         del data  # the line spans are taken: the bytes go
+        if table is None:
+            delim = "\t" if text[:4096].count("\t") > text[:4096].count(",") else ","
+            return None, {_SKIP: tabular.skip_reason(containers.text_rows(text, delim), profiles, forced)}
     else:
         table = tabular.split(containers.sheet_rows(part.workbook, part.name), profiles, forced)
         if table is not None:
@@ -195,8 +208,11 @@ def _tables(part, profiles, forced, report, prev):
     if table is None and part.kind == "xlsx-sheet" and prev is not None:
         table = _continuation(part, prev)
     if table is None:
-        return None, {}
+        return None, {_SKIP: tabular.skip_reason(containers.sheet_rows(part.workbook, part.name), profiles, forced)}
     return table, table.preamble_values()
+
+
+_SKIP = "_skipped"  # the key under which _tables hands on why it found no table
 
 
 def _first_column(part) -> int:
@@ -645,6 +661,7 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
             report.status = "already_loaded"
             report.container, report.encoding = old.get("container", ""), old.get("encoding")
             report.parts = [PartReport(**p) for p in old.get("parts", [])]
+            report.skipped_parts, report.skipped = old.get("skipped_parts", []), old.get("skipped", [])
             report.message = "byte-identical file already loaded; nothing changed"
             if evidence.missing(con, file_id, report.size_bytes):  # this download puts it back
                 staged, prepared.evidence = prepared.evidence, None
@@ -673,6 +690,8 @@ def _import_parts(con, prepared: PreparedFile, profiles, display, forced, fast_o
                 table, values = _tables(part, profiles, forced, report, prev)
             if table is None:
                 report.skipped_parts.append(part.name or "(file)")
+                why = dict(values.get(_SKIP) or {"reason": "no known layout", "looks_like_ledger": False})
+                report.skipped.append({"part": part.name or "", "container": part.container, **why})
                 continue
             pr = _load_table(con, file_id, report.name, part.sheet, table, values, report, fast_off)
             report.parts.append(pr)
@@ -684,8 +703,14 @@ def _import_parts(con, prepared: PreparedFile, profiles, display, forced, fast_o
             con.execute("ROLLBACK")
             report.status = "unrecognised"
             tried = ", ".join(p.name for p in (profiles if not forced else [forced]))
-            report.message = (f"no known format recognised (tried: {tried}); pass --format to force one "
-                              "or describe the layout in a profile (--profile)")
+            reasons = [s["reason"] for s in report.skipped if s.get("reason")]
+            if forced and reasons:
+                report.message = reasons[0]
+            elif report.looks_like_ledger and reasons:
+                report.message = next(s["reason"] for s in report.skipped if s.get("looks_like_ledger"))
+            else:
+                report.message = (f"no known format recognised (tried: {tried}); pass --format to force one "
+                                  "or describe the layout in a profile (--profile)")
             return report
         start = end = None
         account = None

@@ -15,6 +15,14 @@ Field specs (all values are data; nothing in a profile is pasted into SQL):
   whose first group is taken) and ``or`` (another spec used when this one is empty);
 - ``{col: X, type: money, direction: {col: 收支类型, in: [收入], out: [支出]}}``: unsigned amount
   with a direction column;
+  The direction column may be a list of synonyms; a cell matches a listed value exactly or by its
+  first word (BOCOM ``借 Dr``/``贷 Cr``). ``optional: true`` lets a layout without any of those
+  columns keep the amount as written, but only when the file signs it (some amount is negative):
+  otherwise every line is quarantined naming the columns to map. An unsigned amount with no
+  recognisable direction is never taken for money in;
+- ``soft: true`` on a non-money check column (a running balance): an unreadable cell is left empty
+  instead of quarantining the line, and the proof that reads the column fails instead (anonymised
+  bank exports write ``xx,yyyy.zz`` there);
 - ``{credit: 收入, debit: 支出, type: money}``: two columns of which one is non-zero;
 - ``{sum: [spec, …]}``: the sum of several money specs (empty cells count as zero);
 - ``{col: X, map: {原值: canonical}, contains: [[子串, canonical]…], default: …}``: a code lookup;
@@ -55,7 +63,7 @@ PROOF_KINDS = ("footer", "summary_row", "balance_chain", "opening_closing")
 SPEC_KEYS = {
     "const", "preamble", "col", "type", "negate", "abs", "required", "default", "extract", "or",
     "direction", "credit", "debit", "sum", "map", "contains", "cases", "else", "format", "divide_by",
-    "sign_of", "positive", "negative", "time_col",
+    "sign_of", "positive", "negative", "time_col", "soft",
 }
 TOP_KEYS = {
     "version", "format", "family", "title", "parser", "delimiter", "detect", "header", "preamble",
@@ -85,6 +93,7 @@ class Profile:
     description_row: str | None = None  # regex of a descriptive row right under the header
     preamble: dict = field(default_factory=dict)
     footer_stop: tuple = ()
+    footer_first_cell: tuple = ()  # regexes over a row's first cell alone (DuckDB's CSV reader can still read the part)
     summary_titles: tuple = ()
     fields: dict = field(default_factory=dict)
     key: tuple = ()
@@ -198,9 +207,10 @@ def load_profile(path: Path) -> Profile:
     for k, pat in pre.items():
         _check_regex(pat, ("preamble", k), problems)
     footer = data.get("footer") or {}
-    problems.unknown_keys(footer, {"stop", "summary_titles"}, ("footer",))
-    for i, pat in enumerate(footer.get("stop") or []):
-        _check_regex(pat, ("footer", "stop", i), problems)
+    problems.unknown_keys(footer, {"stop", "summary_titles", "first_cell"}, ("footer",))
+    for key in ("stop", "first_cell"):
+        for i, pat in enumerate(footer.get(key) or []):
+            _check_regex(pat, ("footer", key, i), problems)
     header = data.get("header") or {}
     problems.unknown_keys(header, {"description_row"}, ("header",))
     if "description_row" in header:
@@ -232,6 +242,7 @@ def load_profile(path: Path) -> Profile:
         description_row=header.get("description_row"),
         preamble=dict(pre),
         footer_stop=tuple(footer.get("stop") or []),
+        footer_first_cell=tuple(footer.get("first_cell") or []),
         summary_titles=tuple(norm_header(t) for t in footer.get("summary_titles") or []),
         fields=dict(fields),
         key=tuple(data.get("key") or []),

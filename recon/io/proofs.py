@@ -153,7 +153,9 @@ def balance_chain_proof(con, table, proof, footer, fields):
     label = proof.get("name") or "balance_chain"
     n = con.execute(f"SELECT count(*) FROM {table} WHERE balance_after IS NOT NULL").fetchone()[0]
     if n == 0:
-        return [Proof(label, None, None, False, "no running balance column values found")]
+        return [Proof(label, None, None, False,
+                      "no readable running balance on any line (empty or masked, e.g. xx,yyyy.zz): the "
+                      "lines loaded, but nothing proves that none is missing")]
     results = []
     for order, sign in (("ASC", "amount"), ("DESC", "amount")):
         breaks, first = con.execute(
@@ -168,8 +170,35 @@ def balance_chain_proof(con, table, proof, footer, fields):
             return [Proof(label, "0 breaks", "0 breaks", True,
                           f"{n} running balances chain ({'top-down' if order == 'ASC' else 'bottom-up'})")]
     breaks, first, _ = min(results)
-    return [Proof(label, "0 breaks", f"{breaks} breaks", False,
-                  f"running balance does not follow from the amounts; first break at line {first}")]
+    detail = f"running balance does not follow from the amounts; first break at line {first}"
+    if n > 1 and breaks == n - 1:
+        detail += _sign_hint(con, table, n)
+    return [Proof(label, "0 breaks", f"{breaks} breaks", False, detail)]
+
+
+def _sign_hint(con, table, n) -> str:
+    """Why a chain that breaks on every line most likely broke: the amounts' sign.
+
+    When every step breaks but the steps hold with the amounts' absolute values taken the other
+    way for some lines (balance moves by exactly the amount, in the opposite direction), the file
+    was read with the wrong direction: an unsigned amount column whose direction column was not
+    mapped, or money-in and money-out columns swapped.
+    """
+    flipped = 0
+    for order in ("ASC", "DESC"):
+        held = con.execute(
+            f"""SELECT count(*) FROM (
+                  SELECT balance_after, amount,
+                         lag(balance_after) OVER (ORDER BY source_line {order}) AS prev
+                  FROM {table} WHERE balance_after IS NOT NULL)
+                WHERE prev IS NOT NULL AND abs(balance_after - prev) = abs(amount)""").fetchone()[0]
+        flipped = max(flipped, held)
+    if flipped:
+        return (f"; it breaks on every line, and on {flipped} of {n - 1} steps the balance moves by the "
+                f"amount in the other direction: the amounts are most likely signed wrongly (map the "
+                f"file's direction column, e.g. 借贷 or 收/支, or its money-in/money-out columns)")
+    return ("; it breaks on every line: check the sign of the amounts (the direction column) and the "
+            "line order first")
 
 
 def opening_closing_proof(con, table, proof, footer, fields, values=None):
@@ -183,7 +212,18 @@ def opening_closing_proof(con, table, proof, footer, fields, values=None):
     total = Decimal(con.execute(f"SELECT coalesce(sum(amount), 0) FROM {table}").fetchone()[0])
     ok = opening + total == closing
     return [Proof(label, str(closing), str(opening + total), ok,
-                  f"opening {opening} + movements {total} = {opening + total}; declared closing {closing}")]
+                  f"opening {opening} + movements {total} = {opening + total}; declared closing {closing}"
+                  + _currency_note(values))]
+
+
+def _currency_note(st: dict) -> str:
+    """A statement whose balances are in another currency than its account cannot be proved as is."""
+    bal, acct = st.get("balance_currency") or "", st.get("currency") or ""
+    if bal and ("/" in bal or (acct and bal != acct)):
+        return (f"; the balances are written in {bal.replace('/', ' and ')} but the account is in "
+                f"{acct or bal.split('/')[0]}: the statement mixes currencies, so the proof cannot hold; "
+                f"ask the bank for a corrected statement")
+    return ""
 
 
 def _statement_proof(con, table, label, st):
@@ -191,13 +231,16 @@ def _statement_proof(con, table, label, st):
     opening + the movements on its lines (``first_line``..``last_line``) = its own closing."""
     label = f"{label}[{st.get('id') or '?'}]"
     opening, closing = _dec(st.get("opening_balance")), _dec(st.get("closing_balance"))
+    if st.get("unreadable"):
+        return [Proof(label, None, None, False, "the statement could not be read; its entries are quarantined")]
     if opening is None or closing is None:
         return [Proof(label, None, None, False, "opening or closing balance not declared in the statement")]
     total = Decimal(con.execute(
         f"SELECT coalesce(sum(amount), 0) FROM {table} WHERE source_line BETWEEN $a AND $b",
         {"a": st.get("first_line") or 0, "b": st.get("last_line") or -1}).fetchone()[0])
     return [Proof(label, str(closing), str(opening + total), opening + total == closing,
-                  f"opening {opening} + movements {total} = {opening + total}; declared closing {closing}")]
+                  f"opening {opening} + movements {total} = {opening + total}; declared closing {closing}"
+                  + _currency_note(st))]
 
 
 KINDS = {
@@ -213,6 +256,11 @@ def run_proofs(con, table, profile, footer, values, fields) -> list[Proof]:
         kind = proof["kind"]
         if kind == "opening_closing":
             out += opening_closing_proof(con, table, proof, footer, fields, values)
+        elif kind == "footer" and proof.get("also"):
+            # totals some layouts write in the preamble instead (personal Alipay 2023, WeChat):
+            # the preamble values named by ``also`` are searched after the footer lines
+            lines = list(footer) + [values.get(k) for k in proof["also"] if values and values.get(k)]
+            out += footer_proof(con, table, proof, lines, fields)
         else:
             out += KINDS[kind](con, table, proof, footer, fields)
     return out

@@ -236,8 +236,9 @@ class Compiler:
             checks += more + [Check(f"{divisor} = 0", f"{cap} || chr(31) || 'cannot divide by zero'")]
         if "or" in spec:
             other, more = self.spec(spec["or"], sqltype, fname)
+            # the fallback's cells only matter where the first choice is empty
+            checks += [c.within(f"{expr} IS NULL") for c in more]
             expr = f"coalesce({expr}, {other})"
-            checks += more
         if "default" in spec and "map" not in spec and "contains" not in spec:
             dflt = self.value(self.cell(f"CAST({self.param(str(spec['default']))} AS VARCHAR)"), typ)
             expr = f"coalesce({expr}, {dflt})"
@@ -257,7 +258,8 @@ class Compiler:
         if "time_col" in spec:  # col holds the date, time_col the time of day
             typ = "date"
         expr = self.value(x, typ, spec.get("format"))
-        checks = [self._unreadable(x, expr, typ, caption, spec.get("format"))] if typ in WHAT else []
+        checks = ([self._unreadable(x, expr, typ, caption, spec.get("format"))]
+                  if typ in WHAT and not spec.get("soft") else [])
         if "time_col" in spec:
             expr, more = self._with_time(spec, expr, fname)
             checks += more
@@ -310,18 +312,51 @@ class Compiler:
         return expr, checks
 
     def _direction(self, d, amount_expr, fname):
+        """Sign an unsigned amount by a direction column (借贷 ``借 Dr``/``贷 Cr``, 收/支, D/C …).
+
+        A cell matches a listed value exactly or by its first word, so ``贷 Cr`` is 贷. With
+        ``optional: true`` a layout without any of the direction columns keeps the amount as
+        written, but only when the file shows a sign somewhere (see ``_unsigned_guard``): an
+        unsigned amount with no direction is never taken for a credit.
+        """
         found = self.column(d["col"])
         if found is None:
+            if d.get("optional"):
+                return self._unsigned_guard(d, amount_expr)
             raise MissingColumn(f"direction column {d['col']!r} (for {fname}) is not in the header")
         k, caption = found
         ins = ", ".join(self.param(str(v)) for v in d.get("in", [])) or "NULL"
         outs = ", ".join(self.param(str(v)) for v in d.get("out", [])) or "NULL"
-        sign = f"CASE WHEN {k} IN ({ins}) THEN 1 WHEN {k} IN ({outs}) THEN -1 END"
+        word = f"regexp_extract({k}, '^(\\S+)', 1)"
+        # neutral: the file itself counts the line as neither in nor out (Alipay 不计收支, WeChat
+        # 中性交易 written as '/', which cleans to empty): its amount is 0, the value stays in raw
+        neutral = ", ".join(self.param(str(v)) for v in d.get("neutral", [])) or "NULL"
+        blank = "WHEN {k} IS NULL THEN 0 ".format(k=k) if d.get("blank") == "neutral" else ""
+        sign = (f"CASE WHEN {k} IN ({ins}) OR {word} IN ({ins}) THEN 1 "
+                f"WHEN {k} IN ({outs}) OR {word} IN ({outs}) THEN -1 "
+                f"WHEN {k} IN ({neutral}) THEN 0 {blank}END")
         expr = f"(abs({amount_expr}) * {sign})"
         check = Check(f"{amount_expr} IS NOT NULL AND {sign} IS NULL",
                       f"{self.param(caption)} || chr(31) || 'unknown direction ' || chr(39) || coalesce({k}, '') "
-                      f"|| chr(39)")
+                      f"|| chr(39) || ': expected one of ' || {self.param(', '.join(map(str, d.get('in', []) + d.get('out', []) + d.get('neutral', []))))}")
         return expr, [check]
+
+    def _unsigned_guard(self, d, amount_expr):
+        """The amount as written, provided the file signs it: some amount is negative.
+
+        A column without one minus sign in the whole file, and no direction column beside it, says
+        nothing about direction; every line is quarantined naming the columns to map rather than
+        being loaded as money in.
+        """
+        names = d["col"] if isinstance(d["col"], list) else [d["col"]]
+        msg = (f"the amount has no sign in this file and none of the direction columns "
+               f"({', '.join(map(str, names))}) is present: recon never takes an unsigned amount for money in; "
+               f"map the file's direction column (direction: {{col: …, in: […], out: […]}}) or its "
+               f"money-in/money-out columns in a profile (--profile), or re-export with signed amounts")
+        cap = self.param("amount")
+        check = Check(f"{amount_expr} IS NOT NULL AND coalesce(min({amount_expr}) OVER (), 0) >= 0",
+                      f"{cap} || chr(31) || {self.param(msg)}")
+        return amount_expr, [check]
 
     def _cond(self, when):
         found = self.column(when["col"])

@@ -113,6 +113,10 @@ class Table:
     def _is_footer(self, cells) -> bool:
         if self.profile.summary_titles and cells and norm_header(cells[0]) in self.profile.summary_titles:
             return True
+        if self.profile.footer_first_cell and cells:
+            first = unicodedata.normalize("NFKC", str(cells[0])).strip()
+            if first and any(re.search(p, first) for p in self.profile.footer_first_cell):
+                return True
         if self.profile.footer_stop:
             text = row_text(cells)
             return any(re.search(p, text) for p in self.profile.footer_stop + DEFAULT_STOPS)
@@ -211,3 +215,68 @@ def split(rows: Iterator, profiles: list[Profile], forced: Profile | None = None
     preamble = [row_text(c) for _, c in head[:i] if not is_blank(c)]
     rest = itertools.chain(head[i + 1:], rows)
     return Table(found.profile, header, header_line, preamble, rest)
+
+
+# ---------------------------------------------------------------- why a part was not read
+
+# Words of a ledger's header: an amount column and a date column make a file that must not be skipped
+# quietly (a bank or platform download in a layout no profile describes yet).
+AMOUNT_WORDS = ("金额", "收入", "支出", "借方", "贷方", "余额", "发生额", "实收", "应结", "结算", "收支",
+                "amount", "debit", "credit", "balance")
+DATE_WORDS = ("日期", "时间", "交易日", "记账日", "date", "time")
+
+
+def ledger_hint(rows) -> tuple[int, list] | None:
+    """(line, header cells) of the first row among the first ``SCAN_ROWS`` that reads like a ledger
+    header (an amount word and a date word in different cells, three or more cells), else None."""
+    for line, cells in itertools.islice(rows, SCAN_ROWS):
+        names = [norm_header(c).lower() for c in cells if str(c).strip()]
+        if len(names) < 3 or any(len(n) > 40 for n in names):
+            continue
+        money = {i for i, n in enumerate(names) if any(w in n for w in AMOUNT_WORDS)}
+        dates = {i for i, n in enumerate(names) if any(w in n for w in DATE_WORDS)}
+        if money and dates and (money | dates) != (money & dates):
+            return line, [str(c).strip() for c in cells if str(c).strip()]
+    return None
+
+
+def missing_columns(rows, profile: Profile) -> tuple[int, list] | None:
+    """For a forced profile that detected nothing: (line, missing column groups) of the row among
+    the first ``SCAN_ROWS`` holding most of the columns its ``detect.header`` names."""
+    best = None
+    for line, cells in itertools.islice(rows, SCAN_ROWS):
+        names = {norm_header(c) for c in cells}
+        missing = [g for g in profile.detect_header if not any(alt in names for alt in g)]
+        if best is None or len(missing) < len(best[1]):
+            best = (line, missing)
+    return best
+
+
+def skip_reason(rows, profiles: list[Profile], forced: Profile | None) -> dict:
+    """Why a part was skipped, as data: reason (a sentence), looks_like_ledger, and the header seen."""
+    rows = list(itertools.islice(rows, SCAN_ROWS))
+    hint = ledger_hint(rows)
+    info = {"reason": "", "looks_like_ledger": hint is not None,
+            "header_line": hint[0] if hint else None, "header": hint[1] if hint else []}
+    if forced is not None and forced.detect_header:
+        found = missing_columns(rows, forced)
+        if found and found[1]:
+            cols = "; ".join(" or ".join(g) for g in found[1])
+            info["reason"] = (f"--format {forced.name}: no header row has the columns this format needs; the "
+                              f"closest (line {found[0]}) lacks {cols}. Check that this is a {forced.title} "
+                              f"file, or describe its layout in a profile (--profile)")
+            return info
+        if found:
+            info["reason"] = (f"--format {forced.name}: the header on line {found[0]} has its columns, but "
+                              f"its preamble markers or early values do not match; check the file")
+            return info
+    if forced is not None:
+        info["reason"] = f"--format {forced.name}: this part is not a {forced.title} file"
+        return info
+    if hint:
+        info["reason"] = (f"it looks like a ledger (line {hint[0]} has amount and date columns: "
+                          f"{', '.join(hint[1][:8])}) but no known format matches; it is NOT in this run: "
+                          f"describe its layout in a profile (--profile) or force one with --format")
+    else:
+        info["reason"] = "no known layout (no header with amount and date columns in its first rows)"
+    return info

@@ -208,6 +208,7 @@ def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
            "finished_at": manifest.get("finished_at", ""), "exit_code": exit_code,
            "version": manifest.get("version", ""), "quarantined": manifest.get("quarantined_lines"),
            "failed_proofs": manifest.get("failed_proofs", []),
+           "skipped_files": [s for s in manifest.get("skipped_files", []) if isinstance(s, dict)],
            "refused_files": [f"{r['path']}: {r['reason']}" for r in manifest.get("refused_files", [])]}
     p = {"run": run_id}
     ledger.ensure(con)

@@ -33,6 +33,7 @@ HEADER = [
 ]
 _SNIFF = re.compile(rb"<(?:[\w.-]+:)?Document\b.*?<(?:[\w.-]+:)?BkToCstmrStmt\b", re.S)
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
+_DATE_WITH_ZONE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:Z|[+-]\d{2}:?\d{2})")
 
 
 def sniff(data: bytes) -> bool:
@@ -61,7 +62,8 @@ def _text(el, path: str) -> str:
 def _wall_clock(value: str) -> str:
     """ISO date or date-time as Asia/Shanghai wall clock ('YYYY-MM-DD HH:MM:SS' or the date)."""
     if not value or "T" not in value:
-        return value
+        m = _DATE_WITH_ZONE.fullmatch(value or "")
+        return m.group(1) if m else value
     try:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -78,7 +80,10 @@ def _date_pair(el) -> tuple[str, str]:
     stamp = _wall_clock(_text(el, "DtTm"))
     if stamp:
         return stamp[:10], stamp
-    return _text(el, "Dt"), ""
+    day = _text(el, "Dt")
+    # xs:date may carry a zone (Raiffeisen: 2017-04-01+02:00): the calendar day is the bank's own
+    m = _DATE_WITH_ZONE.fullmatch(day)
+    return (m.group(1) if m else day), ""
 
 
 def _account(el) -> str:
@@ -155,6 +160,7 @@ def parse(data: bytes) -> Structured:
             "id": stmt_id, "account": acct, "currency": ccy or _currency_of_balances(stmt),
             "opening_balance": _balance(stmt, ("OPBD", "PRCD")),
             "closing_balance": _balance(stmt, ("CLBD",)),
+            "balance_currency": "/".join(_balance_currencies(stmt)),
             "period_start": _wall_clock(_text(stmt, "FrToDt/FrDtTm")),
             "period_end": _wall_clock(_text(stmt, "FrToDt/ToDtTm")),
             "first_line": first if len(rows) >= first else None,
@@ -163,7 +169,20 @@ def parse(data: bytes) -> Structured:
     return Structured(HEADER, rows, _values(summary))
 
 
+def _balance_currencies(stmt) -> list[str]:
+    """The distinct currencies of the opening and closing balances, in that order."""
+    out = []
+    for bal in stmt.findall("Bal"):
+        if _text(bal, "Tp/CdOrPrtry/Cd|Tp/CdOrPrtry/Prtry") in ("OPBD", "PRCD", "CLBD"):
+            amt = bal.find("Amt")
+            ccy = (amt.get("Ccy") or "") if amt is not None else ""
+            if ccy and ccy not in out:
+                out.append(ccy)
+    return out
+
+
 def _currency_of_balances(stmt) -> str:
+    """The currency the statement's balances are written in (``Bal/Amt@Ccy``), '' if none."""
     amt = stmt.find("Bal/Amt")
     return (amt.get("Ccy") or "") if amt is not None else ""
 
