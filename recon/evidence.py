@@ -5,8 +5,8 @@ better evidence than the cells as a ``VARCHAR[]`` on every line (it is verifiabl
 cheaper: copying a 737 MB month takes under a second, while the cells cost most of an import.
 
 Where: a folder beside the DuckDB file, ``<db>.evidence/<sha[:2]>/<sha256>``, uncompressed (gzip
-would cost ~15 s at 1M orders and save disk only). A ``:memory:`` store keeps its files in memory,
-with the connection, so nothing is ever left behind.
+would cost ~15 s at 1M orders and save disk only). A ``:memory:`` store (sniff, tests) keeps no copy:
+it points at each imported file and hash-checks it when read, so nothing is ever left behind.
 
 How a line points into it: ``file_id`` (the SHA-256), ``source_sheet`` (the part: zip member or
 sheet) and ``source_line``, plus ``rec_offset``/``rec_length``, the record's bytes in the part, for
@@ -27,7 +27,7 @@ from pathlib import Path
 from recon.errors import ReconError
 
 SUFFIX = ".evidence"
-_MEMORY: dict = {}  # id(connection) -> {sha256: bytes} for :memory: stores
+_MEMORY: dict = {}  # id(connection) -> {sha256: bytes, or the imported file's Path} for :memory: stores
 _CHUNK = 16 * 1024 * 1024
 
 
@@ -95,11 +95,17 @@ def keep(con, file_id: str, data: "bytes | Path | None", source: Path | None = N
     then, unless the evidence is already there, ``source`` (the file imported) is read again and
     checked (a ``:memory:`` store, whose import did not hold the bytes meanwhile). Returns the path
     newly placed (None: nothing new), so the caller can take it back should its transaction fail."""
+    base = folder(con)
     if data is None:
         if not missing(con, file_id):
             return None
+        if base is None and source is not None:
+            # a throwaway :memory: store (`recon sniff`, tests) points at the file it imported instead of
+            # holding its bytes: ``fetch`` reads it and checks its SHA-256, so a changed file is never
+            # shown as the record (a 2 GB sniff would otherwise hold the file twice)
+            _memory(con)[file_id] = Path(source)
+            return None
         data = read_checked(source, file_id)
-    base = folder(con)
     if base is None:
         if isinstance(data, Path):
             blob = data.read_bytes()
@@ -140,6 +146,12 @@ def fetch(con, file_id: str, name: str) -> bytes:
     if base is None:
         data = _memory(con).get(file_id)
         where = "the in-memory store"
+        if isinstance(data, Path):  # a :memory: store's pointer to the file it imported
+            where = str(data)
+            try:
+                data = data.read_bytes()
+            except OSError:
+                data = None
     else:
         where = str(path_of(base, file_id))
         try:
@@ -181,6 +193,8 @@ def verify(con) -> dict:
         where = "(in memory)" if base is None else str(path_of(base, file_id))
         if base is None:
             data = mem.get(file_id)
+            if isinstance(data, Path):
+                data = data.read_bytes() if data.is_file() else None
             found, actual = data is not None, (len(data) if data is not None else None)
             digest = hashlib.sha256(data).hexdigest() if data is not None else None
         else:

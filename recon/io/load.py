@@ -180,8 +180,8 @@ def _tables(part, profiles, forced, report, prev):
         return None, {_SKIP: {"reason": reason, "looks_like_ledger": part.kind == "mt940",
                               "header_line": None, "header": []}}
     if part.kind == "text":
-        data = part.data
-        text, enc = containers.decode(data)
+        text, enc = containers.decode(part.data)
+        spans = records.line_spans(part.data, enc)  # where each line's bytes are, for the evidence
         part.data = None  # the text is all that is read from now on: do not hold a big file twice
         report.encoding = report.encoding or enc
         # Comma first, then tab (bank TSVs); a tab-separated header read with commas is one cell and
@@ -195,9 +195,8 @@ def _tables(part, profiles, forced, report, prev):
             if table is not None:
                 table.source = (text, delim)
                 table.read = {"reader": "text", "encoding": enc, "delimiter": delim}
-                table.spans, table.record_starts = records.line_spans(data, enc), starts
+                table.spans, table.record_starts = spans, starts
                 break
-        del data  # the line spans are taken: the bytes go
         if table is None:
             delim = "\t" if text[:4096].count("\t") > text[:4096].count(",") else ","
             return None, {_SKIP: tabular.skip_reason(containers.text_rows(text, delim), profiles, forced)}
