@@ -33,7 +33,7 @@ from recon.io.parsers import registry as parser_registry
 from recon.sql.quote import quote_ident
 
 OFFSET_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
-_SCAN = 64 * 1024 * 1024  # bytes compared at a time: the scan's temporary stays bounded
+_SCAN = 8 * 1024 * 1024  # bytes compared at a time: the scan's temporary (one bool per byte) stays small
 
 
 def line_spans(data: bytes, encoding: str | None):
