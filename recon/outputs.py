@@ -27,7 +27,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -35,7 +34,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from recon import tempfiles
+from recon import evidence, tempfiles
 from recon.errors import ReconError
 
 # Every file a run or `recon report` may write into OUT. Anything else there belongs to the user.
@@ -48,14 +47,6 @@ _AT_FDCWD = -100
 
 def _hook(step: str) -> None:
     """Called after each step of ``publish`` (tests kill the process here); does nothing."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -170,22 +161,20 @@ def clean_leftovers(out: Path) -> list[str]:
     out = Path(out)
     pattern = re.compile(re.escape(f".{out.name}.recon-") + r"(\d+)-")
     removed = []
-    for entry in sorted(os.listdir(out.parent)):
-        m = pattern.match(entry)
-        path = out.parent / entry
-        if not m or not path.is_dir() or int(m.group(1)) == os.getpid() or tempfiles.alive(int(m.group(1))):
+    for path in tempfiles.orphans(out.parent, pattern):
+        if not path.is_dir():
             continue
         for inner in sorted(os.listdir(path)):
             if inner not in RECON_OUTPUTS and not os.path.lexists(out / inner):
                 os.rename(path / inner, out / inner)
         shutil.rmtree(path, ignore_errors=True)
-        removed.append(entry)
+        removed.append(path.name)
     return removed
 
 
 def hashes(folder: Path, names) -> dict:
     """SHA-256 of each named output (the manifest lists them; it cannot list itself)."""
-    return {n: sha256_file(Path(folder) / n) for n in names if n != "manifest.json"}
+    return {n: evidence.sha256_file(Path(folder) / n) for n in names if n != "manifest.json"}
 
 
 def verify_set(out: Path) -> dict:
@@ -207,7 +196,7 @@ def verify_set(out: Path) -> dict:
         path = out / name
         if not path.is_file():
             problems.append(f"{name}: missing")
-        elif sha256_file(path) != sha:
+        elif evidence.sha256_file(path) != sha:
             problems.append(f"{name}: not the file this manifest's run wrote (SHA-256 differs)")
     for name in sorted(RECON_OUTPUTS - set(expected) - {"manifest.json"}):
         if (out / name).exists():

@@ -305,17 +305,10 @@ def clear_stale_spill(spill: Path) -> list[str]:
     it is left empty. Called once the store is open read-write, so no other recon holds it.
     """
     removed = []
-    try:
-        names = sorted(os.listdir(spill))
-    except FileNotFoundError:
-        return removed
-    for name in names:
-        m = _SPILL_FILE.match(name)
-        if not m or int(m.group(1)) == os.getpid() or tempfiles.alive(int(m.group(1))):
-            continue
+    for path in tempfiles.orphans(spill, _SPILL_FILE):
         try:
-            os.remove(spill / name)
-            removed.append(name)
+            os.remove(path)
+            removed.append(path.name)
         except FileNotFoundError:
             pass
     try:

@@ -23,22 +23,30 @@ def scratch_dir(kind: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"recon-{kind}-{os.getpid()}-"))
 
 
+def orphans(folder: Path, pattern: re.Pattern) -> list[Path]:
+    """Entries of ``folder`` named by ``pattern`` (its group 1 a pid) whose process is gone, sorted.
+
+    The one test every cleaner uses (DuckDB's spill files, recon's scratch and staging folders): an
+    entry is another process's leftover only when that process no longer runs, never this one's."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        m = pattern.match(name)
+        if m and int(m.group(1)) != os.getpid() and not alive(int(m.group(1))):
+            found.append(Path(folder) / name)
+    return found
+
+
 def clean_stale(root: str | None = None) -> list[str]:
     """Remove scratch folders whose process is gone; return their names."""
-    root = Path(root or tempfile.gettempdir())
     removed = []
-    try:
-        names = sorted(os.listdir(root))
-    except OSError:
-        return removed
-    for name in names:
-        m = _NAME.match(name)
-        if not m or int(m.group(1)) == os.getpid() or alive(int(m.group(1))):
-            continue
-        path = root / name
+    for path in orphans(Path(root or tempfile.gettempdir()), _NAME):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(name)
+            removed.append(path.name)
     return removed
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recon import outputs
+from recon import evidence, outputs
 from conftest import run_args, run_cli
 
 
@@ -29,7 +29,7 @@ def test_manifest_hashes_every_output_and_verify_says_whole(month, capsys):
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     names = sorted(Path(p).name for p in manifest["outputs"] if not p.endswith("manifest.json"))
     assert sorted(manifest["output_sha256"]) == names
-    assert all(manifest["output_sha256"][n] == outputs.sha256_file(out / n) for n in names)
+    assert all(manifest["output_sha256"][n] == evidence.sha256_file(out / n) for n in names)
     assert outputs.verify_set(out)["state"] == "whole"
     (out / "results.csv").write_bytes((out / "results.csv").read_bytes() + b"x")
     report = outputs.verify_set(out)
@@ -61,7 +61,7 @@ def test_a_second_writer_of_the_same_out_is_refused(month, capsys):
 
 KILLER = """
 import os, signal, sys
-from recon import outputs
+from recon import evidence, outputs
 from recon.cli import main
 at = sys.argv[1]
 def hook(step):
