@@ -263,9 +263,10 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     (the accountants' workbook), OUT/vouchers.csv + voucher_sources.csv (balanced adjustment
     vouchers; --voucher-format adds the Kingdee or U8 layout) and OUT/manifest.json (inputs with
     SHA-256, control totals and proofs, counts per status and code, and the seconds each engine step
-    took under "timings"). --no-reports writes only
-    results.csv and manifest.json. The files are written beside OUT first and swapped in at the
-    end, manifest last, so a failed run leaves the previous set untouched.
+    took under "timings", and every output's SHA-256). --no-reports writes only results.csv and
+    manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
+    or killed run leaves the previous set untouched; your own files in OUT are kept, and a second run
+    writing the same OUT is refused (`recon verify --out OUT` checks a set).
     Files no format recognises are skipped with a warning; a file that cannot be read (damaged, over a
     --limit, not a regular file) is refused with the reason and the run goes on without it. Exit 0:
     clean; 1: unknown or review lines, quarantined lines, a failed proof or a refused file; 2: the run
