@@ -253,3 +253,25 @@ def test_profile_language_checks_sign_of_and_key_fallback(tmp_path):
     assert "sign_of names unknown field 'amout'" in text
     assert "not itself sign_of" in text
     assert "key_fallback.0: key field 'bank_ref' is not mapped" in text
+
+
+def test_order_and_contract_references_are_taken_from_the_memo(con, profiles, tmp_path):
+    """用途/附言/摘要 that quote an order, contract or invoice give the line its order_no (remittance
+    evidence for OFFLINE_PAYMENT_NOT_IN_AR); a memo without such a reference gives none."""
+    text = ("[HISTORYDETAIL]\r\n凭证号,交易时间,对方单位,对方账号,转入金额,转出金额,余额,用途,摘要,附言\r\n"
+            "0000900001,2026-04-16 09:02:11,宁波海曙示范贸易有限公司,6217000010002233445,36800.00,,36800.00,"
+            "货款 合同HT2026-017,汇入,\r\n"
+            "0000900002,2026-04-16 10:12:40,李明,6222020200112233,1200.00,,38000.00,,汇入,订单号：20260415-0031\r\n"
+            "0000900003,2026-04-17 14:30:52,深圳前海示例投资有限公司,755912345610201,50000.00,,88000.00,,汇入汇款,\r\n"
+            "0000900004,2026-04-17 15:00:00,Global Trade LLC,US12345678901234567,800.00,,88800.00,"
+            "INVOICE NO. INV-2026-88,汇入,\r\n")
+    do_import(con, write(tmp_path, "icbc_refs.csv", text, encoding="gbk"), profiles)
+    assert [r["order_no"] for r in rows(con, "bank_line", "order_no")] == [
+        "HT2026-017", "20260415-0031", None, "INV-2026-88"]
+    generic = ("交易日期,交易金额,余额,对方户名,摘要,附言\r\n"
+               "2026-04-01,1000.00,1000.00,甲公司,转账,PO#A-77 货款\r\n"
+               "2026-04-02,2000.00,3000.00,乙公司,转账,inventory 2026\r\n"
+               "2026-04-03,-50.00,2950.00,丙公司,付款,运费\r\n")
+    do_import(con, write(tmp_path, "generic_refs.csv", generic), profiles)
+    got = rows(con, "bank_line", "source_name, order_no", "source_name = 'generic_refs.csv'")
+    assert [r["order_no"] for r in got] == ["A-77", None, None]

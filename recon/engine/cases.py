@@ -44,6 +44,7 @@ CASE_COLUMNS = {
     "fee_expected": MONEY, "fee_charged": MONEY, "fee_deviation": MONEY,
     "in_group": "BOOLEAN", "group_diff": MONEY, "fee_group_gap": MONEY, "kind_sum": MONEY,
     "counterparty": "VARCHAR", "erp_ref_docs": "BIGINT", "erp_same_amount": "BIGINT",
+    "memo": "VARCHAR", "payer_erp_docs": "BIGINT",
 }
 FEE_TYPES = ("fee", "commission")
 # The kind of a fee line: the category of an Alipay/Tmall business type ('0030001|软件服务费-天猫佣金' and
@@ -52,6 +53,8 @@ FEE_KIND = "coalesce(nullif(regexp_extract({p}.raw_desc, '^[0-9]+[|]([^-|]+)', 1
 # An audit event that puts a refund (back) under review, and one that says its money moved.
 REVIEW_STATUS = "(二审|复核|审核中|人工审核)"
 MONEY_STATUS = "(退款成功|已退款|退款完成|已打款)"
+# A payer's name as compared with the ERP's customers: upper case, without spaces, brackets or dots.
+PAYER_KEY = "nullif(upper(regexp_replace({x}, '[\\s()（）.,，、]', '', 'g')), '')"
 
 
 def build(con, period_start, period_end, channels) -> int:
@@ -79,6 +82,11 @@ def steps(period_start, period_end, channels) -> list[Step]:
                CASE WHEN u.source = 'bank' THEN coalesce(u.order_no, b.customer_ref) ELSE u.order_no END AS order_no,
                u.line_type, u.currency, u.amount,
                u.movement_date, u.in_period, u.after_period, u.id_problem, u.order_record, u.counterparty,
+               -- a bank line's remittance text: 摘要 and 用途/附言, only the longer where one holds the other
+               CASE WHEN u.source = 'bank' THEN nullif(trim(CASE
+                   WHEN contains(coalesce(b.purpose, ''), coalesce(b.summary, '')) THEN b.purpose
+                   WHEN contains(b.summary, b.purpose) THEN b.summary
+                   ELSE b.summary || ' ' || b.purpose END), '') END AS memo,
                u.source_file, u.source_line, u.source_sheet, r.match_group AS rgroup,
                {FEE_KIND.format(p="p")} AS raw_type, p.raw_desc, p.subsidy_amount, p.gross_amount, p.fee_amount,
                e.exchange_rate, e.amount_local, e.bill_no,
@@ -199,7 +207,8 @@ def _groups(params) -> Step:
                NULL::DECIMAL(18,2) AS fee_deviation, TRUE AS in_group,
                g.platform_sum + g.bank_sum - g.erp_sum + CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE 0 END AS group_diff, NULL::DECIMAL(18,2) AS fee_group_gap,
                NULL::DECIMAL(18,2) AS kind_sum, NULL::VARCHAR AS counterparty,
-               NULL::BIGINT AS erp_ref_docs, NULL::BIGINT AS erp_same_amount
+               NULL::BIGINT AS erp_ref_docs, NULL::BIGINT AS erp_same_amount,
+               NULL::VARCHAR AS memo, NULL::BIGINT AS payer_erp_docs
         FROM g LEFT JOIN c_chan ch ON ch.channel = g.channel
         LEFT JOIN c_feecol fc ON fc.channel = g.channel
         LEFT JOIN c_audit a ON a.order_no = g.order_no
@@ -251,7 +260,13 @@ def _lines(params) -> Step:
                       GROUP BY order_no),
              amounts AS (SELECT amount, count(*) AS n FROM universe WHERE source = 'erp' AND line_type = 'receivable'
                            AND amount IN (SELECT amount FROM c_open WHERE source = 'bank')
-                         GROUP BY amount)
+                         GROUP BY amount),
+             -- ERP documents of a customer whose name is the bank payer's (case, spaces and brackets aside)
+             payers AS (SELECT {PAYER_KEY.format(x="account")} AS payer, count(*) AS n FROM universe
+                        WHERE source = 'erp' AND account IS NOT NULL
+                          AND {PAYER_KEY.format(x="account")} IN (SELECT {PAYER_KEY.format(x="counterparty")}
+                                                                  FROM c_open WHERE source = 'bank')
+                        GROUP BY 1)
         SELECT 'K' || substr(md5(o.line_id), 1, 16) AS case_id, 'line' AS case_kind, o.line_id,
                o.source, o.channel, o.order_no, o.line_type, o.currency, o.amount, o.amount AS residual,
                CASE WHEN o.source = 'platform' THEN o.amount ELSE 0 END AS platform_sum,
@@ -291,7 +306,8 @@ def _lines(params) -> Step:
                CASE WHEN g.case_kind = 'fee_group' THEN -g.diff END AS fee_group_gap,
                CASE WHEN g.case_kind = 'fee_group' AND o.is_fee THEN ks.s END AS kind_sum,
                o.counterparty, CASE WHEN o.source = 'bank' THEN coalesce(rf.n, 0) END AS erp_ref_docs,
-               CASE WHEN o.source = 'bank' THEN coalesce(am.n, 0) END AS erp_same_amount
+               CASE WHEN o.source = 'bank' THEN coalesce(am.n, 0) END AS erp_same_amount,
+               o.memo, CASE WHEN o.source = 'bank' THEN coalesce(py.n, 0) END AS payer_erp_docs
         FROM c_open o JOIN case_member cm USING (line_id)
         LEFT JOIN case_groups g ON g.case_id = cm.cgroup
         LEFT JOIN c_chan ch ON ch.channel = o.channel
@@ -304,4 +320,6 @@ def _lines(params) -> Step:
         LEFT JOIN kind_sums ks ON ks.cgroup = cm.cgroup AND ks.raw_type IS NOT DISTINCT FROM o.raw_type
         LEFT JOIN fees f ON f.line_id = o.line_id
         LEFT JOIN refs rf ON rf.order_no = o.order_no AND o.source = 'bank'
-        LEFT JOIN amounts am ON am.amount = o.amount AND o.source = 'bank'""", params, "case_lines")
+        LEFT JOIN amounts am ON am.amount = o.amount AND o.source = 'bank'
+        LEFT JOIN payers py ON py.payer = {PAYER_KEY.format(x="o.counterparty")} AND o.source = 'bank'""",
+        params, "case_lines")

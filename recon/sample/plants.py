@@ -174,4 +174,15 @@ def plant_all(mk: OrderMaker, fx: dict) -> tuple[list, list, list]:
     planted.append(Planted("OFFLINE_PAYMENT_NOT_IN_AR", "offline", None, ["mt940"],
                            "bank credit 36800.00 from NINGBO HAISHU DEMO TRADING with no receivable in the ERP",
                            amount, ZERO))
+
+    # UNKNOWN_PAYER_CREDIT (no dictionary code: it must stay unknown): a transfer from a payer the ERP
+    # does not know, memo 汇入汇款 only. A loan, a supplier's refund or a misdirected payment look the
+    # same; explaining it away as a customer's offline payment would be a false clean. Dated after every
+    # other CMB line of the month and drawing nothing from the RNG, so the rest of the month is unchanged.
+    at = dt.datetime.combine(mk.end - dt.timedelta(days=1), dt.time(15, 42, 7))
+    amount = D("50000.00")
+    bank.append(BankTxn("cmb", at, amount, "深圳前海示例投资有限公司", "755912345610201", "汇入汇款", ""))
+    planted.append(Planted("UNKNOWN_PAYER_CREDIT", "offline", None, ["cmb"],
+                           "bank credit 50000.00 from a payer the ERP does not know, no order or contract "
+                           "reference and no goods wording in the memo: must stay unknown", amount, ZERO))
     return orders, planted, bank
