@@ -244,7 +244,8 @@ class Settings:
                    load_channels(channels), load_dictionaries(paths))
 
     def order_tolerances(self) -> dict:
-        return {p.name: (p.tolerance, p.tolerance_relative) for p in self.rules.passes if p.leg == "order"}
+        return {p.name: (p.tolerance, p.tolerance_relative) for p in self.rules.passes
+                if p.leg in ("order", "short_key")}
 
 
 @dataclass

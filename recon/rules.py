@@ -20,8 +20,7 @@ from recon.store import LINE_TYPES
 from recon.resources import rules_dir
 
 PASS_KEYS = {"name", "leg", "description", "platform_line_types", "erp_line_types", "bank_line_types", "key",
-             "tolerance", "tolerance_relative", "date_window_days", "group_by"}
-LEGS = ("order", "cash", "trade_fund", "fee")
+             "tolerance", "tolerance_relative", "date_window_days", "group_by", "key_length"}
 # What an order-leg key expression may read: the universe's text columns (recon.engine.match).
 KEY_COLUMNS = {"order_no": "VARCHAR", "channel": "VARCHAR", "account": "VARCHAR", "line_type": "VARCHAR",
                "currency": "VARCHAR", "source": "VARCHAR"}
@@ -49,6 +48,7 @@ class MatchPass:
     tolerance_relative: Decimal = Decimal("0")  # a fraction of the ERP amount; the larger allowance wins
     date_window_days: tuple = (0, 0)  # bank date − platform date, inclusive bounds (cash leg)
     group_by: str | None = None  # cash leg: platform lines bundled by this explicit key
+    key_length: int = 8  # short_key leg: how many trailing letters and digits of the order number are the key
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,7 @@ def load_rules(path: Path | None = None) -> Rules:
     problems.unknown_keys(data, {"version", "passes"}, ())
     if data.get("version") != 1:
         problems.add(("version",), "version: 1 is required")
+    from recon.engine.match import LEGS  # the engine's registry of pass kinds (it imports this module)
     passes = []
     seen = set()
     for i, p in enumerate(data.get("passes") or []):
@@ -99,7 +100,7 @@ def load_rules(path: Path | None = None) -> Rules:
             problems.add(path_i + ("name",), f"duplicate pass name {name!r}")
         seen.add(name)
         if p.get("leg") not in LEGS:
-            problems.add(path_i + ("leg",), f"leg must be one of {', '.join(LEGS)}")
+            problems.add(path_i + ("leg",), f"leg must be one of {', '.join(sorted(LEGS))}")
         key = None
         if p.get("leg") == "order":
             try:
@@ -140,7 +141,8 @@ def load_rules(path: Path | None = None) -> Rules:
                                  f"{erp} lines on the ERP side (a group would otherwise pair a {plat} with the "
                                  f"wrong document and could not balance): list both or neither")
         other = "bank_line_types" if p.get("leg") == "cash" else "erp_line_types"
-        if p.get("leg") in ("order", "cash", "fee") and (not p.get("platform_line_types") or not p.get(other)):
+        if p.get("leg") in LEGS and p.get("leg") != "trade_fund" and (not p.get("platform_line_types")
+                                                                     or not p.get(other)):
             problems.add(path_i, f"a {p.get('leg')} pass needs platform_line_types and {other}")
         window = p.get("date_window_days", [0, 0])
         if (not isinstance(window, list) or len(window) != 2
@@ -149,6 +151,10 @@ def load_rules(path: Path | None = None) -> Rules:
             problems.add(path_i + ("date_window_days",),
                          f"must be [min, max] whole days from -{MAX_DAYS} to {MAX_DAYS}, e.g. [0, 3]")
             window = [0, 0]
+        key_length = p.get("key_length", 8)
+        if not isinstance(key_length, int) or isinstance(key_length, bool) or not 4 <= key_length <= 64:
+            problems.add(path_i + ("key_length",), f"key_length must be a whole number from 4 to 64 (found {key_length!r})")
+            key_length = 8
         if p.get("group_by") is not None and p.get("group_by") not in GROUP_BY:
             problems.add(path_i + ("group_by",), f"group_by must be one of {', '.join(GROUP_BY)}")
         passes.append(MatchPass(
@@ -157,7 +163,8 @@ def load_rules(path: Path | None = None) -> Rules:
             erp_line_types=tuple(p.get("erp_line_types") or ()),
             key=key, tolerance=tol,
             bank_line_types=tuple(p.get("bank_line_types") or ()),
-            date_window_days=tuple(window), group_by=p.get("group_by"), tolerance_relative=rel))
+            date_window_days=tuple(window), group_by=p.get("group_by"), tolerance_relative=rel,
+            key_length=key_length))
     problems.raise_if_any()
     return Rules(str(path), file_sha256(path), tuple(passes))
 

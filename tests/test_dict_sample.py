@@ -24,6 +24,8 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 ORDER_LEG = {"sale", "refund", "receivable", "credit_note", "other_receivable"}
 FEE = {"fee", "commission"}
 # where each code's verdict must show on the planted order's lines
+# the match-pass plants (no dictionary code): where their lines end
+SHORT_KEY = {"SHORT_KEY_MATCHED": ("matched", "order_short_key"), "SHORT_KEY_REVIEW": ("review", "order_short_key")}
 LINE_CODES = {"COMMISSION_NOT_REVERSED": {"commission"}, "SHIPPING_INSURANCE_NOT_REVERSED": {"fee"},
               "FEE_RULE_DEVIATION": FEE, "PAYMENT_FEE_NOT_IN_COST": {"fee"}}
 
@@ -45,7 +47,17 @@ def check_truth(truth: dict, rows: list[dict]) -> Counter:
         # the order's lines on the order leg (a fund-bill record paired with its trade-bill line is not)
         mine = [r for r in rows if order and r["order_no"] == order and r["code"] != "trade_fund"]
         where = f"{code} {item['channel']} {order}"
-        if code not in codes and order is None:  # a bank line no entry may explain (a false clean)
+        if code in SHORT_KEY:  # the ERP keys the order by XS + its last 8 characters: the fallback pass
+            plat = [r for r in mine if r["line_type"] in ORDER_LEG]
+            erp = [r for r in rows if r["source"] == "erp" and r["order_no"] == "XS" + order[-8:]]
+            assert plat and erp and {(r["status"], r["code"]) for r in plat + erp} == {SHORT_KEY[code]}, where
+            if code == "SHORT_KEY_REVIEW":  # every candidate listed, one review group for the short key
+                others = [i["order_no"] for i in truth["items"] if i["code"] == code]
+                assert all(o in r["explanation"] for r in erp for o in others), where
+                assert len({r["match_group"] for r in plat + erp}) == 1, where
+            else:
+                assert len({r["match_group"] for r in plat + erp}) == 1, where
+        elif code not in codes and order is None:  # a bank line no entry may explain (a false clean)
             bank = [r for r in rows if r["source"] == "bank" and Decimal(r["amount"]) == Decimal(item["platform_amount"])
                     and r["source_file"] in item["files"]]
             assert [(r["status"], r["code"]) for r in bank] == [("unknown", "")], where

@@ -479,6 +479,10 @@ def test_planted_orders_are_never_matched_on_the_leg_that_differs(clean_run):
             fees = [r for r in own_leg if r["line_type"] in ("fee", "commission")]
             planted_fee = [r for r in fees if r["amount"] == item["platform_amount"]] or fees
             assert planted_fee and all(r["status"] != "matched" for r in planted_fee), item
+        elif item["code"] == "SHORT_KEY_MATCHED":
+            # nothing differs but the key: the fallback pass matches the one candidate, never order_exact
+            legs = [r for r in own_leg if r["line_type"] in ORDER_LEG]
+            assert legs and all((r["status"], r["code"]) == ("matched", "order_short_key") for r in legs), item
         else:
             legs = [r for r in own_leg if r["line_type"] in ORDER_LEG]
             assert legs and all(r["status"] != "matched" for r in legs), item

@@ -99,7 +99,7 @@ def test_a_failing_step_is_named_and_exits_3_with_its_traceback(month, capsys, m
         return [Step(s.name, "INSERT INTO result SELECT * FROM no_such_table", s.params, s.writes)
                 if s.name.endswith(".matched") else s for s in out]
 
-    monkeypatch.setattr(match, "order_pass_steps", broken)
+    monkeypatch.setitem(match.LEGS, "order", broken)  # the registry the passes are run from
     code, stdout, stderr = run_cli(_run(month), capsys)
     assert code == 3, stdout + stderr
     assert "StepError: step 'pass.order_exact.matched' failed: " in stderr and "no_such_table" in stderr

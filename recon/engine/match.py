@@ -13,12 +13,12 @@ inputs give the same ids in every run.
 Every statement is a ``recon.engine.steps.Step`` run by the run's ``Runner``: ``universe_steps`` and
 ``order_pass_steps`` are pure builders; ``run_passes`` sequences the legs (it reads the decisions it
 applied, and checks one outcome per line, between steps). Each leg's module (``cash``, ``pairing``,
-``fee_leg``) builds its own steps; all of them append to ``result`` (``recon.engine.outcome``).
+``fee_leg``, ``short_key``) builds its own steps; all of them append to ``result`` (``recon.engine.outcome``).
 """
 
 from __future__ import annotations
 
-from recon.engine import cash, decisions, fee_leg, ledger, outcome, pairing
+from recon.engine import cash, decisions, fee_leg, ledger, outcome, pairing, short_key
 from recon.engine.steps import Step, runner, values_table
 from recon.rules import MatchPass, Rules
 from recon.sql.bind import in_list
@@ -125,10 +125,6 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
     return [cand, grp]
 
 
-# the leg -> builder registry: a pass kind is one entry here and one module
-LEGS = {"cash": cash.steps, "trade_fund": pairing.steps, "fee": fee_leg.steps}
-
-
 def run_passes(con, rules: Rules) -> dict:
     """Apply the store's manual decisions, then each pass in order on its leg; then decide every
     remaining line of the period. Returns which decisions were applied and which are stale.
@@ -140,7 +136,7 @@ def run_passes(con, rules: Rules) -> dict:
     r.run(outcome.create())
     decided = decisions.apply(r)
     for p in rules.passes:
-        r.run(LEGS.get(p.leg, order_pass_steps)(p))
+        r.run(LEGS[p.leg](p))
     r.run(_leftovers(rules))
     _one_outcome_per_line(r)
     return decided
@@ -178,6 +174,12 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
                                                  CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
         params, "result")
     return _candidates(name, p.platform_line_types, p.erp_line_types, p.key) + [review, matched]
+
+
+# the leg -> builder registry (``recon.rules`` validates a pass's ``leg`` against it): a pass kind
+# is one entry here and one module
+LEGS = {"order": order_pass_steps, "short_key": short_key.steps, "cash": cash.steps, "trade_fund": pairing.steps,
+        "fee": fee_leg.steps}
 
 
 def _one_outcome_per_line(con) -> None:

@@ -69,6 +69,8 @@ def build_docs(rng: random.Random, month, fx_by_day: dict) -> list[ArDoc]:
         col = "" if in_summary else o.order_no
         if o.erp.get("mangled"):
             col = mangle(o.order_no)
+        if o.erp.get("short_key"):  # the seller's own number (plants.plant_short_keys); 摘要 does not name the order
+            col, in_summary = o.erp["short_key"], False
         text = f"订单号:{o.order_no} {o.product}" if in_summary else f"{customer} 销售 {o.product}"
         settled = amount - subsidy if o.created.date() < cutoff_paid and o.settled is not None else ZERO
         copies = 2 if o.erp.get("duplicate") else 1

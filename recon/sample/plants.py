@@ -186,3 +186,46 @@ def plant_all(mk: OrderMaker, fx: dict) -> tuple[list, list, list]:
                            "bank credit 50000.00 from a payer the ERP does not know, no order or contract "
                            "reference and no goods wording in the memo: must stay unknown", amount, ZERO))
     return orders, planted, bank
+
+
+def plant_short_keys(mk: OrderMaker, ordinary: list) -> tuple[list, list]:
+    """Shortened keys on ordinary WeChat Pay orders: the ERP's 平台订单号 holds the seller's own number,
+    XS + the order number's last 8 characters (WX + date + 8 digits: the 8 digits). Returns (orders
+    made for it, planted).
+
+    - SHORT_KEY_MATCHED: one order so keyed; the fallback pass finds exactly one candidate.
+    - SHORT_KEY_REVIEW: two orders of the same amount on different days, the second renumbered so
+      that both end in the same 8 characters, both so keyed: all four lines go to review.
+
+    The orders are picked from the month's ordinary ones and bent without drawing from the RNG, so the
+    rest of the month stays as it was; only a month too small to hold them gets orders of its own.
+    """
+    end = mk.end
+    fit = sorted((o for o in ordinary if o.channel == "wechatpay" and not o.refunds and o.settled is not None
+                  and o.settled.date() < end and o.created.date() <= end - dt.timedelta(days=5)),
+                 key=lambda o: o.order_no)
+    pair = next(((a, b) for i, a in enumerate(fit) for b in fit[i + 1:]
+                 if a.received == b.received and a.created.date() != b.created.date()), None)
+    single = next((o for o in fit if pair is None or (o not in pair and o.order_no[-8:] != pair[0].order_no[-8:])),
+                  None)
+    made = []
+    if pair is None or single is None:
+        price = D("178.00")
+        pair = (mk.order("wechatpay", day=mk.start + dt.timedelta(days=1), lag=1, price=price),
+                mk.order("wechatpay", day=mk.start + dt.timedelta(days=4), lag=1, price=price))
+        single = mk.order("wechatpay", day=mk.start + dt.timedelta(days=2), lag=1)
+        made = [*pair, single]
+    a, b = pair
+    b.order_no = b.merchant_order_no = b.order_no[:-8] + a.order_no[-8:]
+    planted = []
+    for o in pair:
+        o.erp["short_key"] = f"XS{o.order_no[-8:]}"
+        planted.append(Planted("SHORT_KEY_REVIEW", "wechatpay", o.order_no, ["wechat_trade", "wechat_fund", "erp"],
+                               f"the ERP keys the order {o.erp['short_key']}; two orders of {o.received} end in "
+                               f"{o.order_no[-8:]}: every line goes to review with both candidates",
+                               o.received, o.received))
+    single.erp["short_key"] = f"XS{single.order_no[-8:]}"
+    planted.append(Planted("SHORT_KEY_MATCHED", "wechatpay", single.order_no, ["wechat_trade", "wechat_fund", "erp"],
+                           f"the ERP keys the order {single.erp['short_key']} (its last 8 characters): one "
+                           "candidate, matched by the fallback pass", single.received, single.received))
+    return made, planted
