@@ -43,11 +43,12 @@ def steps(p: MatchPass) -> list[Step]:
             WHERE u.order_no IS NOT NULL AND u.id_problem IS NULL AND u.in_period AND u.order_record
               AND ((u.source = 'platform' AND u.line_type IN ({ptypes}))
                 OR (u.source = 'erp' AND u.line_type IN ({etypes})))),
-             -- full order numbers the order leg holds on each side (decided or not)
+             -- the sides on which the order leg holds each open line's full order number (decided or not);
+             -- only those numbers: the month mostly matched and needs no second pass over every order
              sides AS (
             SELECT order_no, bool_or(source = 'platform') AS on_platform, bool_or(source = 'erp') AS on_erp
             FROM universe
-            WHERE order_no IS NOT NULL AND order_record
+            WHERE order_no IN (SELECT order_no FROM open) AND order_record
               AND ((source = 'platform' AND line_type IN ({ptypes})) OR (source = 'erp' AND line_type IN ({etypes})))
             GROUP BY order_no)
         SELECT o.* EXCLUDE (alnum), right(o.alnum, $n) AS skey
