@@ -229,3 +229,17 @@ def plant_short_keys(mk: OrderMaker, ordinary: list) -> tuple[list, list]:
                            f"the ERP keys the order {single.erp['short_key']} (its last 8 characters): one "
                            "candidate, matched by the fallback pass", single.received, single.received))
     return made, planted
+
+
+def plant_rounding_one_to_one(mk: OrderMaker, ordinary: list) -> tuple[list, list]:
+    """ROUNDING_ALLOCATION between one settlement line and one ERP document: an ordinary Tmall order
+    whose 标准应收单 is 0.01 short (its 价税合计 summed from rounded tax lines). Picked and bent
+    without drawing from the RNG; a month too small to hold one gets an order of its own."""
+    fit = sorted((o for o in ordinary if o.channel == "tmall" and not o.refunds and o.settled is not None
+                  and o.settled.date() < mk.end and not o.erp), key=lambda o: o.order_no)
+    made = [] if fit else [mk.order("tmall", day=mk.start + dt.timedelta(days=3), lag=1)]
+    o = (fit or made)[0]
+    o.erp["amount"] = o.received - D("0.01")
+    return made, [Planted("ROUNDING_ALLOCATION", "tmall", o.order_no, ["tmall", "erp"],
+                          f"one settlement line {o.received} against one 标准应收单 {o.erp['amount']}: the ERP "
+                          "total was summed from rounded tax lines (0.01)", o.received, o.erp["amount"])]
