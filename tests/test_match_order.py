@@ -96,3 +96,23 @@ def test_group_across_periods_is_never_plain_matched(con, tmp_path):
     e = receivable(con, "A", "100.00", day=dt.date(2026, 2, 2))
     res = run_with(con, tmp_path, '    tolerance: "0.01"\n')
     assert res[p][0] == res[e][0] == "unknown" and "2026-02-02" in res[p][2]
+
+
+def test_a_refund_booked_next_period_leaves_the_balanced_sale_matched(con, tmp_path):
+    """Sale 178 ↔ receivable 178 in January; refund −83.66 on 31 January, its credit note on 3 February:
+    the sale part is matched on its own, the refund ↔ credit-note pair stays open together."""
+    s, e = sale(con, "A", "178.00", day=dt.date(2026, 1, 27)), receivable(con, "A", "178.00", day=dt.date(2026, 1, 26))
+    r = sale(con, "A", "-83.66", line_type="refund", day=dt.date(2026, 1, 31))
+    cn = receivable(con, "A", "-83.66", line_type="credit_note", day=dt.date(2026, 2, 3))
+    res = run_with(con, tmp_path)
+    assert res[s][:2] == res[e][:2] == ("matched", "p") and "退款与红字应收单跨期" in res[s][2]
+    assert res[r][0] == res[cn][0] == "unknown" and "2026-02-03" in res[r][2]
+    assert "平台 -83.66 vs ERP -83.66" in res[cn][2]  # the open pair, grouped alone
+
+
+def test_an_unbalanced_sale_part_keeps_the_whole_order_open(con, tmp_path):
+    s, e = sale(con, "A", "178.00", day=dt.date(2026, 1, 27)), receivable(con, "A", "177.00", day=dt.date(2026, 1, 26))
+    r = sale(con, "A", "-83.66", line_type="refund", day=dt.date(2026, 1, 31))
+    receivable(con, "A", "-83.66", line_type="credit_note", day=dt.date(2026, 2, 3))
+    res = run_with(con, tmp_path)
+    assert res[s][0] == res[e][0] == res[r][0] == "unknown"

@@ -479,6 +479,10 @@ def test_planted_orders_are_never_matched_on_the_leg_that_differs(clean_run):
             fees = [r for r in own_leg if r["line_type"] in ("fee", "commission")]
             planted_fee = [r for r in fees if r["amount"] == item["platform_amount"]] or fees
             assert planted_fee and all(r["status"] != "matched" for r in planted_fee), item
+        elif item["code"] == "REFUND_PERIOD_TIMING":
+            # the sale balances in the period and is matched; the refund and its late credit note are not
+            legs = [r for r in own_leg if r["line_type"] in ("refund", "credit_note")]
+            assert legs and all(r["status"] != "matched" for r in legs), item
         elif item["code"] == "SHORT_KEY_MATCHED":
             # nothing differs but the key: the fallback pass matches the one candidate, never order_exact
             legs = [r for r in own_leg if r["line_type"] in ORDER_LEG]

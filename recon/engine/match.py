@@ -98,7 +98,7 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
     cand = Step(f"{name}.candidates",
         f"""CREATE OR REPLACE TEMP TABLE cand AS
         -- only the columns the groups need: the universe is wide and cand is built once per pass
-        SELECT line_id, source, order_no, amount, movement_date, in_period, mkey
+        SELECT line_id, source, order_no, line_type, amount, movement_date, in_period, mkey
         FROM (SELECT u.*, {key_sql} AS mkey FROM universe u ANTI JOIN result r USING (line_id)) u
         WHERE u.mkey IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
           AND u.order_record
@@ -173,7 +173,37 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
           AND abs(g.p_sum - g.e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
                                                  CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
         params, "result")
-    return _candidates(name, p.platform_line_types, p.erp_line_types, p.key) + [review, matched]
+    return _candidates(name, p.platform_line_types, p.erp_line_types, p.key) + [review, matched, _sale_part(name, params)]
+
+
+def _sale_part(name: str, params: dict) -> Step:
+    """An order whose refund and credit note straddle the period end: its sales and receivables, all in
+    the period and balanced, are matched on their own; the refund ↔ credit-note remainder stays open,
+    grouped alone by the leftovers, for the dictionary (REFUND_PERIOD_TIMING). A refund booked next
+    period does not re-code the sale."""
+    return Step(f"{name}.sale_part",
+        f"""INSERT INTO result
+        WITH g AS (SELECT mkey FROM grp WHERE np > 0 AND ne > 0 AND NOT all_in AND NOT p_many AND NOT e_many),
+             sale AS (
+            SELECT c.mkey,
+                   coalesce(sum(c.amount) FILTER (WHERE c.source = 'platform'), 0) AS p_sum,
+                   coalesce(sum(c.amount) FILTER (WHERE c.source = 'erp'), 0) AS e_sum,
+                   count(*) FILTER (WHERE c.source = 'platform') AS np, count(*) FILTER (WHERE c.source = 'erp') AS ne,
+                   bool_and(c.in_period) AS all_in, {GROUP_ID} AS match_group
+            FROM cand c JOIN g USING (mkey)
+            WHERE (c.source = 'platform' AND c.line_type = 'sale') OR (c.source = 'erp' AND c.line_type = 'receivable')
+            GROUP BY c.mkey),
+             ok AS (SELECT * FROM sale
+                    WHERE np > 0 AND ne > 0 AND all_in
+                      AND abs(p_sum - e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
+                                                         CAST($rel AS DECIMAL(18,6)) * abs(e_sum)))
+        SELECT c.line_id, c.source, 'matched', $name, k.match_group,
+               '订单 ' || k.mkey || ': 平台货款 ' || CAST(k.p_sum AS VARCHAR) || ' = ERP 应收 ' || CAST(k.e_sum AS VARCHAR)
+               || ' (' || CAST(k.np AS VARCHAR) || ' 平台行, ' || CAST(k.ne AS VARCHAR)
+               || ' ERP 单据); 退款与红字应收单跨期, 另行核对'
+        FROM cand c JOIN ok k USING (mkey)
+        WHERE (c.source = 'platform' AND c.line_type = 'sale') OR (c.source = 'erp' AND c.line_type = 'receivable')""",
+        params, "result")
 
 
 # the leg -> builder registry (``recon.rules`` validates a pass's ``leg`` against it): a pass kind
