@@ -53,6 +53,8 @@ def order_entries(o: Order) -> list[Entry]:
         add("marketing", -o.marketing, at + dt.timedelta(seconds=3))
         add("insurance", -o.insurance, at + dt.timedelta(seconds=3))
     for r in o.refunds:
+        if not r.on_platform:  # still in review: the platform has moved no money
+            continue
         if o.channel == "wechatpay":  # the fund bill shows the refund net of the returned fee
             add("refund", -(r.amount - r.fee_back), r.at, refund=r)
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from recon.sample.model import ZERO, BankTxn, Planted, SubOrder, fee_of, money, random_time
+from recon.sample.model import ZERO, BankTxn, Planted, Refund, SubOrder, fee_of, money, random_time
 from recon.sample.orders import OrderMaker
 
 D = Decimal
@@ -243,3 +243,20 @@ def plant_rounding_one_to_one(mk: OrderMaker, ordinary: list) -> tuple[list, lis
     return made, [Planted("ROUNDING_ALLOCATION", "tmall", o.order_no, ["tmall", "erp"],
                           f"one settlement line {o.received} against one 标准应收单 {o.erp['amount']}: the ERP "
                           "total was summed from rounded tax lines (0.01)", o.received, o.erp["amount"])]
+
+
+def plant_refund_review_erp_side(mk: OrderMaker, ordinary: list) -> tuple[list, list]:
+    """REFUND_IN_REVIEW seen from the ERP: an ordinary Douyin order whose full refund the ERP books as a
+    红字应收单 on the last day, while the after-sale log sends it to 二审中 and no money moves, so the
+    platform's bill shows no refund. Picked and bent without drawing from the RNG (the refund number is
+    the order number with a 7 in front, as Douyin's 售后单号 start); a month too small gets an order of its own."""
+    last = mk.end - dt.timedelta(days=1)
+    fit = sorted((o for o in ordinary if o.channel == "douyin" and not o.refunds and o.settled is not None
+                  and o.settled.date() < last and not o.erp), key=lambda o: o.order_no)
+    made = [] if fit else [mk.order("douyin", day=mk.start + dt.timedelta(days=3), lag=1)]
+    o = (fit or made)[0]
+    at = dt.datetime.combine(last, dt.time(10, 15, 2))
+    o.refunds.append(Refund(o, o.received, at, "7" + o.order_no[1:], "", erp_date=last, on_platform=False))
+    return made, [Planted("REFUND_IN_REVIEW", "douyin", o.order_no, ["douyin", "audit", "erp"],
+                          f"the ERP booked a 红字应收单 {-o.received} for a refund the audit log moves to 二审中 "
+                          "with no money moved; the platform's bill shows no refund", o.received, ZERO)]

@@ -39,7 +39,7 @@ def _trade_rows(month: Month, rng) -> tuple[list[str], list[tuple]]:
     events = []
     for o in month.orders_of("alipay"):
         events.append((o.created, o, None))
-        events += [(r.at, o, r) for r in o.refunds]
+        events += [(r.at, o, r) for r in o.refunds if r.on_platform]
     for at, o, r in sorted(events, key=lambda e: e[0]):
         store = rng.choice(stores) if rng.random() < 0.5 else ("", "", "", "")
         kind = "退款" if r else "交易"

@@ -3,7 +3,8 @@
 The audit log is what a clerk exports from the platforms' 售后 back offices, one row per status
 change. Every marketplace refund goes 退款申请中 -> 退款中 -> 退款成功; a refund planted as
 REFUND_IN_REVIEW gets a later 人工复核 event that moves it to 二审中, so the platform's settlement
-shows it refunded while the refund is in fact still being reviewed.
+shows it refunded while the refund is in fact still being reviewed. A refund that never reached the
+platform (``on_platform`` False: the ERP-side REFUND_IN_REVIEW) goes from 退款中 straight to 二审中.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def write_audit(month: Month, root: Path, rel: str) -> Path:
             steps = [(r.at - dt.timedelta(hours=3), "买家申请退款", "", "退款申请中", "买家", f"申请金额{amt(r.amount)}"),
                      (r.at - dt.timedelta(hours=1), "商家同意退款", "退款申请中", "退款中", "客服-小林", ""),
                      (r.at, "退款成功", "退款中", "退款成功", "系统", f"退款金额{amt(r.amount)}")]
+            if not r.on_platform:  # the ERP booked it; the platform sent it to review before any money moved
+                steps[2:] = [(r.at, "人工复核", "退款中", "二审中", "风控-二审", "售后凭证待核实，转人工复核")]
             if r.in_review:
                 steps.append((r.at + dt.timedelta(hours=20), "人工复核", "退款成功", "二审中", "风控-二审",
                               "退款金额与售后凭证不符，转人工复核"))

@@ -35,7 +35,7 @@ def write_trade_bill(month: Month, root: Path, rel: str) -> Path:
     events = []
     for o in month.orders_of("wechatpay"):
         events.append((o.created, o, None))
-        events += [(r.at, o, r) for r in o.refunds]
+        events += [(r.at, o, r) for r in o.refunds if r.on_platform]
     rows, n, settle, refund, fees, orders, asked = [], 0, ZERO, ZERO, ZERO, ZERO, ZERO
     for _, o, r in sorted(events, key=lambda e: e[0]):
         openid, bank = ids.openid(), rng.choice(BANKS)
