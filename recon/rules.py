@@ -100,7 +100,7 @@ def load_rules(path: Path | None = None) -> Rules:
             problems.add(path_i + ("name",), f"duplicate pass name {name!r}")
         seen.add(name)
         if p.get("leg") not in LEGS:
-            problems.add(path_i + ("leg",), f"leg must be one of {', '.join(sorted(LEGS))}")
+            problems.add(path_i + ("leg",), f"leg must be one of {', '.join(LEGS)}")
         key = None
         if p.get("leg") == "order":
             try:

@@ -208,8 +208,8 @@ def _sale_part(name: str, params: dict) -> Step:
 
 # the leg -> builder registry (``recon.rules`` validates a pass's ``leg`` against it): a pass kind
 # is one entry here and one module
-LEGS = {"order": order_pass_steps, "short_key": short_key.steps, "cash": cash.steps, "trade_fund": pairing.steps,
-        "fee": fee_leg.steps}
+LEGS = {"order": order_pass_steps, "cash": cash.steps, "trade_fund": pairing.steps, "fee": fee_leg.steps,
+        "short_key": short_key.steps}
 
 
 def _one_outcome_per_line(con) -> None:
