@@ -550,7 +550,9 @@ def vouchers(run_id, out, fmt, accounts, db):
     Writes OUT/vouchers.csv (recon's generic layout), OUT/voucher_sources.csv (every source line
     each voucher corrects) and, with --voucher-format, the Kingdee or U8 import file. Accounts come
     from the chart (--accounts); a correction naming an account the chart lacks is an error and
-    nothing is written. Exit 1 when a code's voucher total differs from its cases' residuals.
+    nothing is written. A voucher whose cases move money between one pair of accounts is posted net
+    (one debit, one credit). Exit 1 when a code's voucher total differs from what its cases' residuals
+    call for (Σ|residual|, or for a netted voucher the net of the residuals).
 
     Example:
 
@@ -561,7 +563,9 @@ def vouchers(run_id, out, fmt, accounts, db):
     differs = [c for c in res["controls"] if not c["agrees"]]
     for c in res["controls"]:
         click.echo(f"  {c['code']}: {c['cases']} case(s), {c['vouchers']} voucher(s) totalling {c['voucher_total']}"
-                   f" vs |residual| {c['residual_abs_corrected']}" + ("" if c["agrees"] else "  DIFFERS"))
+                   + (f" vs net of residuals {c['due']} (posted net; Σ|residual| {c['residual_abs_corrected']})"
+                      if c["netted"] and c["due"] != c["residual_abs_corrected"]
+                      else f" vs |residual| {c['due']}") + ("" if c["agrees"] else "  DIFFERS"))
     click.echo("wrote " + ", ".join(res["paths"]))
     sys.exit(EXIT_FINDINGS if differs else EXIT_OK)
 

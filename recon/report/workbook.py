@@ -229,7 +229,7 @@ def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known
     """The 汇总 sheet; ``local`` is the vouchers' currency (the chart's), in which case controls are kept."""
     m = run["manifest"]
     ws = wb.add_worksheet("汇总")
-    for c, width in enumerate((24, 16, 18, 16, 16, 16, 16, 16, 16, 12)):
+    for c, width in enumerate((24, 16, 18, 16, 16, 16, 16, 16, 16, 16, 12)):
         ws.set_column(c, c, width)
     out = _Rows(ws, styles)
     out.title("对账汇总")
@@ -252,7 +252,7 @@ def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known
                     (amount, f"money:{cur}"))
     out.gap()
     out.header("已知差异代码", "币种", "行数", "金额", "本簿列出行数", "个案", "需调整个案", "需调整个案|残差|合计",
-               "凭证张数", "凭证金额", "凭证=残差")
+               "凭证张数", "凭证金额", "凭证应为（轧差后）", "凭证=残差")
     ctl = {c["code"]: c for c in controls}
     for code, n, per_currency in by_code:
         c = ctl.get(code, {})
@@ -265,6 +265,7 @@ def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known
                     (c.get("residual_abs_corrected") if first else None, f"money:{local}"),
                     (c.get("vouchers") if first else None, "int"),
                     (c.get("voucher_total") if first else None, f"money:{local}"),
+                    (c.get("due") if first else None, f"money:{local}"),
                     (("是" if c.get("agrees") else ("否" if c else "—")) if first else None, "text"))
     out.gap()
     out.header("控制总数", "币种", "输入行", "输入金额", "输出行", "输出金额", "期后证据行", "期后证据金额", "期外行",
