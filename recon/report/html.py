@@ -328,9 +328,14 @@ def _known(con, run_id, top, account_names=None, code_names=None) -> list:
             SELECT *, row_number() OVER (PARTITION BY code ORDER BY abs(residual) DESC, case_id) AS k
             FROM known_case WHERE run_id = $run) WHERE k <= $top ORDER BY code, k""",
                  {**p, "top": min(top, KNOWN_CASES_SHOWN)})
-    vouchers = _all(con, """SELECT code, coalesce(channel, ''), period, account, sum(debit), sum(credit)
-        FROM correction_line WHERE run_id = $run GROUP BY ALL
-        ORDER BY code, 2, period, sum(debit) = 0, account""", p)
+    # as recon.report.vouchers posts them: a voucher on one pair of accounts net, one line per account
+    vouchers = _all(con, """WITH a AS (SELECT code, coalesce(channel, '') AS ch, period, account, sum(debit) AS d,
+                sum(credit) AS c FROM correction_line WHERE run_id = $run GROUP BY ALL),
+            v AS (SELECT *, count(*) OVER (PARTITION BY code, ch, period) = 2 AS netted FROM a)
+        SELECT code, ch, period, account, CASE WHEN netted THEN greatest(d - c, 0) ELSE d END AS debit,
+               CASE WHEN netted THEN greatest(c - d, 0) ELSE c END AS credit
+        FROM v WHERE NOT netted OR d <> c
+        ORDER BY code, ch, period, debit = 0, account""", p)
     by_code: dict = defaultdict(lambda: {"cases": [], "vouchers": defaultdict(list)})
     for code, *case in cases:
         by_code[code]["cases"].append(case)
