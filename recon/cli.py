@@ -261,7 +261,8 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     reason), OUT/order_baseline.csv (per order: receivable, received, refund due, refunded,
     commission and tax by source), OUT/report.html (the root-cause report, offline), OUT/recon.xlsx
     (the accountants' workbook), OUT/vouchers.csv + voucher_sources.csv (balanced adjustment
-    vouchers; --voucher-format adds the Kingdee or U8 layout) and OUT/manifest.json (inputs with
+    vouchers; --voucher-format adds the Kingdee or U8 layout), OUT/decision_sources.csv (the lines
+    manual decisions settled: who, when, why) and OUT/manifest.json (inputs with
     SHA-256, control totals and proofs, counts per status and code, and the seconds each engine step
     took under "timings", and every output's SHA-256). --no-reports writes only results.csv and
     manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
@@ -537,7 +538,7 @@ def verify(ctx, db, out, as_json):
 @cli.command()
 @click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for vouchers.csv, voucher_sources.csv and the ERP layout.")
+              help="Folder for vouchers.csv, voucher_sources.csv, decision_sources.csv and the ERP layout.")
 @click.option("--voucher-format", "fmt", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
               show_default=True, help="Also write the Kingdee (vouchers_kingdee.xlsx) or Yonyou U8 (vouchers_u8.csv) "
                                       "import layout.")
@@ -548,7 +549,8 @@ def vouchers(run_id, out, fmt, accounts, db):
     """Export a run's adjustment vouchers from the store: one per (period, code, channel), balanced.
 
     Writes OUT/vouchers.csv (recon's generic layout), OUT/voucher_sources.csv (every source line
-    each voucher corrects) and, with --voucher-format, the Kingdee or U8 import file. Accounts come
+    each voucher corrects), OUT/decision_sources.csv (every line a manual decision settled, with the
+    decision's id, who, when and why) and, with --voucher-format, the Kingdee or U8 import file. Accounts come
     from the chart (--accounts); a correction naming an account the chart lacks is an error and
     nothing is written. A voucher whose cases move money between one pair of accounts is posted net
     (one debit, one credit). Exit 1 when a code's voucher total differs from what its cases' residuals

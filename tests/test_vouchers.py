@@ -234,7 +234,7 @@ def read_generic(path: Path):
 
 def test_generic_layout_and_byte_identical_reexport(month, tmp_path):
     paths = write_vouchers(month, RUN, tmp_path / "a")
-    assert [p.name for p in paths] == ["vouchers.csv", "voucher_sources.csv"]
+    assert [p.name for p in paths] == ["vouchers.csv", "voucher_sources.csv", "decision_sources.csv"]
     rows = read_generic(tmp_path / "a" / "vouchers.csv")
     assert tuple(rows[0].keys()) == GENERIC_COLUMNS
     assert rows[0]["voucher_no"] == "RC202601-0001" and rows[0]["date"] == "2026-01-31"
@@ -419,8 +419,8 @@ def test_cli_runs_and_vouchers(tmp_path, capsys):
                               "--voucher-format", "u8"], capsys)
     assert code == 0, err
     assert "1 voucher(s), 2 lines" in out and "FEE_PERIOD_MISMATCH" in out
-    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["voucher_sources.csv", "vouchers.csv",
-                                                                   "vouchers_u8.csv"]
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == [
+        "decision_sources.csv", "voucher_sources.csv", "vouchers.csv", "vouchers_u8.csv"]
     code, out, err = run_cli(["vouchers", "--db", str(db), "--out", str(tmp_path / "v"), "--run", "R-nope"], capsys)
     assert code == 2 and "no run R-nope" in err and "recon runs" in err
 

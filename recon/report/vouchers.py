@@ -391,7 +391,8 @@ def _replace(tmp: Path, final: Path) -> Path:
 
 
 def write_vouchers(con, run_id: str, out_dir: Path, fmt: str = "generic", accounts: Chart | None = None) -> list[Path]:
-    """Write OUT/vouchers.csv (generic) and OUT/voucher_sources.csv, plus the Kingdee or U8 file for ``fmt``.
+    """Write OUT/vouchers.csv (generic), OUT/voucher_sources.csv and OUT/decision_sources.csv, plus the
+    Kingdee or U8 file for ``fmt``.
 
     Everything is validated and built first; each file is written to a temporary name and renamed,
     so a failure never leaves a half-written voucher file.
@@ -410,6 +411,9 @@ def write_vouchers(con, run_id: str, out_dir: Path, fmt: str = "generic", accoun
         tmp = out_dir / ".voucher_sources.csv.tmp"
         _write_sources(con, run_id, chart, tmp)
         staged.append((tmp, out_dir / "voucher_sources.csv"))
+        tmp = out_dir / ".decision_sources.csv.tmp"
+        _write_decision_sources(con, run_id, tmp)
+        staged.append((tmp, out_dir / "decision_sources.csv"))
         if fmt == "u8":
             # U8 reads ANSI text on Chinese Windows: GB18030 (GBK-identical for every GBK character), CRLF.
             tmp = out_dir / ".vouchers_u8.csv.tmp"
@@ -439,3 +443,34 @@ def _write_sources(con, run_id: str, chart: Chart, path: Path) -> None:
         "ORDER BY v.seq, k.case_id, regexp_extract(ref, '^(.*):([0-9]+)(@.*)?$', 1), "
         "TRY_CAST(regexp_extract(ref, '^(.*):([0-9]+)(@.*)?$', 2) AS BIGINT), ref")
     _copy_with_bom(con, select, path, {"r": run_id, "prefix": chart.number_prefix})
+
+
+# The lines a run settled by a manual decision (status matched, code decision:<id>): no voucher corrects
+# them, so the auditor's view of the vouchers lists them beside voucher_sources.csv with who decided,
+# when and why. The file is named as results.csv names it (relative to the input folder).
+DECISION_SOURCE_COLUMNS = ("decision_id", "decision_kind", "decided_by", "decided_at", "reason", "source",
+                           "source_ref", "currency", "amount", "match_group")
+_DECISION_SOURCES_SQL = """
+SELECT d.decision_id, CASE d.kind WHEN 'accept' THEN '接受差异' ELSE '指定配对' END AS decision_kind,
+       r_safe(d.created_by) AS decided_by, strftime(d.created_at, '%Y-%m-%d %H:%M:%S') AS decided_at,
+       r_safe(d.reason) AS reason, lr.family AS source,
+       r_safe(coalesce(rf.rel_path, l.source_name) || ':' || CAST(l.source_line AS VARCHAR)
+              || coalesce('@' || l.source_sheet, '')) AS source_ref,
+       l.currency, l.amount, lr.match_group
+FROM line_result lr
+JOIN decision d ON lr.code = 'decision:' || CAST(d.decision_id AS VARCHAR)
+JOIN ledger_line l ON l.line_id = lr.line_id AND l.source = lr.family
+LEFT JOIN run_file rf ON rf.run_id = lr.run_id AND rf.file_id = l.file_id
+WHERE lr.run_id = $r AND starts_with(lr.code, 'decision:')
+ORDER BY d.decision_id, coalesce(rf.rel_path, l.source_name), l.source_sheet NULLS FIRST, l.source_line, l.line_id
+"""
+
+
+def _write_decision_sources(con, run_id: str, path: Path) -> None:
+    """decision_sources.csv: every line the run settled by a manual decision, with the decision's
+    id, kind, who, when and why (header only when the run applied none)."""
+    from recon.engine import ledger
+
+    ledger.ensure(con)
+    con.execute(NEUTRALISE_MACRO)
+    _copy_with_bom(con, _DECISION_SOURCES_SQL, path, {"r": run_id})
