@@ -618,6 +618,7 @@ def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None
                       for p in rep.parts],
             "skipped_parts": rep.skipped_parts,
             "proofs_passed": rep.proofs_passed,
+            "warnings": rep.warnings,  # {code, part, message, incomplete}: EXCEL_RESAVED (recon.io.excel_resave)
         })
     key = hashlib.sha256("|".join([period] + sorted(r.file_id for r in reports)).encode()).hexdigest()[:8]
     return {

@@ -56,8 +56,11 @@ def _print_file(rep, verbose=True):
         click.echo(f"SKIP  {rep.name}{flag}: {rep.message}", err=True)
         return
     tag = {"already_loaded": "SAME", "copy": "COPY"}.get(rep.status, "LOAD")
+    damaged = "  [re-saved by Excel: download it again]" if rep.warnings else ""
     click.echo(f"{tag}  {rep.name}  [{fmts}; {rep.encoding or rep.container}]  lines {t['data_lines']}: "
-               f"loaded {t['loaded']}, duplicate {t['duplicates']}, quarantined {t['quarantined']}")
+               f"loaded {t['loaded']}, duplicate {t['duplicates']}, quarantined {t['quarantined']}{damaged}")
+    for w in rep.warnings:  # the file as a whole cannot be trusted (recon.io.excel_resave)
+        click.echo(f"      {w['code']}{' ' + w['part'] if w.get('part') else ''}: {w['message']}")
     if rep.status in ("already_loaded", "copy"):
         click.echo(f"      {rep.message}")
     replaced = sum(p.superseded for p in rep.parts)
@@ -134,7 +137,8 @@ def import_cmd(files, db, profiles, fmt, limit):
     for rep in reports:
         _print_file(rep)
     bad = any(r.status == "unrecognised" for r in reports)
-    findings = any(r.totals()["quarantined"] or not r.proofs_passed or r.looks_like_ledger for r in reports)
+    findings = any(r.totals()["quarantined"] or not r.proofs_passed or r.looks_like_ledger or r.warnings
+                   for r in reports)
     sys.exit(EXIT_USAGE if bad else EXIT_FINDINGS if findings else EXIT_OK)
 
 
@@ -147,6 +151,10 @@ def import_cmd(files, db, profiles, fmt, limit):
 @limit_option
 def sniff(file, profiles, fmt, as_json, limit):
     """Say what a file is (format, encoding, rows, problems) without loading it.
+
+    A platform download that was opened and saved again in Excel (ids in scientific notation, times
+    without seconds) is flagged EXCEL_RESAVED: its ids are damaged; download it again. Exit 1 then,
+    as for quarantined lines or a failed proof.
 
     Example:
 
@@ -169,7 +177,7 @@ def sniff(file, profiles, fmt, as_json, limit):
             click.echo(f"      … {len(rejects) - 50} more quarantined lines")
     if rep.status == "unrecognised":
         sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_FINDINGS if rejects or not rep.proofs_passed or rep.looks_like_ledger else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if rejects or not rep.proofs_passed or rep.looks_like_ledger or rep.warnings else EXIT_OK)
 
 
 @cli.command()
