@@ -17,6 +17,7 @@ import click
 import duckdb
 
 from recon import __version__, api, progress, store, terminal, workspace
+from recon.engine import cny
 from recon.engine.steps import StepError
 from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ReconError
 from recon.io import limits
@@ -304,6 +305,11 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         sys.exit(result.exit_code)
     m = result.manifest
     click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in m["status_counts"].items()))
+    eq = m.get("cny_equivalent")
+    if eq:  # one CNY figure per status, labelled, only when the run holds another currency
+        click.echo(f"  {eq['label']['en']} / {eq['label']['zh']}: " + ", ".join(
+            f"{st} CNY {s['cny']}" if s["cny"] is not None else f"{st} none ({cny.missing_text(s['missing'], 'en')})"
+            for st, s in eq["by_status"].items()))
     for src, t in m["control_totals"].items():  # amounts per currency: never one sum of yuan and dollars
         click.echo(f"  {src:8} in {t['in']['count']} lines / {_per_currency(t['in'])}  "
                    f"out {t['out']['count']} / {_per_currency(t['out'])}")

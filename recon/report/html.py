@@ -31,7 +31,7 @@ import jinja2
 import markupsafe
 
 from recon.engine import ledger
-from recon.engine import decisions
+from recon.engine import cny, decisions
 from recon.errors import ReconError
 from recon.report import charts
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
@@ -99,6 +99,9 @@ class ReportData:
     files: list
     unknown_gross: list = field(default_factory=list)  # (currency, sum of |amount|) of the unknown lines
     decisions: list = field(default_factory=list)  # manual decisions the run applied or found stale
+    # per status: {"cny": Decimal or None, "missing": {lang: text}} at the FX file's rates; empty when the
+    # run holds CNY only or its manifest predates it (recon.engine.cny)
+    cny: dict = field(default_factory=dict)
     charts: dict = field(default_factory=dict)
 
 
@@ -243,7 +246,15 @@ def _collect(con, run, manifest, p, top, account_names) -> ReportData:
         unknown_gross=_all(con, """SELECT currency, sum(abs(amount)) FROM report_line WHERE status = 'unknown'
             GROUP BY currency ORDER BY currency NULLS FIRST"""),
         decisions=decisions.for_run(con, run_id, manifest),
+        cny=_cny(manifest),
     )
+
+
+def _cny(manifest) -> dict:
+    """The manifest's CNY equivalents per status, with the missing rates said in each language."""
+    by = (manifest.get("cny_equivalent") or {}).get("by_status") or {}
+    return {s: {"cny": Decimal(v["cny"]) if v["cny"] is not None else None,
+                "missing": {lang: cny.missing_text(v["missing"], lang) for lang in LABELS}} for s, v in by.items()}
 
 
 def _per_currency(rows) -> list:
