@@ -26,6 +26,8 @@ MESSAGE = "this file was re-saved by Excel; ids are damaged; download it again"
 # a time of day with hours and minutes and nothing after: what Excel's display format leaves
 _MINUTES = r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}[ T]+\d{1,2}:\d{2}$"
 _SECONDS = r"\d{1,2}:\d{2}:\d{2}"
+# an id Excel showed in scientific notation (the r_mangled macro's pattern; a literal, never input)
+_SCI = r"[+-]?\d+(\.\d+)?[Ee][+]?\d+"
 
 
 def _columns(profile: Profile, header: list, values: dict) -> tuple[list, list]:
@@ -56,20 +58,27 @@ def check(con, profile: Profile, header: list, values: dict, part: str | None) -
     if not ids or not stamps:
         return None
     cols = sorted({c for c, _ in ids + stamps}, key=lambda c: int(c[1:]))
-    sci = " OR ".join(f"r_mangled(r_clean({c}))" for c, _ in ids)
-    minutes = " OR ".join(f"regexp_matches(coalesce(r_clean({c}), ''), $minutes)" for c, _ in stamps)
-    seconds = " OR ".join(f"regexp_matches(coalesce(r_clean({c}), ''), $seconds)" for c, _ in stamps)
+    sci = " OR ".join(f"regexp_full_match({c}, '{_SCI}')" for c, _ in ids)
+    minutes = " OR ".join(f"regexp_matches(coalesce({c}, ''), $minutes)" for c, _ in stamps)
+    seconds = " OR ".join(f"regexp_matches(coalesce({c}, ''), $seconds)" for c, _ in stamps)
     id_example = "coalesce(" + ", ".join(
-        f"CASE WHEN r_mangled(r_clean({c})) THEN $cap_i{i} || '=' || r_clean({c}) END" for i, (c, _) in enumerate(ids)
-    ) + ")"
+        f"CASE WHEN regexp_full_match({c}, '{_SCI}') THEN $cap_i{i} || '=' || {c} END"
+        for i, (c, _) in enumerate(ids)) + ")"
     ts_example = "coalesce(" + ", ".join(
-        f"CASE WHEN regexp_matches(coalesce(r_clean({c}), ''), $minutes) THEN $cap_t{i} || '=' || r_clean({c}) END"
+        f"CASE WHEN regexp_matches(coalesce({c}, ''), $minutes) THEN $cap_t{i} || '=' || {c} END"
         for i, (c, _) in enumerate(stamps)) + ")"
-    params = {"minutes": _MINUTES, "seconds": _SECONDS, "n": SAMPLE_ROWS}
+    params = {"minutes": _MINUTES, "seconds": _SECONDS}
     params.update({f"cap_i{i}": cap for i, (_, cap) in enumerate(ids)})
     params.update({f"cap_t{i}": cap for i, (_, cap) in enumerate(stamps)})
+    # the first rows as staged (insertion order: the file's order), each cell trimmed once (the marks
+    # looked for are digits and separators: no other cleaning can change whether a cell has them)
+    sample = (f"WITH s AS (SELECT {', '.join(f'trim({c}) AS {c}' for c in cols)} "
+              f"FROM (SELECT {', '.join(cols)} FROM stage LIMIT {int(SAMPLE_ROWS)})) ")
+    # nearly every part has no id in scientific notation: that is asked first, in the cheapest statement
+    if not con.execute(sample + f"SELECT count(*) FILTER (WHERE {sci}) FROM s").fetchall()[0][0]:
+        return None
     n, n_sci, n_min, n_sec, id_ex, ts_ex = con.execute(
-        f"""WITH s AS (SELECT source_line, {', '.join(cols)} FROM stage ORDER BY source_line LIMIT $n)
+        f"""{sample}
             SELECT count(*), count(*) FILTER (WHERE {sci}), count(*) FILTER (WHERE {minutes}),
                    count(*) FILTER (WHERE {seconds}),
                    min({id_example}) FILTER (WHERE {sci}), min({ts_example}) FILTER (WHERE {minutes})
