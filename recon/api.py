@@ -759,7 +759,10 @@ def summary(result: RunResult) -> dict:
     m = result.manifest
     keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
             "failed_proofs", "skipped_files", "fee_checks", "decisions", "cny_equivalent", "outputs", "timings")
-    return {k: m.get(k) for k in keys}
+    out = {k: m.get(k) for k in keys}
+    # findings about whole files (EXCEL_RESAVED), each with the file it is about
+    out["file_warnings"] = [{"path": f["path"], **w} for f in m.get("inputs", []) for w in f.get("warnings") or []]
+    return out
 
 
 def locate(db: str, amount: str, run_id: str | None = None, side: str | None = None, max_lines: int = 4) -> dict:

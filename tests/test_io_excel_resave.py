@@ -119,6 +119,11 @@ def test_run_load_line_and_manifest_name_the_damaged_file(tmp_path, capsys):
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text(encoding="utf-8"))
     (f,) = manifest["inputs"]
     assert [(w["code"], w["incomplete"]) for w in f["warnings"]] == [("EXCEL_RESAVED", True)]
+    code, out, _ = run_cli(["run", tmp_path / "in", "--out", tmp_path / "o2", "--db", db, "--no-reports", "--json"],
+                           capsys)
+    (w,) = json.loads(out)["file_warnings"]
+    assert (w["path"], w["code"], w["part"], w["incomplete"]) == ("platform/动账明细_202608.csv", "EXCEL_RESAVED",
+                                                                  None, True)
     # the same download imported again is a no-op that still says it is damaged
     code, out, _ = run_cli(["import", inp / "动账明细_202608.csv", "--db", db], capsys)
     assert code == 1 and out.startswith("SAME") and SENTENCE in out
