@@ -26,7 +26,7 @@ import duckdb
 from recon import __version__, evidence, outputs, store, tempfiles
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
-from recon.engine import baseline, classify, conservation, drill, fees, ledger, match, pragmas
+from recon.engine import baseline, classify, cny, conservation, drill, fees, ledger, match, pragmas
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, ReconError
 from recon.io import limits
@@ -375,6 +375,8 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         manifest["decisions"] = done["decisions"]
         manifest["order_baseline"] = {"file": Path(settings.baseline_rules.source).name,
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
+        # per status, one CNY figure at the FX file's rates when the run holds another currency
+        manifest["cny_equivalent"] = cny.by_status(r, totals)
         manifest["exit_code"] = _exit_code(manifest)
         with _phase(r, "record"):
             _record_run(con, manifest, period, started)
@@ -618,6 +620,7 @@ def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None
                       for p in rep.parts],
             "skipped_parts": rep.skipped_parts,
             "proofs_passed": rep.proofs_passed,
+            "warnings": rep.warnings,  # {code, part, message, incomplete}: EXCEL_RESAVED (recon.io.excel_resave)
         })
     key = hashlib.sha256("|".join([period] + sorted(r.file_id for r in reports)).encode()).hexdigest()[:8]
     return {
@@ -755,8 +758,11 @@ def summary(result: RunResult) -> dict:
     """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
     m = result.manifest
     keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
-            "failed_proofs", "skipped_files", "fee_checks", "decisions", "outputs", "timings")
-    return {k: m[k] for k in keys}
+            "failed_proofs", "skipped_files", "fee_checks", "decisions", "cny_equivalent", "outputs", "timings")
+    out = {k: m.get(k) for k in keys}
+    # findings about whole files (EXCEL_RESAVED), each with the file it is about
+    out["file_warnings"] = [{"path": f["path"], **w} for f in m.get("inputs", []) for w in f.get("warnings") or []]
+    return out
 
 
 def locate(db: str, amount: str, run_id: str | None = None, side: str | None = None, max_lines: int = 4) -> dict:

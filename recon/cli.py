@@ -17,6 +17,7 @@ import click
 import duckdb
 
 from recon import __version__, api, progress, store, terminal, workspace
+from recon.engine import cny
 from recon.engine.steps import StepError
 from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ReconError
 from recon.io import limits
@@ -56,8 +57,11 @@ def _print_file(rep, verbose=True):
         click.echo(f"SKIP  {rep.name}{flag}: {rep.message}", err=True)
         return
     tag = {"already_loaded": "SAME", "copy": "COPY"}.get(rep.status, "LOAD")
+    damaged = "  [re-saved by Excel: download it again]" if rep.warnings else ""
     click.echo(f"{tag}  {rep.name}  [{fmts}; {rep.encoding or rep.container}]  lines {t['data_lines']}: "
-               f"loaded {t['loaded']}, duplicate {t['duplicates']}, quarantined {t['quarantined']}")
+               f"loaded {t['loaded']}, duplicate {t['duplicates']}, quarantined {t['quarantined']}{damaged}")
+    for w in rep.warnings:  # the file as a whole cannot be trusted (recon.io.excel_resave)
+        click.echo(f"      {w['code']}{' ' + w['part'] if w.get('part') else ''}: {w['message']}")
     if rep.status in ("already_loaded", "copy"):
         click.echo(f"      {rep.message}")
     replaced = sum(p.superseded for p in rep.parts)
@@ -134,7 +138,8 @@ def import_cmd(files, db, profiles, fmt, limit):
     for rep in reports:
         _print_file(rep)
     bad = any(r.status == "unrecognised" for r in reports)
-    findings = any(r.totals()["quarantined"] or not r.proofs_passed or r.looks_like_ledger for r in reports)
+    findings = any(r.totals()["quarantined"] or not r.proofs_passed or r.looks_like_ledger or r.warnings
+                   for r in reports)
     sys.exit(EXIT_USAGE if bad else EXIT_FINDINGS if findings else EXIT_OK)
 
 
@@ -147,6 +152,10 @@ def import_cmd(files, db, profiles, fmt, limit):
 @limit_option
 def sniff(file, profiles, fmt, as_json, limit):
     """Say what a file is (format, encoding, rows, problems) without loading it.
+
+    A platform download that was opened and saved again in Excel (ids in scientific notation, times
+    without seconds) is flagged EXCEL_RESAVED: its ids are damaged; download it again. Exit 1 then,
+    as for quarantined lines or a failed proof.
 
     Example:
 
@@ -169,7 +178,7 @@ def sniff(file, profiles, fmt, as_json, limit):
             click.echo(f"      … {len(rejects) - 50} more quarantined lines")
     if rep.status == "unrecognised":
         sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_FINDINGS if rejects or not rep.proofs_passed or rep.looks_like_ledger else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if rejects or not rep.proofs_passed or rep.looks_like_ledger or rep.warnings else EXIT_OK)
 
 
 @cli.command()
@@ -261,7 +270,8 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     reason), OUT/order_baseline.csv (per order: receivable, received, refund due, refunded,
     commission and tax by source), OUT/report.html (the root-cause report, offline), OUT/recon.xlsx
     (the accountants' workbook), OUT/vouchers.csv + voucher_sources.csv (balanced adjustment
-    vouchers; --voucher-format adds the Kingdee or U8 layout) and OUT/manifest.json (inputs with
+    vouchers; --voucher-format adds the Kingdee or U8 layout), OUT/decision_sources.csv (the lines
+    manual decisions settled: who, when, why) and OUT/manifest.json (inputs with
     SHA-256, control totals and proofs, counts per status and code, and the seconds each engine step
     took under "timings", and every output's SHA-256). --no-reports writes only results.csv and
     manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
@@ -295,6 +305,11 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         sys.exit(result.exit_code)
     m = result.manifest
     click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in m["status_counts"].items()))
+    eq = m.get("cny_equivalent")
+    if eq:  # one CNY figure per status, labelled, only when the run holds another currency
+        click.echo(f"  {eq['label']['en']} / {eq['label']['zh']}: " + ", ".join(
+            f"{st} CNY {s['cny']}" if s["cny"] is not None else f"{st} none ({cny.missing_text(s['missing'], 'en')})"
+            for st, s in eq["by_status"].items()))
     for src, t in m["control_totals"].items():  # amounts per currency: never one sum of yuan and dollars
         click.echo(f"  {src:8} in {t['in']['count']} lines / {_per_currency(t['in'])}  "
                    f"out {t['out']['count']} / {_per_currency(t['out'])}")
@@ -537,7 +552,7 @@ def verify(ctx, db, out, as_json):
 @cli.command()
 @click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for vouchers.csv, voucher_sources.csv and the ERP layout.")
+              help="Folder for vouchers.csv, voucher_sources.csv, decision_sources.csv and the ERP layout.")
 @click.option("--voucher-format", "fmt", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
               show_default=True, help="Also write the Kingdee (vouchers_kingdee.xlsx) or Yonyou U8 (vouchers_u8.csv) "
                                       "import layout.")
@@ -548,9 +563,12 @@ def vouchers(run_id, out, fmt, accounts, db):
     """Export a run's adjustment vouchers from the store: one per (period, code, channel), balanced.
 
     Writes OUT/vouchers.csv (recon's generic layout), OUT/voucher_sources.csv (every source line
-    each voucher corrects) and, with --voucher-format, the Kingdee or U8 import file. Accounts come
+    each voucher corrects), OUT/decision_sources.csv (every line a manual decision settled, with the
+    decision's id, who, when and why) and, with --voucher-format, the Kingdee or U8 import file. Accounts come
     from the chart (--accounts); a correction naming an account the chart lacks is an error and
-    nothing is written. Exit 1 when a code's voucher total differs from its cases' residuals.
+    nothing is written. A voucher whose cases move money between one pair of accounts is posted net
+    (one debit, one credit). Exit 1 when a code's voucher total differs from what its cases' residuals
+    call for (Σ|residual|, or for a netted voucher the net of the residuals).
 
     Example:
 
@@ -561,7 +579,9 @@ def vouchers(run_id, out, fmt, accounts, db):
     differs = [c for c in res["controls"] if not c["agrees"]]
     for c in res["controls"]:
         click.echo(f"  {c['code']}: {c['cases']} case(s), {c['vouchers']} voucher(s) totalling {c['voucher_total']}"
-                   f" vs |residual| {c['residual_abs_corrected']}" + ("" if c["agrees"] else "  DIFFERS"))
+                   + (f" vs net of residuals {c['due']} (posted net; Σ|residual| {c['residual_abs_corrected']})"
+                      if c["netted"] and c["due"] != c["residual_abs_corrected"]
+                      else f" vs |residual| {c['due']}") + ("" if c["agrees"] else "  DIFFERS"))
     click.echo("wrote " + ", ".join(res["paths"]))
     sys.exit(EXIT_FINDINGS if differs else EXIT_OK)
 

@@ -163,3 +163,38 @@ def test_decisions_appear_in_the_report_and_the_workbook(month, capsys):
     row = dict(zip(header, [c.value for c in ws[3]]))
     assert row["编号"] == 1 and row["状态"] == "已应用" and row["决定人"] == "张会计" and row["行数"] == 2
     assert "erp/ar.csv:3" in row["来源行"]
+
+
+def test_lines_settled_by_a_decision_are_listed_beside_the_voucher_sources(month, capsys):
+    """The auditor's view of the vouchers: decision_sources.csv names, for each line a manual decision
+    settled (no voucher corrects it), the decision's id, kind, who, when and why; `recon vouchers`
+    re-exports it from the store."""
+    import csv
+    import io
+
+    db = str(month / "s.duckdb")
+    _run(month, capsys, "o1")
+    empty = (month / "o1" / "decision_sources.csv").read_bytes()
+    assert empty == b"\xef\xbb\xbf" + ",".join(
+        ("decision_id", "decision_kind", "decided_by", "decided_at", "reason", "source", "source_ref", "currency",
+         "amount", "match_group")).encode() + b"\r\n", "header only before any decision"
+    _, rows, _ = _run(month, capsys, "o1b")
+    group = next(r["match_group"] for r in rows if r["order_no"] == "M20260101002")
+    refs = sorted(_ref(r) for r in rows if r["match_group"] == group)
+    run_cli(["resolve", "--db", db, "--group", group, "--accept", "--reason", "=优惠券按面值入账", "--by", "张会计"], capsys)
+    _, rows, _ = _run(month, capsys, "o2")
+    got = list(csv.DictReader(io.StringIO((month / "o2" / "decision_sources.csv").read_text(encoding="utf-8-sig"),
+                                          newline="")))
+    assert sorted(r["source_ref"] for r in got) == refs and len(got) == 2
+    for r in got:
+        assert (r["decision_id"], r["decision_kind"], r["decided_by"], r["match_group"]) == ("1", "接受差异", "张会计", "D1")
+        assert r["reason"] == "'=优惠券按面值入账", "untrusted text neutralised like every CSV output"
+        assert len(r["decided_at"]) == 19 and r["decided_at"][:2] == "20"
+        assert r["currency"] == "CNY" and r["amount"] in {
+            x["amount"] for x in rows if x["order_no"] == "M20260101002"}
+    # voucher_sources.csv is unchanged in shape; the decided lines are not in it (no voucher corrects them)
+    sources = (month / "o2" / "voucher_sources.csv").read_text(encoding="utf-8-sig")
+    assert all(ref not in sources for ref in refs)
+    code, out, err = run_cli(["vouchers", "--db", db, "--out", str(month / "v")], capsys)
+    assert code == 0, err
+    assert (month / "v" / "decision_sources.csv").read_bytes() == (month / "o2" / "decision_sources.csv").read_bytes()

@@ -6,7 +6,7 @@ import json
 
 from test_run import month, run_cli  # noqa: F401 (month is a fixture)
 
-REPORTS = ("report.html", "recon.xlsx", "vouchers.csv", "voucher_sources.csv")
+REPORTS = ("report.html", "recon.xlsx", "vouchers.csv", "voucher_sources.csv", "decision_sources.csv")
 
 
 def test_run_writes_reports_and_report_rerenders_them_byte_identical(month, capsys, tmp_path):

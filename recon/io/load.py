@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from recon import evidence, store
 from recon.errors import InputError
-from recon.io import containers, fastcsv, limits, proofs, records, tabular
+from recon.io import containers, excel_resave, fastcsv, limits, proofs, records, tabular
 from recon.io.parsers import registry as parser_registry
 from recon.io.profile import Profile
 from recon.io.sqlmap import MACROS, Compiler, MissingColumn, cells_list
@@ -81,6 +81,8 @@ class FileReport:
     skipped_parts: list = field(default_factory=list)
     # why each skipped part was skipped: {part, reason, looks_like_ledger, header_line, header}
     skipped: list = field(default_factory=list)
+    # findings about the file as a whole: {code, part, message, incomplete} (recon.io.excel_resave)
+    warnings: list = field(default_factory=list)
 
     @property
     def looks_like_ledger(self) -> bool:
@@ -428,6 +430,9 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fa
                    {_doc_expr(prof)} AS doc_key
             FROM ({sql})""", params)
     con.execute("CREATE OR REPLACE TEMP VIEW keyed AS SELECT * FROM typed WHERE err IS NULL")
+    resaved = excel_resave.check(con, prof, table.header, values, sheet)
+    if resaved:
+        report.warnings.append(resaved)
     # Staged and typed: the part's text is not read again. Let it go now rather than with the file,
     # while the next file's text is being prepared beside it.
     table.source, table.rows_iter = None, iter(())
@@ -661,6 +666,7 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
             report.container, report.encoding = old.get("container", ""), old.get("encoding")
             report.parts = [PartReport(**p) for p in old.get("parts", [])]
             report.skipped_parts, report.skipped = old.get("skipped_parts", []), old.get("skipped", [])
+            report.warnings = old.get("warnings", [])
             report.message = "byte-identical file already loaded; nothing changed"
             if evidence.missing(con, file_id, report.size_bytes):  # this download puts it back
                 staged, prepared.evidence = prepared.evidence, None

@@ -31,7 +31,7 @@ import jinja2
 import markupsafe
 
 from recon.engine import ledger
-from recon.engine import decisions
+from recon.engine import cny, decisions
 from recon.errors import ReconError
 from recon.report import charts
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
@@ -99,6 +99,9 @@ class ReportData:
     files: list
     unknown_gross: list = field(default_factory=list)  # (currency, sum of |amount|) of the unknown lines
     decisions: list = field(default_factory=list)  # manual decisions the run applied or found stale
+    # per status: {"cny": Decimal or None, "missing": {lang: text}} at the FX file's rates; empty when the
+    # run holds CNY only or its manifest predates it (recon.engine.cny)
+    cny: dict = field(default_factory=dict)
     charts: dict = field(default_factory=dict)
 
 
@@ -243,7 +246,15 @@ def _collect(con, run, manifest, p, top, account_names) -> ReportData:
         unknown_gross=_all(con, """SELECT currency, sum(abs(amount)) FROM report_line WHERE status = 'unknown'
             GROUP BY currency ORDER BY currency NULLS FIRST"""),
         decisions=decisions.for_run(con, run_id, manifest),
+        cny=_cny(manifest),
     )
+
+
+def _cny(manifest) -> dict:
+    """The manifest's CNY equivalents per status, with the missing rates said in each language."""
+    by = (manifest.get("cny_equivalent") or {}).get("by_status") or {}
+    return {s: {"cny": Decimal(v["cny"]) if v["cny"] is not None else None,
+                "missing": {lang: cny.missing_text(v["missing"], lang) for lang in LABELS}} for s, v in by.items()}
 
 
 def _per_currency(rows) -> list:
@@ -328,9 +339,14 @@ def _known(con, run_id, top, account_names=None, code_names=None) -> list:
             SELECT *, row_number() OVER (PARTITION BY code ORDER BY abs(residual) DESC, case_id) AS k
             FROM known_case WHERE run_id = $run) WHERE k <= $top ORDER BY code, k""",
                  {**p, "top": min(top, KNOWN_CASES_SHOWN)})
-    vouchers = _all(con, """SELECT code, coalesce(channel, ''), period, account, sum(debit), sum(credit)
-        FROM correction_line WHERE run_id = $run GROUP BY ALL
-        ORDER BY code, 2, period, sum(debit) = 0, account""", p)
+    # as recon.report.vouchers posts them: a voucher on one pair of accounts net, one line per account
+    vouchers = _all(con, """WITH a AS (SELECT code, coalesce(channel, '') AS ch, period, account, sum(debit) AS d,
+                sum(credit) AS c FROM correction_line WHERE run_id = $run GROUP BY ALL),
+            v AS (SELECT *, count(*) OVER (PARTITION BY code, ch, period) = 2 AS netted FROM a)
+        SELECT code, ch, period, account, CASE WHEN netted THEN greatest(d - c, 0) ELSE d END AS debit,
+               CASE WHEN netted THEN greatest(c - d, 0) ELSE c END AS credit
+        FROM v WHERE NOT netted OR d <> c
+        ORDER BY code, ch, period, debit = 0, account""", p)
     by_code: dict = defaultdict(lambda: {"cases": [], "vouchers": defaultdict(list)})
     for code, *case in cases:
         by_code[code]["cases"].append(case)

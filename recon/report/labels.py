@@ -10,6 +10,9 @@ LABELS = {
         "period": "会计期间", "run": "运行编号", "started": "开始时间", "finished": "结束时间", "version": "版本",
         "exit_code": "退出码", "summary": "运行概况", "status": "状态", "lines": "行数", "gross": "金额（绝对值合计）",
         "net": "金额（净额）", "amount": "金额", "count": "笔数",
+        "cny_equivalent": "折合人民币（按 FX 文件汇率，净额）",
+        "cny_note": "折合人民币：CNY 行按原额；其他币种按 FX 文件中该行资金日期的汇率折算（每币种每日合计折算，保留两位）；"
+                    "缺少汇率时不折算，列出缺少的币种和日期。各币种金额仍分列，从不跨币种相加。",
         "status_matched": "已匹配", "status_known": "已知差异", "status_review": "待复核", "status_unknown": "未知差异",
         "control_totals": "控制合计", "source": "来源", "bucket": "口径",
         "bucket_in": "导入进入匹配", "bucket_out": "匹配输出", "bucket_later_evidence": "期后佐证",
@@ -55,6 +58,11 @@ LABELS = {
         "period": "Period", "run": "Run", "started": "Started", "finished": "Finished", "version": "Version",
         "exit_code": "Exit code", "summary": "Run summary", "status": "Status", "lines": "Lines",
         "gross": "Amount (sum of absolute values)", "net": "Amount (net)", "amount": "Amount", "count": "Count",
+        "cny_equivalent": "CNY equivalent at the FX file's rates (net)",
+        "cny_note": "CNY equivalent: CNY lines as they are; other currencies at the FX file's rate on each line's "
+                    "money-movement date (each day's total per currency converted, rounded to 0.01); where a rate is "
+                    "missing nothing is converted and the missing currency and date are listed. Amounts per "
+                    "currency stay apart and are never added across currencies.",
         "status_matched": "matched", "status_known": "known", "status_review": "review", "status_unknown": "unknown",
         "control_totals": "Control totals", "source": "Source", "bucket": "Measure",
         "bucket_in": "loaded into matching", "bucket_out": "out of matching", "bucket_later_evidence": "later evidence",
