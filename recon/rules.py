@@ -62,12 +62,19 @@ class Rules:
 class Channel:
     code: str
     name: str
-    erp_customers: tuple
+    erp_customers: tuple  # exact names, compared normalised (recon.engine.customers.channel_key)
     settlement_lag_days: int
     # how the ERP books this channel's platform fees (recon.engine.cases): per_order, monthly (one fee
     # document per period), next_period (when the invoice arrives); auto = next_period when the
     # period's ERP export holds no fee document for the channel, else monthly
     fee_booking: str = "auto"
+    # (kind, pattern) with kind contains or regex, tried on the normalised name when no exact name fits
+    customer_patterns: tuple = ()
+
+    def customer_rows(self) -> list[tuple[str, str, str]]:
+        """(kind, pattern, channel) rows of the run's customer map (``recon.engine.customers``)."""
+        return ([("exact", c, self.code) for c in self.erp_customers]
+                + [(kind, pat, self.code) for kind, pat in self.customer_patterns])
 
 
 def file_sha256(path: Path) -> str:
@@ -185,9 +192,64 @@ def load_channels(path: Path | None = None) -> list[Channel]:
             problems.add(("channels", code, "settlement_lag_days"),
                          f"must be a whole number of days from 0 to {MAX_DAYS} (found {lag!r})")
             lag = 1
-        out.append(Channel(str(code), str(c.get("name", code)), tuple(c.get("erp_customers") or ()), lag, booking))
+        names, patterns = _customers(c.get("erp_customers"), ("channels", code, "erp_customers"), problems)
+        out.append(Channel(str(code), str(c.get("name", code)), names, lag, booking, patterns))
     problems.raise_if_any()
     return out
+
+
+CUSTOMER_KINDS = ("contains", "regex")
+MAX_PATTERN = 200  # characters: a customer pattern is a name or a short expression, not a program
+
+
+def _customers(items, at, problems) -> tuple[tuple, tuple]:
+    """``erp_customers``: names (matched exactly once normalised) and ``{contains: …}`` / ``{regex: …}`` items.
+
+    A regex is RE2 (what DuckDB runs, in linear time whatever the input): it is compiled here, by
+    DuckDB itself, so a pattern RE2 refuses (a look-ahead, a back-reference) is a config error with
+    its line, never a failing step.
+    """
+    if items is None:
+        return (), ()
+    if not isinstance(items, list):
+        problems.add(at, "erp_customers is a list of 客户 names or {contains: TEXT} / {regex: RE2} items")
+        return (), ()
+    names, patterns = [], []
+    for i, item in enumerate(items):
+        if isinstance(item, str) and item.strip():
+            names.append(item)
+            continue
+        if not (isinstance(item, dict) and len(item) == 1 and next(iter(item)) in CUSTOMER_KINDS
+                and isinstance(next(iter(item.values())), str) and next(iter(item.values())).strip()):
+            problems.add(at + (i,), "each item is a 客户 name, {contains: TEXT} or {regex: RE2 expression} "
+                         f"(found {item!r})")
+            continue
+        kind, pattern = next(iter(item.items()))
+        if len(pattern) > MAX_PATTERN:
+            problems.add(at + (i, kind), f"a {kind} pattern is at most {MAX_PATTERN} characters")
+            continue
+        if kind == "regex":
+            why = _re2_problem(pattern)
+            if why:
+                problems.add(at + (i, kind), f"not a regular expression DuckDB (RE2) accepts: {why}; "
+                             "RE2 has no look-around or back-references")
+                continue
+        patterns.append((kind, pattern))
+    return tuple(names), tuple(patterns)
+
+
+def _re2_problem(pattern: str) -> str | None:
+    """DuckDB's (RE2's) complaint about ``pattern``, bound as a parameter; None when it compiles."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT regexp_matches('', $p)", {"p": pattern}).fetchall()
+    except duckdb.Error as exc:
+        return str(exc).splitlines()[0].split("Error: ", 1)[-1]
+    finally:
+        con.close()
+    return None
 
 
 FEE_KEYS = {"name", "channel", "line_types", "raw_types", "desc_contains", "base", "formula", "cites"}

@@ -18,8 +18,8 @@ applied, and checks one outcome per line, between steps). Each leg's module (``c
 
 from __future__ import annotations
 
-from recon.engine import cash, decisions, fee_leg, ledger, outcome, pairing
-from recon.engine.steps import Step, runner, values_table
+from recon.engine import cash, customers, decisions, fee_leg, ledger, outcome, pairing
+from recon.engine.steps import Step, runner
 from recon.rules import MatchPass, Rules
 from recon.sql.bind import in_list
 
@@ -29,13 +29,13 @@ GROUP_ID = "'G' || substr(md5(array_to_string(list_sort(list(line_id)), ',')), 1
 CANDIDATE = "CASE source WHEN 'platform' THEN '平台 ' ELSE 'ERP ' END || order_no"
 
 
-def build_universe(con, period_start, period_end, channel_map: list[tuple[str, str]],
+def build_universe(con, period_start, period_end, channel_map: list[tuple],
                    evidence_end=None) -> None:
     """Run ``universe_steps`` (``con``: a connection or the run's ``Runner``)."""
     runner(con).run(universe_steps(period_start, period_end, channel_map, evidence_end))
 
 
-def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]], evidence_end=None) -> list[Step]:
+def universe_steps(period_start, period_end, channel_map: list[tuple], evidence_end=None) -> list[Step]:
     """Temp table ``universe``: the ledger lines this run reconciles, with period flags.
 
     The store persists between runs, so the universe is every live line it holds for the period
@@ -44,13 +44,16 @@ def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]],
     date: last night's open items take part tonight. A line a newer version of its document
     replaced (``superseded_by``) is not live; ``superseded_lines`` counts those the run would
     otherwise have taken, for the conservation proof.
+
+    ``channel_map``: (kind, pattern, channel) rows (``Channel.customer_rows``), or (customer, channel)
+    pairs of exact names; an ERP line without a channel takes its customer's (``recon.engine.customers``).
     """
-    steps = [ledger.view(),
-             values_table("channel_map", "universe.channel_map", {"customer": "VARCHAR", "channel": "VARCHAR"},
-                          channel_map, "cm")]
+    rows = [r if len(r) == 3 else ("exact", r[0], r[1]) for r in channel_map]
     params = {"start": period_start, "end": period_end, "evid": evidence_end or period_end}
     taken = ("(file_id IN (SELECT file_id FROM run_files) OR "
              "(movement_date >= $start AND movement_date < $evid))")
+    steps = [ledger.view()] + customers.steps(
+        rows, taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date"), params)
     steps.append(Step("universe.superseded",
         f"""CREATE OR REPLACE TEMP TABLE superseded_lines AS
         SELECT source, line_id, file_id, currency, amount FROM ledger_line
@@ -61,13 +64,13 @@ def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]],
         -- NOT MATERIALIZED: lines is read twice (order_kind needs two columns of its platform rows);
         -- materialising it copied every line of the month once more before the table itself
         WITH lines AS NOT MATERIALIZED (
-            -- an ERP line without a channel of its own takes its customer's (rules/channels.yaml)
+            -- an ERP line without a channel of its own takes its customer's (rules/channels.yaml, normalised)
             SELECT l.source, l.line_id, l.file_id, l.source_name, l.source_line, l.source_sheet,
                    CASE WHEN l.source = 'erp' THEN coalesce(l.channel, cm.channel) ELSE l.channel END AS channel,
                    l.account, l.order_no, l.line_type, l.currency, l.amount, l.movement_date, l.id_problem,
                    l.record_kind, l.payout_ref, CAST(l.event_time AS DATE) AS payout_date, l.counterparty,
                    l.fee_amount, l.refund_no, l.platform_txn_no, l.related_txn_no
-            FROM ledger_line l LEFT JOIN channel_map cm ON l.source = 'erp' AND cm.customer = l.account
+            FROM ledger_line l LEFT JOIN customer_channel cm ON l.source = 'erp' AND cm.customer = l.account
             WHERE l.superseded_by IS NULL AND {taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date")}),
         -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
         -- order leg takes the trade bill where the run has one, so the order is not counted twice.

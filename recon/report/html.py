@@ -209,7 +209,8 @@ def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
            "version": manifest.get("version", ""), "quarantined": manifest.get("quarantined_lines"),
            "failed_proofs": manifest.get("failed_proofs", []),
            "skipped_files": [s for s in manifest.get("skipped_files", []) if isinstance(s, dict)],
-           "refused_files": [f"{r['path']}: {r['reason']}" for r in manifest.get("refused_files", [])]}
+           "refused_files": [f"{r['path']}: {r['reason']}" for r in manifest.get("refused_files", [])],
+           "unmapped_customers": [u for u in manifest.get("unmapped_customers", []) if isinstance(u, dict)]}
     p = {"run": run_id}
     ledger.ensure(con)
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)
