@@ -19,6 +19,7 @@ applied, and checks one outcome per line, between steps). Each leg's module (``c
 from __future__ import annotations
 
 from recon.engine import cash, customers, decisions, fee_leg, ledger, outcome, pairing
+from recon.engine.findings import finding
 from recon.engine.steps import Step, runner
 from recon.rules import MatchPass, Rules
 from recon.sql.bind import in_list
@@ -162,10 +163,11 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
         listed AS (SELECT mkey, string_agg(DISTINCT {CANDIDATE}, ', ' ORDER BY {CANDIDATE}) AS candidates
                    FROM cand WHERE mkey IN (SELECT mkey FROM rv) GROUP BY mkey)
         SELECT c.line_id, c.source, 'review', $name, g.match_group,
-               '匹配键 ' || g.mkey || ' 对应多个订单, 需人工确认: ' || l.candidates
+               '匹配键 ' || g.mkey || ' 对应多个订单, 需人工确认: ' || l.candidates,
+               {finding("AMBIGUOUS_KEY", key="g.mkey", candidates="l.candidates")}
         FROM cand c JOIN rv g USING (mkey) JOIN listed l USING (mkey)""", params, "result")
     matched = Step(f"{name}.matched",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT c.line_id, c.source, 'matched', $name, g.match_group,
                CASE WHEN g.p_sum = g.e_sum
                     THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' = ERP '
@@ -174,7 +176,11 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
                     ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
                          || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR)
                          || ' 在容差内 (' || $tol || CASE WHEN $rel <> '0' THEN ' 或 ' || $rel || ' × ERP'
-                         ELSE '' END || ')' END
+                         ELSE '' END || ')' END,
+               CASE WHEN g.p_sum = g.e_sum THEN {finding("BALANCED")}
+                    ELSE {finding("WITHIN_TOLERANCE", diff="g.p_sum - g.e_sum",
+                                  tolerance="$tol || CASE WHEN $rel <> '0' THEN ' | ' || $rel || ' × ERP' ELSE '' END")}
+               END
         FROM cand c JOIN grp g USING (mkey)
         WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND NOT g.p_many AND NOT g.e_many
           AND abs(g.p_sum - g.e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
@@ -201,7 +207,7 @@ def _leftovers(rules: Rules) -> list[Step]:
     ptypes = sorted({t for p in rules.passes if p.leg == "order" for t in p.platform_line_types})
     etypes = sorted({t for p in rules.passes if p.leg == "order" for t in p.erp_line_types})
     groups = Step("leftovers.unmatched_groups",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT c.line_id, c.source, 'unknown', NULL, g.match_group,
                CASE WHEN g.ne = 0 THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
                                        || ', ERP 中没有该订单的单据'
@@ -211,10 +217,16 @@ def _leftovers(rules: Rules) -> list[Step]:
                                        || ' vs ERP ' || CAST(g.e_sum AS VARCHAR) || ', 部分行记在本期之后 ('
                                        || CAST(g.late_date AS VARCHAR) || ')'
                     ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
-                         || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR) END
+                         || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR) END,
+               CASE WHEN g.ne = 0 THEN {finding("NO_ERP_DOCUMENT", order="g.mkey", platform="g.p_sum")}
+                    WHEN g.np = 0 THEN {finding("NOT_ON_PLATFORM", order="g.mkey", erp="g.e_sum")}
+                    WHEN NOT g.all_in THEN {finding("BOOKED_AFTER_PERIOD", order="g.mkey", platform="g.p_sum",
+                                                    erp="g.e_sum", date="g.late_date")}
+                    ELSE {finding("AMOUNT_DIFFERS", order="g.mkey", platform="g.p_sum", erp="g.e_sum",
+                                  diff="g.p_sum - g.e_sum")} END
         FROM cand c JOIN grp g USING (mkey)""", writes="result")
     lone = Step("leftovers.lone",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT u.line_id, u.source, 'unknown', NULL, NULL,
                CASE WHEN u.id_problem IS NOT NULL
                     THEN '编号已被 Excel 改成科学计数法, 无法识别 (' || u.id_problem || '): 请重新下载原始文件'
@@ -232,7 +244,21 @@ def _leftovers(rules: Rules) -> list[Step]:
                          || coalesce(', ' || u.counterparty, '') || '): 没有对应的平台提现或结算批次'
                     WHEN u.order_no IS NULL AND u.source <> 'bank'
                     THEN '没有订单号, 本规则中没有适用的匹配步骤 (line type ' || u.line_type || ')'
-                    ELSE '本规则中没有适用于 ' || u.source || ' / ' || u.line_type || ' 的匹配步骤' END
+                    ELSE '本规则中没有适用于 ' || u.source || ' / ' || u.line_type || ' 的匹配步骤' END,
+               CASE WHEN u.id_problem IS NOT NULL THEN {finding("EXCEL_MANGLED_ID", value="u.id_problem")}
+                    WHEN NOT u.order_record AND u.order_no IS NULL AND u.refund_no IS NULL
+                    THEN {finding("FUND_LINE_NO_REFERENCE")}
+                    WHEN NOT u.order_record THEN {finding("FUND_LINE_UNPAIRED")}
+                    WHEN u.source = 'platform' AND u.line_type IN ('fee', 'commission')
+                    THEN {finding("FEE_NO_ERP_DOCUMENT")}
+                    WHEN u.line_type = 'payout'
+                    THEN {finding("PAYOUT_NOT_IN_BANK", amount="u.amount", date="u.movement_date")}
+                    WHEN u.source = 'bank'
+                    THEN {finding("BANK_LINE_UNEXPLAINED", amount="u.amount", date="u.movement_date",
+                                  counterparty="u.counterparty")}
+                    WHEN u.order_no IS NULL AND u.source <> 'bank'
+                    THEN {finding("NO_ORDER_NUMBER", line_type="u.line_type")}
+                    ELSE {finding("NO_PASS", source="u.source", line_type="u.line_type")} END
         FROM universe u ANTI JOIN result r USING (line_id)
         WHERE u.in_period""", writes="result")
     return _candidates("leftovers", ptypes, etypes) + [groups, lone]

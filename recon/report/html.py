@@ -35,7 +35,7 @@ from recon.engine import decisions
 from recon.errors import ReconError
 from recon.report import charts
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
-from recon.report.labels import LABELS
+from recon.labels import LABELS
 from recon.resources import reports_dir
 from recon.sql.neutralise import strip_controls
 

@@ -1,8 +1,38 @@
-"""The HTML report's words in Chinese (the default: clerks read Chinese) and English.
+"""Every word recon shows a person, in Chinese (the default: clerks read Chinese) and English.
 
-One flat table per language with the same keys (a test checks this); templates look labels up as
-``t.key`` under StrictUndefined, so a missing translation fails the render instead of showing blank.
+One module, so a name is translated once and reports, the workbook and the terminal agree:
+
+- ``LABELS``: the HTML report's words, one flat table per language with the same keys (a test checks
+  this); templates look labels up as ``t.key`` under StrictUndefined, so a missing translation fails
+  the render instead of showing blank.
+- ``STATUS``: the four final states of a line; ``SOURCES``: the three ledgers; ``SHEETS_ZH``: the
+  workbook's sheet name per state.
+- ``FINDINGS``: the engine's own reasons for a status (results.csv column ``finding``), each a stable
+  code with a zh and an en sentence over its parameters; ``parse`` reads a finding cell and
+  ``render`` says it in a language. The engine writes the codes in SQL (``recon.engine.findings``),
+  never a sentence, so a script can group by the code and a reader gets the sentence in their language.
+
+Known-discrepancy codes (``TMALL_COMMISSION_…``) are named by the dictionaries that define them (the
+run keeps their names in ``manifest.json`` ``classification.names``), and accounts by the chart of
+accounts (``reports/accounts.yaml``): both are user data, not labels.
+
+A finding cell is one or more items separated by ``"; "``; an item is ``CODE`` or ``CODE{json}``, the
+JSON an object of string values with its keys sorted, e.g. ``AMOUNT_DIFFERS{"diff":"-5.00","erp":
+"105.00","order":"M1","platform":"100.00"}; DRILL_NO_CANDIDATE``.
 """
+
+from __future__ import annotations
+
+import json
+import re
+import string
+
+STATUS = {
+    "zh": {"matched": "已匹配", "known": "已知差异", "review": "待复核", "unknown": "未知差异"},
+    "en": {"matched": "matched", "known": "known", "review": "review", "unknown": "unknown"},
+}
+SOURCES = {"zh": {"platform": "平台", "erp": "ERP", "bank": "银行"},
+           "en": {"platform": "platform", "erp": "ERP", "bank": "bank"}}
 
 LABELS = {
     "zh": {
@@ -10,11 +40,11 @@ LABELS = {
         "period": "会计期间", "run": "运行编号", "started": "开始时间", "finished": "结束时间", "version": "版本",
         "exit_code": "退出码", "summary": "运行概况", "status": "状态", "lines": "行数", "gross": "金额（绝对值合计）",
         "net": "金额（净额）", "amount": "金额", "count": "笔数",
-        "status_matched": "已匹配", "status_known": "已知差异", "status_review": "待复核", "status_unknown": "未知差异",
+        **{f"status_{k}": v for k, v in STATUS["zh"].items()},
         "control_totals": "控制合计", "source": "来源", "bucket": "口径",
         "bucket_in": "导入进入匹配", "bucket_out": "匹配输出", "bucket_later_evidence": "期后佐证",
         "bucket_outside_period": "期间外",
-        "source_platform": "平台", "source_erp": "ERP", "source_bank": "银行",
+        **{f"source_{k}": v for k, v in SOURCES["zh"].items()},
         "quarantined": "隔离行数", "failed_proofs": "未通过的控制校验", "none": "无",
         "skipped_files": "未读取的文件", "in_archive": "压缩包", "looks_like_ledger": "疑似账单：本次运行不完整",
         "refused_files": "未能读取而被拒绝的文件（本次运行不完整）",
@@ -57,11 +87,11 @@ LABELS = {
         "period": "Period", "run": "Run", "started": "Started", "finished": "Finished", "version": "Version",
         "exit_code": "Exit code", "summary": "Run summary", "status": "Status", "lines": "Lines",
         "gross": "Amount (sum of absolute values)", "net": "Amount (net)", "amount": "Amount", "count": "Count",
-        "status_matched": "matched", "status_known": "known", "status_review": "review", "status_unknown": "unknown",
+        **{f"status_{k}": v for k, v in STATUS["en"].items()},
         "control_totals": "Control totals", "source": "Source", "bucket": "Measure",
         "bucket_in": "loaded into matching", "bucket_out": "out of matching", "bucket_later_evidence": "later evidence",
         "bucket_outside_period": "outside the period",
-        "source_platform": "platform", "source_erp": "ERP", "source_bank": "bank",
+        **{f"source_{k}": v for k, v in SOURCES["en"].items()},
         "quarantined": "Quarantined lines", "failed_proofs": "Failed control proofs", "none": "none",
         "skipped_files": "Files not read", "in_archive": "in archive", "looks_like_ledger": "looks like a ledger: the run is incomplete",
         "refused_files": "Files refused as unreadable (the run is incomplete)",
@@ -106,3 +136,105 @@ LABELS = {
         "footer": "Rendered by recon from the run kept in the store; opens offline and loads nothing from outside.",
     },
 }
+
+# the workbook's sheet per status (short: an Excel sheet name is at most 31 characters)
+SHEETS_ZH = {"matched": "已匹配", "known": "已知差异", "unknown": "未知", "review": "待复核"}
+
+# code -> (zh, en); {name} is a parameter of the finding. The engine emits only these codes
+# (recon.engine.findings refuses any other, and any other set of parameters).
+FINDINGS = {
+    # why a line is matched
+    "BALANCED": ("平台与 ERP 金额相等", "both sides are equal"),
+    "WITHIN_TOLERANCE": ("差额 {diff} 在容差 {tolerance} 内", "the difference {diff} is within the tolerance {tolerance}"),
+    "FUND_TRADE_PAIRED": ("资金账单行与同一笔交易的交易账单行配对", "fund-bill line paired with its trade-bill line"),
+    "FEES_BALANCED": ("{channel} 当期平台费用合计与 ERP 费用单相符",
+                      "{channel}: the period's platform fees equal the ERP fee documents"),
+    "MANUAL_DECISION": ("人工决定 #{id} ({kind})", "manual decision #{id} ({kind})"),
+    # why a line goes to review
+    "AMBIGUOUS_KEY": ("匹配键 {key} 对应多个订单, 需人工确认: {candidates}",
+                      "the key {key} links several orders; confirm by hand: {candidates}"),
+    "AMBIGUOUS_CANDIDATES": ("有 {candidates} 个候选, 需人工确认", "{candidates} candidates; confirm by hand"),
+    # why a line stays unknown
+    "NO_ERP_DOCUMENT": ("订单 {order}: 平台 {platform}, ERP 中没有该订单的单据",
+                        "order {order}: platform {platform}, no ERP document for it"),
+    "NOT_ON_PLATFORM": ("订单 {order}: ERP {erp}, 平台文件中没有该订单",
+                        "order {order}: ERP {erp}, not in the platform's files"),
+    "BOOKED_AFTER_PERIOD": ("订单 {order}: 平台 {platform} vs ERP {erp}, 部分行记在本期之后 ({date})",
+                            "order {order}: platform {platform} vs ERP {erp}, lines booked after period end ({date})"),
+    "AMOUNT_DIFFERS": ("订单 {order}: 平台 {platform} vs ERP {erp}, 差额 {diff}",
+                       "order {order}: platform {platform} vs ERP {erp}, difference {diff}"),
+    "FEES_DIFFER": ("{channel}: ERP 费用单 {erp} vs 平台费用 {platform}, 差 {diff}",
+                    "{channel}: ERP fee documents {erp} vs platform fees {platform}, difference {diff}"),
+    "EXCEL_MANGLED_ID": ("编号已被 Excel 改成科学计数法, 无法识别 ({value}): 请重新下载原始文件",
+                         "Excel turned the id into a number ({value}): download the original file again"),
+    "FUND_LINE_NO_REFERENCE": ("资金账单行没有订单号或退款单号, 无法与交易账单配对",
+                               "fund-bill line without an order or refund number: cannot pair it with the trade bill"),
+    "FUND_LINE_UNPAIRED": ("资金账单行: 交易账单中没有同一订单、金额相同的对应行",
+                           "fund-bill line: no trade-bill line of the same order and amount"),
+    "FEE_NO_ERP_DOCUMENT": ("费用行: 没有对应的 ERP 费用单", "fee line: no ERP fee document answers it"),
+    "PAYOUT_NOT_IN_BANK": ("平台提现 {amount} ({date}): 银行流水中没有金额相同、日期在窗口内的入账",
+                           "payout {amount} ({date}): no bank credit of that amount within the date window"),
+    "BANK_LINE_UNEXPLAINED": ("银行流水 {amount} ({date}, {counterparty}): 没有对应的平台提现或结算批次",
+                              "bank line {amount} ({date}, {counterparty}): no payout or settlement batch explains it"),
+    "NO_ORDER_NUMBER": ("没有订单号, 没有适用的匹配步骤 ({line_type})", "no order number, and no pass for it ({line_type})"),
+    "NO_PASS": ("没有适用于 {source} / {line_type} 的匹配步骤", "no pass of the rules takes {source} / {line_type} lines"),
+    # the dictionary's verdicts (the code itself is in the code column)
+    "DICTIONARY_ENTRY": ("字典条目 {code}: 差额 {residual}", "dictionary entry {code}: residual {residual}"),
+    "REMAINDER_BALANCED": ("除去已知差异 ({codes}) 后其余行平衡: 平台 {platform} = ERP {erp}",
+                           "without the known differences ({codes}) the rest balances: platform {platform} = ERP {erp}"),
+    "TWO_CAUSES": ("需要两个原因同时成立, 字典不单独归类: {pairs}",
+                   "two causes are needed together, the dictionary does not classify it alone: {pairs}"),
+    # where the drill-down of an unknown line stopped
+    "DRILL_NO_CANDIDATE": ("下钻第1层: 其他来源中没有订单号相同或金额相近的候选行",
+                           "drill-down layer 1: no line on the other sides with the same order number or a close amount"),
+    "DRILL_NEAREST": ("下钻第1层: 最接近的候选为 {source} {ref}, 差异: {differences}",
+                      "drill-down layer 1: nearest candidate {source} {ref}, differing in: {differences}"),
+    "DRILL_RECORD_NOT_FINAL": ("下钻第2层: 原始记录 {ref} 字段「{field}」= {value}, 记录处于未完结状态",
+                               "drill-down layer 2: raw record {ref} field \"{field}\" = {value}: the record is not final"),
+    "DRILL_STATUS_NO_MONEY": ("下钻第3层: 审核日志 {time} {event} → {status}, 该状态变更没有资金变动",
+                              "drill-down layer 3: audit log {time} {event} -> {status}; the change moved no money"),
+}
+
+_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
+_JSON = json.JSONDecoder()
+SEPARATOR = "; "
+
+
+def params_of(code: str) -> tuple:
+    """The parameter names a code's sentences use, sorted (the order of its JSON keys)."""
+    return tuple(sorted({f for _, f, _, _ in string.Formatter().parse(FINDINGS[code][0]) if f}))
+
+
+def parse(cell: str | None) -> list[tuple[str, dict]]:
+    """A ``finding`` cell as [(code, params)]; ValueError when it does not follow the syntax."""
+    out, i, text = [], 0, cell or ""
+    while i < len(text):
+        m = _CODE.match(text, i)
+        if not m:
+            raise ValueError(f"a finding item starts with a code at character {i}: {text!r}")
+        i, params = m.end(), {}
+        if text.startswith("{", i):
+            params, i = _JSON.raw_decode(text, i)
+        out.append((m.group(), params))
+        if i < len(text):
+            if not text.startswith(SEPARATOR, i):
+                raise ValueError(f"finding items are separated by {SEPARATOR!r} (character {i}): {text!r}")
+            i += len(SEPARATOR)
+    return out
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return "-"
+
+
+def render(cell: str | None, lang: str = "zh") -> str:
+    """The sentence of a ``finding`` cell in ``lang`` (``zh`` or ``en``); an unknown code shows as itself."""
+    said = []
+    for code, params in parse(cell):
+        if code not in FINDINGS:
+            said.append(code)
+            continue
+        values = _Blank({k: "-" if v is None else str(v) for k, v in params.items()})
+        said.append(FINDINGS[code][0 if lang == "zh" else 1].format_map(values))
+    return SEPARATOR.join(said)
