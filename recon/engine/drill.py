@@ -34,7 +34,7 @@ ranks either side — O((N + M) log M), never N × M and never one query per lin
 
 Tables this module builds (temp, on the run's connection):
 
-``drill_out(line_id, layer, finding, finding_code, detail_json)`` — one row per drilled line; ``run_drilldown`` and
+``drill_out(line_id, layer, finding, detail_json, finding_code)`` — one row per drilled line; ``run_drilldown`` and
 ``run_root_cause`` are what ``recon.api._record_run`` stores in ``drilldown`` and ``root_cause``.
 
 ``detail_json`` (what the HTML report renders; keys always present, lists possibly empty)::
@@ -409,13 +409,14 @@ def _conclude(con) -> None:
                                               "lambda d: d.field || coalesce('=' || d.delta, '')), ', ')")} END
                 END AS finding_code
             FROM joined)
-        SELECT line_id, layer, finding, finding_code,
+        SELECT line_id, layer, finding,
                CAST(json_object('line', to_json({_LINE_JSON.replace('{a}', 'said')}), 'stop_layer', layer,
                     'finding', finding, 'finding_en', finding_en,
                     'layer1', json_object('candidates', coalesce(to_json(candidates), '[]'::JSON)),
                     'layer2', json_object('records', coalesce(to_json(records), '[]'::JSON)),
                     'layer3', json_object('events', coalesce(to_json(events), '[]'::JSON))) AS VARCHAR)
-                   AS detail_json
+                   AS detail_json,
+               finding_code  -- last: readers of the first four columns keep their positions
         FROM said""", writes="drill_out"))
 
 
