@@ -117,3 +117,9 @@ def test_results_csv_has_the_finding_after_the_explanation_on_every_line(month, 
     short = [r for r in rows if r["order_no"] == "M20260101002"]
     assert short and all(r["finding"].startswith('AMOUNT_DIFFERS{"diff":"9.90"') for r in short), short
     assert all("DRILL_" in r["finding"] for r in rows if r["status"] == "unknown")
+
+
+def test_readme_documents_every_code():
+    readme = (Path(labels.__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [code for code in labels.FINDINGS if f"| `{code}` |" not in readme]
+    assert not missing, f"README's finding table lacks {missing}"
