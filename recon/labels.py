@@ -171,6 +171,13 @@ FINDINGS = {
                                "fund-bill line without an order or refund number: cannot pair it with the trade bill"),
     "FUND_LINE_UNPAIRED": ("资金账单行: 交易账单中没有同一订单、金额相同的对应行",
                            "fund-bill line: no trade-bill line of the same order and amount"),
+    # the contract check of a charged fee (rules/fees.yaml), after the line's own finding
+    "FEE_CONFORMS": ("费用 {charged} 符合合同公式 ({rule})", "fee {charged} follows the contract formula ({rule})"),
+    "FEE_OFF_CONTRACT": ("费用偏离合同公式 ({rule}): 应为 {expected}, 实收 {charged}, 差 {diff} (基数 {base})",
+                         "fee off the contract formula ({rule}): {expected} due, {charged} charged, "
+                         "difference {diff} (base {base})"),
+    "FEE_NO_BASE": ("费用 {charged} 没有可计算的基数 (同一订单的销售行), 无法核对 ({rule})",
+                    "fee {charged}: no base to compute it from (the order's sale lines), cannot check it ({rule})"),
     "FEE_NO_ERP_DOCUMENT": ("费用行: 没有对应的 ERP 费用单", "fee line: no ERP fee document answers it"),
     "PAYOUT_NOT_IN_BANK": ("平台提现 {amount} ({date}): 银行流水中没有金额相同、日期在窗口内的入账",
                            "payout {amount} ({date}): no bank credit of that amount within the date window"),

@@ -30,6 +30,6 @@ def finding(code: str, /, **params: str) -> str:
     return f"({quote_literal(code)} || CAST(json_object({args}) AS VARCHAR))"
 
 
-def then(first: str, second: str) -> str:
-    """Two finding expressions as one cell (``first; second``); a NULL side is left out."""
-    return f"concat_ws({quote_literal(SEPARATOR)}, {first}, {second})"
+def then(*items: str) -> str:
+    """Finding expressions as one cell (``first; second; …``) in order; a NULL item is left out."""
+    return f"concat_ws({quote_literal(SEPARATOR)}, {', '.join(items)})"
