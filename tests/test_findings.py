@@ -123,3 +123,23 @@ def test_readme_documents_every_code():
     readme = (Path(labels.__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     missing = [code for code in labels.FINDINGS if f"| `{code}` |" not in readme]
     assert not missing, f"README's finding table lacks {missing}"
+
+
+def test_fee_checks_add_their_code_after_the_lines_own(con):  # noqa: F811
+    from recon.engine import fees
+    from recon.rules import load_fees
+    from test_fees import _jd
+
+    _jd(con, "A1", "sale", "货款", "199.00")
+    ok = _jd(con, "A1", "commission", "佣金", "-9.95")
+    _jd(con, "B2", "sale", "货款", "89.00")
+    off = _jd(con, "B2", "commission", "佣金", "-4.48")  # contract: round(89.00 * 0.05, 2) = 4.45
+    lone = _jd(con, "C3", "commission", "佣金", "-1.00")
+    run(con)
+    fees.check(con, load_fees())
+    f = _findings(con)
+    rule = next(r.name for r in load_fees().rules if r.channel == "jd")
+    assert f[ok] == f'FEE_NO_ERP_DOCUMENT; FEE_CONFORMS{{"charged":"9.95","rule":"{rule}"}}'
+    assert f[off] == ('FEE_NO_ERP_DOCUMENT; FEE_OFF_CONTRACT{"base":"89.00","charged":"4.48","diff":"0.03",'
+                      f'"expected":"4.45","rule":"{rule}"}}')
+    assert f[lone] == f'FEE_NO_ERP_DOCUMENT; FEE_NO_BASE{{"charged":"1.00","rule":"{rule}"}}'
