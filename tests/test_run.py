@@ -68,7 +68,7 @@ def test_run_writes_results_contract(month, capsys):
     rows = read_results(out)
     assert list(rows[0].keys()) == ["source", "source_file", "source_line", "source_sheet", "channel", "account",
                                     "order_no", "line_type", "currency", "amount", "status", "code",
-                                    "match_group", "explanation"]
+                                    "match_group", "explanation", "finding"]
     by = {(r["source"], r["source_file"], r["source_line"]): r for r in rows}
     sale1 = by[("platform", "alipay/trade.csv", "6")]
     refund1 = by[("platform", "alipay/trade.csv", "8")]
