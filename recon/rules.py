@@ -177,7 +177,7 @@ def load_channels(path: Path | None = None) -> list[Channel]:
         problems.add((), "a channels file is a mapping with version: 1 and channels: {code: {...}}")
         problems.raise_if_any()
     problems.unknown_keys(data, {"version", "channels"}, ())
-    out = []
+    out, named = [], []
     for code, c in data["channels"].items():
         if not isinstance(c, dict):
             problems.add(("channels", code), "each channel is a mapping")
@@ -193,9 +193,35 @@ def load_channels(path: Path | None = None) -> list[Channel]:
                          f"must be a whole number of days from 0 to {MAX_DAYS} (found {lag!r})")
             lag = 1
         names, patterns = _customers(c.get("erp_customers"), ("channels", code, "erp_customers"), problems)
+        named += [(str(code), i, item) for i, item in enumerate(c.get("erp_customers") or ()) if item in names]
         out.append(Channel(str(code), str(c.get("name", code)), names, lag, booking, patterns))
+    _one_channel_per_name(named, problems)
     problems.raise_if_any()
     return out
+
+
+def _one_channel_per_name(named, problems) -> None:
+    """A name two channels list (once normalised, as the run compares them) would map to neither."""
+    if not named:
+        return
+    import duckdb
+
+    from recon.engine.customers import CHANNEL_KEY_MACRO
+
+    con = duckdb.connect()
+    try:
+        con.execute(CHANNEL_KEY_MACRO)
+        keys = con.execute("SELECT list_transform($n, lambda x: channel_key(x))",
+                           {"n": [name for _, _, name in named]}).fetchone()[0]
+    finally:
+        con.close()
+    first: dict = {}
+    for (code, i, name), key in zip(named, keys):
+        other = first.setdefault(key, (code, name))
+        if other[0] != code:
+            problems.add(("channels", code, "erp_customers", i),
+                         f"{name!r} is the same customer name as {other[1]!r} of channel {other[0]} once normalised "
+                         "(full-width forms, spaces, brackets, company suffix): list it under one channel")
 
 
 CUSTOMER_KINDS = ("contains", "regex")

@@ -125,3 +125,17 @@ def test_a_run_warns_about_every_unmapped_customer_everywhere(tmp_path, capsys):
     assert 'class="unmapped"' in html and "某某商贸（上海）有限公司</span>: 3" in html
     code, stdout, _ = run_cli(["run", str(inp), "--out", str(tmp_path / "o2"), "--db", str(db), "--json"], capsys)
     assert json.loads(stdout)["unmapped_customers"] == manifest["unmapped_customers"]
+
+
+def test_one_name_under_two_channels_is_a_config_error(tmp_path):
+    path = tmp_path / "channels.yaml"
+    path.write_text("version: 1\nchannels:\n  tmall:\n    erp_customers: [天猫旗舰店]\n"
+                    "  jd:\n    erp_customers:\n      - 京东\n      - 天猫 旗舰店（有限公司）\n      - \"天猫旗舰店有限公司\"\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_channels(path)
+    text = "\n".join(exc.value.problems)
+    assert "channels.yaml:9: channels.jd.erp_customers.2: '天猫旗舰店有限公司' is the same customer name as '天猫旗舰店'" \
+        in text, text
+    assert "erp_customers.1" not in text, "a bracketed suffix is part of the name"
+    load_channels()  # the shipped file lists every name once
