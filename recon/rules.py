@@ -9,6 +9,7 @@ file:line.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -259,6 +260,10 @@ def _customers(items, at, problems) -> tuple[tuple, tuple]:
             if why:
                 problems.add(at + (i, kind), f"not a regular expression DuckDB (RE2) accepts: {why}; "
                              "RE2 has no look-around or back-references")
+                continue
+            if re.search(r"(?<!\\)[A-Z]|[ \u3000\uff01-\uff5e]", pattern):
+                problems.add(at + (i, kind), "a regex is tried on the normalised name (lower case, half-width, "
+                             f"no spaces), so {pattern!r} can never match there: write it that way")
                 continue
         patterns.append((kind, pattern))
     return tuple(names), tuple(patterns)

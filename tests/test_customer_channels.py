@@ -139,3 +139,14 @@ def test_one_name_under_two_channels_is_a_config_error(tmp_path):
         in text, text
     assert "erp_customers.1" not in text, "a bracketed suffix is part of the name"
     load_channels()  # the shipped file lists every name once
+
+
+@pytest.mark.parametrize("pattern", ["^Tmall", "拼多多 - 店铺", "京东（自营）"])
+def test_a_regex_the_normalised_name_can_never_match_is_refused(tmp_path, pattern):
+    path = tmp_path / "channels.yaml"
+    path.write_text(f'version: 1\nchannels:\n  tmall:\n    erp_customers: [{{regex: "{pattern}"}}]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="can never match"):
+        load_channels(path)
+    path.write_text('version: 1\nchannels:\n  tmall:\n    erp_customers: [{regex: "^tmall\\\\S*\\\\d$"}]\n',
+                    encoding="utf-8")
+    assert load_channels(path)[0].customer_patterns == (("regex", "^tmall\\S*\\d$"),)

@@ -85,5 +85,5 @@ def unmapped(runner) -> list[dict]:
         row = out.setdefault(customer, {"customer": customer, "lines": 0, "amount": {},
                                         "candidates": candidates.split(", ") if candidates else None})
         row["lines"] += n
-        row["amount"][currency or ""] = str(Decimal(amount).quantize(Decimal("0.01")))
+        row["amount"][currency or ""] = str(Decimal(amount or 0).quantize(Decimal("0.01")))
     return list(out.values())
