@@ -122,7 +122,7 @@ def test_a_run_warns_about_every_unmapped_customer_everywhere(tmp_path, capsys):
          "candidates": None}], "支付宝 当面付 maps (a space); the other customer does not"
     assert "某某商贸（上海）有限公司" in err and "3 lines" in err and "CNY 30.00 · USD 10.00" in err
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert 'class="unmapped"' in html and "某某商贸（上海）有限公司</span>: 3" in html
+    assert 'class="unmapped"' in html and "某某商贸（上海）有限公司</span>: 3 行, CNY 30.00 · USD 10.00" in html
     code, stdout, _ = run_cli(["run", str(inp), "--out", str(tmp_path / "o2"), "--db", str(db), "--json"], capsys)
     assert json.loads(stdout)["unmapped_customers"] == manifest["unmapped_customers"]
 
