@@ -150,7 +150,7 @@ EXPLAIN = {
         "diff": {"amount": "金额差 {d}", "date": "日期差 {d} 天", "order_no": "订单号不同",
                  "order_no:format": "订单号写法不同", "order_no:missing": "一方没有订单号",
                  "channel": "渠道不同 ({t} / {o})", "currency": "币种不同 ({t} / {o})"},
-        "src": {"platform": "平台", "erp": "ERP", "bank": "银行"},
+        "src": SOURCES["zh"],
     },
     "en": {
         "order": "order", "run": "run", "lines": "lines", "explanation": "explanation",
@@ -166,7 +166,7 @@ EXPLAIN = {
                  "order_no:format": "order number written differently",
                  "order_no:missing": "one side has no order number",
                  "channel": "channel {t} / {o}", "currency": "currency {t} / {o}"},
-        "src": {"platform": "platform", "erp": "ERP", "bank": "bank"},
+        "src": SOURCES["en"],
     },
 }
 
