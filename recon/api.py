@@ -26,7 +26,7 @@ import duckdb
 from recon import __version__, evidence, outputs, store, tempfiles
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
-from recon.engine import baseline, classify, cny, conservation, drill, fees, ledger, match, pragmas
+from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, ReconError
 from recon.io import limits
@@ -285,8 +285,9 @@ def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENC
                writes="run_files"))
     start, end = period_bounds(period)
     with pragmas.any_order(r.con):  # no step before the baseline relies on the order rows are stored in
-        match.build_universe(r, start, end, [(c, ch.code) for ch in settings.channels for c in ch.erp_customers],
+        match.build_universe(r, start, end, [row for ch in settings.channels for row in ch.customer_rows()],
                              evidence_end=end + dt.timedelta(days=evidence_days))
+        unmapped = customers.unmapped(r)
         fees.compute(r, settings.fee_rules)
         decided = match.run_passes(r, settings.rules)
         fee_checks = fees.annotate(r, settings.fee_rules)
@@ -295,7 +296,8 @@ def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENC
     orders = baseline.build(r, settings.baseline_rules)
     # last, after classification: drills down what is still unknown, then the root-cause summary
     drill.run(r)
-    return {"decisions": decided, "fee_checks": fee_checks, "orders": orders, "classification": known}
+    return {"decisions": decided, "fee_checks": fee_checks, "orders": orders, "classification": known,
+            "unmapped_customers": unmapped}
 
 
 def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
@@ -361,6 +363,9 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
                 write_baseline(con, staging)
         manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started, settings.dictionary)
         manifest["refused_files"] = refused
+        # ERP customers no channel of rules/channels.yaml fits: their lines miss every channel-scoped step
+        manifest["unmapped_customers"] = done["unmapped_customers"]
+        warnings += [_unmapped_warning(u) for u in done["unmapped_customers"]]
         # every step in execution order, with the import and output phases; the list grows until the
         # manifest file is written (the store's copy is taken when the run is recorded)
         manifest["timings"] = r.timings
@@ -644,6 +649,16 @@ def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None
     }
 
 
+def _unmapped_warning(u: dict) -> str:
+    """The console's sentence for one unmapped ERP customer (``manifest.unmapped_customers``)."""
+    amounts = " · ".join(f"{cur} {amt}".strip() for cur, amt in sorted(u["amount"].items()))
+    why = (f"fits channels {', '.join(u['candidates'])} equally" if u.get("candidates")
+           else "fits no channel of the channels file")
+    name = "(no customer)" if u["customer"] is None else repr(u["customer"])
+    return (f"ERP customer {name} ({u['lines']} lines, {amounts}) {why}: its lines have no channel; "
+            "add the name (or a contains:/regex: item) to erp_customers in rules/channels.yaml (--channels)")
+
+
 def skipped_files(reports) -> list[dict]:
     """Every file and part a run did not read, with why: never silent (issue 11 point 16).
 
@@ -758,7 +773,8 @@ def summary(result: RunResult) -> dict:
     """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
     m = result.manifest
     keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
-            "failed_proofs", "skipped_files", "fee_checks", "decisions", "cny_equivalent", "outputs", "timings")
+            "failed_proofs", "skipped_files", "unmapped_customers", "fee_checks", "decisions", "cny_equivalent",
+            "outputs", "timings")
     out = {k: m.get(k) for k in keys}
     # findings about whole files (EXCEL_RESAVED), each with the file it is about
     out["file_warnings"] = [{"path": f["path"], **w} for f in m.get("inputs", []) for w in f.get("warnings") or []]

@@ -234,7 +234,9 @@ def sample(orders, out, seed, period, scale):
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Matching rules YAML (default: the shipped rules/default.yaml).")
 @click.option("--channels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Channel configuration YAML (default: the shipped rules/channels.yaml).")
+              help="Channel configuration YAML (default: the shipped rules/channels.yaml): which ERP customers "
+                   "(names compared normalised; contains:/regex: items) belong to each channel. Customers it "
+                   "maps to no channel are listed as warnings and in manifest.json (unmapped_customers).")
 @click.option("--fees", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Contract fee rules YAML (default: the shipped rules/fees.yaml).")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -266,7 +268,8 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
 
     The run reconciles every line the store (--db) holds for the period and its evidence window, not
     only tonight's files. Writes OUT/results.csv (one row per ledger line of the period with its
-    final status), OUT/quarantine.csv (lines that could not be read, with file, line, column and
+    final status, a Chinese explanation, and the finding: why, as stable codes such as
+    AMOUNT_DIFFERS{"diff":"-5.00",...}; README lists them), OUT/quarantine.csv (lines that could not be read, with file, line, column and
     reason), OUT/order_baseline.csv (per order: receivable, received, refund due, refunded,
     commission and tax by source), OUT/report.html (the root-cause report, offline), OUT/recon.xlsx
     (the accountants' workbook), OUT/vouchers.csv + voucher_sources.csv (balanced adjustment

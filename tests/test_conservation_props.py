@@ -689,7 +689,7 @@ def test_a_line_decided_twice_stops_the_run(fixed, monkeypatch):
 
 def test_a_result_for_a_line_outside_the_run_stops_the_run(fixed, monkeypatch):
     root, _ = fixed
-    _after_passes(monkeypatch, "INSERT INTO result VALUES ('not-a-line', 'erp', 'matched', 'order_exact', "
+    _after_passes(monkeypatch, "INSERT INTO result (line_id, source, status, code, match_group, explanation) VALUES ('not-a-line', 'erp', 'matched', 'order_exact', "
                                "'G0000000000000000', 'invented')")
     _broken_run(root, "1 results for lines outside the run")
 
@@ -723,6 +723,6 @@ def test_an_amount_changed_after_matching_stops_the_run(fixed, monkeypatch):
 
 def test_a_result_for_a_line_before_the_period_stops_the_run(fixed, monkeypatch):
     root, _ = fixed
-    _after_passes(monkeypatch, "INSERT INTO result SELECT line_id, source, 'matched', 'order_exact', NULL, 'x' "
+    _after_passes(monkeypatch, "INSERT INTO result (line_id, source, status, code, match_group, explanation) SELECT line_id, source, 'matched', 'order_exact', NULL, 'x' "
                                "FROM universe WHERE movement_date < DATE '2026-01-01' ORDER BY line_id LIMIT 1")
     _broken_run(root, "outside the period")

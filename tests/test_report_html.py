@@ -22,7 +22,7 @@ import pytest
 from recon import api, evidence, store
 from recon.errors import ReconError
 from recon.report.html import collect, write_report
-from recon.report.labels import LABELS
+from recon.labels import LABELS
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 HOSTILE = """<script>window.__pwned=1</script>"q'=HYPERLINK("http://x","y")"""

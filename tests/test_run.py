@@ -68,7 +68,7 @@ def test_run_writes_results_contract(month, capsys):
     rows = read_results(out)
     assert list(rows[0].keys()) == ["source", "source_file", "source_line", "source_sheet", "channel", "account",
                                     "order_no", "line_type", "currency", "amount", "status", "code",
-                                    "match_group", "explanation"]
+                                    "match_group", "explanation", "finding"]
     by = {(r["source"], r["source_file"], r["source_line"]): r for r in rows}
     sale1 = by[("platform", "alipay/trade.csv", "6")]
     refund1 = by[("platform", "alipay/trade.csv", "8")]
@@ -214,7 +214,7 @@ def test_conservation_catches_a_dropped_line(month):
 
 def test_conservation_catches_a_line_decided_for_something_outside_the_run(month):
     con = _prepared_store(month)
-    con.execute("INSERT INTO result VALUES ('not-a-line', 'platform', 'matched', 'x', NULL, NULL)")
+    con.execute("INSERT INTO result (line_id, source, status, code, match_group, explanation) VALUES ('not-a-line', 'platform', 'matched', 'x', NULL, NULL)")
     with pytest.raises(ConservationError, match="outside the run"):
         conservation.check(con)
 

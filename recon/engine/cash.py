@@ -16,6 +16,7 @@ keep the status of their order leg; the bank line reports the cash leg.
 
 from __future__ import annotations
 
+from recon.engine.findings import finding
 from recon.engine.steps import Step
 from recon.rules import MatchPass
 from recon.sql.bind import in_list
@@ -74,30 +75,34 @@ def steps(p: MatchPass) -> list[Step]:
     out = [side, pairs, deg]
     group = "'G' || substr(md5(members || ',' || b_id), 1, 16)"
     explain = ("label || ' = ' || b_label || CASE WHEN residual <> 0 THEN ', 差额 ' || "
-               "CAST(residual AS VARCHAR) || ' 在容差内' ELSE '' END")
+               "CAST(residual AS VARCHAR) || ' 在容差内' ELSE '' END, "
+               f"CASE WHEN residual = 0 THEN {finding('BALANCED')} "
+               f"ELSE {finding('WITHIN_TOLERANCE', diff='residual', tolerance='$tol')} END")
     # unambiguous pairs: the bank line, and for one-to-one also the payout line
     out.append(Step(f"{name}.matched.bank",
         f"""INSERT INTO result
         SELECT b_id, 'bank', 'matched', $name, {group}, {explain} FROM cash_deg WHERE n_bank = 1 AND n_side = 1""",
-        {"name": p.name}, "result"))
+        {"name": p.name, "tol": str(p.tolerance)}, "result"))
     if not p.group_by:
         out.append(Step(f"{name}.matched.platform",
             f"""INSERT INTO result
             SELECT side_id, 'platform', 'matched', $name, {group}, {explain}
-            FROM cash_deg WHERE n_bank = 1 AND n_side = 1""", {"name": p.name}, "result"))
+            FROM cash_deg WHERE n_bank = 1 AND n_side = 1""", {"name": p.name, "tol": str(p.tolerance)}, "result"))
     # ambiguous: every line involved goes to review with its candidates
     out.append(Step(f"{name}.review.bank",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT b_id, 'bank', 'review', $name, 'R' || substr(md5(string_agg(side_id, ',' ORDER BY side_id)), 1, 16),
-               '多个候选, 需人工确认: ' || string_agg(label, '; ' ORDER BY side_id)
+               '多个候选, 需人工确认: ' || string_agg(label, '; ' ORDER BY side_id),
+               {finding("AMBIGUOUS_CANDIDATES", candidates="count(*)")}
         FROM cash_deg WHERE b_id IN (SELECT b_id FROM cash_deg WHERE n_bank > 1 OR n_side > 1)
         GROUP BY b_id""", {"name": p.name}, "result"))
     if not p.group_by:
         out.append(Step(f"{name}.review.platform",
-            """INSERT INTO result
+            f"""INSERT INTO result
             SELECT side_id, 'platform', 'review', $name,
                    'R' || substr(md5(string_agg(b_id, ',' ORDER BY b_id)), 1, 16),
-                   '多个候选, 需人工确认: ' || string_agg(b_label, '; ' ORDER BY b_id)
+                   '多个候选, 需人工确认: ' || string_agg(b_label, '; ' ORDER BY b_id),
+                   {finding("AMBIGUOUS_CANDIDATES", candidates="count(*)")}
             FROM cash_deg WHERE side_id IN (SELECT side_id FROM cash_deg WHERE n_bank > 1 OR n_side > 1)
             GROUP BY side_id""", {"name": p.name}, "result"))
     return out

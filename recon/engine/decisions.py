@@ -19,6 +19,7 @@ import datetime as dt
 import json
 
 from recon.engine import ledger
+from recon.engine.findings import finding
 from recon.engine.steps import Step, runner
 from recon.errors import ReconError
 
@@ -147,12 +148,13 @@ def apply(con) -> dict:
         FROM s LEFT JOIN fits f USING (decision_id) LEFT JOIN blocked b USING (decision_id)""",
         writes="decision_state"),
         Step("decisions.apply",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT u.line_id, u.source, 'matched', 'decision:' || CAST(s.decision_id AS VARCHAR),
                'D' || CAST(s.decision_id AS VARCHAR),
                '人工决定 #' || CAST(s.decision_id AS VARCHAR) || ' (' || s.created_by || ', '
                    || strftime(s.created_at, '%Y-%m-%d %H:%M') || ', '
-                   || CASE s.kind WHEN 'accept' THEN '接受差异' ELSE '指定配对' END || '): ' || s.reason
+                   || CASE s.kind WHEN 'accept' THEN '接受差异' ELSE '指定配对' END || '): ' || s.reason,
+               {finding("MANUAL_DECISION", id="s.decision_id", kind="s.kind")}
         FROM decision_state s JOIN universe u ON list_contains(s.line_ids, u.line_id)
         WHERE s.fit""", writes="result"))
     applied = [row[0] for row in r.fetch(Step("decisions.applied",

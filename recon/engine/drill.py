@@ -34,7 +34,7 @@ ranks either side — O((N + M) log M), never N × M and never one query per lin
 
 Tables this module builds (temp, on the run's connection):
 
-``drill_out(line_id, layer, finding, detail_json)`` — one row per drilled line; ``run_drilldown`` and
+``drill_out(line_id, layer, finding, detail_json, finding_code)`` — one row per drilled line; ``run_drilldown`` and
 ``run_root_cause`` are what ``recon.api._record_run`` stores in ``drilldown`` and ``root_cause``.
 
 ``detail_json`` (what the HTML report renders; keys always present, lists possibly empty)::
@@ -63,6 +63,7 @@ Amounts are strings (exact decimals, never floats); dates ``YYYY-MM-DD``; times
 from __future__ import annotations
 
 from recon.engine import ledger, outcome
+from recon.engine.findings import finding, then
 from recon.engine.steps import Step, runner
 from recon.io import records
 
@@ -395,7 +396,18 @@ def _conclude(con) -> None:
                          || coalesce(CAST((best).c.movement_date AS VARCHAR), '-') || ', '
                          || coalesce((best).c.status, 'not in this run') || ')'
                          || CASE WHEN diff_en IS NULL THEN ', every field agrees' ELSE '; ' || diff_en END END
-                END AS finding_en
+                END AS finding_en,
+                CASE layer
+                WHEN 3 THEN {finding("DRILL_STATUS_NO_MONEY", time="strftime((last).event_time, '%Y-%m-%d %H:%M:%S')",
+                                     event="(last).event", status="(last).new_status")}
+                WHEN 2 THEN {finding("DRILL_RECORD_NOT_FINAL", ref="(state).file || ':' || CAST((state).line AS VARCHAR)",
+                                     field="(state).name", value="(state).value")}
+                ELSE CASE WHEN best IS NULL THEN {finding("DRILL_NO_CANDIDATE")}
+                    ELSE {finding("DRILL_NEAREST", source="(best).c.source",
+                                  ref="(best).c.source_file || ':' || CAST((best).c.source_line AS VARCHAR)",
+                                  differences="array_to_string(list_transform((best).diffs, "
+                                              "lambda d: d.field || coalesce('=' || d.delta, '')), ', ')")} END
+                END AS finding_code
             FROM joined)
         SELECT line_id, layer, finding,
                CAST(json_object('line', to_json({_LINE_JSON.replace('{a}', 'said')}), 'stop_layer', layer,
@@ -403,7 +415,8 @@ def _conclude(con) -> None:
                     'layer1', json_object('candidates', coalesce(to_json(candidates), '[]'::JSON)),
                     'layer2', json_object('records', coalesce(to_json(records), '[]'::JSON)),
                     'layer3', json_object('events', coalesce(to_json(events), '[]'::JSON))) AS VARCHAR)
-                   AS detail_json
+                   AS detail_json,
+               finding_code  -- last: readers of the first four columns keep their positions
         FROM said""", writes="drill_out"))
 
 
@@ -421,10 +434,11 @@ def run(con) -> int:
     r.run(Step("drill.record", "CREATE OR REPLACE TEMP TABLE run_drilldown AS SELECT * FROM drill_out",
                writes="run_drilldown"),
           # the finding joins the line's explanation: a note table folded into result by its owner
-          Step("drill.note", """CREATE OR REPLACE TEMP TABLE drill_note AS
-              SELECT r.line_id, coalesce(r.explanation || '; ', '') || '下钻' || d.finding AS explanation
+          Step("drill.note", f"""CREATE OR REPLACE TEMP TABLE drill_note AS
+              SELECT r.line_id, coalesce(r.explanation || '; ', '') || '下钻' || d.finding AS explanation,
+                     {then("r.finding", "d.finding_code")} AS finding
               FROM result r JOIN run_drilldown d USING (line_id)""", writes="drill_note"),
-          outcome.amend("drill.apply", "drill_note", ("explanation",)),
+          outcome.amend("drill.apply", "drill_note", ("explanation", "finding")),
           outcome.steps(), root_cause())
     return r.scalar("drill.count", "SELECT count(*) FROM run_drilldown")
 

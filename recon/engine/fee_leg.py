@@ -12,6 +12,7 @@ explanation; no subset of fees is ever searched for to make the sums meet.
 from __future__ import annotations
 
 from recon.engine.fees import FEE_CHECK_DDL
+from recon.engine.findings import finding
 from recon.engine.steps import Step
 from recon.rules import MatchPass
 from recon.sql.bind import in_list
@@ -53,7 +54,9 @@ def steps(p: MatchPass) -> list[Step]:
     checks = Step(f"{name}.fee_check", FEE_CHECK_DDL.format(replace="", exists="IF NOT EXISTS"), writes="fee_check")
     matched = Step(f"{name}.matched", f"""INSERT INTO result
         SELECT s.line_id, s.source, 'matched', $name, g.match_group,
-               {label} || ' = ERP 费用单 ' || CAST(g.e_fee AS VARCHAR) || ' (' || CAST(g.n_docs AS VARCHAR) || ' 张)'
+               {label} || ' = ERP 费用单 ' || CAST(g.e_fee AS VARCHAR) || ' (' || CAST(g.n_docs AS VARCHAR) || ' 张)',
+               CASE WHEN g.p_fee = g.e_fee THEN {finding("FEES_BALANCED", channel="g.channel")}
+                    ELSE {finding("WITHIN_TOLERANCE", diff="g.p_fee - g.e_fee", tolerance="$tol")} END
         FROM fee_side s JOIN fee_groups g USING (channel)
         WHERE s.own_line AND g.n_docs > 0 AND (g.n_lines + g.n_columns) > 0
           AND abs(g.p_fee - g.e_fee) <= CAST($tol AS DECIMAL(18,2))
@@ -66,7 +69,9 @@ def steps(p: MatchPass) -> list[Step]:
     unknown = Step(f"{name}.unknown", f"""INSERT INTO result
         SELECT s.line_id, s.source, 'unknown', NULL, g.match_group,
                'ERP 费用单 ' || CAST(g.e_fee AS VARCHAR) || ' vs ' || {label} || ', 差 '
-               || CAST(g.e_fee - g.p_fee AS VARCHAR)
+               || CAST(g.e_fee - g.p_fee AS VARCHAR),
+               {finding("FEES_DIFFER", channel="g.channel", erp="g.e_fee", platform="g.p_fee",
+                        diff="g.e_fee - g.p_fee")}
         FROM fee_side s JOIN fee_groups g USING (channel)
         WHERE s.source = 'erp' AND NOT EXISTS (SELECT 1 FROM result r WHERE r.line_id = s.line_id)""",
         params, "result")

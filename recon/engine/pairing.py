@@ -16,6 +16,7 @@ candidates listed. The trade lines keep the status of their order leg.
 
 from __future__ import annotations
 
+from recon.engine.findings import finding
 from recon.engine.steps import Step
 from recon.rules import MatchPass
 
@@ -67,13 +68,14 @@ def steps(p: MatchPass) -> list[Step]:
         FROM ({joins}) c JOIN fund f ON f.line_id = c.f_id JOIN trade t ON t.line_id = c.t_id""",
         writes="pair_cand")
     matched = Step(f"{name}.matched",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT f_id, 'platform', 'matched', $name, 'G' || substr(md5(f_id || ',' || t_id), 1, 16),
-               '资金账单行 = ' || t_label
+               '资金账单行 = ' || t_label, {finding("FUND_TRADE_PAIRED")}
         FROM pair_cand WHERE n = 1""", {"name": p.name}, "result")
     review = Step(f"{name}.review",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT f_id, 'platform', 'review', $name, 'R' || substr(md5(string_agg(t_id, ',' ORDER BY t_id)), 1, 16),
-               '资金账单行有多个交易账单候选, 需人工确认: ' || string_agg(t_label, '; ' ORDER BY t_id)
+               '资金账单行有多个交易账单候选, 需人工确认: ' || string_agg(t_label, '; ' ORDER BY t_id),
+               {finding("AMBIGUOUS_CANDIDATES", candidates="count(*)")}
         FROM pair_cand WHERE n > 1 GROUP BY f_id""", {"name": p.name}, "result")
     return [cand, matched, review]

@@ -35,7 +35,7 @@ from recon.engine import cny, decisions
 from recon.errors import ReconError
 from recon.report import charts
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
-from recon.report.labels import LABELS
+from recon.labels import LABELS
 from recon.resources import reports_dir
 from recon.sql.neutralise import strip_controls
 
@@ -212,7 +212,8 @@ def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
            "version": manifest.get("version", ""), "quarantined": manifest.get("quarantined_lines"),
            "failed_proofs": manifest.get("failed_proofs", []),
            "skipped_files": [s for s in manifest.get("skipped_files", []) if isinstance(s, dict)],
-           "refused_files": [f"{r['path']}: {r['reason']}" for r in manifest.get("refused_files", [])]}
+           "refused_files": [f"{r['path']}: {r['reason']}" for r in manifest.get("refused_files", [])],
+           "unmapped_customers": [u for u in manifest.get("unmapped_customers", []) if isinstance(u, dict)]}
     p = {"run": run_id}
     ledger.ensure(con)
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)

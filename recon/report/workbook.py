@@ -22,13 +22,14 @@ from pathlib import Path
 
 from recon import tempfiles
 from recon.engine import cny, decisions
+from recon.labels import SHEETS_ZH as STATUS_ZH
+from recon.labels import SOURCES
 from recon.report.accounts import Chart, load_accounts
 from recon.report.cells import EXCEL_MAX_ROWS, Column, Styles, sheet_names, write_cell, write_table
 from recon.report.runs import period_end, require_run
 from recon.report.vouchers import build_vouchers, code_controls, generic_rows
 
-STATUS_ZH = {"matched": "已匹配", "known": "已知差异", "unknown": "未知", "review": "待复核"}
-SOURCE_ZH = {"platform": "平台", "erp": "ERP", "bank": "银行"}
+SOURCE_ZH = SOURCES["zh"]
 DATA_ROWS = EXCEL_MAX_ROWS - 2  # a caption row and the header row on every sheet
 
 LINE_COLUMNS = (
