@@ -7,8 +7,9 @@ closed or after it. The output is ``result``: exactly one row per line that belo
 results file, with status, code (the pass name when matched), a stable match group id and a
 plain-language explanation.
 
-Group ids are ``G`` + the first 16 hex digits of the MD5 of the sorted member line ids, so the same
-inputs give the same ids in every run.
+Group ids are ``G`` + the first 16 hex digits of the MD5 of the sorted members' provenance ids
+(``recon.engine.refs``: file SHA-256, sheet, line), so the same inputs give the same ids in every run
+and in every store, whatever integers the store gave the lines.
 
 Every statement is a ``recon.engine.steps.Step`` run by the run's ``Runner``: ``universe_steps`` and
 ``order_pass_steps`` are pure builders; ``run_passes`` sequences the legs (it reads the decisions it
@@ -18,14 +19,14 @@ applied, and checks one outcome per line, between steps). Each leg's module (``c
 
 from __future__ import annotations
 
-from recon.engine import cash, decisions, fee_leg, ledger, outcome, pairing
+from recon.engine import cash, decisions, fee_leg, ledger, outcome, pairing, refs
 from recon.engine.steps import Step, runner, values_table
 from recon.rules import MatchPass, Rules
 from recon.sql.bind import in_list
 
 # list_sort over the collected ids sorts each group once, far cheaper than an ordered string_agg,
 # and joins them into the same string, so the ids are the ones ordered string_agg gave
-GROUP_ID = "'G' || substr(md5(array_to_string(list_sort(list(line_id)), ',')), 1, 16)"
+GROUP_ID = "'G' || substr(md5(array_to_string(list_sort(list(lr.ref)), ',')), 1, 16)"
 CANDIDATE = "CASE source WHEN 'platform' THEN '平台 ' ELSE 'ERP ' END || order_no"
 
 
@@ -82,6 +83,7 @@ def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]],
         FROM lines l LEFT JOIN run_files f USING (file_id)
         LEFT JOIN order_kind k ON l.source = 'platform' AND k.channel IS NOT DISTINCT FROM l.channel""",
         params, "universe"))
+    steps.append(refs.step())
     return steps
 
 
@@ -121,7 +123,7 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
                coalesce(min(order_no) FILTER (WHERE source = 'erp')
                         < max(order_no) FILTER (WHERE source = 'erp'), FALSE) AS e_many,
                {GROUP_ID} AS match_group
-        FROM cand GROUP BY mkey HAVING bool_or(in_period)""", writes="grp")
+        FROM cand JOIN line_ref lr USING (line_id) GROUP BY mkey HAVING bool_or(in_period)""", writes="grp")
     return [cand, grp]
 
 

@@ -23,7 +23,7 @@ from recon.sql.neutralise import NEUTRALISE_MACRO
 from recon.sql.quote import quote_ident
 
 RESULT_COLUMNS = ("line_id", "source", "status", "code", "match_group", "explanation")
-RESULT_DDL = """CREATE OR REPLACE TEMP TABLE result (line_id VARCHAR NOT NULL, source VARCHAR,
+RESULT_DDL = """CREATE OR REPLACE TEMP TABLE result (line_id BIGINT NOT NULL, source VARCHAR,
    status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR)"""
 
 # results.csv order: platform, ERP, bank; then file, sheet (as the file shows them, neutralised), line.

@@ -59,21 +59,23 @@ def steps(p: MatchPass) -> list[Step]:
             SELECT line_id, channel, order_no, platform_txn_no, refund_no, line_type, amount, fee_amount,
                    source_file, source_line FROM universe
             WHERE source = 'platform' AND record_kind = 'trade')
-        SELECT c.f_id, c.t_id,
+        SELECT c.f_id, c.t_id, fr.ref AS f_ref, tr.ref AS t_ref,
                '交易账单 ' || t.line_type || ' ' || CAST(t.amount AS VARCHAR)
                    || CASE WHEN f.line_type = 'fee' THEN ' 的手续费 ' || CAST(t.fee_amount AS VARCHAR) ELSE '' END
                    || ' (' || t.source_file || ':' || CAST(t.source_line AS VARCHAR) || ')' AS t_label,
                count(*) OVER (PARTITION BY c.f_id) AS n
-        FROM ({joins}) c JOIN fund f ON f.line_id = c.f_id JOIN trade t ON t.line_id = c.t_id""",
+        FROM ({joins}) c JOIN fund f ON f.line_id = c.f_id JOIN trade t ON t.line_id = c.t_id
+        -- group ids and the candidates' order are named from provenance ids (recon.engine.refs)
+        JOIN line_ref fr ON fr.line_id = c.f_id JOIN line_ref tr ON tr.line_id = c.t_id""",
         writes="pair_cand")
     matched = Step(f"{name}.matched",
         """INSERT INTO result
-        SELECT f_id, 'platform', 'matched', $name, 'G' || substr(md5(f_id || ',' || t_id), 1, 16),
+        SELECT f_id, 'platform', 'matched', $name, 'G' || substr(md5(f_ref || ',' || t_ref), 1, 16),
                '资金账单行 = ' || t_label
         FROM pair_cand WHERE n = 1""", {"name": p.name}, "result")
     review = Step(f"{name}.review",
         """INSERT INTO result
-        SELECT f_id, 'platform', 'review', $name, 'R' || substr(md5(string_agg(t_id, ',' ORDER BY t_id)), 1, 16),
-               '资金账单行有多个交易账单候选, 需人工确认: ' || string_agg(t_label, '; ' ORDER BY t_id)
+        SELECT f_id, 'platform', 'review', $name, 'R' || substr(md5(string_agg(t_ref, ',' ORDER BY t_ref)), 1, 16),
+               '资金账单行有多个交易账单候选, 需人工确认: ' || string_agg(t_label, '; ' ORDER BY t_ref)
         FROM pair_cand WHERE n > 1 GROUP BY f_id""", {"name": p.name}, "result")
     return [cand, matched, review]
