@@ -215,7 +215,7 @@ def test_conservation_catches_a_dropped_line(month):
 
 def test_conservation_catches_a_line_decided_for_something_outside_the_run(month):
     con = _prepared_store(month)
-    con.execute("INSERT INTO result VALUES ('not-a-line', 'platform', 'matched', 'x', NULL, NULL)")
+    con.execute("INSERT INTO result VALUES (-1, 'platform', 'matched', 'x', NULL, NULL)")
     with pytest.raises(ConservationError, match="outside the run"):
         conservation.check(con)
 

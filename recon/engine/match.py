@@ -19,7 +19,7 @@ applied, and checks one outcome per line, between steps). Each leg's module (``c
 
 from __future__ import annotations
 
-from recon.engine import cash, decisions, fee_leg, ledger, outcome, pairing, refs
+from recon.engine import cash, decisions, fee_leg, keys, ledger, outcome, pairing, refs
 from recon.engine.steps import Step, runner, values_table
 from recon.rules import MatchPass, Rules
 from recon.sql.bind import in_list
@@ -46,7 +46,7 @@ def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]],
     replaced (``superseded_by``) is not live; ``superseded_lines`` counts those the run would
     otherwise have taken, for the conservation proof.
     """
-    steps = [ledger.view(),
+    steps = [ledger.view(), keys.macro(),
              values_table("channel_map", "universe.channel_map", {"customer": "VARCHAR", "channel": "VARCHAR"},
                           channel_map, "cm")]
     params = {"start": period_start, "end": period_end, "evid": evidence_end or period_end}
@@ -100,7 +100,8 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
     cand = Step(f"{name}.candidates",
         f"""CREATE OR REPLACE TEMP TABLE cand AS
         -- only the columns the groups need: the universe is wide and cand is built once per pass
-        SELECT line_id, source, order_no, amount, movement_date, in_period, mkey
+        -- okey: the key as an integer (recon.engine.keys); groups and joins go by it and by mkey itself
+        SELECT line_id, source, order_no, amount, movement_date, in_period, key_hash(mkey) AS okey, mkey
         FROM (SELECT u.*, {key_sql} AS mkey FROM universe u ANTI JOIN result r USING (line_id)) u
         WHERE u.mkey IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
           AND u.order_record
@@ -109,7 +110,7 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
         params, "cand")
     grp = Step(f"{name}.groups",
         f"""CREATE OR REPLACE TEMP TABLE grp AS
-        SELECT mkey,
+        SELECT okey, mkey,
                coalesce(sum(amount) FILTER (WHERE source = 'platform'), 0) AS p_sum,
                coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS e_sum,
                count(*) FILTER (WHERE source = 'platform') AS np,
@@ -123,7 +124,7 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
                coalesce(min(order_no) FILTER (WHERE source = 'erp')
                         < max(order_no) FILTER (WHERE source = 'erp'), FALSE) AS e_many,
                {GROUP_ID} AS match_group
-        FROM cand JOIN line_ref lr USING (line_id) GROUP BY mkey HAVING bool_or(in_period)""", writes="grp")
+        FROM cand JOIN line_ref lr USING (line_id) GROUP BY okey, mkey HAVING bool_or(in_period)""", writes="grp")
     return [cand, grp]
 
 
@@ -156,13 +157,13 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
     # the candidate list is a sorted string per group: built only for the groups that go to review
     review = Step(f"{name}.review",
         f"""INSERT INTO result
-        WITH rv AS (SELECT mkey, match_group FROM grp
+        WITH rv AS (SELECT okey, mkey, match_group FROM grp
                     WHERE np > 0 AND ne > 0 AND (p_many OR e_many)),
-        listed AS (SELECT mkey, string_agg(DISTINCT {CANDIDATE}, ', ' ORDER BY {CANDIDATE}) AS candidates
-                   FROM cand WHERE mkey IN (SELECT mkey FROM rv) GROUP BY mkey)
+        listed AS (SELECT okey, mkey, string_agg(DISTINCT {CANDIDATE}, ', ' ORDER BY {CANDIDATE}) AS candidates
+                   FROM cand SEMI JOIN rv USING (okey, mkey) GROUP BY okey, mkey)
         SELECT c.line_id, c.source, 'review', $name, g.match_group,
                '匹配键 ' || g.mkey || ' 对应多个订单, 需人工确认: ' || l.candidates
-        FROM cand c JOIN rv g USING (mkey) JOIN listed l USING (mkey)""", params, "result")
+        FROM cand c JOIN rv g USING (okey, mkey) JOIN listed l USING (okey, mkey)""", params, "result")
     matched = Step(f"{name}.matched",
         """INSERT INTO result
         SELECT c.line_id, c.source, 'matched', $name, g.match_group,
@@ -174,7 +175,7 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
                          || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR)
                          || ' 在容差内 (' || $tol || CASE WHEN $rel <> '0' THEN ' 或 ' || $rel || ' × ERP'
                          ELSE '' END || ')' END
-        FROM cand c JOIN grp g USING (mkey)
+        FROM cand c JOIN grp g USING (okey, mkey)
         WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND NOT g.p_many AND NOT g.e_many
           AND abs(g.p_sum - g.e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
                                                  CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
@@ -211,7 +212,7 @@ def _leftovers(rules: Rules) -> list[Step]:
                                        || CAST(g.late_date AS VARCHAR) || ')'
                     ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
                          || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR) END
-        FROM cand c JOIN grp g USING (mkey)""", writes="result")
+        FROM cand c JOIN grp g USING (okey, mkey)""", writes="result")
     lone = Step("leftovers.lone",
         """INSERT INTO result
         SELECT u.line_id, u.source, 'unknown', NULL, NULL,
