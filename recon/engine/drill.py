@@ -69,7 +69,7 @@ from recon.io import records
 
 TOP = 3  # candidates kept per line
 # ties between candidates go by the lines' provenance ids (recon.engine.refs), never their integers
-_REF = store.LINE_REF_SQL.format(sha="sf.sha256", sheet="{a}.source_sheet", line="{a}.source_line")
+SCOPE_REF = store.LINE_REF_SQL.format(sha="sf.sha256", sheet="{a}.source_sheet", line="{a}.source_line")
 NEAR = 5  # amount neighbours looked at on each side of a line's position, per other source
 # Each money line of an order (a platform line with a non-zero amount) is the effect of the order's
 # latest status change at or before it, on its money date or the day before (a T+1 bill); the platform
@@ -117,7 +117,7 @@ def scope_from_run(con) -> None:
             {keyed})
         SELECT u.line_id, u.source, u.file_id, u.source_file, u.source_line, u.source_sheet, u.channel,
                u.order_no, drill_okey(u.order_no) AS okey, u.line_type, u.currency, u.amount, u.movement_date,
-               r.status, r.code, r.match_group, {_REF.format(a="u")} AS ref
+               r.status, r.code, r.match_group, {SCOPE_REF.format(a="u")} AS ref
         FROM universe u SEMI JOIN reach USING (line_id) LEFT JOIN result r USING (line_id)
         JOIN source_file sf ON sf.file_id = u.file_id""", writes="drill_scope"))
 
@@ -145,7 +145,7 @@ def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
         SELECT x.line_id, x.source, x.file_id, coalesce(f.rel_path, x.source_name) AS source_file, x.source_line,
                x.source_sheet, coalesce(x.run_channel, x.channel) AS channel, x.order_no,
                drill_okey(x.order_no) AS okey, x.line_type, x.currency, x.amount, x.movement_date,
-               x.status, x.code, x.match_group, {_REF.format(a="x")} AS ref
+               x.status, x.code, x.match_group, {SCOPE_REF.format(a="x")} AS ref
         FROM (SELECT * FROM ran UNION ALL BY NAME SELECT * FROM extra) x
         JOIN source_file sf ON sf.file_id = x.file_id
         LEFT JOIN run_file f ON f.run_id = $run AND f.file_id = x.file_id""",
