@@ -1,9 +1,10 @@
 """The canonical DuckDB store: one table per ledger family, every line with its provenance.
 
-Every line table carries the same lineage columns (``LINEAGE``): the file's SHA-256, the format
-that read it, the file name, the 1-based physical line (Excel row for XLSX, ``Ntry`` index for
-CAMT, the ``:61:`` line for MT940), the sheet or zip member, the natural key used for
-de-duplication with its occurrence index, and where the line's record sits in the file.
+Every line table carries the same lineage columns (``LINEAGE``): the line's and the file's integer
+ids (see "lineage ids" below; the file's SHA-256 is ``source_file.sha256``), the format that
+read it, the file name, the 1-based physical line (Excel row for XLSX, ``Ntry`` index for CAMT,
+the ``:61:`` line for MT940), the sheet or zip member, the natural key used for de-duplication
+with its occurrence index, and where the line's record sits in the file.
 
 The raw records themselves are not in the store. The downloaded file's exact bytes are kept once,
 beside it, in the evidence folder (``<db>.evidence/<sha[:2]>/<sha256>``, ``recon.evidence``), and
@@ -13,7 +14,7 @@ member's bytes for a zip) where those are exact, else NULL and the part is read 
 cells and how the part was read (reader, encoding, delimiter, width and row repairs), so a record
 read back equals what the import read. Keeping the cells as a ``VARCHAR[]`` per line (schema
 version 1) cost most of an import at scale; a version-1 store is refused by ``connect`` (it holds
-no downloaded files to point into).
+no downloaded files to point into), and so is a version-2 store (its ids were SHA-256 and MD5 strings).
 
 Money is DECIMAL(18,2), signed from the company's side (+ money in, - money out); WeChat's
 5-decimal fee is kept beside it in ``fee_precise``. Times are TIMESTAMP holding the Asia/Shanghai
@@ -324,7 +325,9 @@ def clear_stale_spill(spill: Path) -> list[str]:
 def _check_version(con, path: str) -> None:
     """Refuse a store this recon cannot use: one of schema version 1, whose lines kept their raw
     cells in the store and whose downloaded files were never kept (nothing to point into, so no
-    migration), or one made by a newer recon."""
+    migration); one of schema version 2, whose files and lines were named by SHA-256 and MD5 strings
+    where this recon joins integers (re-importing the downloads rebuilds it); or one made by a newer
+    recon."""
     found = {name for (name,) in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
     if not found & {"store_meta", *(t for t, _, _ in FAMILIES.values())}:
