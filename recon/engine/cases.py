@@ -237,7 +237,8 @@ def _lines(params) -> Step:
             SELECT line_id, count(*) OVER w AS dup_count,
                    row_number() OVER (PARTITION BY order_no, line_type, amount, movement_date
                                       ORDER BY bill_no, source_file, source_line, ref) AS dup_rank
-            FROM (SELECT u.*, e.bill_no, lr.ref FROM universe u JOIN erp_line e USING (line_id) JOIN line_ref lr USING (line_id)
+            FROM (SELECT u.*, e.bill_no, lr.ref FROM universe u JOIN erp_line e USING (line_id)
+                  JOIN line_ref lr USING (line_id)
                   WHERE u.source = 'erp' AND u.order_no IS NOT NULL
                     AND u.order_no IN (SELECT order_no FROM c_open))
             WINDOW w AS (PARTITION BY order_no, line_type, amount, movement_date)),

@@ -64,7 +64,8 @@ def steps(p: MatchPass) -> list[Step]:
         FROM cash_side s
         -- bank lines no earlier step decided, as an anti join DuckDB can spill (not NOT IN over every
         -- result line); result.line_id is NOT NULL, so it keeps exactly the lines NOT IN kept
-        JOIN (SELECT u.*, lr.ref FROM universe u ANTI JOIN result r USING (line_id) JOIN line_ref lr USING (line_id)) b ON b.source = 'bank' AND b.line_type IN ({btypes})
+        JOIN (SELECT u.*, lr.ref FROM universe u ANTI JOIN result r USING (line_id) JOIN line_ref lr USING (line_id)) b
+             ON b.source = 'bank' AND b.line_type IN ({btypes})
              AND b.amount BETWEEN {sign}s.amount - CAST($tol AS DECIMAL(18,2))
                               AND {sign}s.amount + CAST($tol AS DECIMAL(18,2))
              AND date_diff('day', s.side_date, b.movement_date) BETWEEN $lo AND $hi

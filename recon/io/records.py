@@ -94,8 +94,8 @@ def raw_cells(con, ids_table: str, out: str = "evidence_raw") -> None:
     rows = con.execute(
         f"""WITH l AS ({lines})
         SELECT l.line_id, l.file_id, l.source_sheet, l.source_line, l.rec_offset, l.rec_length,
-               coalesce(f.original_name, CAST(l.file_id AS VARCHAR)), sp.reader, sp.encoding, sp.delimiter, sp.width, sp.merge_at,
-               sp.pad_short, sp.col_shift, f.sha256
+               coalesce(f.original_name, CAST(l.file_id AS VARCHAR)), sp.reader, sp.encoding, sp.delimiter,
+               sp.width, sp.merge_at, sp.pad_short, sp.col_shift, f.sha256
         FROM l LEFT JOIN source_file f USING (file_id)
         LEFT JOIN source_part sp ON sp.file_id = l.file_id AND sp.part = coalesce(l.source_sheet, '')
         ORDER BY l.file_id, l.source_sheet NULLS FIRST, l.source_line, l.line_id""").fetchall()
@@ -172,8 +172,8 @@ def _shaped(cells, width, merge_at, pad_short) -> list:
 def synthetic(con, name: str, family: str, rows, header=()) -> tuple[int, list]:
     """Keep made-up rows (a dictionary example's lines) as a UTF-8 CSV evidence file, one record per
     row after a title line, registered in ``source_file``; return its file_id and each row's
-    ``(source_line, rec_offset, rec_length)``. Its ``source_part`` has ``header`` (default none: the cells are named ``#1``, ``#2``…)
-    and no width, so rows of any length are read back as written."""
+    ``(source_line, rec_offset, rec_length)``. Its ``source_part`` has ``header`` (default none: the
+    cells are named ``#1``, ``#2``…) and no width, so rows of any length are read back as written."""
     buf, spans, line = io.BytesIO(), [], 2
     buf.write(f"# recon example: {name} {list(header)}\n".encode("utf-8"))
     for cells in rows:
