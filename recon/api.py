@@ -281,7 +281,7 @@ def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENC
     on ``con``), which times it and, under ``--debug-sql``, logs it.
     """
     r = runner if runner is not None else Runner(con)
-    r.run(Step("run_files", "CREATE TEMP TABLE IF NOT EXISTS run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)",
+    r.run(Step("run_files", f"CREATE TEMP TABLE IF NOT EXISTS {RUN_FILES_COLUMNS}",
                writes="run_files"))
     start, end = period_bounds(period)
     with pragmas.any_order(r.con):  # no step before the baseline relies on the order rows are stored in
@@ -495,9 +495,13 @@ def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top:
             "results.csv", "quarantine.csv", "order_baseline.csv", "manifest.json")]}
 
 
+# the files of a run: the store's number for each (store.new_file_id), its path in the run, its SHA-256
+RUN_FILES_COLUMNS = "run_files (file_id BIGINT PRIMARY KEY, rel_path VARCHAR, sha256 VARCHAR)"
+
+
 def _known_files(con) -> frozenset:
     """The SHA-256 of every file the store holds (the import skips decoding those)."""
-    return frozenset(r[0] for r in con.execute("SELECT file_id FROM source_file").fetchall())
+    return frozenset(r[0] for r in con.execute("SELECT sha256 FROM source_file").fetchall())
 
 
 def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
@@ -543,11 +547,13 @@ def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
 
 def _register_run_files(con, reports) -> None:
     """Temp table ``run_files``: each file of the run once (a byte-identical copy is marked as such)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_FILES_COLUMNS}")
     for rep in reports:
         if rep.status in ("unrecognised", "copy"):  # a copy was marked as it was imported
             continue
-        con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rep.path])
+        # the report names the file by its SHA-256; the store's lines by its number
+        con.execute("INSERT INTO run_files SELECT file_id, ?, sha256 FROM source_file WHERE sha256 = ?",
+                    [rep.path, rep.file_id])
 
 
 def _loaded_totals(reports) -> dict:
@@ -588,7 +594,7 @@ def _insert_run(con, manifest, period, started, run_id) -> None:
     # run_line (recon.engine.outcome) is result joined with the universe once, for every output
     con.execute("INSERT INTO line_result SELECT $r, family, line_id, status, code, match_group, explanation, "
                 "channel FROM run_line", {"r": run_id})
-    con.execute("INSERT INTO run_file SELECT $r, file_id, rel_path FROM run_files", {"r": run_id})
+    con.execute("INSERT INTO run_file SELECT $r, file_id, sha256, rel_path FROM run_files", {"r": run_id})
     con.execute("INSERT INTO known_case SELECT $r, * FROM known_case_tmp", {"r": run_id})
     con.execute("INSERT INTO correction_line SELECT $r, * FROM correction_tmp", {"r": run_id})
     con.execute("INSERT INTO order_baseline BY NAME SELECT $r AS run_id, * FROM run_baseline", {"r": run_id})

@@ -18,7 +18,7 @@ import pytest
 from recon import api, store
 from recon.report.html import collect, write_report
 
-from test_report_html import HOSTILE, RUN, build
+from test_report_html import HOSTILE, RUN, build, lid
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -152,10 +152,10 @@ def test_hostile_text_stays_text_in_the_browser(browser, tmp_path):
         page = v.page
         v.assert_clean()
         assert page.evaluate("typeof window.__pwned") == "undefined"
-        page.locator('details[data-line="P1"] > summary').click()
-        memo = page.locator('details[data-line="P1"] td[data-raw-field="备注"]')
+        page.locator(f'details[data-line="{lid("P1")}"] > summary').click()
+        memo = page.locator(f'details[data-line="{lid("P1")}"] td[data-raw-field="备注"]')
         assert memo.is_visible() and memo.text_content() == HOSTILE
-        assert page.locator('details[data-line="P1"] tr.flagged td[data-raw-field="状态"]').text_content() == "退款中"
+        assert page.locator(f'details[data-line="{lid("P1")}"] tr.flagged td[data-raw-field="状态"]').text_content() == "退款中"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report-hostile-en.png"), full_page=True)
         v.assert_clean()

@@ -192,11 +192,12 @@ def test_formula_text_is_neutralised_but_amounts_stay_numbers(month, capsys):
 def _prepared_store(month):
     con = store.connect(":memory:")
     profiles = api.load_profiles()
-    con.execute("CREATE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+    con.execute(f"CREATE TEMP TABLE {api.RUN_FILES_COLUMNS}")
     for path, rel in api.scan([month / "in"]):
         rep = api.import_file(con, path, profiles, display=rel)
         if rep.status != "unrecognised":
-            con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rel])
+            con.execute("INSERT INTO run_files SELECT file_id, ?, sha256 FROM source_file WHERE sha256 = ?",
+                        [rel, rep.file_id])
     start, end = api.period_bounds("2026-01")
     match.build_universe(con, start, end, [("支付宝当面付", "alipay")])
     match.run_passes(con, load_rules())
@@ -214,7 +215,7 @@ def test_conservation_catches_a_dropped_line(month):
 
 def test_conservation_catches_a_line_decided_for_something_outside_the_run(month):
     con = _prepared_store(month)
-    con.execute("INSERT INTO result (line_id, source, status, code, match_group, explanation) VALUES ('not-a-line', 'platform', 'matched', 'x', NULL, NULL)")
+    con.execute("INSERT INTO result (line_id, source, status, code, match_group, explanation) VALUES (-1, 'platform', 'matched', 'x', NULL, NULL)")
     with pytest.raises(ConservationError, match="outside the run"):
         conservation.check(con)
 

@@ -37,7 +37,7 @@ def add_case(con, case_id, code, channel, residual, refs, lines, basis="依据�
              period="2026-01", run_id=RUN):
     """One known case and its correction lines: lines are (account, debit, credit) as text amounts."""
     con.execute("INSERT INTO known_case VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
-                [run_id, case_id, code, channel, period, D(residual), [case_id], refs, f"case {case_id}"])
+                [run_id, case_id, code, channel, period, D(residual), [len(case_id)], refs, f"case {case_id}"])
     for n, (account, debit, credit) in enumerate(lines, start=1):
         con.execute("INSERT INTO correction_line VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, case_id, code, channel, period, n, account, D(debit), D(credit),

@@ -36,7 +36,7 @@ from recon.errors import ReconError
 from recon.sql.bind import in_list
 
 KNOWN_CASE_DDL = """CREATE OR REPLACE TEMP TABLE known_case_tmp (case_id VARCHAR, code VARCHAR, channel VARCHAR,
-    period VARCHAR, residual DECIMAL(18,2), line_ids VARCHAR[], source_refs VARCHAR[], explanation VARCHAR,
+    period VARCHAR, residual DECIMAL(18,2), line_ids BIGINT[], source_refs VARCHAR[], explanation VARCHAR,
     blocks_close BOOLEAN)"""
 CORRECTION_DDL = """CREATE OR REPLACE TEMP TABLE correction_tmp (case_id VARCHAR, code VARCHAR, channel VARCHAR,
     period VARCHAR, line_no INTEGER, account VARCHAR, debit DECIMAL(18,2), credit DECIMAL(18,2),

@@ -28,9 +28,9 @@ FINGERPRINT = ("md5(string_agg(line_id || '|' || CAST(amount AS VARCHAR) || '|' 
 KINDS = ("match", "accept")
 
 
-def find_lines(con, refs=(), group: str | None = None) -> list[str]:
+def find_lines(con, refs=(), group: str | None = None) -> list[int]:
     """Line ids for ``FILE:LINE[@SHEET]`` references (as results.csv shows them) or a match group of the last run."""
-    ids: list[str] = []
+    ids: list[int] = []
     ledger.ensure(con)
     if group:
         run = con.execute("SELECT run_id FROM run ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
@@ -82,7 +82,7 @@ def in_force(con):
             ORDER BY d.decision_id""").fetchall()
 
 
-def record(con, line_ids: list[str], kind: str, reason: str, by: str) -> int:
+def record(con, line_ids: list[int], kind: str, reason: str, by: str) -> int:
     """Store a decision; return its id. Refused when an in-force decision already covers one of its lines."""
     if kind not in KINDS:
         raise ReconError(f"kind must be one of {', '.join(KINDS)}")
@@ -95,7 +95,7 @@ def record(con, line_ids: list[str], kind: str, reason: str, by: str) -> int:
                 f"{len(shared)} of these lines {'is' if len(shared) == 1 else 'are'} already covered by decision "
                 f"#{decision_id} ({'accept' if old_kind == 'accept' else 'match'}, by {old_by}: {old_reason}); "
                 f"revoke it first (recon resolve --revoke {decision_id} --reason … --by …), then decide again")
-    con.execute("CREATE OR REPLACE TEMP TABLE decided_lines (line_id VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE decided_lines (line_id BIGINT)")
     con.executemany("INSERT INTO decided_lines VALUES (?)", [(i,) for i in line_ids])
     ledger.ensure(con)
     fp = con.execute(f"SELECT {FINGERPRINT} FROM ledger_line WHERE line_id IN (SELECT line_id FROM decided_lines)"

@@ -62,12 +62,15 @@ Amounts are strings (exact decimals, never floats); dates ``YYYY-MM-DD``; times
 
 from __future__ import annotations
 
+from recon import store
 from recon.engine import ledger, outcome
 from recon.engine.findings import finding, then
 from recon.engine.steps import Step, runner
 from recon.io import records
 
 TOP = 3  # candidates kept per line
+# ties between candidates go by the lines' provenance ids (recon.engine.refs), never their integers
+SCOPE_REF = store.LINE_REF_SQL.format(sha="sf.sha256", sheet="{a}.source_sheet", line="{a}.source_line")
 NEAR = 5  # amount neighbours looked at on each side of a line's position, per other source
 # Each money line of an order (a platform line with a non-zero amount) is the effect of the order's
 # latest status change at or before it, on its money date or the day before (a T+1 bill); the platform
@@ -115,8 +118,9 @@ def scope_from_run(con) -> None:
             {keyed})
         SELECT u.line_id, u.source, u.file_id, u.source_file, u.source_line, u.source_sheet, u.channel,
                u.order_no, drill_okey(u.order_no) AS okey, u.line_type, u.currency, u.amount, u.movement_date,
-               r.status, r.code, r.match_group
-        FROM universe u SEMI JOIN reach USING (line_id) LEFT JOIN result r USING (line_id)""", writes="drill_scope"))
+               r.status, r.code, r.match_group, {SCOPE_REF.format(a="u")} AS ref
+        FROM universe u SEMI JOIN reach USING (line_id) LEFT JOIN result r USING (line_id)
+        JOIN source_file sf ON sf.file_id = u.file_id""", writes="drill_scope"))
 
 
 def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
@@ -142,8 +146,9 @@ def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
         SELECT x.line_id, x.source, x.file_id, coalesce(f.rel_path, x.source_name) AS source_file, x.source_line,
                x.source_sheet, coalesce(x.run_channel, x.channel) AS channel, x.order_no,
                drill_okey(x.order_no) AS okey, x.line_type, x.currency, x.amount, x.movement_date,
-               x.status, x.code, x.match_group
+               x.status, x.code, x.match_group, {SCOPE_REF.format(a="x")} AS ref
         FROM (SELECT * FROM ran UNION ALL BY NAME SELECT * FROM extra) x
+        JOIN source_file sf ON sf.file_id = x.file_id
         LEFT JOIN run_file f ON f.run_id = $run AND f.file_id = x.file_id""",
         {"run": run_id, "key": order_key}, "drill_scope"))
 
@@ -180,7 +185,7 @@ def _layer1(con) -> None:
         """CREATE OR REPLACE TEMP TABLE drill_pair AS
         WITH open AS (
             SELECT line_id, source, abs(amount) AS mag,
-                   row_number() OVER (PARTITION BY source ORDER BY abs(amount), line_id) AS rk
+                   row_number() OVER (PARTITION BY source ORDER BY abs(amount), ref) AS rk
             FROM drill_scope WHERE amount IS NOT NULL AND (status IS NULL OR status IN ('unknown', 'review'))),
         -- (source, magnitude) is unique here, so the ASOF join below has exactly one answer
         first_rk AS (SELECT source, mag, min(rk) AS rk FROM open GROUP BY ALL),
@@ -206,7 +211,7 @@ def _layer1(con) -> None:
                        AND 'platform' IN (t.source, c.source) THEN -1 ELSE 1 END - c.amount AS gap,
                    date_diff('day', c.movement_date, t.movement_date) AS days,
                    row_number() OVER (PARTITION BY p.tid ORDER BY p.by_key DESC, abs(gap) NULLS LAST,
-                                      abs(days) NULLS LAST, p.cid) AS rank
+                                      abs(days) NULLS LAST, c.ref) AS rank
             FROM pairs p JOIN drill_t t ON t.line_id = p.tid JOIN drill_scope c ON c.line_id = p.cid
             -- a line of another channel is no counterpart (bank lines and unmapped ERP customers have none)
             WHERE p.by_key OR t.channel IS NULL OR c.channel IS NULL OR t.channel = c.channel

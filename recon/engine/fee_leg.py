@@ -46,8 +46,9 @@ def steps(p: MatchPass) -> list[Step]:
                count(*) FILTER (WHERE source = 'platform' AND own_line) AS n_lines,
                count(*) FILTER (WHERE source = 'platform' AND NOT own_line) AS n_columns,
                count(*) FILTER (WHERE source = 'erp') AS n_docs,
-               'F' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16) AS match_group
-        FROM fee_side GROUP BY channel""", writes="fee_groups")
+               -- named from the lines' provenance ids (recon.engine.refs), never their integers
+               'F' || substr(md5(string_agg(lr.ref, ',' ORDER BY lr.ref)), 1, 16) AS match_group
+        FROM fee_side JOIN line_ref lr USING (line_id) GROUP BY channel""", writes="fee_groups")
     label = """g.channel || ' 当期平台费用 ' || CAST(g.p_fee AS VARCHAR) || ' ('
                || CAST(g.n_lines AS VARCHAR) || ' 费用行, ' || CAST(g.n_columns AS VARCHAR) || ' 行的手续费列)'"""
     # fee_check is recon.engine.fees's; created empty here only when a caller ran no fee checks

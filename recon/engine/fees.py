@@ -54,7 +54,7 @@ def _candidates_sql(rule: FeeRule, params: dict) -> str:
                    AND (s.sub_order_no = f.sub_order_no OR s.sub_order_no IS NULL OR f.sub_order_no IS NULL)"""
 
 
-FEE_CHECK_DDL = """CREATE {replace} TEMP TABLE {exists} fee_check (rule VARCHAR, line_id VARCHAR, base VARCHAR,
+FEE_CHECK_DDL = """CREATE {replace} TEMP TABLE {exists} fee_check (rule VARCHAR, line_id BIGINT, base VARCHAR,
     subtotal DECIMAL(18,2), expected DECIMAL(18,2), charged DECIMAL(18,2), formula VARCHAR, cites VARCHAR)"""
 
 

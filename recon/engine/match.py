@@ -7,8 +7,9 @@ closed or after it. The output is ``result``: exactly one row per line that belo
 results file, with status, code (the pass name when matched), a stable match group id and a
 plain-language explanation.
 
-Group ids are ``G`` + the first 16 hex digits of the MD5 of the sorted member line ids, so the same
-inputs give the same ids in every run.
+Group ids are ``G`` + the first 16 hex digits of the MD5 of the sorted members' provenance ids
+(``recon.engine.refs``: file SHA-256, sheet, line), so the same inputs give the same ids in every run
+and in every store, whatever integers the store gave the lines.
 
 Every statement is a ``recon.engine.steps.Step`` run by the run's ``Runner``: ``universe_steps`` and
 ``order_pass_steps`` are pure builders; ``run_passes`` sequences the legs (it reads the decisions it
@@ -18,7 +19,7 @@ applied, and checks one outcome per line, between steps). Each leg's module (``c
 
 from __future__ import annotations
 
-from recon.engine import cash, customers, decisions, fee_leg, ledger, outcome, pairing
+from recon.engine import cash, customers, decisions, fee_leg, keys, ledger, outcome, pairing, refs
 from recon.engine.findings import finding
 from recon.engine.steps import Step, runner
 from recon.rules import MatchPass, Rules
@@ -26,7 +27,7 @@ from recon.sql.bind import in_list
 
 # list_sort over the collected ids sorts each group once, far cheaper than an ordered string_agg,
 # and joins them into the same string, so the ids are the ones ordered string_agg gave
-GROUP_ID = "'G' || substr(md5(array_to_string(list_sort(list(line_id)), ',')), 1, 16)"
+GROUP_ID = "'G' || substr(md5(array_to_string(list_sort(list(lr.ref)), ',')), 1, 16)"
 CANDIDATE = "CASE source WHEN 'platform' THEN '平台 ' ELSE 'ERP ' END || order_no"
 
 
@@ -53,7 +54,7 @@ def universe_steps(period_start, period_end, channel_map: list[tuple], evidence_
     params = {"start": period_start, "end": period_end, "evid": evidence_end or period_end}
     taken = ("(file_id IN (SELECT file_id FROM run_files) OR "
              "(movement_date >= $start AND movement_date < $evid))")
-    steps = [ledger.view()] + customers.steps(
+    steps = [ledger.view(), keys.macro()] + customers.steps(
         rows, taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date"), params)
     steps.append(Step("universe.superseded",
         f"""CREATE OR REPLACE TEMP TABLE superseded_lines AS
@@ -86,6 +87,7 @@ def universe_steps(period_start, period_end, channel_map: list[tuple], evidence_
         FROM lines l LEFT JOIN run_files f USING (file_id)
         LEFT JOIN order_kind k ON l.source = 'platform' AND k.channel IS NOT DISTINCT FROM l.channel""",
         params, "universe"))
+    steps.append(refs.step())
     return steps
 
 
@@ -102,7 +104,8 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
     cand = Step(f"{name}.candidates",
         f"""CREATE OR REPLACE TEMP TABLE cand AS
         -- only the columns the groups need: the universe is wide and cand is built once per pass
-        SELECT line_id, source, order_no, amount, movement_date, in_period, mkey
+        -- okey: the key as an integer (recon.engine.keys); groups and joins go by it and by mkey itself
+        SELECT line_id, source, order_no, amount, movement_date, in_period, key_hash(mkey) AS okey, mkey
         FROM (SELECT u.*, {key_sql} AS mkey FROM universe u ANTI JOIN result r USING (line_id)) u
         WHERE u.mkey IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
           AND u.order_record
@@ -111,7 +114,7 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
         params, "cand")
     grp = Step(f"{name}.groups",
         f"""CREATE OR REPLACE TEMP TABLE grp AS
-        SELECT mkey,
+        SELECT okey, mkey,
                coalesce(sum(amount) FILTER (WHERE source = 'platform'), 0) AS p_sum,
                coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS e_sum,
                count(*) FILTER (WHERE source = 'platform') AS np,
@@ -125,7 +128,7 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
                coalesce(min(order_no) FILTER (WHERE source = 'erp')
                         < max(order_no) FILTER (WHERE source = 'erp'), FALSE) AS e_many,
                {GROUP_ID} AS match_group
-        FROM cand GROUP BY mkey HAVING bool_or(in_period)""", writes="grp")
+        FROM cand JOIN line_ref lr USING (line_id) GROUP BY okey, mkey HAVING bool_or(in_period)""", writes="grp")
     return [cand, grp]
 
 
@@ -158,14 +161,14 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
     # the candidate list is a sorted string per group: built only for the groups that go to review
     review = Step(f"{name}.review",
         f"""INSERT INTO result
-        WITH rv AS (SELECT mkey, match_group FROM grp
+        WITH rv AS (SELECT okey, mkey, match_group FROM grp
                     WHERE np > 0 AND ne > 0 AND (p_many OR e_many)),
-        listed AS (SELECT mkey, string_agg(DISTINCT {CANDIDATE}, ', ' ORDER BY {CANDIDATE}) AS candidates
-                   FROM cand WHERE mkey IN (SELECT mkey FROM rv) GROUP BY mkey)
+        listed AS (SELECT okey, mkey, string_agg(DISTINCT {CANDIDATE}, ', ' ORDER BY {CANDIDATE}) AS candidates
+                   FROM cand SEMI JOIN rv USING (okey, mkey) GROUP BY okey, mkey)
         SELECT c.line_id, c.source, 'review', $name, g.match_group,
                '匹配键 ' || g.mkey || ' 对应多个订单, 需人工确认: ' || l.candidates,
                {finding("AMBIGUOUS_KEY", key="g.mkey", candidates="l.candidates")}
-        FROM cand c JOIN rv g USING (mkey) JOIN listed l USING (mkey)""", params, "result")
+        FROM cand c JOIN rv g USING (okey, mkey) JOIN listed l USING (okey, mkey)""", params, "result")
     matched = Step(f"{name}.matched",
         f"""INSERT INTO result
         SELECT c.line_id, c.source, 'matched', $name, g.match_group,
@@ -181,7 +184,7 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
                     ELSE {finding("WITHIN_TOLERANCE", diff="g.p_sum - g.e_sum",
                                   tolerance="$tol || CASE WHEN $rel <> '0' THEN ' | ' || $rel || ' × ERP' ELSE '' END")}
                END
-        FROM cand c JOIN grp g USING (mkey)
+        FROM cand c JOIN grp g USING (okey, mkey)
         WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND NOT g.p_many AND NOT g.e_many
           AND abs(g.p_sum - g.e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
                                                  CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
@@ -224,7 +227,7 @@ def _leftovers(rules: Rules) -> list[Step]:
                                                     erp="g.e_sum", date="g.late_date")}
                     ELSE {finding("AMOUNT_DIFFERS", order="g.mkey", platform="g.p_sum", erp="g.e_sum",
                                   diff="g.p_sum - g.e_sum")} END
-        FROM cand c JOIN grp g USING (mkey)""", writes="result")
+        FROM cand c JOIN grp g USING (okey, mkey)""", writes="result")
     lone = Step("leftovers.lone",
         f"""INSERT INTO result
         SELECT u.line_id, u.source, 'unknown', NULL, NULL,

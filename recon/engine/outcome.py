@@ -24,7 +24,7 @@ from recon.sql.quote import quote_ident
 
 # finding: the engine's reason for the status as stable codes (recon.engine.findings, recon.labels)
 RESULT_COLUMNS = ("line_id", "source", "status", "code", "match_group", "explanation", "finding")
-RESULT_DDL = """CREATE OR REPLACE TEMP TABLE result (line_id VARCHAR NOT NULL, source VARCHAR,
+RESULT_DDL = """CREATE OR REPLACE TEMP TABLE result (line_id BIGINT NOT NULL, source VARCHAR,
    status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR, finding VARCHAR)"""
 
 # results.csv order: platform, ERP, bank; then file, sheet (as the file shows them, neutralised), line.

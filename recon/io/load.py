@@ -402,6 +402,7 @@ def _supersede(con, family_table: str, prof: Profile, file_id: str, amount: str,
 
 
 def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fast_off: str = ""):
+    """Load one part; ``file_id`` is the store's number for the file (``store.new_file_id``)."""
     prof: Profile = table.profile
     family_table = store.table_of(prof.family)
     fields = store.fields_of(prof.family)
@@ -476,13 +477,13 @@ def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fa
             f"""INSERT INTO {family_table} (line_id, file_id, source_format, source_name, source_line,
                     source_sheet, natural_key, occurrence, movement_date, id_problem, rec_offset, rec_length, doc_key,
                     {', '.join(fnames)})
-                SELECT md5($f || chr(31) || coalesce($s, '') || chr(31) || CAST(k.source_line AS VARCHAR)),
-                       $f, $fmt, $n, k.source_line, $s, k.natural_key, o.occurrence,
+                SELECT $base + k.source_line, $f, $fmt, $n, k.source_line, $s, k.natural_key, o.occurrence,
                        {movement},
                        k.id_problem, {pos[0]}, k.doc_key, {', '.join('k.' + f for f in fnames)}
                 FROM decided o JOIN keyed k USING (source_line) {pos[1]}
                 WHERE o.fresh""",
-            {"f": file_id, "s": sheet, "fmt": prof.name, "n": name},
+            {"f": file_id, "s": sheet, "fmt": prof.name, "n": name,
+             "base": store.part_base(file_id, len(report.parts), name)},
         )
     finally:
         if spans is not None:
@@ -655,7 +656,7 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
     try:
         report, file_id = prepared.report, prepared.file_id
         install_macros(con)
-        row = con.execute("SELECT report_json FROM source_file WHERE file_id = ?", [file_id]).fetchone()
+        row = con.execute("SELECT report_json FROM source_file WHERE sha256 = ?", [file_id]).fetchone()
         if row is None and prepared.hashed_only:  # the store no longer holds it: prepare it whole
             prepared = prepare_file(path, profiles, display, forced, fast=not fast_off,
                                     evidence_to=evidence.folder(con))
@@ -684,9 +685,10 @@ def import_file(con, path: Path, profiles: list[Profile], display: str | None = 
 
 def _import_parts(con, prepared: PreparedFile, profiles, display, forced, fast_off) -> FileReport:
     """The transaction of ``import_file``: every part of the file, then its ``source_file`` row."""
-    path, parts, report, file_id = prepared.path, prepared.parts, prepared.report, prepared.file_id
+    path, parts, report, sha = prepared.path, prepared.parts, prepared.report, prepared.file_id
     con.execute("BEGIN TRANSACTION")
     try:
+        file_id = store.new_file_id(con)
         prev = None
         for i, part in enumerate(parts):
             if i in prepared.tables:
@@ -726,16 +728,16 @@ def _import_parts(con, prepared: PreparedFile, profiles, display, forced, fast_o
             account = account or pr.values.get("account")
         totals = report.totals()
         con.execute(
-            "INSERT INTO source_file VALUES ($id, $n, $p, $sz, $c, $fmts, $enc, $dl, $l, $d, $q, $ps, $pe, "
+            "INSERT INTO source_file VALUES ($id, $sha, $n, $p, $sz, $c, $fmts, $enc, $dl, $l, $d, $q, $ps, $pe, "
             "$acct, $at, $rep)",
-            {"id": file_id, "n": report.name, "p": str(path), "sz": report.size_bytes, "c": report.container,
+            {"id": file_id, "sha": sha, "n": report.name, "p": str(path), "sz": report.size_bytes, "c": report.container,
              "fmts": report.formats, "enc": report.encoding, "dl": totals["data_lines"],
              "l": totals["loaded"], "d": totals["duplicates"], "q": totals["quarantined"],
              "ps": start, "pe": end, "acct": account,
              "at": dt.datetime.now().replace(microsecond=0), "rep": json.dumps(report.as_dict(), ensure_ascii=False)},
         )
         # the evidence is in place before the lines pointing into it are committed
-        placed = evidence.keep(con, file_id, prepared.evidence, path)
+        placed = evidence.keep(con, sha, prepared.evidence, path)
         prepared.evidence = None
         try:
             con.execute("COMMIT")

@@ -94,15 +94,15 @@ def raw_cells(con, ids_table: str, out: str = "evidence_raw") -> None:
     rows = con.execute(
         f"""WITH l AS ({lines})
         SELECT l.line_id, l.file_id, l.source_sheet, l.source_line, l.rec_offset, l.rec_length,
-               coalesce(f.original_name, l.file_id), sp.reader, sp.encoding, sp.delimiter, sp.width, sp.merge_at,
-               sp.pad_short, sp.col_shift
+               coalesce(f.original_name, CAST(l.file_id AS VARCHAR)), sp.reader, sp.encoding, sp.delimiter,
+               sp.width, sp.merge_at, sp.pad_short, sp.col_shift, f.sha256
         FROM l LEFT JOIN source_file f USING (file_id)
         LEFT JOIN source_part sp ON sp.file_id = l.file_id AND sp.part = coalesce(l.source_sheet, '')
         ORDER BY l.file_id, l.source_sheet NULLS FIRST, l.source_line, l.line_id""").fetchall()
     ids, cells = [], []
     for file_id, group in itertools.groupby(rows, key=lambda r: r[1]):
         group = list(group)
-        data = evidence.fetch(con, file_id, group[0][6])
+        data = evidence.fetch(con, group[0][14], group[0][6])  # the evidence file is named by SHA-256
         parts = None
         for sheet, lines_ in itertools.groupby(group, key=lambda r: r[2]):
             lines_ = list(lines_)
@@ -115,7 +115,7 @@ def raw_cells(con, ids_table: str, out: str = "evidence_raw") -> None:
                 ids.append(line_id)
                 cells.append(got)
     settle(con)
-    con.register("evidence_rows", pa.table({"line_id": pa.array(ids, pa.string()),
+    con.register("evidence_rows", pa.table({"line_id": pa.array(ids, pa.int64()),
                                             "raw": pa.array(cells, pa.list_(pa.string()))}))
     try:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {quote_ident(out)} AS
@@ -169,11 +169,11 @@ def _shaped(cells, width, merge_at, pad_short) -> list:
     return [str(c) for c in cells]
 
 
-def synthetic(con, name: str, family: str, rows, header=()) -> tuple[str, list]:
+def synthetic(con, name: str, family: str, rows, header=()) -> tuple[int, list]:
     """Keep made-up rows (a dictionary example's lines) as a UTF-8 CSV evidence file, one record per
-    row after a title line; return its file_id and each row's ``(source_line, rec_offset,
-    rec_length)``. Its ``source_part`` has ``header`` (default none: the cells are named ``#1``, ``#2``…)
-    and no width, so rows of any length are read back as written."""
+    row after a title line, registered in ``source_file``; return its file_id and each row's
+    ``(source_line, rec_offset, rec_length)``. Its ``source_part`` has ``header`` (default none: the
+    cells are named ``#1``, ``#2``…) and no width, so rows of any length are read back as written."""
     buf, spans, line = io.BytesIO(), [], 2
     buf.write(f"# recon example: {name} {list(header)}\n".encode("utf-8"))
     for cells in rows:
@@ -184,8 +184,15 @@ def synthetic(con, name: str, family: str, rows, header=()) -> tuple[str, list]:
         buf.write(record)
         line += record.count(b"\n")
     data = buf.getvalue()
-    file_id = hashlib.sha256(data).hexdigest()
-    evidence.keep(con, file_id, data)
+    sha = hashlib.sha256(data).hexdigest()
+    evidence.keep(con, sha, data)
+    known = con.execute("SELECT file_id FROM source_file WHERE sha256 = ?", [sha]).fetchone()
+    file_id = known[0] if known else store.new_file_id(con)
+    con.execute("""INSERT OR IGNORE INTO source_file BY NAME SELECT $f AS file_id, $sha AS sha256, $n AS original_name,
+                   $n AS original_path, $size AS size_bytes, 'example' AS container, ['example'] AS formats,
+                   0 AS data_lines, 0 AS loaded, 0 AS duplicates, 0 AS quarantined,
+                   TIMESTAMP '2000-01-01' AS imported_at, '{}' AS report_json""",
+                {"f": file_id, "sha": sha, "n": name, "size": len(data)})
     con.execute("INSERT OR IGNORE INTO source_part BY NAME SELECT $f AS file_id, '' AS part, 'example' AS format, "
                 "$fam AS family, CAST($h AS VARCHAR[]) AS header, CAST([] AS VARCHAR[]) AS preamble, "
                 "CAST([] AS VARCHAR[]) AS footer, 'text' AS reader, 'utf-8' AS encoding, ',' AS delimiter",

@@ -367,13 +367,13 @@ def _known(con, run_id, top, account_names=None, code_names=None) -> list:
 
 def _review(con, top) -> dict:
     """Review groups (a key with several candidates): totals and the ``top`` largest groups with their lines."""
-    rows = _all(con, f"""WITH r AS (SELECT *, coalesce(match_group, line_id) AS grp FROM report_line
+    rows = _all(con, f"""WITH r AS (SELECT *, coalesce(match_group, CAST(line_id AS VARCHAR)) AS grp FROM report_line
             WHERE status = 'review'),
         g AS (SELECT grp, sum(abs(amount)) AS gross, dense_rank() OVER (ORDER BY sum(abs(amount)) DESC, grp) AS k
             FROM r GROUP BY grp)
         SELECT g.k, {LINE_COLS} FROM r AS l JOIN g USING (grp)
         WHERE g.k <= $top ORDER BY g.k, l.ref, l.line_id""", {"top": top})
-    totals = _all(con, "SELECT count(*), count(DISTINCT coalesce(match_group, line_id)) FROM report_line "
+    totals = _all(con, "SELECT count(*), count(DISTINCT coalesce(match_group, CAST(line_id AS VARCHAR))) FROM report_line "
                        "WHERE status = 'review'")[0]
     groups: dict = {}
     for k, *line in rows:
@@ -387,7 +387,7 @@ def _files(con, run_id) -> list:
             p.part, p.proof, p.expected, p.actual, p.passed, p.detail
         FROM run_file rf JOIN source_file f USING (file_id)
         LEFT JOIN control_proof p USING (file_id)
-        WHERE rf.run_id = $run ORDER BY rf.rel_path, rf.file_id, p.part, p.proof""", {"run": run_id})
+        WHERE rf.run_id = $run ORDER BY rf.rel_path, rf.sha256, p.part, p.proof""", {"run": run_id})
     files: dict = {}
     for path, formats, data, loaded, dup, quar, *proof in rows:
         f = files.setdefault(path, {"path": path, "formats": ", ".join(formats), "data": data, "loaded": loaded,
