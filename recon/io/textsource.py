@@ -36,6 +36,7 @@ from recon.errors import InputError
 from recon.io import containers, limits
 
 CHUNK = 16 * 1024 * 1024  # bytes read (and text decoded) at a time
+FIRST = 1024 * 1024  # the first piece: detection reads a few dozen rows, the plan the rows under the header
 OFFSET_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")  # where a line's bytes start at a found 0x0A + 1
 _SPANS = pa.schema([("line", pa.int32()), ("start", pa.int64()), ("stop", pa.int64())])
 
@@ -62,7 +63,8 @@ class _Scan:
         self.utf8_error = None  # offset of the first byte that is not UTF-8
         self.dir = tempfiles.scratch_dir("fastcsv")
         self.spans = self.dir / "spans.parquet"
-        self.writer = pq.ParquetWriter(self.spans, _SPANS, compression="zstd")
+        self.writer = pq.ParquetWriter(self.spans, _SPANS, compression="none", use_dictionary=False,
+                                         write_statistics=False)
 
     def feed(self, block: bytes) -> None:
         if len(self.head) < 8192:
@@ -151,12 +153,16 @@ class TextSource:
 
     def _blocks(self):
         if self.data is not None:
-            for i in range(0, len(self.data), CHUNK):
+            if self.data:
+                yield self.data[:FIRST]
+            for i in range(FIRST, len(self.data), CHUNK):
                 yield self.data[i:i + CHUNK]
             return
         with open(self.path, "rb") as f:
-            while block := f.read(CHUNK):
+            size = FIRST  # detection reads a few dozen rows: the first piece is small
+            while block := f.read(size):
                 yield block
+                size = CHUNK
 
     def _read_all(self) -> bytes:
         return self.data if self.data is not None else Path(self.path).read_bytes()
