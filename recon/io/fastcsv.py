@@ -1,4 +1,4 @@
-"""Stage a clean CSV/TSV part with DuckDB's own CSV reader instead of row by row through Python.
+"""Read a clean CSV/TSV part with DuckDB's own CSV reader instead of row by row through Python.
 
 Why: the Python path (``containers.text_rows`` -> ``tabular.Table.data_rows`` -> Arrow batches)
 costs a few microseconds per row in the interpreter, which at millions of ledger lines is most of an
@@ -29,10 +29,17 @@ How each condition is proved, cheaply (C-speed string scans, no Python loop over
   holds, so a missing cell is NULL and an empty one is ``''``; a short row, or a cell beyond the
   header that is not blank, sends the part back to Python (which quarantines or repairs it).
 
+The plan reads the part's text a piece at a time (``recon.io.textsource``: whole lines, 16 MB of
+bytes each) and writes the data region out as UTF-8 as it goes, so a file of gigabytes is never held
+whole; the header and the rows under it must lie in the first piece. Nothing is staged in DuckDB:
+``stage`` makes a view over the written region, the typing SELECT (``recon.io.sqlmap``) reads it
+once, reading only the columns the profile maps, and ``confirm`` checks the row count and widths on
+the typed rows (a quarantined line's cells are read again, for those lines only).
+
 The physical line numbers are those of ``containers.text_rows`` (universal newlines): a text with a
-lone ``\\r`` is normalised first; ``\\r\\n`` line ends are passed to DuckDB as they are. Should DuckDB
-raise anyway (which aborts the file's transaction), ``ReadFailed`` makes ``load.import_file`` import
-the whole file again on the Python path.
+lone ``\\r`` is read whole and normalised first; ``\\r\\n`` line ends are written as ``\\n``. Should
+DuckDB raise anyway (which aborts the file's transaction), ``ReadFailed`` makes ``load.import_file``
+import the whole file again on the Python path.
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ The steps for each part of a file (a CSV, a zip member, a sheet, a parsed statem
 
 1. rows of strings with physical line numbers (``containers``), header found by content and rows
    split into preamble / data / footer (``tabular``), wrong-shaped rows rejected;
-2. data rows staged as table ``stage``: a clean CSV/TSV part by DuckDB's own CSV reader
-   (``fastcsv``, only where provably identical), anything else in batches as Arrow tables; typed by
-   one SQL SELECT compiled from the profile (``sqlmap``); rows whose cells cannot be typed are
-   quarantined with the column and reason;
+2. data rows typed by one SQL SELECT compiled from the profile (``sqlmap``): a clean CSV/TSV part
+   straight from DuckDB's own CSV reader (``fastcsv``, only where provably identical; no staged
+   copy), anything else staged as table ``stage`` in batches of Arrow tables; rows whose cells
+   cannot be typed are quarantined with the column and reason. A text file is read in chunks
+   (``textsource``): its bytes, text and UTF-8 copy are never held whole;
 3. natural keys with an occurrence index: a row is loaded only if the store's live lines hold fewer
    occurrences of its key than this file does (an overlapping re-download adds nothing twice;
    Pinduoduo's key-less rows keep multiset semantics, k identical rows are k events). A profile's
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
-import hashlib
 import itertools
 import json
 import re
@@ -150,10 +150,6 @@ def _restore_checkpoint(con, old: str) -> None:
     if not re.fullmatch(r"[0-9.]+ ?[A-Za-z]*", old):  # a value DuckDB itself printed; never user text
         raise AssertionError(f"unexpected checkpoint_threshold {old!r}")
     con.execute(f"SET checkpoint_threshold = '{old}'")
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # ---------------------------------------------------------------- parts -> tables

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from recon import tempfiles
 from recon.evidence import EvidenceError
@@ -63,6 +62,8 @@ class _Scan:
         self.utf8_error = None  # offset of the first byte that is not UTF-8
         self.dir = tempfiles.scratch_dir("fastcsv")
         self.spans = self.dir / "spans.parquet"
+        import pyarrow.parquet as pq  # here, not at import: every recon process would carry it
+
         self.writer = pq.ParquetWriter(self.spans, _SPANS, compression="none", use_dictionary=False,
                                          write_statistics=False)
 
@@ -70,11 +71,12 @@ class _Scan:
         if len(self.head) < 8192:
             self.head += block[:8192 - len(self.head)]
         if self.utf8_ok:
+            skip = 3 if self.base == 0 and block.startswith(b"\xef\xbb\xbf") else 0
             try:
-                self.utf8.decode(block[3:] if self.base == 0 and block.startswith(b"\xef\xbb\xbf") else block)
+                self.utf8.decode(block[skip:])
             except UnicodeDecodeError as exc:
                 self.utf8_ok = False
-                self.utf8_error = self.base + exc.start
+                self.utf8_error = self.base + skip + exc.start
         arr = np.frombuffer(block, np.uint8)
         lf = np.flatnonzero(arr == 10).astype(np.int64)
         self.cr += block.count(b"\r")
