@@ -95,7 +95,8 @@ def main() -> None:
            "file_bytes": export.stat().st_size, "memory_limit": args.memory_limit or None,
            "command": " ".join(cmd[1:]), **got, "peak_rss_mb": round(peak_mb, 1),
            "target_peak_rss_mb": 1536, "target_met": got["exit"] == 0 and peak_mb <= 1536,
-           "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
+           "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
+           "load_average_after": [round(x, 1) for x in os.getloadavg()]}  # wall time is only as good as this
     text = json.dumps(out, ensure_ascii=False, indent=2)
     print(text)
     if args.json:
