@@ -414,7 +414,6 @@ def _supersede(con, family_table: str, prof: Profile, file_id: str, amount: str,
 
 def _load_table(con, file_id, name, sheet, table, values, report: FileReport, fast_off: str = ""):
     prof: Profile = table.profile
-    family_table = store.table_of(prof.family)
     fields = store.fields_of(prof.family)
     width = len(table.header)
     try:
