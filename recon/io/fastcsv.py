@@ -140,13 +140,13 @@ def _clean(chunks):
         yield chunk
 
 
-def plan(table, chunks, delimiter: str, out) -> Region | str:
+def plan(table, chunks, delimiter: str, out, crlf: bool = False) -> Region | str:
     """Find the data region of a detected text part and write it to ``out`` as UTF-8, chunk by chunk;
     return the Region, or why the fast path does not apply (what was written is then void).
 
     ``chunks`` is the part's text from the start in pieces of whole lines (``TextSource.chunks``, or
     the whole text in one piece); memory holds one piece. The header and the rows under it must lie
-    in the first piece.
+    in the first piece. ``crlf``: every line end of the text is CRLF, and is written as it is.
     """
     prof = table.profile
     if prof.footer_stop:
@@ -157,12 +157,12 @@ def plan(table, chunks, delimiter: str, out) -> Region | str:
     if not head0 or head0.startswith('"') or any(t.startswith('"') for t in prof.summary_titles):
         return "the header's first cell is empty or quoted oddly"
     try:
-        return _plan(table, _clean(iter(chunks)), delimiter, out, head0)
+        return _plan(table, _clean(iter(chunks)), delimiter, out, head0, crlf)
     except _Refused as exc:
         return str(exc)
 
 
-def _plan(table, chunks, delimiter: str, out, head0: str) -> Region | str:
+def _plan(table, chunks, delimiter: str, out, head0: str, crlf: bool) -> Region | str:
     prof = table.profile
     text = next(chunks, "").lstrip("\ufeff")
     if "\r" in text and text.count("\r") != text.count("\r\n"):
@@ -200,14 +200,15 @@ def _plan(table, chunks, delimiter: str, out, head0: str) -> Region | str:
     d = re.escape(delimiter)
     skip = re.escape(_SKIP.replace(delimiter, "") + ("\t" if delimiter != "\t" else ""))
     safe = "".join(c for c in string.ascii_letters + string.digits if c not in _risky_letters(table))
-    scan = re.compile(rf"(?:\A|\n)(?![{skip}]*[{safe}])([^{d}\r\n]*)")
+    # (a pattern led by the literal newline is searched for fast; a piece's first line is tried alone)
+    scan = re.compile(rf"\n(?![{skip}]*[{safe}])([^{d}\r\n]*)")
+    first_of_piece = re.compile(rf"(?![{skip}]*[{safe}])([^{d}\r\n]*)")
     kinds: dict = {}
     first_line, lines, pending_blank, footer, start = line, 0, None, None, pos
     while True:  # one piece at a time; ``line`` is the number of the line at ``start``
         end = len(text)
-        for m in scan.finditer(text, start - 1 if start else 0):
-            if m.start(1) < start:
-                continue
+        lead = [first_of_piece.match(text, 0)] if start == 0 else []
+        for m in itertools.chain(filter(None, lead), scan.finditer(text, max(start - 1, 0))):
             field = m.group(1)
             kind = kinds.get(field)
             if kind is None:
@@ -236,7 +237,7 @@ def _plan(table, chunks, delimiter: str, out, head0: str) -> Region | str:
             if not _quotes_agree(text, delimiter, start, stop):
                 return "a quoted cell spans lines or a quote is not at a cell's start"
             lines += text.count("\n", start, stop) + (text[stop - 1] != "\n")
-            _write(out, text, start, stop)
+            _write(out, text, start, stop, crlf)
         if end > stop and pending_blank is None:
             pending_blank = line + text.count("\n", start, stop)
         if footer is not None:
@@ -250,14 +251,15 @@ def _plan(table, chunks, delimiter: str, out, head0: str) -> Region | str:
     return Region(first_line, lines, footer or [], described)
 
 
-def _write(out, text: str, start: int, stop: int) -> None:
-    """text[start:stop] to ``out`` as UTF-8, each CRLF made LF (DuckDB wants one kind of line end, and
-    no lone CR is left here: a text with one was read whole and made universal newlines)."""
+def _write(out, text: str, start: int, stop: int, crlf: bool) -> None:
+    """text[start:stop] to ``out`` as UTF-8: CRLF kept (``crlf``: the only line end) or made LF (DuckDB
+    wants one kind of line end, and no lone CR is left here: a text with one was read whole and made
+    universal newlines)."""
     piece = text[start:stop]
-    if "\r" in piece:
+    if not crlf and "\r" in piece:
         piece = piece.replace("\r\n", "\n")
     if not piece.endswith("\n"):
-        piece += "\n"
+        piece += "\r\n" if crlf else "\n"
     try:
         out.write(piece.encode("utf-8"))
     except UnicodeEncodeError:
@@ -296,6 +298,7 @@ class Payload:
 
     region: Region
     path: Path
+    new_line: str = "\\n"  # DuckDB's spelling of the line end
 
     def close(self) -> None:
         shutil.rmtree(self.path.parent, ignore_errors=True)
@@ -312,13 +315,13 @@ def prepare(table) -> "Payload | str":
     path = tempfiles.scratch_dir("fastcsv") / "part.csv"
     try:
         with open(path, "wb") as out:
-            region = plan(table, source.chunks(), delimiter, out)
+            region = plan(table, source.chunks(), delimiter, out, source.crlf_only)
     except BaseException:
         shutil.rmtree(path.parent, ignore_errors=True)
         raise
     if isinstance(region, str):
         shutil.rmtree(path.parent, ignore_errors=True)
-    return Payload(region, path) if isinstance(region, Region) else region
+    return Payload(region, path, r"\r\n" if source.crlf_only else r"\n") if isinstance(region, Region) else region
 
 
 def stage(con, table, off: str = "") -> str:
@@ -351,7 +354,7 @@ def stage(con, table, off: str = "") -> str:
     # the delimiter a profile's, both quoted as literals.)
     read = (f"read_csv({quote_literal(str(table.payload.path))}, columns = {cols}, "
             f"delim = {quote_literal(table.source[1])}, quote = '\"', escape = '\"', header = false, "
-            r"auto_detect = false, new_line = '\n', null_padding = true, "
+            f"auto_detect = false, new_line = {quote_literal(table.payload.new_line)}, null_padding = true, "
             f"nullstr = {quote_literal(_NULL_MARK)}, ignore_errors = true) WITH ORDINALITY")
     short_ok = table.profile.allow_short_rows  # tabular pads a short row with empty cells
     cells = "".join((f", coalesce(c{i + 1}, '') AS c{i + 1}" if short_ok else f", c{i + 1}") for i in range(width))

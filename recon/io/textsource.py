@@ -144,6 +144,8 @@ class TextSource:
             enc = "utf-8" if scan.utf8_ok else "gb18030"
         self.encoding = enc
         lone_cr = scan.cr != scan.crlf
+        # every line end is CRLF: the fast path's copy keeps them (rewriting each costs a pass)
+        self.crlf_only = enc in OFFSET_ENCODINGS and not lone_cr and 0 < scan.crlf == scan.lines
         self.whole = enc not in OFFSET_ENCODINGS or lone_cr or scan.longest > limits.current().field
         # line spans are exact where a 0x0A is always a line end and no CR stands alone
         self.spans = scan.spans if enc in OFFSET_ENCODINGS and not lone_cr else None
