@@ -118,7 +118,10 @@ def report_options(command):
               help=PROFILE_HELP)
 @click.option("--format", "fmt", help=FORMAT_HELP)
 @limit_option
-def import_cmd(files, db, profiles, fmt, limit):
+@click.option("--memory-limit", help="Cap DuckDB's memory, e.g. 1GB; bigger work spills to STORE.tmp beside the store "
+              "(default: 80% of RAM). Text files are read in chunks, so with a cap a file of gigabytes imports in "
+              "bounded memory.")
+def import_cmd(files, db, profiles, fmt, limit, memory_limit):
     """Load files (or folders, recursively) into the store without matching.
 
     A byte-identical file is not loaded twice; rows of an overlapping re-download that are
@@ -129,7 +132,7 @@ def import_cmd(files, db, profiles, fmt, limit):
         recon import downloads/alipay_202601.zip downloads/jd/ --db close.duckdb
     """
     profs = api.load_profiles(profiles)
-    con = store.connect(db)
+    con = store.connect(db, memory_limit)
     try:
         with limits.use(limits.Limits.parse(limit)):
             reports = api.import_paths(con, files, profs, forced=api.pick_format(profs, fmt))

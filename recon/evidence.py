@@ -130,6 +130,12 @@ def discard(con, placed: Path | None) -> None:
         placed.unlink(missing_ok=True)
 
 
+def missing_at(base: Path, file_id: str, size: int) -> bool:
+    """Whether the evidence folder ``base`` lacks the file (or holds one of another size)."""
+    p = path_of(base, file_id)
+    return not (p.is_file() and p.stat().st_size == size)
+
+
 def missing(con, file_id: str, size: int | None = None) -> bool:
     """Whether a file's evidence is absent or (``size`` given) of another size; an import of the same
     download then puts it back. A same-size alteration is found by hashing, in ``fetch`` and ``verify``."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 from recon import store
 from recon.io.profile import Profile
 from recon.io.sqlmap import Compiler
+from recon.sql.quote import quote_ident
 
 CODE = "EXCEL_RESAVED"
 SAMPLE_ROWS = 1000
@@ -47,8 +48,10 @@ def _columns(profile: Profile, header: list, values: dict) -> tuple[list, list]:
     return list(dict.fromkeys(ids)), list(dict.fromkeys(stamps))
 
 
-def check(con, profile: Profile, header: list, values: dict, part: str | None) -> dict | None:
-    """The EXCEL_RESAVED warning for the part staged in ``stage``, or None.
+def check(con, profile: Profile, header: list, values: dict, part: str | None,
+          source: str = "stage") -> dict | None:
+    """The EXCEL_RESAVED warning for the part in ``source`` (``stage``, or the fast path's view
+    ``stage_csv``: columns c1..cN in the file's order), or None.
 
     Fires when, in the sample, some id is in scientific notation and every time of day is cut to the
     minute (none has seconds). Timestamp columns the profile types without a time (a bare date) say
@@ -73,7 +76,7 @@ def check(con, profile: Profile, header: list, values: dict, part: str | None) -
     # the first rows as staged (insertion order: the file's order), each cell trimmed once (the marks
     # looked for are digits and separators: no other cleaning can change whether a cell has them)
     sample = (f"WITH s AS (SELECT {', '.join(f'trim({c}) AS {c}' for c in cols)} "
-              f"FROM (SELECT {', '.join(cols)} FROM stage LIMIT {int(SAMPLE_ROWS)})) ")
+              f"FROM (SELECT {', '.join(cols)} FROM {quote_ident(source)} LIMIT {int(SAMPLE_ROWS)})) ")
     # nearly every part has no id in scientific notation: that is asked first, in the cheapest statement
     if not con.execute(sample + f"SELECT count(*) FILTER (WHERE {sci}) FROM s").fetchall()[0][0]:
         return None

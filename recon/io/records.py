@@ -5,7 +5,7 @@ The store keeps no cells for a loaded line. This module gives them back for a bo
 
 - **by offset**, for text parts in UTF-8 (with or without BOM) or GB18030 with LF or CRLF line ends:
   byte 0x0A never occurs inside a multi-byte character of these, so the import finds every line's
-  start with one numpy scan and stores each line's ``rec_offset``/``rec_length`` (its record's bytes
+  start as it reads the bytes (``recon.io.textsource``) and stores each line's ``rec_offset``/``rec_length`` (its record's bytes
   in the part, the last line end excluded). The bytes are decoded and parsed by the same
   ``containers.text_rows``; a record parsed alone reads as in the whole file (the CSV reader starts
   afresh at each record);
@@ -24,50 +24,30 @@ import hashlib
 import io
 import itertools
 
-import numpy as np
 import pyarrow as pa
 
 from recon import evidence, store
 from recon.io import containers, tabular
 from recon.io.parsers import registry as parser_registry
-from recon.sql.quote import quote_ident
-
-OFFSET_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
-_SCAN = 8 * 1024 * 1024  # bytes compared at a time: the scan's temporary (one bool per byte) stays small
+from recon.sql.quote import quote_ident, quote_literal
 
 
-def line_spans(data: bytes, encoding: str | None):
-    """``(starts, stops, n)``: byte start and end (line end excluded) of each physical line of a text
-    part, as numpy arrays, and the number of lines ``text_rows`` sees; None where offsets would not be
-    exact (an encoding outside ``OFFSET_ENCODINGS``, or a CR that is not part of CRLF)."""
-    if encoding not in OFFSET_ENCODINGS or data.count(b"\r") != data.count(b"\r\n"):
-        return None
-    arr = np.frombuffer(data, np.uint8)
-    lf = np.concatenate([np.flatnonzero(arr[i:i + _SCAN] == 10) + i for i in range(0, len(arr), _SCAN)]
-                        or [np.zeros(0, np.int64)]).astype(np.int64)
-    starts = np.concatenate(([0], lf + 1)).astype(np.int64)
-    cr = np.zeros(len(lf), np.int64)
-    if len(lf):
-        cr = ((arr[np.maximum(lf - 1, 0)] == 13) & (lf > 0)).astype(np.int64)
-    stops = np.concatenate((lf - cr, [len(data)])).astype(np.int64)
-    n = len(lf) + (0 if not data or data.endswith(b"\n") else 1)
-    return starts, stops, n
 
-
-def record_table(spans, record_starts=None) -> pa.Table:
-    """Arrow ``(line, rec_offset, rec_length)`` for the records of a part: every line a record of its
-    own (the DuckDB reader proved it), or records starting at ``record_starts`` and running to the
-    line before the next one (the Python reader's records, which a quoted newline can stretch)."""
-    starts, stops, n = spans
-    if record_starts is None:
-        first = np.arange(1, n + 1, dtype=np.int64)
-        last = first
+def position_view(con, name: str, spans, lines: int, starts: str | None = None) -> None:
+    """Temp view ``name`` (line, rec_offset, rec_length) for the records of a text part, from its line
+    spans (a Parquet file of line, start, stop: ``recon.io.textsource``) of ``lines`` lines: every
+    line a record of its own (the DuckDB reader proved it), or (``starts``: a table of each record's
+    first line, as the Python reader read them, which a quoted newline can stretch) records running
+    from their first line to the line before the next record's."""
+    src = f"read_parquet({quote_literal(str(spans))})"
+    if starts is None:
+        sql = f"SELECT line, start AS rec_offset, CAST(stop - start AS INTEGER) AS rec_length FROM {src}"
     else:
-        first = np.asarray(record_starts, np.int64)
-        last = np.append(first[1:] - 1, n).astype(np.int64)[:len(first)]
-    off = starts[first - 1]
-    return pa.table({"line": pa.array(first.astype(np.int32)), "rec_offset": pa.array(off),
-                     "rec_length": pa.array((stops[last - 1] - off).astype(np.int32))})
+        sql = (f"WITH r AS (SELECT line AS first, coalesce(lead(line) OVER (ORDER BY line) - 1, {int(lines)}) AS last "
+               f"FROM {quote_ident(starts)}) "
+               f"SELECT r.first AS line, a.start AS rec_offset, CAST(b.stop - a.start AS INTEGER) AS rec_length "
+               f"FROM r JOIN {src} a ON a.line = r.first JOIN {src} b ON b.line = r.last")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS {sql}")
 
 
 def settle(con) -> None:
