@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from recon import __version__, evidence, outputs, store, tempfiles
+from recon import __version__, evidence, outputs, runlog, store, tempfiles
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, conservation, drill, fees, ledger, match, pragmas
@@ -390,6 +390,8 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         manifest["output_sha256"] = outputs.hashes(staging, written)
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
                                                encoding="utf-8")
+        runlog.record_outputs(con, manifest["run_id"], manifest["output_sha256"],
+                              evidence.sha256_file(staging / "manifest.json"))
         # a --no-reports run's set has no reports: the last run's go with the old set, never a mixed one
         writer.publish(written)
         published = True
@@ -417,10 +419,12 @@ def _record_aborted(con, manifest, period, started) -> None:
         if manifest is not None and con.execute("SELECT 1 FROM run WHERE run_id = ?",
                                                 [manifest["run_id"]]).fetchone():
             con.execute("UPDATE run SET exit_code = ? WHERE run_id = ?", [EXIT_INTERRUPTED, manifest["run_id"]])
+            runlog.record_run(con, manifest["run_id"], kind="abort")
             return
         n = con.execute("SELECT count(*) + 1 FROM run").fetchone()[0]
-        con.execute("INSERT INTO run VALUES (?, ?, ?, ?, NULL, NULL)",
-                    [f"R{started:%Y%m%dT%H%M%S}-aborted-{n}", period or "", started, EXIT_INTERRUPTED])
+        run_id = f"R{started:%Y%m%dT%H%M%S}-aborted-{n}"
+        con.execute("INSERT INTO run VALUES (?, ?, ?, ?, NULL, NULL)", [run_id, period or "", started, EXIT_INTERRUPTED])
+        runlog.record_run(con, run_id, kind="abort")
     except duckdb.Error:  # the store cannot take it now: the run simply was not recorded
         pass
 
@@ -567,6 +571,7 @@ def _record_run(con, manifest, period, started) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         _insert_run(con, manifest, period, started, run_id)
+        runlog.record_run(con, run_id)  # the run's event in the run log commits with the run
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -839,7 +844,8 @@ def verify_out(out: Path) -> dict:
 
 
 def verify(db: str) -> dict:
-    """`recon verify`: re-hash every evidence file and check the store against it (``recon.evidence.verify``).
+    """`recon verify`: re-hash every evidence file and check the store against it (``recon.evidence.verify``),
+    and check the run log's chain and the store against it (``recon.runlog.verify``: ``run_log``).
 
     The store must exist: verifying a path that holds none would create an empty one and pass.
     """
@@ -847,6 +853,6 @@ def verify(db: str) -> dict:
         raise ReconError(f"{db}: no such store; pass --db with the store `recon run` or `recon import` wrote")
     con = store.connect(db)
     try:
-        return evidence.verify(con)
+        return {**evidence.verify(con), "run_log": runlog.verify(con)}
     finally:
         con.close()

@@ -520,7 +520,8 @@ def verify(ctx, db, out, as_json):
     source = ctx.get_parameter_source("db")
     if out is None or source is not click.core.ParameterSource.DEFAULT:
         result["store"] = res = api.verify(db)
-        failed = failed or bool(res["problems"])
+        chain = res["run_log"]
+        failed = failed or bool(res["problems"]) or bool(chain["problems"])
         if not as_json:
             for p in res["problems"]:
                 click.echo(f"{p['name']}: evidence {p['problem']} ({p['evidence']}); {p['fix']}")
@@ -529,9 +530,26 @@ def verify(ctx, db, out, as_json):
             good = res["files"] - len(res["problems"])
             click.echo(f"{good} of {res['files']} imported files have their evidence intact"
                        + (f" in {res['folder']}" if res["folder"] else ""))
+            _echo_chain(chain)
     if as_json:
         click.echo(json.dumps(result.get("store", {}) if out is None else result, ensure_ascii=False, indent=2))
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+def _echo_chain(chain: dict) -> None:
+    """The run log's findings, the first broken link first."""
+    if chain["first"]:
+        f = chain["first"]
+        where = f"event {f['seq']} ({f['kind']})" if f["seq"] is not None else f["subject"]
+        click.echo(f"run log: first broken link at {where}: {f['problem']}")
+        for p in chain["problems"][1:]:
+            where = f"event {p['seq']} ({p['kind']})" if p["seq"] is not None else p["subject"]
+            click.echo(f"  also {where}: {p['problem']}")
+    elif chain["events"]:
+        click.echo(f"run log: {chain['events']} events, every link intact and the store as logged "
+                   f"(head {chain['head'][:16]})")
+    else:
+        click.echo("run log: not started (no run or decision recorded since this recon kept one)")
 
 
 @cli.command()
