@@ -856,3 +856,26 @@ def verify(db: str) -> dict:
         return {**evidence.verify(con), "run_log": runlog.verify(con)}
     finally:
         con.close()
+
+
+def pack(db: str, out: Path, run_id: str | None = None, accounts: Path | None = None, lang: str = "zh",
+         top: int = 50) -> dict:
+    """`recon pack`: one run's auditor pack (``recon.pack``), rendered from the store."""
+    from recon import pack as auditor_pack
+
+    chart = load_accounts(accounts)
+    check_report_options(lang, top, "generic")
+    con = store.connect(db, must_exist=True)
+    try:
+        return auditor_pack.write(con, _pick_run(con, run_id), Path(out), chart, lang, top)
+    finally:
+        con.close()
+
+
+def verify_pack(path: Path) -> dict:
+    """`recon verify --pack`: re-check an auditor pack without the store (``recon.pack.verify_pack``)."""
+    from recon import pack as auditor_pack
+
+    if not Path(path).is_file():
+        raise ReconError(f"{path}: no such file")
+    return auditor_pack.verify_pack(Path(path))
