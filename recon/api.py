@@ -423,7 +423,8 @@ def _record_aborted(con, manifest, period, started) -> None:
             return
         n = con.execute("SELECT count(*) + 1 FROM run").fetchone()[0]
         run_id = f"R{started:%Y%m%dT%H%M%S}-aborted-{n}"
-        con.execute("INSERT INTO run VALUES (?, ?, ?, ?, NULL, NULL)", [run_id, period or "", started, EXIT_INTERRUPTED])
+        con.execute("INSERT INTO run VALUES (?, ?, ?, ?, NULL, NULL)",
+                    [run_id, period or "", started, EXIT_INTERRUPTED])
         runlog.record_run(con, run_id, kind="abort")
     except duckdb.Error:  # the store cannot take it now: the run simply was not recorded
         pass

@@ -70,7 +70,8 @@ def test_every_run_output_decision_and_revocation_is_chained(logged, capsys):
     run = json.loads(rows[1][3])
     manifest = json.loads((logged / "o1" / "manifest.json").read_text(encoding="utf-8"))
     assert run["rules"] == manifest["rules"] and run["dictionaries"] == manifest["dictionaries"]
-    assert sorted(f for _, f in run["inputs"]) == sorted(i["sha256"] for i in manifest["inputs"] if i["status"] == "loaded")
+    loaded = sorted(i["sha256"] for i in manifest["inputs"] if i["status"] == "loaded")
+    assert sorted(f for _, f in run["inputs"]) == loaded
     assert json.loads(rows[2][3])["output_sha256"] == manifest["output_sha256"]
     decision = json.loads(rows[3][3])
     assert (decision["created_by"], decision["reason"]) == ("张会计", "优惠券按面值入账")
