@@ -162,3 +162,57 @@ def test_a_forged_manifest_with_matching_sums_is_found_by_the_run_log(packed, ca
     auditor_pack.build(folder, MEMBERS, tmp_path / "f2.zip")
     code, out, _ = run_cli(["verify", "--pack", str(tmp_path / "f2.zip")], capsys)
     assert code == 1 and "manifest.json is not the manifest the run log recorded" in out
+
+
+def test_a_run_made_before_the_store_kept_a_log_is_packed_with_the_log_start(month, capsys):
+    db = str(month / "s.duckdb")
+    run_cli(["run", str(month / "in"), "--out", str(month / "o1"), "--db", db], capsys)
+    con = duckdb.connect(db)
+    con.execute("DROP TABLE log_event")
+    con.execute("DELETE FROM store_meta WHERE key = 'run_log'")
+    run_id, = con.execute("SELECT run_id FROM run").fetchone()
+    con.close()
+    code, out, _ = run_cli(["pack", "--db", db, "--out", str(month / "before.zip")], capsys)
+    assert code == 0
+    with zipfile.ZipFile(month / "before.zip") as zf:
+        assert zf.read("runlog.jsonl") == b"" and "kept no run log" in _text(zf, "README.md")
+        unknown = [r for r in _rows(zf, "evidence.csv") if r["status"] == "unknown"]
+        assert {r["source_file"] for r in unknown} == {"alipay/trade.csv", "erp/ar.csv"}
+    assert run_cli(["verify", "--pack", str(month / "before.zip")], capsys)[0] == 0
+    group = next(r["match_group"] for r in read_results(month / "o1") if r["order_no"] == "M20260101002")
+    assert run_cli(["resolve", "--db", db, "--group", group, "--accept", "--reason", "x", "--by", "y"], capsys)[0] == 0
+    assert run_cli(["pack", "--db", db, "--run", run_id, "--out", str(month / "after.zip")], capsys)[0] == 0
+    with zipfile.ZipFile(month / "after.zip") as zf:
+        events = [json.loads(line) for line in _text(zf, "runlog.jsonl").splitlines()]
+    assert [e["kind"] for e in events] == ["start"]  # the log up to the run: its start holds the run
+    assert run_cli(["verify", "--pack", str(month / "after.zip")], capsys)[0] == 0
+
+
+def test_an_interrupted_run_without_a_manifest_is_refused(month, capsys):
+    db = str(month / "s.duckdb")
+    run_cli(["run", str(month / "in"), "--out", str(month / "o1"), "--db", db], capsys)
+    con = duckdb.connect(db)
+    con.execute("INSERT INTO run VALUES ('Raborted', '2026-01', TIMESTAMP '2026-02-01 00:00:00', 130, NULL, NULL)")
+    con.close()
+    code, _, err = run_cli(["pack", "--db", db, "--run", "Raborted", "--out", str(month / "x.zip")], capsys)
+    assert code == 2 and "has no manifest to pack" in err and not (month / "x.zip").exists()
+
+
+def test_the_sample_month_pack_holds_every_known_and_unknown_line(tmp_path, capsys):
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    db = str(tmp_path / "s.duckdb")
+    run_cli(["run", str(sample), "--out", str(tmp_path / "out"), "--db", db], capsys)
+    assert run_cli(["pack", "--db", db, "--out", str(tmp_path / "p.zip")], capsys)[0] == 0
+    results = read_results(tmp_path / "out")
+    want = sorted((r["source_file"], r["source_line"], r["status"]) for r in results
+                  if r["status"] in ("unknown", "review", "known"))
+    with zipfile.ZipFile(tmp_path / "p.zip") as zf:
+        assert zf.read("results.csv") == (tmp_path / "out" / "results.csv").read_bytes()
+        assert zf.read("vouchers.csv") == (tmp_path / "out" / "vouchers.csv").read_bytes()
+        evidence = _rows(zf, "evidence.csv")
+        assert {"known", "unknown"} <= {r["status"] for r in evidence}
+        assert sorted((r["source_file"], r["source_line"], r["status"]) for r in evidence) == want
+        assert all(json.loads(r["raw_record"]) for r in evidence)
+    assert run_cli(["verify", "--pack", str(tmp_path / "p.zip")], capsys)[0] == 0
