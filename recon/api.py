@@ -837,11 +837,22 @@ def explain(db: str, order_no: str, run_id: str | None = None) -> dict:
         con.close()
 
 
-def verify_out(out: Path) -> dict:
-    """`recon verify --out`: is OUT one run's whole output set (``recon.outputs.verify_set``)?"""
+def verify_out(out: Path, db: str | None = None) -> dict:
+    """`recon verify --out`: is OUT one run's whole output set (``recon.outputs.verify_set``)? With
+    ``db``, also: is its manifest.json the one that run published, as the store's run log says?"""
     if not Path(out).is_dir():
         raise ReconError(f"{out}: no such folder")
-    return outputs.verify_set(Path(out))
+    found = outputs.verify_set(Path(out))
+    if db is not None and found["run_id"] and Path(db).is_file():
+        con = store.connect(db)
+        try:
+            problem = runlog.check_published(con, found["run_id"], evidence.sha256_file(Path(out) / "manifest.json"))
+        finally:
+            con.close()
+        if problem:
+            found["problems"].append(problem)
+            found["state"] = "mixed"
+    return found
 
 
 def verify(db: str) -> dict:

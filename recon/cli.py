@@ -503,7 +503,8 @@ def verify(ctx, db, out, pack_path, as_json):
     it: the first broken link is named (event number, kind, what differs). With --pack, checks an
     auditor pack alone: every member against SHA256SUMS, the zip's layout, the run log's links. With --out, checks OUT against its manifest.json's output_sha256:
     whole (every output is the file that run wrote), mixed (which files are not), or absent; the
-    store is checked too when --db or RECON_DB names it. Exit 0 when all is well, 1 when any file is
+    store is checked too when --db or RECON_DB names it, and OUT's manifest.json against the run the
+    store's run log says published it. Exit 0 when all is well, 1 when any file is
     missing or altered or the set is mixed or absent.
 
     Example:
@@ -526,7 +527,8 @@ def verify(ctx, db, out, pack_path, as_json):
     failed = False
     result: dict = {}
     if out is not None:
-        result["out"] = found = api.verify_out(out)
+        named_db = ctx.get_parameter_source("db") is not click.core.ParameterSource.DEFAULT
+        result["out"] = found = api.verify_out(out, db if named_db else None)
         failed = found["state"] != "whole"
         if not as_json:
             if found["state"] == "whole":

@@ -285,6 +285,22 @@ def verify(con) -> dict:
     return {**info, "problems": problems, "first": problems[0] if problems else None}
 
 
+def check_published(con, run_id, manifest_sha256: str) -> str | None:
+    """Whether a published ``manifest.json`` (by its SHA-256) is the one run ``run_id`` logged when it
+    published its outputs: its ``output_sha256`` then vouches for every output. None when it is."""
+    ensure(con)
+    row = con.execute("SELECT seq, payload_json FROM log_event WHERE kind = 'outputs' "
+                      "AND json_extract_string(payload_json, '$.run_id') = ? ORDER BY seq DESC LIMIT 1",
+                      [str(run_id)]).fetchone()
+    if row is None:
+        return (f"the run log holds no published outputs of run {run_id} (a run made before the store kept a "
+                "log, or not run against this store): its manifest.json cannot be checked against the log")
+    if json.loads(row[1]).get("manifest_sha256") != manifest_sha256:
+        return (f"manifest.json is not the manifest run {run_id} published (event {row[0]} of the run log holds "
+                "another SHA-256): the set and its manifest were changed together, or come from another store")
+    return None
+
+
 def seq_of_run(con, run_id) -> int | None:
     """The seq of the last event about ``run_id`` (its run, abort or outputs event); None if unlogged."""
     ensure(con)

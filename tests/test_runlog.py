@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 import duckdb
@@ -160,3 +161,17 @@ def test_an_interrupted_run_marked_after_its_record_is_logged(month, capsys):
     assert _kinds(month) == ["start", "run", "outputs", "abort", "abort"]
     code, out, _ = _verify(month, capsys)
     assert code == 0, out
+
+
+def test_an_output_set_rewritten_with_its_manifest_is_found_against_the_log(logged, capsys):
+    out, db = logged / "o2", str(logged / "s.duckdb")
+    code, stdout, _ = run_cli(["verify", "--out", str(out), "--db", db], capsys)
+    assert code == 0 and "the whole output set of run" in stdout
+    # a forger edits results.csv and re-hashes it into manifest.json: the set agrees with itself
+    (out / "results.csv").write_bytes((out / "results.csv").read_bytes().replace(b"matched", b"matcheD"))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["output_sha256"]["results.csv"] = hashlib.sha256((out / "results.csv").read_bytes()).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    assert run_cli(["verify", "--out", str(out)], capsys)[0] == 0  # alone, OUT cannot tell
+    code, stdout, _ = run_cli(["verify", "--out", str(out), "--db", db], capsys)
+    assert code == 1 and "manifest.json is not the manifest run" in stdout and "event 6 of the run log" in stdout
