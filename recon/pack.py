@@ -325,7 +325,8 @@ def _directory_entry(i: zipfile.ZipInfo) -> bytes:
     return struct.pack(zipfile.structCentralDir, zipfile.stringCentralDir, i.create_version, i.create_system,
                        i.extract_version, i.reserved, i.flag_bits, i.compress_type, h << 11 | mi << 5 | sec // 2,
                        (y - 1980) << 9 | mo << 5 | d, i.CRC, i.compress_size, i.file_size, len(name), len(i.extra),
-                       len(i.comment), 0, i.internal_attr, i.external_attr, i.header_offset) + name + i.extra + i.comment
+                       len(i.comment), 0, i.internal_attr, i.external_attr, i.header_offset) \
+        + name + i.extra + i.comment
 
 
 def _read_sums(zf, names, problems) -> dict:
