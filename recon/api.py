@@ -885,9 +885,9 @@ def pack(db: str, out: Path, run_id: str | None = None, accounts: Path | None = 
 
 
 def verify_pack(path: Path) -> dict:
-    """`recon verify --pack`: re-check an auditor pack without the store (``recon.pack.verify_pack``)."""
-    from recon import pack as auditor_pack
+    """`recon verify --pack`: re-check an auditor pack without the store (``recon.pack_check``)."""
+    from recon import pack_check
 
     if not Path(path).is_file():
         raise ReconError(f"{path}: no such file")
-    return auditor_pack.verify_pack(Path(path))
+    return pack_check.verify_pack(Path(path))
