@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from recon import __version__, evidence, outputs, store, tempfiles
+from recon import __version__, evidence, outputs, runlog, store, tempfiles
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
@@ -397,6 +397,8 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         manifest["output_sha256"] = outputs.hashes(staging, written)
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
                                                encoding="utf-8")
+        runlog.record_outputs(con, manifest["run_id"], manifest["output_sha256"],
+                              evidence.sha256_file(staging / "manifest.json"))
         # a --no-reports run's set has no reports: the last run's go with the old set, never a mixed one
         writer.publish(written)
         published = True
@@ -424,10 +426,13 @@ def _record_aborted(con, manifest, period, started) -> None:
         if manifest is not None and con.execute("SELECT 1 FROM run WHERE run_id = ?",
                                                 [manifest["run_id"]]).fetchone():
             con.execute("UPDATE run SET exit_code = ? WHERE run_id = ?", [EXIT_INTERRUPTED, manifest["run_id"]])
+            runlog.record_run(con, manifest["run_id"], kind="abort")
             return
         n = con.execute("SELECT count(*) + 1 FROM run").fetchone()[0]
+        run_id = f"R{started:%Y%m%dT%H%M%S}-aborted-{n}"
         con.execute("INSERT INTO run VALUES (?, ?, ?, ?, NULL, NULL)",
-                    [f"R{started:%Y%m%dT%H%M%S}-aborted-{n}", period or "", started, EXIT_INTERRUPTED])
+                    [run_id, period or "", started, EXIT_INTERRUPTED])
+        runlog.record_run(con, run_id, kind="abort")
     except duckdb.Error:  # the store cannot take it now: the run simply was not recorded
         pass
 
@@ -580,6 +585,7 @@ def _record_run(con, manifest, period, started) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         _insert_run(con, manifest, period, started, run_id)
+        runlog.record_run(con, run_id)  # the run's event in the run log commits with the run
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -593,7 +599,7 @@ def _insert_run(con, manifest, period, started, run_id) -> None:
                  json.dumps(manifest, ensure_ascii=False)])
     # run_line (recon.engine.outcome) is result joined with the universe once, for every output
     con.execute("INSERT INTO line_result SELECT $r, family, line_id, status, code, match_group, explanation, "
-                "channel FROM run_line", {"r": run_id})
+                "channel, finding FROM run_line", {"r": run_id})
     con.execute("INSERT INTO run_file SELECT $r, file_id, sha256, rel_path FROM run_files", {"r": run_id})
     con.execute("INSERT INTO known_case SELECT $r, * FROM known_case_tmp", {"r": run_id})
     con.execute("INSERT INTO correction_line SELECT $r, * FROM correction_tmp", {"r": run_id})
@@ -859,15 +865,27 @@ def explain(db: str, order_no: str, run_id: str | None = None) -> dict:
         con.close()
 
 
-def verify_out(out: Path) -> dict:
-    """`recon verify --out`: is OUT one run's whole output set (``recon.outputs.verify_set``)?"""
+def verify_out(out: Path, db: str | None = None) -> dict:
+    """`recon verify --out`: is OUT one run's whole output set (``recon.outputs.verify_set``)? With
+    ``db``, also: is its manifest.json the one that run published, as the store's run log says?"""
     if not Path(out).is_dir():
         raise ReconError(f"{out}: no such folder")
-    return outputs.verify_set(Path(out))
+    found = outputs.verify_set(Path(out))
+    if db is not None and found["run_id"] and Path(db).is_file():
+        con = store.connect(db)
+        try:
+            problem = runlog.check_published(con, found["run_id"], evidence.sha256_file(Path(out) / "manifest.json"))
+        finally:
+            con.close()
+        if problem:
+            found["problems"].append(problem)
+            found["state"] = "mixed"
+    return found
 
 
 def verify(db: str) -> dict:
-    """`recon verify`: re-hash every evidence file and check the store against it (``recon.evidence.verify``).
+    """`recon verify`: re-hash every evidence file and check the store against it (``recon.evidence.verify``),
+    and check the run log's chain and the store against it (``recon.runlog.verify``: ``run_log``).
 
     The store must exist: verifying a path that holds none would create an empty one and pass.
     """
@@ -875,6 +893,29 @@ def verify(db: str) -> dict:
         raise ReconError(f"{db}: no such store; pass --db with the store `recon run` or `recon import` wrote")
     con = store.connect(db)
     try:
-        return evidence.verify(con)
+        return {**evidence.verify(con), "run_log": runlog.verify(con)}
     finally:
         con.close()
+
+
+def pack(db: str, out: Path, run_id: str | None = None, accounts: Path | None = None, lang: str = "zh",
+         top: int = 50) -> dict:
+    """`recon pack`: one run's auditor pack (``recon.pack``), rendered from the store."""
+    from recon import pack as auditor_pack
+
+    chart = load_accounts(accounts)
+    check_report_options(lang, top, "generic")
+    con = store.connect(db, must_exist=True)
+    try:
+        return auditor_pack.write(con, _pick_run(con, run_id), Path(out), chart, lang, top)
+    finally:
+        con.close()
+
+
+def verify_pack(path: Path) -> dict:
+    """`recon verify --pack`: re-check an auditor pack without the store (``recon.pack_check``)."""
+    from recon import pack_check
+
+    if not Path(path).is_file():
+        raise ReconError(f"{path}: no such file")
+    return pack_check.verify_pack(Path(path))

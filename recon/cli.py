@@ -508,27 +508,48 @@ def runs(db, as_json):
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
               help="Check this output folder instead: one run's whole set (every file the manifest hashes), "
                    "a mixed set, or none.")
+@click.option("--pack", "pack_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Check this auditor pack (`recon pack`) instead, without the store: every member against its "
+                   "SHA256SUMS, the run log's links, the manifest and inputs against the log.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.pass_context
-def verify(ctx, db, out, as_json):
-    """Check the evidence folder beside the store, or (--out) that an output folder holds one run's set.
+def verify(ctx, db, out, pack_path, as_json):
+    """Check the evidence folder and the run log of the store, or (--out) that an output folder holds
+    one run's set, or (--pack) an auditor pack.
 
     Re-hashes each file in DB.evidence/ and checks it against the store: every imported file has
     its evidence, of the size and SHA-256 recorded at import. Evidence files the store does not know
-    are listed, never deleted. With --out, checks OUT against its manifest.json's output_sha256:
+    are listed, never deleted. Checks the run log (every run, its outputs, every decision and
+    revocation, chained by hash) link by link, and the store's runs, decisions and revocations against
+    it: the first broken link is named (event number, kind, what differs). With --pack, checks an
+    auditor pack alone: every member against SHA256SUMS, the zip's layout, the run log's links. With --out, checks OUT against its manifest.json's output_sha256:
     whole (every output is the file that run wrote), mixed (which files are not), or absent; the
-    store is checked too when --db or RECON_DB names it. Exit 0 when all is well, 1 when any file is
+    store is checked too when --db or RECON_DB names it, and OUT's manifest.json against the run the
+    store's run log says published it. Exit 0 when all is well, 1 when any file is
     missing or altered or the set is mixed or absent.
 
     Example:
 
         recon verify --db close.duckdb
         recon verify --out out/
+        recon verify --pack audit-2026-01.zip
     """
+    if pack_path is not None:
+        found = api.verify_pack(pack_path)
+        if as_json:
+            click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        else:
+            for p in found["problems"]:
+                click.echo(f"{pack_path}: {p}")
+            if not found["problems"]:
+                click.echo(f"{pack_path}: the auditor pack of run {found['run_id']}, {found['members']} members, "
+                           "every hash and run-log link intact")
+        sys.exit(EXIT_FINDINGS if found["problems"] else EXIT_OK)
     failed = False
     result: dict = {}
     if out is not None:
-        result["out"] = found = api.verify_out(out)
+        named_db = ctx.get_parameter_source("db") is not click.core.ParameterSource.DEFAULT
+        result["out"] = found = api.verify_out(out, db if named_db else None)
         failed = found["state"] != "whole"
         if not as_json:
             if found["state"] == "whole":
@@ -541,7 +562,8 @@ def verify(ctx, db, out, as_json):
     source = ctx.get_parameter_source("db")
     if out is None or source is not click.core.ParameterSource.DEFAULT:
         result["store"] = res = api.verify(db)
-        failed = failed or bool(res["problems"])
+        chain = res["run_log"]
+        failed = failed or bool(res["problems"]) or bool(chain["problems"])
         if not as_json:
             for p in res["problems"]:
                 click.echo(f"{p['name']}: evidence {p['problem']} ({p['evidence']}); {p['fix']}")
@@ -550,9 +572,53 @@ def verify(ctx, db, out, as_json):
             good = res["files"] - len(res["problems"])
             click.echo(f"{good} of {res['files']} imported files have their evidence intact"
                        + (f" in {res['folder']}" if res["folder"] else ""))
+            _echo_chain(chain)
     if as_json:
         click.echo(json.dumps(result.get("store", {}) if out is None else result, ensure_ascii=False, indent=2))
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+@cli.command()
+@click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The zip to write (replaced whole).")
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help="DuckDB store file.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the pack's report.html.")
+@click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Chart of accounts YAML (default: the shipped rules/accounts.yaml).")
+def pack(run_id, out, db, lang, accounts):
+    """Write one run's auditor pack: a self-contained, deterministic zip an auditor can check alone.
+
+    Holds the run's manifest, its input files' SHA-256, the raw records of every unknown, review,
+    known and decided line (read back from the evidence store), results, vouchers and voucher
+    sources, the offline HTML report, the decisions with who/when/why, the run log up to the run,
+    a README and SHA256SUMS. The same run gives the same bytes. `recon verify --pack FILE` checks it.
+
+    Example:
+
+        recon pack --run R20260201T020000-1a2b3c4d-7 --out audit-2026-01.zip
+        recon verify --pack audit-2026-01.zip
+    """
+    res = api.pack(db, out, run_id, accounts, lang)
+    click.echo(f"wrote {res['out']}: the auditor pack of run {res['run_id']} ({len(res['members'])} files)")
+    sys.exit(EXIT_OK)
+
+
+def _echo_chain(chain: dict) -> None:
+    """The run log's findings, the first broken link first."""
+    if chain["first"]:
+        f = chain["first"]
+        where = f"event {f['seq']} ({f['kind']})" if f["seq"] is not None else f["subject"]
+        click.echo(f"run log: first broken link at {where}: {f['problem']}")
+        for p in chain["problems"][1:]:
+            where = f"event {p['seq']} ({p['kind']})" if p["seq"] is not None else p["subject"]
+            click.echo(f"  also {where}: {p['problem']}")
+    elif chain["events"]:
+        click.echo(f"run log: {chain['events']} events, every link intact and the store as logged "
+                   f"(head {chain['head'][:16]})")
+    else:
+        click.echo("run log: not started (no run or decision recorded since this recon kept one)")
 
 
 @cli.command()

@@ -191,7 +191,8 @@ DDL = [
         code VARCHAR,
         match_group VARCHAR,
         explanation VARCHAR,
-        channel VARCHAR
+        channel VARCHAR,
+        finding VARCHAR  -- the engine's reason as codes (recon.engine.findings; results.csv's finding)
     )""",
     # The files a run read (path relative to the input folder it was found in).
     """CREATE TABLE IF NOT EXISTS run_file (run_id VARCHAR NOT NULL, file_id BIGINT NOT NULL, sha256 VARCHAR NOT NULL,

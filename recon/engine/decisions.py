@@ -10,7 +10,8 @@ Decisions have a lifecycle: ``recon resolve --revoke ID`` revokes one (logged in
 ``decision_revocation``, never deleted), and a new decision over a line an in-force decision
 already covers is refused, naming it. Should two decisions over one line still meet in a run (a
 store written before that check), the earlier one is applied and the later one is stale: a line is
-never decided twice.
+never decided twice. Decisions and revocations are events in the run log (``recon.runlog``): one
+altered afterwards is found by ``recon verify``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from recon import runlog
 from recon.engine import ledger
 from recon.engine.findings import finding
 from recon.engine.steps import Step, runner
@@ -101,8 +103,10 @@ def record(con, line_ids: list[int], kind: str, reason: str, by: str) -> int:
     fp = con.execute(f"SELECT {FINGERPRINT} FROM ledger_line WHERE line_id IN (SELECT line_id FROM decided_lines)"
                      ).fetchone()[0]
     new_id = con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM decision").fetchone()[0]
-    con.execute("INSERT INTO decision VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [new_id, kind, dt.datetime.now().replace(microsecond=0), by, reason, line_ids, fp])
+    with runlog.logged(con):  # the decision and its event in the run log commit together
+        con.execute("INSERT INTO decision VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [new_id, kind, dt.datetime.now().replace(microsecond=0), by, reason, line_ids, fp])
+        runlog.append(con, "decision", runlog.decision_fact(con, new_id))
     return new_id
 
 
@@ -116,8 +120,10 @@ def revoke(con, decision_id: int, reason: str, by: str) -> None:
                        [decision_id]).fetchone()
     if done:
         raise ReconError(f"decision #{decision_id} was already revoked by {done[0]} at {done[1]:%Y-%m-%d %H:%M}")
-    con.execute("INSERT INTO decision_revocation VALUES (?, ?, ?, ?)",
-                [decision_id, dt.datetime.now().replace(microsecond=0), by, reason])
+    with runlog.logged(con):
+        con.execute("INSERT INTO decision_revocation VALUES (?, ?, ?, ?)",
+                    [decision_id, dt.datetime.now().replace(microsecond=0), by, reason])
+        runlog.append(con, "revoke", runlog.revocation_fact(con, decision_id))
 
 
 def apply(con) -> dict:
