@@ -195,10 +195,11 @@ in it depends on the store to be checked.
 | manifest.json | the run's manifest as the store recorded it: inputs, rules and dictionary hashes, control totals |
 | inputs.csv | every input file of the run with its SHA-256 and size |
 | evidence.csv | the raw record (cells as the import read them) of every unknown, review, known and decided line |
-| results.csv | every ledger line of the run with its status, code and explanation |
+| results.csv | every ledger line of the run with its status, code, explanation and finding (the engine's reason as codes) |
 | vouchers.csv, voucher_sources.csv | the adjustment vouchers and the source lines each corrects |
 | report.html | the offline root-cause report (open it in a browser; it loads nothing from the network) |
 | decisions.csv | the manual decisions the run applied or found stale: who, when, why |
+| decision_sources.csv | every line a manual decision settled, with the decision's id, who, when and why |
 | runlog.jsonl | the run log (one event a line) from its start up to this run |
 | SHA256SUMS | the SHA-256 of every other file |
 

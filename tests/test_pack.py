@@ -15,7 +15,7 @@ from recon import pack as auditor_pack
 from recon import runlog
 from test_run import month, read_results, run_cli  # noqa: F401 (month is a fixture)
 
-MEMBERS = ["README.md", "SHA256SUMS", "decisions.csv", "evidence.csv", "inputs.csv", "manifest.json",
+MEMBERS = ["README.md", "SHA256SUMS", "decision_sources.csv", "decisions.csv", "evidence.csv", "inputs.csv", "manifest.json",
            "report.html", "results.csv", "runlog.jsonl", "voucher_sources.csv", "vouchers.csv"]
 
 
@@ -30,7 +30,7 @@ def packed(month, capsys):
     assert run_cli(["run", str(month / "in"), "--out", str(month / "o2"), "--db", db], capsys)[0] == 0
     run_id = json.loads((month / "o2" / "manifest.json").read_text(encoding="utf-8"))["run_id"]
     code, out, _ = run_cli(["pack", "--db", db, "--run", run_id, "--out", str(month / "p1.zip")], capsys)
-    assert code == 0 and f"the auditor pack of run {run_id} (11 files)" in out
+    assert code == 0 and f"the auditor pack of run {run_id} (12 files)" in out
     return month, run_id
 
 
@@ -57,7 +57,7 @@ def test_the_pack_holds_what_an_auditor_needs(packed):
     month, run_id = packed
     con = duckdb.connect(str(month / "s.duckdb"))
     manifest_json, = con.execute("SELECT manifest_json FROM run WHERE run_id = ?", [run_id]).fetchone()
-    inputs = sorted(con.execute("SELECT file_id FROM run_file WHERE run_id = ?", [run_id]).fetchall())
+    inputs = sorted(con.execute("SELECT sha256 FROM run_file WHERE run_id = ?", [run_id]).fetchall())
     explained = con.execute("SELECT count(*) FROM line_result WHERE run_id = ? AND (status IN ('unknown', "
                             "'review', 'known') OR code LIKE 'decision:%')", [run_id]).fetchone()[0]
     con.close()
@@ -93,7 +93,7 @@ def test_verify_pack_passes_a_pack_and_needs_no_store(packed, capsys):
     month, run_id = packed
     (month / "s.duckdb").unlink()
     code, out, _ = run_cli(["verify", "--pack", str(month / "p1.zip")], capsys)
-    assert code == 0 and f"the auditor pack of run {run_id}, 11 members, every hash and run-log link intact" in out
+    assert code == 0 and f"the auditor pack of run {run_id}, 12 members, every hash and run-log link intact" in out
 
 
 def _rebuild(src, dst, tmp_path, change):
