@@ -23,12 +23,12 @@ from pathlib import Path
 
 import duckdb
 
-from recon import __version__, evidence, outputs, store, tempfiles
+from recon import __version__, evidence, outputs, store, tempfiles, verdict
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, conservation, drill, fees, ledger, match, pragmas
 from recon.engine.steps import Runner, Step
-from recon.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, ReconError
+from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
 from recon.io.load import FileReport, import_file, prepared_in_turn
 from recon.io.profile import Profile, all_profiles
@@ -247,13 +247,33 @@ class Settings:
         return {p.name: (p.tolerance, p.tolerance_relative) for p in self.rules.passes if p.leg == "order"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
-    exit_code: int
+    """What a run produced, typed: the console, ``--json``, report.html, recon.xlsx and the vouchers all
+    render from this (or, re-rendered by ``recon report``, from the manifest the store kept of it).
+
+    ``verdict`` comes first because everything shows it first; ``counts`` are the lines per final
+    status; ``paths`` the outputs written; ``files`` the import's ``FileReport``s; ``warnings`` the
+    sentences about files skipped or refused.
+    """
+
+    verdict: verdict.Verdict
     manifest: dict
-    files: list
-    warnings: list
-    out: Path
+    counts: dict
+    paths: tuple
+    files: tuple = ()
+    warnings: tuple = ()
+    out: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
+    @classmethod
+    def from_manifest(cls, manifest: dict, files=(), warnings=(), out: Path | None = None) -> "RunResult":
+        """The result a manifest describes (a run just made, or one the store kept)."""
+        return cls(verdict.Verdict.from_manifest(manifest), manifest, dict(manifest.get("status_counts", {})),
+                   tuple(Path(p) for p in manifest.get("outputs", [])), tuple(files), tuple(warnings), out)
 
 
 def _dictionary_hashes(dictionary) -> dict:
@@ -323,9 +343,10 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
                          "whose store lines take part as evidence)")
     not_files: list = []
     files = scan(cfg.inputs, not_files)
-    if not files:
+    if not files and not cfg.period:  # with --period the run reconciles what the store holds (maybe nothing)
         raise ReconError(f"no input files under {', '.join(str(i) for i in cfg.inputs)} "
-                         "(dot-files and dot-folders are skipped)")
+                         "(dot-files and dot-folders are skipped); pass --period YYYY-MM to reconcile what "
+                         "the store already holds for a month")
     tempfiles.clean_stale()  # temp copies of input data a killed run left behind
     out = Path(cfg.out)
     # outputs are written beside OUT and swapped in at the end in one step (recon.outputs): a run that
@@ -375,7 +396,11 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         manifest["decisions"] = done["decisions"]
         manifest["order_baseline"] = {"file": Path(settings.baseline_rules.source).name,
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
-        manifest["exit_code"] = _exit_code(manifest)
+        manifest["coverage"] = verdict.coverage(r)
+        decided = verdict.decide(manifest, verdict.previous_run(con, period), verdict.blocking(r))
+        manifest["exit_code"] = decided.exit_code
+        # the verdict is the first thing every output shows, the manifest too
+        manifest = {"verdict": decided.as_dict(cfg.lang), **manifest}
         with _phase(r, "record"):
             _record_run(con, manifest, period, started)
         written = list(SCRIPT_OUTPUTS[:-1])
@@ -394,7 +419,7 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         writer.publish(written)
         published = True
         progress("done")
-        return RunResult(manifest["exit_code"], manifest, reports, warnings, out)
+        return RunResult.from_manifest(manifest, reports, warnings, out)
     except (KeyboardInterrupt, duckdb.InterruptException):
         if published:
             raise Interrupted(f"interrupted after the run finished; {out} holds its outputs") from None
@@ -617,6 +642,7 @@ def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None
                        "declared": p.values, "proofs": p.proofs}
                       for p in rep.parts],
             "skipped_parts": rep.skipped_parts,
+            "warnings": list(rep.warnings),
             "proofs_passed": rep.proofs_passed,
         })
     key = hashlib.sha256("|".join([period] + sorted(r.file_id for r in reports)).encode()).hexdigest()[:8]
@@ -701,19 +727,6 @@ def _file_totals(reports) -> dict:
     return dict(sorted(out.items()))
 
 
-def _exit_code(manifest) -> int:
-    s = manifest["status_counts"]
-    if manifest.get("refused_files"):  # incomplete: a file of the run was not read
-        return EXIT_FINDINGS
-    if s.get("unknown") or s.get("review") or manifest["quarantined_lines"] or manifest["failed_proofs"]:
-        return EXIT_FINDINGS
-    if manifest.get("classification", {}).get("blocks_close"):  # a known case that blocks the close
-        return EXIT_FINDINGS
-    if any(s.get("looks_like_ledger") for s in manifest.get("skipped_files", [])):
-        return EXIT_FINDINGS  # a file that looks like a ledger was not read: the run is incomplete
-    return EXIT_OK
-
-
 def resolve(db: str, refs=(), group: str | None = None, kind: str = "match", reason: str = "", by: str = "") -> dict:
     """`recon resolve`: record a manual decision over lines of the store; later runs apply it."""
     from recon.engine import decisions
@@ -752,9 +765,10 @@ def decisions(db: str, period: str | None = None) -> list[dict]:
 
 
 def summary(result: RunResult) -> dict:
-    """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
+    """The machine summary ``recon run --json`` prints: the verdict first, then counts, amounts, per-code
+    totals, paths written."""
     m = result.manifest
-    keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
+    keys = ("verdict", "exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
             "failed_proofs", "skipped_files", "fee_checks", "decisions", "outputs", "timings")
     return {k: m[k] for k in keys}
 

@@ -81,6 +81,9 @@ class FileReport:
     skipped_parts: list = field(default_factory=list)
     # why each skipped part was skipped: {part, reason, looks_like_ledger, header_line, header}
     skipped: list = field(default_factory=list)
+    # what import noticed about the file as a whole: {code, part, message, incomplete}; one with
+    # incomplete true makes the run's verdict incomplete (recon.verdict), e.g. a file Excel re-saved
+    warnings: list = field(default_factory=list)
 
     @property
     def looks_like_ledger(self) -> bool:
