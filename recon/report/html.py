@@ -33,7 +33,7 @@ import markupsafe
 from recon.engine import ledger
 from recon.engine import decisions
 from recon.errors import ReconError
-from recon.report import charts
+from recon.report import charts, next_steps
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
 from recon.report.labels import LABELS
 from recon.resources import reports_dir
@@ -99,6 +99,7 @@ class ReportData:
     files: list
     unknown_gross: list = field(default_factory=list)  # (currency, sum of |amount|) of the unknown lines
     decisions: list = field(default_factory=list)  # manual decisions the run applied or found stale
+    next: next_steps.NextSteps | None = None  # the top of the report: verdict, changes, what to do next
     charts: dict = field(default_factory=dict)
 
 
@@ -215,7 +216,9 @@ def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)
     names = {k: f"{a.code} {a.name}" for k, a in chart.accounts.items()}
     try:
-        return _collect(con, run, manifest, p, top, names)
+        data = _collect(con, run, manifest, p, top, names)
+        data.next = next_steps.collect(con, run_id, period, started, manifest, exit_code)
+        return data
     finally:
         con.execute("DROP TABLE IF EXISTS temp.report_line")
 
