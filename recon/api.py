@@ -520,7 +520,7 @@ def _known_files(con) -> frozenset:
 
 def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
     """Import every file; one that cannot be read is refused with its reason and the run goes on
-    (the run then exits 1: incomplete). Returns (reports, warnings, refused files).
+    (the run is then incomplete: exit 4, ``recon.verdict``). Returns (reports, warnings, refused files).
 
     Only when nothing could be read does the run stop, naming every file (exit 2). A byte-identical
     copy of a file earlier in this run is marked as such at once, so ``on_file`` hears each file's

@@ -321,11 +321,10 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     sys.exit(result.exit_code)
 
 
-VERDICT_ZH = {"clean": "无差异，可以结账", "breaks": "有差异", "incomplete": "不完整，不能据此结账"}
-
-
 def _print_verdict(verdict, lang: str) -> None:
     """The verdict line and one line per reason, before anything else of the summary."""
+    from recon.verdict import VERDICT_ZH
+
     state = verdict.state + (f" ({VERDICT_ZH[verdict.state]})" if lang == "zh" else "")
     click.echo(f"verdict: {state}, exit {verdict.exit_code}")
     for sentence in verdict.sentences(lang):

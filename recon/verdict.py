@@ -30,6 +30,7 @@ from recon.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK
 
 CLEAN, BREAKS, INCOMPLETE = "clean", "breaks", "incomplete"
 EXIT_CODES = {CLEAN: EXIT_OK, BREAKS: EXIT_FINDINGS, INCOMPLETE: EXIT_INCOMPLETE}
+VERDICT_ZH = {CLEAN: "无差异，可以结账", BREAKS: "有差异", INCOMPLETE: "不完整，不能据此结账"}
 FAMILIES = ("platform", "erp", "bank")
 FAMILY_NAMES = {"zh": {"platform": "平台", "erp": "ERP", "bank": "银行"},
                 "en": {"platform": "platform", "erp": "ERP", "bank": "bank"}}

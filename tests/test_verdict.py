@@ -39,6 +39,11 @@ def test_an_empty_folder_with_period_is_incomplete_never_clean(tmp_path, capsys)
     assert "no_lines: 期间 2026-01 没有任何账单行" in out
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert 'data-state="incomplete"' in html and 'data-code="no_lines"' in html
+    import openpyxl
+
+    summary = openpyxl.load_workbook(tmp_path / "out" / "recon.xlsx")["汇总"]
+    rows = [r[:2] for r in summary.iter_rows(min_row=2, max_row=3, values_only=True)]
+    assert rows[0] == ("结论", "不完整，不能据此结账 (incomplete)") and rows[1][1].startswith("no_lines: ")
 
 
 def test_a_period_with_no_lines_is_incomplete(trade_month, capsys):
