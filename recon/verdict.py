@@ -176,19 +176,25 @@ def blocking(con) -> list[dict]:
 def previous_run(con, period: str) -> dict | None:
     """The last finished run of ``period`` in the store (an interrupted one never counts), with the
     lines per channel it had: from its manifest's coverage, or, for a run recorded before there was
-    one, counted from its results."""
+    one, counted from its results; plus the channels it found missing itself (with the lines they had
+    before), so a channel stays missing run after run until its lines come back."""
     row = con.execute("""SELECT run_id, manifest_json FROM run WHERE period = ? AND exit_code IS DISTINCT FROM 130
                          ORDER BY started_at DESC, run_id DESC LIMIT 1""", [period]).fetchone()
     if not row:
         return None
     run_id, manifest_json = row
-    cov = (json.loads(manifest_json) if manifest_json else {}).get("coverage")
+    manifest = json.loads(manifest_json) if manifest_json else {}
+    cov = manifest.get("coverage")
     if isinstance(cov, dict) and isinstance(cov.get("channels"), dict):
-        channels = cov["channels"]
+        channels = dict(cov["channels"])
     else:
         channels = dict(con.execute("""SELECT channel, count(*) FROM line_result WHERE run_id = ?
                                        AND channel IS NOT NULL GROUP BY channel ORDER BY channel""", [run_id]).fetchall())
-    return {"run_id": run_id, "channels": channels}
+    # a channel that run already missed stays expected: a second run without it must not pass as complete
+    for r in (manifest.get("verdict") or {}).get("reasons", []):
+        if r.get("code") == "channel_missing" and r["params"]["channel"] not in channels:
+            channels[r["params"]["channel"]] = r["params"]["lines"]
+    return {"run_id": run_id, "channels": dict(sorted(channels.items()))}
 
 
 # ---------------------------------------------------------------- deciding

@@ -7,6 +7,7 @@ manifest, ``--json`` and the console back.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from conftest import reason_codes, run_args, run_cli
@@ -87,6 +88,12 @@ def test_a_channel_missing_against_the_last_run_of_the_period(clean_month, capsy
     assert m["verdict"]["reasons"][0]["params"]["channel"] == "kuaishou"
     assert m["verdict"]["reasons"][0]["params"]["lines"] == 12
     assert "channel kuaishou had 12 lines in the last run" in out
+    monkeypatch.setattr(verdict, "previous_run", previous)  # the real one from now on: kuaishou is still missing
+    code, _, _ = run_cli(run_args(clean_month, "--no-reports"), capsys)
+    again = _manifest(clean_month)
+    assert code == 4 and reason_codes(again) == ["channel_missing"]
+    assert again["verdict"]["reasons"][0]["params"]["lines"] == 12
+    assert again["verdict"]["reasons"][0]["params"]["previous_run"] == m["run_id"]
 
 
 def test_a_blocking_code_names_the_damaged_file(tmp_path, capsys):
@@ -167,3 +174,41 @@ def test_runs_lists_the_verdict(trade_month, capsys):
     assert code == 0 and "incomplete" in out and "exit 4" in out
     code, out, _ = run_cli(["runs", "--db", trade_month / "s.duckdb", "--json"], capsys)
     assert json.loads(out)[0]["verdict"] == "incomplete"
+
+
+def test_the_report_says_what_changed_since_the_last_run_of_the_period(tmp_path, capsys):
+    from test_run import erp_csv
+
+    inp = tmp_path / "in"
+    (inp / "erp").mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "fixtures" / "alipay_trade_detail.csv", inp / "trade.csv")
+    rows = ["AR001,2026-01-01,标准应收单,支付宝当面付,人民币,1,100.00,11.50,100.00,0,100.00,已审核,M20260101001,",
+            "AR002,2026-01-01,标准应收单,支付宝当面付,人民币,1,50.00,5.75,50.00,0,50.00,已审核,,订单号:M20260101002",
+            "AR003,2026-01-03,红字应收单,支付宝当面付,人民币,1,-20.00,-2.30,-20.00,0,-20.00,已审核,M20260101001,退款"]
+    (inp / "erp" / "ar.csv").write_bytes(erp_csv(*rows))
+    run_cli(run_args(tmp_path, "--lang", "en"), capsys)
+    first = _manifest(tmp_path)
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "The first run of this period in this store" in html
+    # the ERP export is corrected (AR002 books the platform's 59.90) and downloaded again
+    rows[1] = rows[1].replace(",50.00,5.75,50.00,0,50.00,", ",59.90,6.89,59.90,0,59.90,")
+    (inp / "erp" / "ar.csv").write_bytes(erp_csv(*rows))
+    run_cli(run_args(tmp_path, "--lang", "en"), capsys)
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert f'data-previous="{first["run_id"]}"' in html
+    # the platform line of M…002 was unknown and is matched now; the ERP line that replaced it is new and matched
+    assert 'data-changes="resolved">1<' in html and 'data-changes="newly_unknown">0<' in html
+    assert "unknown</span> 2 → 0 <b>(-2)</b>" in html
+
+
+def test_a_past_run_rerenders_its_verdict_in_another_language(tmp_path, capsys):
+    db = tmp_path / "s.duckdb"
+    code, _, _ = run_cli(["run", REPO / "sample_data", "--out", tmp_path / "out", "--db", db], capsys)
+    assert code == 1
+    code, _, _ = run_cli(["report", "--out", tmp_path / "en", "--db", db, "--lang", "en"], capsys)
+    html = (tmp_path / "en" / "report.html").read_text(encoding="utf-8")
+    assert "blocks_close: EXCEL_MANGLED_ID on 2 lines (re-download the ERP export erp/金蝶应收单_202601.xlsx:89@应收单)" in html
+    assert "recon explain PI20260106-926 --run R" in html  # the largest unknowns, each with its command
+    zh = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "blocks_close: EXCEL_MANGLED_ID 共 2 行阻止结账（请重新下载ERP导出文件 erp/金蝶应收单_202601.xlsx:89@应收单）" in zh
+    assert zh.index('id="verdict"') < zh.index('id="next"') < zh.index('id="summary"')
