@@ -23,12 +23,12 @@ from pathlib import Path
 
 import duckdb
 
-from recon import __version__, evidence, outputs, runlog, store, tempfiles
+from recon import __version__, evidence, outputs, runlog, store, tempfiles, verdict
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
 from recon.engine.steps import Runner, Step
-from recon.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, ReconError
+from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
 from recon.io.load import FileReport, import_file, prepared_in_turn
 from recon.io.profile import Profile, all_profiles
@@ -247,13 +247,33 @@ class Settings:
         return {p.name: (p.tolerance, p.tolerance_relative) for p in self.rules.passes if p.leg == "order"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
-    exit_code: int
+    """What a run produced, typed: the console, ``--json``, report.html, recon.xlsx and the vouchers all
+    render from this (or, re-rendered by ``recon report``, from the manifest the store kept of it).
+
+    ``verdict`` comes first because everything shows it first; ``counts`` are the lines per final
+    status; ``paths`` the outputs written; ``files`` the import's ``FileReport``s; ``warnings`` the
+    sentences about files skipped or refused.
+    """
+
+    verdict: verdict.Verdict
     manifest: dict
-    files: list
-    warnings: list
-    out: Path
+    counts: dict
+    paths: tuple
+    files: tuple = ()
+    warnings: tuple = ()
+    out: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
+    @classmethod
+    def from_manifest(cls, manifest: dict, files=(), warnings=(), out: Path | None = None) -> "RunResult":
+        """The result a manifest describes (a run just made, or one the store kept)."""
+        return cls(verdict.Verdict.from_manifest(manifest), manifest, dict(manifest.get("status_counts", {})),
+                   tuple(Path(p) for p in manifest.get("outputs", [])), tuple(files), tuple(warnings), out)
 
 
 def _dictionary_hashes(dictionary) -> dict:
@@ -325,9 +345,10 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
                          "whose store lines take part as evidence)")
     not_files: list = []
     files = scan(cfg.inputs, not_files)
-    if not files:
+    if not files and not cfg.period:  # with --period the run reconciles what the store holds (maybe nothing)
         raise ReconError(f"no input files under {', '.join(str(i) for i in cfg.inputs)} "
-                         "(dot-files and dot-folders are skipped)")
+                         "(dot-files and dot-folders are skipped); pass --period YYYY-MM to reconcile what "
+                         "the store already holds for a month")
     tempfiles.clean_stale()  # temp copies of input data a killed run left behind
     out = Path(cfg.out)
     # outputs are written beside OUT and swapped in at the end in one step (recon.outputs): a run that
@@ -382,7 +403,11 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
         # per status, one CNY figure at the FX file's rates when the run holds another currency
         manifest["cny_equivalent"] = cny.by_status(r, totals)
-        manifest["exit_code"] = _exit_code(manifest)
+        manifest["coverage"] = verdict.coverage(r)
+        decided = verdict.decide(manifest, verdict.previous_run(con, period), verdict.blocking(r))
+        manifest["exit_code"] = decided.exit_code
+        # the verdict is the first thing every output shows, the manifest too
+        manifest = {"verdict": decided.as_dict(cfg.lang), **manifest}
         with _phase(r, "record"):
             _record_run(con, manifest, period, started)
         written = list(SCRIPT_OUTPUTS[:-1])
@@ -403,7 +428,7 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         writer.publish(written)
         published = True
         progress("done")
-        return RunResult(manifest["exit_code"], manifest, reports, warnings, out)
+        return RunResult.from_manifest(manifest, reports, warnings, out)
     except (KeyboardInterrupt, duckdb.InterruptException):
         if published:
             raise Interrupted(f"interrupted after the run finished; {out} holds its outputs") from None
@@ -511,7 +536,7 @@ def _known_files(con) -> frozenset:
 
 def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
     """Import every file; one that cannot be read is refused with its reason and the run goes on
-    (the run then exits 1: incomplete). Returns (reports, warnings, refused files).
+    (the run is then incomplete: exit 4, ``recon.verdict``). Returns (reports, warnings, refused files).
 
     Only when nothing could be read does the run stop, naming every file (exit 2). A byte-identical
     copy of a file earlier in this run is marked as such at once, so ``on_file`` hears each file's
@@ -637,7 +662,7 @@ def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None
                       for p in rep.parts],
             "skipped_parts": rep.skipped_parts,
             "proofs_passed": rep.proofs_passed,
-            "warnings": rep.warnings,  # {code, part, message, incomplete}: EXCEL_RESAVED (recon.io.excel_resave)
+            "warnings": list(rep.warnings),  # {code, part, message, incomplete}: EXCEL_RESAVED (recon.io.excel_resave)
         })
     key = hashlib.sha256("|".join([period] + sorted(r.file_id for r in reports)).encode()).hexdigest()[:8]
     return {
@@ -731,19 +756,6 @@ def _file_totals(reports) -> dict:
     return dict(sorted(out.items()))
 
 
-def _exit_code(manifest) -> int:
-    s = manifest["status_counts"]
-    if manifest.get("refused_files"):  # incomplete: a file of the run was not read
-        return EXIT_FINDINGS
-    if s.get("unknown") or s.get("review") or manifest["quarantined_lines"] or manifest["failed_proofs"]:
-        return EXIT_FINDINGS
-    if manifest.get("classification", {}).get("blocks_close"):  # a known case that blocks the close
-        return EXIT_FINDINGS
-    if any(s.get("looks_like_ledger") for s in manifest.get("skipped_files", [])):
-        return EXIT_FINDINGS  # a file that looks like a ledger was not read: the run is incomplete
-    return EXIT_OK
-
-
 def resolve(db: str, refs=(), group: str | None = None, kind: str = "match", reason: str = "", by: str = "") -> dict:
     """`recon resolve`: record a manual decision over lines of the store; later runs apply it."""
     from recon.engine import decisions
@@ -782,11 +794,12 @@ def decisions(db: str, period: str | None = None) -> list[dict]:
 
 
 def summary(result: RunResult) -> dict:
-    """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
+    """The machine summary ``recon run --json`` prints: the verdict first, then counts, amounts, per-code
+    totals, paths written."""
     m = result.manifest
-    keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
-            "failed_proofs", "skipped_files", "unmapped_customers", "fee_checks", "decisions", "cny_equivalent",
-            "outputs", "timings")
+    keys = ("verdict", "exit_code", "run_id", "period", "status_counts", "by_code", "control_totals",
+            "quarantined_lines", "failed_proofs", "skipped_files", "unmapped_customers", "fee_checks", "decisions",
+            "cny_equivalent", "outputs", "timings")
     out = {k: m.get(k) for k in keys}
     # findings about whole files (EXCEL_RESAVED), each with the file it is about
     out["file_warnings"] = [{"path": f["path"], **w} for f in m.get("inputs", []) for w in f.get("warnings") or []]

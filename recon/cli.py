@@ -1,9 +1,11 @@
 """recon's command line: flags -> one recon.api call -> printed summary -> exit code.
 
-Exit codes: 0 run complete and clean; 1 complete with unknown/review lines, quarantined lines, a
-failed control proof or a refused input file; 2 the run cannot go on (usage, configuration, no
-readable input, out of memory); 3 a bug in recon (e.g. the conservation check failed). User errors
-print one message without a traceback; bugs keep theirs.
+Exit codes (a run's are its verdict, ``recon.verdict``): 0 clean; 1 breaks (unknown, review or
+quarantined lines, a code that blocks the close); 4 incomplete (the run finished but its coverage
+cannot be trusted: no lines, a missing ledger family or channel, a skipped ledger-like or refused
+file, a failed proof); 2 the run cannot go on (usage, configuration, no readable input, out of
+memory); 3 a bug in recon (e.g. the conservation check failed); 130 interrupted. User errors print
+one message without a traceback; bugs keep theirs.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def report_options(command):
     """The options of the reports (`recon run` and `recon report` render the same files)."""
     for option in reversed([
         click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
-                     help="Language of report.html."),
+                     help="Language of report.html and of the verdict's reasons."),
         click.option("--top", default=50, show_default=True, type=click.IntRange(min=1),
                      help="Unknown lines shown in full (with their drill-down) in report.html; the workbook has all."),
         click.option("--voucher-format", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
@@ -284,9 +286,15 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     or killed run leaves the previous set untouched; your own files in OUT are kept, and a second run
     writing the same OUT is refused (`recon verify --out OUT` checks a set).
     Files no format recognises are skipped with a warning; a file that cannot be read (damaged, over a
-    --limit, not a regular file) is refused with the reason and the run goes on without it. Exit 0:
-    clean; 1: unknown or review lines, quarantined lines, a failed proof or a refused file; 2: the run
-    cannot go on (usage, configuration, no readable input, out of memory); 3: a bug in recon.
+    --limit, not a regular file) is refused with the reason and the run goes on without it.
+
+    Every run ends in a verdict, printed first (and the first field of --json, of report.html and of
+    manifest.json), with its reasons: exit 0 clean; 1 breaks (unknown, review or quarantined lines,
+    or a code that blocks the close); 4 incomplete (no ledger line in the period, no platform, ERP or
+    bank line, a channel the last run of the period had is missing, a skipped file looks like a
+    ledger, a file was refused, a control proof failed, a file is shorter than its footer says);
+    incomplete outranks breaks. With --period, an empty INPUTS folder reconciles what the store holds.
+    2: the run cannot go on (usage, configuration, no readable input, out of memory); 3: a bug in recon.
 
     Example:
 
@@ -310,7 +318,8 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         click.echo(json.dumps(api.summary(result), ensure_ascii=False, indent=2))
         sys.exit(result.exit_code)
     m = result.manifest
-    click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in m["status_counts"].items()))
+    _print_verdict(result.verdict, lang)
+    click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
     eq = m.get("cny_equivalent")
     if eq:  # one CNY figure per status, labelled, only when the run holds another currency
         click.echo(f"  {eq['label']['en']} / {eq['label']['zh']}: " + ", ".join(
@@ -331,6 +340,16 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {', '.join(m['outputs'])} (exit {result.exit_code})")
     sys.exit(result.exit_code)
+
+
+def _print_verdict(verdict, lang: str) -> None:
+    """The verdict line and one line per reason, before anything else of the summary."""
+    from recon.verdict import VERDICT_ZH
+
+    state = verdict.state + (f" ({VERDICT_ZH[verdict.state]})" if lang == "zh" else "")
+    click.echo(f"verdict: {state}, exit {verdict.exit_code}")
+    for sentence in verdict.sentences(lang):
+        click.echo(f"  {sentence}")
 
 
 def _per_currency(bucket) -> str:
@@ -478,7 +497,7 @@ def explain(order_no, db, run_id, lang, as_json):
 @click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(db, as_json):
-    """List the runs the store holds, oldest first: id, period, start, exit code, lines by status, inputs.
+    """List the runs the store holds, oldest first: id, period, start, verdict and exit code, lines by status, inputs.
 
     Any of them can be re-exported without re-importing (`recon vouchers --run RUN`).
 
@@ -497,7 +516,7 @@ def runs(db, as_json):
         if r["state"] == "aborted":
             click.echo(f"{r['run_id']}  {r['period'] or '-'}  {r['started_at']}  aborted (interrupted)")
             continue
-        click.echo(f"{r['run_id']}  {r['period']}  {r['started_at']}  exit {r['exit_code']}  "
+        click.echo(f"{r['run_id']}  {r['period']}  {r['started_at']}  {r['verdict']:10} exit {r['exit_code']}  "
                    f"matched {c['matched']}, known {c['known']}, unknown {c['unknown']}, review {c['review']}  "
                    f"({r['inputs']} input files)")
     sys.exit(EXIT_OK)

@@ -82,7 +82,9 @@ class FileReport:
     skipped_parts: list = field(default_factory=list)
     # why each skipped part was skipped: {part, reason, looks_like_ledger, header_line, header}
     skipped: list = field(default_factory=list)
-    # findings about the file as a whole: {code, part, message, incomplete} (recon.io.excel_resave)
+    # what import noticed about the file as a whole: {code, part, message, incomplete}; one with
+    # incomplete true makes the run's verdict incomplete (recon.verdict), e.g. a file Excel re-saved
+    # (recon.io.excel_resave)
     warnings: list = field(default_factory=list)
 
     @property

@@ -33,7 +33,7 @@ import markupsafe
 from recon.engine import ledger
 from recon.engine import cny, decisions
 from recon.errors import ReconError
-from recon.report import charts
+from recon.report import charts, next_steps
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
 from recon.labels import LABELS
 from recon.resources import reports_dir
@@ -102,6 +102,7 @@ class ReportData:
     # per status: {"cny": Decimal or None, "missing": {lang: text}} at the FX file's rates; empty when the
     # run holds CNY only or its manifest predates it (recon.engine.cny)
     cny: dict = field(default_factory=dict)
+    next: next_steps.NextSteps | None = None  # the top of the report: verdict, changes, what to do next
     charts: dict = field(default_factory=dict)
 
 
@@ -219,7 +220,9 @@ def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)
     names = {k: f"{a.code} {a.name}" for k, a in chart.accounts.items()}
     try:
-        return _collect(con, run, manifest, p, top, names)
+        data = _collect(con, run, manifest, p, top, names)
+        data.next = next_steps.collect(con, run_id, period, started, manifest, exit_code)
+        return data
     finally:
         con.execute("DROP TABLE IF EXISTS temp.report_line")
 

@@ -28,6 +28,7 @@ from recon.report.accounts import Chart, load_accounts
 from recon.report.cells import EXCEL_MAX_ROWS, Column, Styles, sheet_names, write_cell, write_table
 from recon.report.runs import period_end, require_run
 from recon.report.vouchers import build_vouchers, code_controls, generic_rows
+from recon.verdict import VERDICT_ZH, Verdict
 
 SOURCE_ZH = SOURCES["zh"]
 DATA_ROWS = EXCEL_MAX_ROWS - 2  # a caption row and the header row on every sheet
@@ -234,6 +235,10 @@ def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known
         ws.set_column(c, c, width)
     out = _Rows(ws, styles)
     out.title("对账汇总")
+    verdict = Verdict.from_manifest(m, run["exit_code"])  # first, as on the console and in the report
+    out.row(("结论", "text"), (f"{VERDICT_ZH[verdict.state]} ({verdict.state})", "text"))
+    for sentence in verdict.sentences("zh"):
+        out.row(("", "text"), (sentence, "text"))
     for label, value, kind in (("运行", run["run_id"], "text"), ("期间", run["period"], "text"),
                                ("开始时间", run["started_at"], "text"), ("退出码", run["exit_code"], "int"),
                                ("版本", f"recon {m.get('version', '')}", "text")):
