@@ -23,12 +23,12 @@ from pathlib import Path
 
 import duckdb
 
-from recon import __version__, evidence, outputs, store, tempfiles
+from recon import __version__, evidence, outputs, runlog, store, tempfiles, verdict
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
-from recon.engine import baseline, classify, conservation, drill, fees, ledger, match, pragmas
+from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
 from recon.engine.steps import Runner, Step
-from recon.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, InputError, Interrupted, ReconError
+from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
 from recon.io.load import FileReport, import_file, prepared_in_turn
 from recon.io.profile import Profile, all_profiles
@@ -248,13 +248,33 @@ class Settings:
                 if p.leg in ("order", "short_key")}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunResult:
-    exit_code: int
+    """What a run produced, typed: the console, ``--json``, report.html, recon.xlsx and the vouchers all
+    render from this (or, re-rendered by ``recon report``, from the manifest the store kept of it).
+
+    ``verdict`` comes first because everything shows it first; ``counts`` are the lines per final
+    status; ``paths`` the outputs written; ``files`` the import's ``FileReport``s; ``warnings`` the
+    sentences about files skipped or refused.
+    """
+
+    verdict: verdict.Verdict
     manifest: dict
-    files: list
-    warnings: list
-    out: Path
+    counts: dict
+    paths: tuple
+    files: tuple = ()
+    warnings: tuple = ()
+    out: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
+
+    @classmethod
+    def from_manifest(cls, manifest: dict, files=(), warnings=(), out: Path | None = None) -> "RunResult":
+        """The result a manifest describes (a run just made, or one the store kept)."""
+        return cls(verdict.Verdict.from_manifest(manifest), manifest, dict(manifest.get("status_counts", {})),
+                   tuple(Path(p) for p in manifest.get("outputs", [])), tuple(files), tuple(warnings), out)
 
 
 def _dictionary_hashes(dictionary) -> dict:
@@ -282,12 +302,13 @@ def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENC
     on ``con``), which times it and, under ``--debug-sql``, logs it.
     """
     r = runner if runner is not None else Runner(con)
-    r.run(Step("run_files", "CREATE TEMP TABLE IF NOT EXISTS run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)",
+    r.run(Step("run_files", f"CREATE TEMP TABLE IF NOT EXISTS {RUN_FILES_COLUMNS}",
                writes="run_files"))
     start, end = period_bounds(period)
     with pragmas.any_order(r.con):  # no step before the baseline relies on the order rows are stored in
-        match.build_universe(r, start, end, [(c, ch.code) for ch in settings.channels for c in ch.erp_customers],
+        match.build_universe(r, start, end, [row for ch in settings.channels for row in ch.customer_rows()],
                              evidence_end=end + dt.timedelta(days=evidence_days))
+        unmapped = customers.unmapped(r)
         fees.compute(r, settings.fee_rules)
         decided = match.run_passes(r, settings.rules)
         fee_checks = fees.annotate(r, settings.fee_rules)
@@ -296,7 +317,8 @@ def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENC
     orders = baseline.build(r, settings.baseline_rules)
     # last, after classification: drills down what is still unknown, then the root-cause summary
     drill.run(r)
-    return {"decisions": decided, "fee_checks": fee_checks, "orders": orders, "classification": known}
+    return {"decisions": decided, "fee_checks": fee_checks, "orders": orders, "classification": known,
+            "unmapped_customers": unmapped}
 
 
 def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
@@ -324,9 +346,10 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
                          "whose store lines take part as evidence)")
     not_files: list = []
     files = scan(cfg.inputs, not_files)
-    if not files:
+    if not files and not cfg.period:  # with --period the run reconciles what the store holds (maybe nothing)
         raise ReconError(f"no input files under {', '.join(str(i) for i in cfg.inputs)} "
-                         "(dot-files and dot-folders are skipped)")
+                         "(dot-files and dot-folders are skipped); pass --period YYYY-MM to reconcile what "
+                         "the store already holds for a month")
     tempfiles.clean_stale()  # temp copies of input data a killed run left behind
     out = Path(cfg.out)
     # outputs are written beside OUT and swapped in at the end in one step (recon.outputs): a run that
@@ -362,6 +385,9 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
                 write_baseline(con, staging)
         manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started, settings.dictionary)
         manifest["refused_files"] = refused
+        # ERP customers no channel of rules/channels.yaml fits: their lines miss every channel-scoped step
+        manifest["unmapped_customers"] = done["unmapped_customers"]
+        warnings += [_unmapped_warning(u) for u in done["unmapped_customers"]]
         # every step in execution order, with the import and output phases; the list grows until the
         # manifest file is written (the store's copy is taken when the run is recorded)
         manifest["timings"] = r.timings
@@ -376,7 +402,13 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         manifest["decisions"] = done["decisions"]
         manifest["order_baseline"] = {"file": Path(settings.baseline_rules.source).name,
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
-        manifest["exit_code"] = _exit_code(manifest)
+        # per status, one CNY figure at the FX file's rates when the run holds another currency
+        manifest["cny_equivalent"] = cny.by_status(r, totals)
+        manifest["coverage"] = verdict.coverage(r)
+        decided = verdict.decide(manifest, verdict.previous_run(con, period), verdict.blocking(r))
+        manifest["exit_code"] = decided.exit_code
+        # the verdict is the first thing every output shows, the manifest too
+        manifest = {"verdict": decided.as_dict(cfg.lang), **manifest}
         with _phase(r, "record"):
             _record_run(con, manifest, period, started)
         written = list(SCRIPT_OUTPUTS[:-1])
@@ -391,11 +423,13 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         manifest["output_sha256"] = outputs.hashes(staging, written)
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
                                                encoding="utf-8")
+        runlog.record_outputs(con, manifest["run_id"], manifest["output_sha256"],
+                              evidence.sha256_file(staging / "manifest.json"))
         # a --no-reports run's set has no reports: the last run's go with the old set, never a mixed one
         writer.publish(written)
         published = True
         progress("done")
-        return RunResult(manifest["exit_code"], manifest, reports, warnings, out)
+        return RunResult.from_manifest(manifest, reports, warnings, out)
     except (KeyboardInterrupt, duckdb.InterruptException):
         if published:
             raise Interrupted(f"interrupted after the run finished; {out} holds its outputs") from None
@@ -418,10 +452,13 @@ def _record_aborted(con, manifest, period, started) -> None:
         if manifest is not None and con.execute("SELECT 1 FROM run WHERE run_id = ?",
                                                 [manifest["run_id"]]).fetchone():
             con.execute("UPDATE run SET exit_code = ? WHERE run_id = ?", [EXIT_INTERRUPTED, manifest["run_id"]])
+            runlog.record_run(con, manifest["run_id"], kind="abort")
             return
         n = con.execute("SELECT count(*) + 1 FROM run").fetchone()[0]
+        run_id = f"R{started:%Y%m%dT%H%M%S}-aborted-{n}"
         con.execute("INSERT INTO run VALUES (?, ?, ?, ?, NULL, NULL)",
-                    [f"R{started:%Y%m%dT%H%M%S}-aborted-{n}", period or "", started, EXIT_INTERRUPTED])
+                    [run_id, period or "", started, EXIT_INTERRUPTED])
+        runlog.record_run(con, run_id, kind="abort")
     except duckdb.Error:  # the store cannot take it now: the run simply was not recorded
         pass
 
@@ -489,14 +526,18 @@ def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top:
             "results.csv", "quarantine.csv", "order_baseline.csv", "manifest.json")]}
 
 
+# the files of a run: the store's number for each (store.new_file_id), its path in the run, its SHA-256
+RUN_FILES_COLUMNS = "run_files (file_id BIGINT PRIMARY KEY, rel_path VARCHAR, sha256 VARCHAR)"
+
+
 def _known_files(con) -> frozenset:
     """The SHA-256 of every file the store holds (the import skips decoding those)."""
-    return frozenset(r[0] for r in con.execute("SELECT file_id FROM source_file").fetchall())
+    return frozenset(r[0] for r in con.execute("SELECT sha256 FROM source_file").fetchall())
 
 
 def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
     """Import every file; one that cannot be read is refused with its reason and the run goes on
-    (the run then exits 1: incomplete). Returns (reports, warnings, refused files).
+    (the run is then incomplete: exit 4, ``recon.verdict``). Returns (reports, warnings, refused files).
 
     Only when nothing could be read does the run stop, naming every file (exit 2). A byte-identical
     copy of a file earlier in this run is marked as such at once, so ``on_file`` hears each file's
@@ -537,11 +578,13 @@ def _import_all(con, files, profiles, forced, progress=_quiet, on_file=None):
 
 def _register_run_files(con, reports) -> None:
     """Temp table ``run_files``: each file of the run once (a byte-identical copy is marked as such)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {RUN_FILES_COLUMNS}")
     for rep in reports:
         if rep.status in ("unrecognised", "copy"):  # a copy was marked as it was imported
             continue
-        con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rep.path])
+        # the report names the file by its SHA-256; the store's lines by its number
+        con.execute("INSERT INTO run_files SELECT file_id, ?, sha256 FROM source_file WHERE sha256 = ?",
+                    [rep.path, rep.file_id])
 
 
 def _loaded_totals(reports) -> dict:
@@ -568,6 +611,7 @@ def _record_run(con, manifest, period, started) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         _insert_run(con, manifest, period, started, run_id)
+        runlog.record_run(con, run_id)  # the run's event in the run log commits with the run
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -581,8 +625,8 @@ def _insert_run(con, manifest, period, started, run_id) -> None:
                  json.dumps(manifest, ensure_ascii=False)])
     # run_line (recon.engine.outcome) is result joined with the universe once, for every output
     con.execute("INSERT INTO line_result SELECT $r, family, line_id, status, code, match_group, explanation, "
-                "channel FROM run_line", {"r": run_id})
-    con.execute("INSERT INTO run_file SELECT $r, file_id, rel_path FROM run_files", {"r": run_id})
+                "channel, finding FROM run_line", {"r": run_id})
+    con.execute("INSERT INTO run_file SELECT $r, file_id, sha256, rel_path FROM run_files", {"r": run_id})
     con.execute("INSERT INTO known_case SELECT $r, * FROM known_case_tmp", {"r": run_id})
     con.execute("INSERT INTO correction_line SELECT $r, * FROM correction_tmp", {"r": run_id})
     con.execute("INSERT INTO order_baseline BY NAME SELECT $r AS run_id, * FROM run_baseline", {"r": run_id})
@@ -619,6 +663,7 @@ def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None
                       for p in rep.parts],
             "skipped_parts": rep.skipped_parts,
             "proofs_passed": rep.proofs_passed,
+            "warnings": list(rep.warnings),  # {code, part, message, incomplete}: EXCEL_RESAVED (recon.io.excel_resave)
         })
     key = hashlib.sha256("|".join([period] + sorted(r.file_id for r in reports)).encode()).hexdigest()[:8]
     return {
@@ -640,6 +685,16 @@ def _manifest(con, cfg, rules, period, reports, totals, started, dictionary=None
         "status_counts": status_counts,
         "by_code": by_code,
     }
+
+
+def _unmapped_warning(u: dict) -> str:
+    """The console's sentence for one unmapped ERP customer (``manifest.unmapped_customers``)."""
+    amounts = " · ".join(f"{cur} {amt}".strip() for cur, amt in sorted(u["amount"].items()))
+    why = (f"fits channels {', '.join(u['candidates'])} equally" if u.get("candidates")
+           else "fits no channel of the channels file")
+    name = "(no customer)" if u["customer"] is None else repr(u["customer"])
+    return (f"ERP customer {name} ({u['lines']} lines, {amounts}) {why}: its lines have no channel; "
+            "add the name (or a contains:/regex: item) to erp_customers in rules/channels.yaml (--channels)")
 
 
 def skipped_files(reports) -> list[dict]:
@@ -702,19 +757,6 @@ def _file_totals(reports) -> dict:
     return dict(sorted(out.items()))
 
 
-def _exit_code(manifest) -> int:
-    s = manifest["status_counts"]
-    if manifest.get("refused_files"):  # incomplete: a file of the run was not read
-        return EXIT_FINDINGS
-    if s.get("unknown") or s.get("review") or manifest["quarantined_lines"] or manifest["failed_proofs"]:
-        return EXIT_FINDINGS
-    if manifest.get("classification", {}).get("blocks_close"):  # a known case that blocks the close
-        return EXIT_FINDINGS
-    if any(s.get("looks_like_ledger") for s in manifest.get("skipped_files", [])):
-        return EXIT_FINDINGS  # a file that looks like a ledger was not read: the run is incomplete
-    return EXIT_OK
-
-
 def resolve(db: str, refs=(), group: str | None = None, kind: str = "match", reason: str = "", by: str = "") -> dict:
     """`recon resolve`: record a manual decision over lines of the store; later runs apply it."""
     from recon.engine import decisions
@@ -753,11 +795,16 @@ def decisions(db: str, period: str | None = None) -> list[dict]:
 
 
 def summary(result: RunResult) -> dict:
-    """The machine summary ``recon run --json`` prints: counts, amounts, per-code totals, paths written."""
+    """The machine summary ``recon run --json`` prints: the verdict first, then counts, amounts, per-code
+    totals, paths written."""
     m = result.manifest
-    keys = ("exit_code", "run_id", "period", "status_counts", "by_code", "control_totals", "quarantined_lines",
-            "failed_proofs", "skipped_files", "fee_checks", "decisions", "outputs", "timings")
-    return {k: m[k] for k in keys}
+    keys = ("verdict", "exit_code", "run_id", "period", "status_counts", "by_code", "control_totals",
+            "quarantined_lines", "failed_proofs", "skipped_files", "unmapped_customers", "fee_checks", "decisions",
+            "cny_equivalent", "outputs", "timings")
+    out = {k: m.get(k) for k in keys}
+    # findings about whole files (EXCEL_RESAVED), each with the file it is about
+    out["file_warnings"] = [{"path": f["path"], **w} for f in m.get("inputs", []) for w in f.get("warnings") or []]
+    return out
 
 
 def locate(db: str, amount: str, run_id: str | None = None, side: str | None = None, max_lines: int = 4) -> dict:
@@ -832,15 +879,27 @@ def explain(db: str, order_no: str, run_id: str | None = None) -> dict:
         con.close()
 
 
-def verify_out(out: Path) -> dict:
-    """`recon verify --out`: is OUT one run's whole output set (``recon.outputs.verify_set``)?"""
+def verify_out(out: Path, db: str | None = None) -> dict:
+    """`recon verify --out`: is OUT one run's whole output set (``recon.outputs.verify_set``)? With
+    ``db``, also: is its manifest.json the one that run published, as the store's run log says?"""
     if not Path(out).is_dir():
         raise ReconError(f"{out}: no such folder")
-    return outputs.verify_set(Path(out))
+    found = outputs.verify_set(Path(out))
+    if db is not None and found["run_id"] and Path(db).is_file():
+        con = store.connect(db)
+        try:
+            problem = runlog.check_published(con, found["run_id"], evidence.sha256_file(Path(out) / "manifest.json"))
+        finally:
+            con.close()
+        if problem:
+            found["problems"].append(problem)
+            found["state"] = "mixed"
+    return found
 
 
 def verify(db: str) -> dict:
-    """`recon verify`: re-hash every evidence file and check the store against it (``recon.evidence.verify``).
+    """`recon verify`: re-hash every evidence file and check the store against it (``recon.evidence.verify``),
+    and check the run log's chain and the store against it (``recon.runlog.verify``: ``run_log``).
 
     The store must exist: verifying a path that holds none would create an empty one and pass.
     """
@@ -848,6 +907,29 @@ def verify(db: str) -> dict:
         raise ReconError(f"{db}: no such store; pass --db with the store `recon run` or `recon import` wrote")
     con = store.connect(db)
     try:
-        return evidence.verify(con)
+        return {**evidence.verify(con), "run_log": runlog.verify(con)}
     finally:
         con.close()
+
+
+def pack(db: str, out: Path, run_id: str | None = None, accounts: Path | None = None, lang: str = "zh",
+         top: int = 50) -> dict:
+    """`recon pack`: one run's auditor pack (``recon.pack``), rendered from the store."""
+    from recon import pack as auditor_pack
+
+    chart = load_accounts(accounts)
+    check_report_options(lang, top, "generic")
+    con = store.connect(db, must_exist=True)
+    try:
+        return auditor_pack.write(con, _pick_run(con, run_id), Path(out), chart, lang, top)
+    finally:
+        con.close()
+
+
+def verify_pack(path: Path) -> dict:
+    """`recon verify --pack`: re-check an auditor pack without the store (``recon.pack_check``)."""
+    from recon import pack_check
+
+    if not Path(path).is_file():
+        raise ReconError(f"{path}: no such file")
+    return pack_check.verify_pack(Path(path))

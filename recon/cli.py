@@ -1,9 +1,11 @@
 """recon's command line: flags -> one recon.api call -> printed summary -> exit code.
 
-Exit codes: 0 run complete and clean; 1 complete with unknown/review lines, quarantined lines, a
-failed control proof or a refused input file; 2 the run cannot go on (usage, configuration, no
-readable input, out of memory); 3 a bug in recon (e.g. the conservation check failed). User errors
-print one message without a traceback; bugs keep theirs.
+Exit codes (a run's are its verdict, ``recon.verdict``): 0 clean; 1 breaks (unknown, review or
+quarantined lines, a code that blocks the close); 4 incomplete (the run finished but its coverage
+cannot be trusted: no lines, a missing ledger family or channel, a skipped ledger-like or refused
+file, a failed proof); 2 the run cannot go on (usage, configuration, no readable input, out of
+memory); 3 a bug in recon (e.g. the conservation check failed); 130 interrupted. User errors print
+one message without a traceback; bugs keep theirs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import click
 import duckdb
 
 from recon import __version__, api, progress, store, terminal, workspace
+from recon.engine import cny
 from recon.engine.steps import StepError
 from recon.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ReconError
 from recon.io import limits
@@ -56,8 +59,11 @@ def _print_file(rep, verbose=True):
         click.echo(f"SKIP  {rep.name}{flag}: {rep.message}", err=True)
         return
     tag = {"already_loaded": "SAME", "copy": "COPY"}.get(rep.status, "LOAD")
+    damaged = "  [re-saved by Excel: download it again]" if rep.warnings else ""
     click.echo(f"{tag}  {rep.name}  [{fmts}; {rep.encoding or rep.container}]  lines {t['data_lines']}: "
-               f"loaded {t['loaded']}, duplicate {t['duplicates']}, quarantined {t['quarantined']}")
+               f"loaded {t['loaded']}, duplicate {t['duplicates']}, quarantined {t['quarantined']}{damaged}")
+    for w in rep.warnings:  # the file as a whole cannot be trusted (recon.io.excel_resave)
+        click.echo(f"      {w['code']}{' ' + w['part'] if w.get('part') else ''}: {w['message']}")
     if rep.status in ("already_loaded", "copy"):
         click.echo(f"      {rep.message}")
     replaced = sum(p.superseded for p in rep.parts)
@@ -92,7 +98,7 @@ def report_options(command):
     """The options of the reports (`recon run` and `recon report` render the same files)."""
     for option in reversed([
         click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
-                     help="Language of report.html."),
+                     help="Language of report.html and of the verdict's reasons."),
         click.option("--top", default=50, show_default=True, type=click.IntRange(min=1),
                      help="Unknown lines shown in full (with their drill-down) in report.html; the workbook has all."),
         click.option("--voucher-format", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
@@ -114,7 +120,10 @@ def report_options(command):
               help=PROFILE_HELP)
 @click.option("--format", "fmt", help=FORMAT_HELP)
 @limit_option
-def import_cmd(files, db, profiles, fmt, limit):
+@click.option("--memory-limit", help="Cap DuckDB's memory, e.g. 1GB; bigger work spills to STORE.tmp beside the store "
+              "(default: 80% of RAM). Text files are read in chunks, so with a cap a file of gigabytes imports in "
+              "bounded memory.")
+def import_cmd(files, db, profiles, fmt, limit, memory_limit):
     """Load files (or folders, recursively) into the store without matching.
 
     A byte-identical file is not loaded twice; rows of an overlapping re-download that are
@@ -125,7 +134,7 @@ def import_cmd(files, db, profiles, fmt, limit):
         recon import downloads/alipay_202601.zip downloads/jd/ --db close.duckdb
     """
     profs = api.load_profiles(profiles)
-    con = store.connect(db)
+    con = store.connect(db, memory_limit)
     try:
         with limits.use(limits.Limits.parse(limit)):
             reports = api.import_paths(con, files, profs, forced=api.pick_format(profs, fmt))
@@ -134,7 +143,8 @@ def import_cmd(files, db, profiles, fmt, limit):
     for rep in reports:
         _print_file(rep)
     bad = any(r.status == "unrecognised" for r in reports)
-    findings = any(r.totals()["quarantined"] or not r.proofs_passed or r.looks_like_ledger for r in reports)
+    findings = any(r.totals()["quarantined"] or not r.proofs_passed or r.looks_like_ledger or r.warnings
+                   for r in reports)
     sys.exit(EXIT_USAGE if bad else EXIT_FINDINGS if findings else EXIT_OK)
 
 
@@ -147,6 +157,10 @@ def import_cmd(files, db, profiles, fmt, limit):
 @limit_option
 def sniff(file, profiles, fmt, as_json, limit):
     """Say what a file is (format, encoding, rows, problems) without loading it.
+
+    A platform download that was opened and saved again in Excel (ids in scientific notation, times
+    without seconds) is flagged EXCEL_RESAVED: its ids are damaged; download it again. Exit 1 then,
+    as for quarantined lines or a failed proof.
 
     Example:
 
@@ -169,7 +183,7 @@ def sniff(file, profiles, fmt, as_json, limit):
             click.echo(f"      … {len(rejects) - 50} more quarantined lines")
     if rep.status == "unrecognised":
         sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_FINDINGS if rejects or not rep.proofs_passed or rep.looks_like_ledger else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if rejects or not rep.proofs_passed or rep.looks_like_ledger or rep.warnings else EXIT_OK)
 
 
 @cli.command()
@@ -225,7 +239,9 @@ def sample(orders, out, seed, period, scale):
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Matching rules YAML (default: the shipped rules/default.yaml).")
 @click.option("--channels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Channel configuration YAML (default: the shipped rules/channels.yaml).")
+              help="Channel configuration YAML (default: the shipped rules/channels.yaml): which ERP customers "
+                   "(names compared normalised; contains:/regex: items) belong to each channel. Customers it "
+                   "maps to no channel are listed as warnings and in manifest.json (unmapped_customers).")
 @click.option("--fees", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Contract fee rules YAML (default: the shipped rules/fees.yaml).")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -257,20 +273,28 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
 
     The run reconciles every line the store (--db) holds for the period and its evidence window, not
     only tonight's files. Writes OUT/results.csv (one row per ledger line of the period with its
-    final status), OUT/quarantine.csv (lines that could not be read, with file, line, column and
+    final status, a Chinese explanation, and the finding: why, as stable codes such as
+    AMOUNT_DIFFERS{"diff":"-5.00",...}; README lists them), OUT/quarantine.csv (lines that could not be read, with file, line, column and
     reason), OUT/order_baseline.csv (per order: receivable, received, refund due, refunded,
     commission and tax by source), OUT/report.html (the root-cause report, offline), OUT/recon.xlsx
     (the accountants' workbook), OUT/vouchers.csv + voucher_sources.csv (balanced adjustment
-    vouchers; --voucher-format adds the Kingdee or U8 layout) and OUT/manifest.json (inputs with
+    vouchers; --voucher-format adds the Kingdee or U8 layout), OUT/decision_sources.csv (the lines
+    manual decisions settled: who, when, why) and OUT/manifest.json (inputs with
     SHA-256, control totals and proofs, counts per status and code, and the seconds each engine step
     took under "timings", and every output's SHA-256). --no-reports writes only results.csv and
     manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
     or killed run leaves the previous set untouched; your own files in OUT are kept, and a second run
     writing the same OUT is refused (`recon verify --out OUT` checks a set).
     Files no format recognises are skipped with a warning; a file that cannot be read (damaged, over a
-    --limit, not a regular file) is refused with the reason and the run goes on without it. Exit 0:
-    clean; 1: unknown or review lines, quarantined lines, a failed proof or a refused file; 2: the run
-    cannot go on (usage, configuration, no readable input, out of memory); 3: a bug in recon.
+    --limit, not a regular file) is refused with the reason and the run goes on without it.
+
+    Every run ends in a verdict, printed first (and the first field of --json, of report.html and of
+    manifest.json), with its reasons: exit 0 clean; 1 breaks (unknown, review or quarantined lines,
+    or a code that blocks the close); 4 incomplete (no ledger line in the period, no platform, ERP or
+    bank line, a channel the last run of the period had is missing, a skipped file looks like a
+    ledger, a file was refused, a control proof failed, a file is shorter than its footer says);
+    incomplete outranks breaks. With --period, an empty INPUTS folder reconciles what the store holds.
+    2: the run cannot go on (usage, configuration, no readable input, out of memory); 3: a bug in recon.
 
     Example:
 
@@ -294,7 +318,13 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         click.echo(json.dumps(api.summary(result), ensure_ascii=False, indent=2))
         sys.exit(result.exit_code)
     m = result.manifest
-    click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in m["status_counts"].items()))
+    _print_verdict(result.verdict, lang)
+    click.echo(f"period {m['period']}: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+    eq = m.get("cny_equivalent")
+    if eq:  # one CNY figure per status, labelled, only when the run holds another currency
+        click.echo(f"  {eq['label']['en']} / {eq['label']['zh']}: " + ", ".join(
+            f"{st} CNY {s['cny']}" if s["cny"] is not None else f"{st} none ({cny.missing_text(s['missing'], 'en')})"
+            for st, s in eq["by_status"].items()))
     for src, t in m["control_totals"].items():  # amounts per currency: never one sum of yuan and dollars
         click.echo(f"  {src:8} in {t['in']['count']} lines / {_per_currency(t['in'])}  "
                    f"out {t['out']['count']} / {_per_currency(t['out'])}")
@@ -310,6 +340,16 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
         click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {', '.join(m['outputs'])} (exit {result.exit_code})")
     sys.exit(result.exit_code)
+
+
+def _print_verdict(verdict, lang: str) -> None:
+    """The verdict line and one line per reason, before anything else of the summary."""
+    from recon.verdict import VERDICT_ZH
+
+    state = verdict.state + (f" ({VERDICT_ZH[verdict.state]})" if lang == "zh" else "")
+    click.echo(f"verdict: {state}, exit {verdict.exit_code}")
+    for sentence in verdict.sentences(lang):
+        click.echo(f"  {sentence}")
 
 
 def _per_currency(bucket) -> str:
@@ -457,7 +497,7 @@ def explain(order_no, db, run_id, lang, as_json):
 @click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(db, as_json):
-    """List the runs the store holds, oldest first: id, period, start, exit code, lines by status, inputs.
+    """List the runs the store holds, oldest first: id, period, start, verdict and exit code, lines by status, inputs.
 
     Any of them can be re-exported without re-importing (`recon vouchers --run RUN`).
 
@@ -476,7 +516,7 @@ def runs(db, as_json):
         if r["state"] == "aborted":
             click.echo(f"{r['run_id']}  {r['period'] or '-'}  {r['started_at']}  aborted (interrupted)")
             continue
-        click.echo(f"{r['run_id']}  {r['period']}  {r['started_at']}  exit {r['exit_code']}  "
+        click.echo(f"{r['run_id']}  {r['period']}  {r['started_at']}  {r['verdict']:10} exit {r['exit_code']}  "
                    f"matched {c['matched']}, known {c['known']}, unknown {c['unknown']}, review {c['review']}  "
                    f"({r['inputs']} input files)")
     sys.exit(EXIT_OK)
@@ -487,27 +527,48 @@ def runs(db, as_json):
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
               help="Check this output folder instead: one run's whole set (every file the manifest hashes), "
                    "a mixed set, or none.")
+@click.option("--pack", "pack_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Check this auditor pack (`recon pack`) instead, without the store: every member against its "
+                   "SHA256SUMS, the run log's links, the manifest and inputs against the log.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.pass_context
-def verify(ctx, db, out, as_json):
-    """Check the evidence folder beside the store, or (--out) that an output folder holds one run's set.
+def verify(ctx, db, out, pack_path, as_json):
+    """Check the evidence folder and the run log of the store, or (--out) that an output folder holds
+    one run's set, or (--pack) an auditor pack.
 
     Re-hashes each file in DB.evidence/ and checks it against the store: every imported file has
     its evidence, of the size and SHA-256 recorded at import. Evidence files the store does not know
-    are listed, never deleted. With --out, checks OUT against its manifest.json's output_sha256:
+    are listed, never deleted. Checks the run log (every run, its outputs, every decision and
+    revocation, chained by hash) link by link, and the store's runs, decisions and revocations against
+    it: the first broken link is named (event number, kind, what differs). With --pack, checks an
+    auditor pack alone: every member against SHA256SUMS, the zip's layout, the run log's links. With --out, checks OUT against its manifest.json's output_sha256:
     whole (every output is the file that run wrote), mixed (which files are not), or absent; the
-    store is checked too when --db or RECON_DB names it. Exit 0 when all is well, 1 when any file is
+    store is checked too when --db or RECON_DB names it, and OUT's manifest.json against the run the
+    store's run log says published it. Exit 0 when all is well, 1 when any file is
     missing or altered or the set is mixed or absent.
 
     Example:
 
         recon verify --db close.duckdb
         recon verify --out out/
+        recon verify --pack audit-2026-01.zip
     """
+    if pack_path is not None:
+        found = api.verify_pack(pack_path)
+        if as_json:
+            click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        else:
+            for p in found["problems"]:
+                click.echo(f"{pack_path}: {p}")
+            if not found["problems"]:
+                click.echo(f"{pack_path}: the auditor pack of run {found['run_id']}, {found['members']} members, "
+                           "every hash and run-log link intact")
+        sys.exit(EXIT_FINDINGS if found["problems"] else EXIT_OK)
     failed = False
     result: dict = {}
     if out is not None:
-        result["out"] = found = api.verify_out(out)
+        named_db = ctx.get_parameter_source("db") is not click.core.ParameterSource.DEFAULT
+        result["out"] = found = api.verify_out(out, db if named_db else None)
         failed = found["state"] != "whole"
         if not as_json:
             if found["state"] == "whole":
@@ -520,7 +581,8 @@ def verify(ctx, db, out, as_json):
     source = ctx.get_parameter_source("db")
     if out is None or source is not click.core.ParameterSource.DEFAULT:
         result["store"] = res = api.verify(db)
-        failed = failed or bool(res["problems"])
+        chain = res["run_log"]
+        failed = failed or bool(res["problems"]) or bool(chain["problems"])
         if not as_json:
             for p in res["problems"]:
                 click.echo(f"{p['name']}: evidence {p['problem']} ({p['evidence']}); {p['fix']}")
@@ -529,6 +591,7 @@ def verify(ctx, db, out, as_json):
             good = res["files"] - len(res["problems"])
             click.echo(f"{good} of {res['files']} imported files have their evidence intact"
                        + (f" in {res['folder']}" if res["folder"] else ""))
+            _echo_chain(chain)
     if as_json:
         click.echo(json.dumps(result.get("store", {}) if out is None else result, ensure_ascii=False, indent=2))
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
@@ -536,8 +599,51 @@ def verify(ctx, db, out, as_json):
 
 @cli.command()
 @click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The zip to write (replaced whole).")
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help="DuckDB store file.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the pack's report.html.")
+@click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Chart of accounts YAML (default: the shipped rules/accounts.yaml).")
+def pack(run_id, out, db, lang, accounts):
+    """Write one run's auditor pack: a self-contained, deterministic zip an auditor can check alone.
+
+    Holds the run's manifest, its input files' SHA-256, the raw records of every unknown, review,
+    known and decided line (read back from the evidence store), results, vouchers and voucher
+    sources, the offline HTML report, the decisions with who/when/why, the run log up to the run,
+    a README and SHA256SUMS. The same run gives the same bytes. `recon verify --pack FILE` checks it.
+
+    Example:
+
+        recon pack --run R20260201T020000-1a2b3c4d-7 --out audit-2026-01.zip
+        recon verify --pack audit-2026-01.zip
+    """
+    res = api.pack(db, out, run_id, accounts, lang)
+    click.echo(f"wrote {res['out']}: the auditor pack of run {res['run_id']} ({len(res['members'])} files)")
+    sys.exit(EXIT_OK)
+
+
+def _echo_chain(chain: dict) -> None:
+    """The run log's findings, the first broken link first."""
+    if chain["first"]:
+        f = chain["first"]
+        where = f"event {f['seq']} ({f['kind']})" if f["seq"] is not None else f["subject"]
+        click.echo(f"run log: first broken link at {where}: {f['problem']}")
+        for p in chain["problems"][1:]:
+            where = f"event {p['seq']} ({p['kind']})" if p["seq"] is not None else p["subject"]
+            click.echo(f"  also {where}: {p['problem']}")
+    elif chain["events"]:
+        click.echo(f"run log: {chain['events']} events, every link intact and the store as logged "
+                   f"(head {chain['head'][:16]})")
+    else:
+        click.echo("run log: not started (no run or decision recorded since this recon kept one)")
+
+
+@cli.command()
+@click.option("--run", "run_id", help="Run id (default: the store's last run; `recon runs` lists them).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for vouchers.csv, voucher_sources.csv and the ERP layout.")
+              help="Folder for vouchers.csv, voucher_sources.csv, decision_sources.csv and the ERP layout.")
 @click.option("--voucher-format", "fmt", type=click.Choice(["generic", "kingdee", "u8"]), default="generic",
               show_default=True, help="Also write the Kingdee (vouchers_kingdee.xlsx) or Yonyou U8 (vouchers_u8.csv) "
                                       "import layout.")
@@ -548,9 +654,12 @@ def vouchers(run_id, out, fmt, accounts, db):
     """Export a run's adjustment vouchers from the store: one per (period, code, channel), balanced.
 
     Writes OUT/vouchers.csv (recon's generic layout), OUT/voucher_sources.csv (every source line
-    each voucher corrects) and, with --voucher-format, the Kingdee or U8 import file. Accounts come
+    each voucher corrects), OUT/decision_sources.csv (every line a manual decision settled, with the
+    decision's id, who, when and why) and, with --voucher-format, the Kingdee or U8 import file. Accounts come
     from the chart (--accounts); a correction naming an account the chart lacks is an error and
-    nothing is written. Exit 1 when a code's voucher total differs from its cases' residuals.
+    nothing is written. A voucher whose cases move money between one pair of accounts is posted net
+    (one debit, one credit). Exit 1 when a code's voucher total differs from what its cases' residuals
+    call for (Σ|residual|, or for a netted voucher the net of the residuals).
 
     Example:
 
@@ -561,7 +670,9 @@ def vouchers(run_id, out, fmt, accounts, db):
     differs = [c for c in res["controls"] if not c["agrees"]]
     for c in res["controls"]:
         click.echo(f"  {c['code']}: {c['cases']} case(s), {c['vouchers']} voucher(s) totalling {c['voucher_total']}"
-                   f" vs |residual| {c['residual_abs_corrected']}" + ("" if c["agrees"] else "  DIFFERS"))
+                   + (f" vs net of residuals {c['due']} (posted net; Σ|residual| {c['residual_abs_corrected']})"
+                      if c["netted"] and c["due"] != c["residual_abs_corrected"]
+                      else f" vs |residual| {c['due']}") + ("" if c["agrees"] else "  DIFFERS"))
     click.echo("wrote " + ", ".join(res["paths"]))
     sys.exit(EXIT_FINDINGS if differs else EXIT_OK)
 

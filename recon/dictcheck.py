@@ -53,11 +53,8 @@ def _insert(con, ex: Example) -> dict:
             continue
         # the example's rows are kept as a small evidence file, so layer 2 reads them like any line's
         file_id, spans = records.synthetic(con, f"{fam}.example", fam, [list(row.values()) for row in rows])
-        con.execute("""INSERT INTO source_file BY NAME SELECT $f AS file_id, $n AS original_name, $n AS original_path,
-                       0 AS size_bytes, 'example' AS container, ['example'] AS formats, 0 AS data_lines, 0 AS loaded,
-                       0 AS duplicates, 0 AS quarantined, TIMESTAMP '2000-01-01' AS imported_at,
-                       '{}' AS report_json""", {"f": file_id, "n": f"{fam}.example"})
-        con.execute("INSERT INTO run_files VALUES (?, ?)", [file_id, f"{fam}.example"])
+        con.execute("INSERT INTO run_files SELECT file_id, ?, sha256 FROM source_file WHERE file_id = ?",
+                    [f"{fam}.example", file_id])
         for n, row in enumerate(rows):
             fields = {k: v for k, v in row.items() if k not in ("id", "date")}
             label = str(row.get("id", f"{fam[0]}{n + 1}"))
@@ -65,7 +62,7 @@ def _insert(con, ex: Example) -> dict:
             if day is not None:
                 fields.setdefault(DATE_COLUMN[fam], day)
             fields.setdefault("movement_date", _day(day if day is not None else fields.get(DATE_COLUMN[fam])))
-            line_id = f"{label}"
+            line_id = store.part_base(file_id, 0, f"{fam}.example") + spans[n][0]
             fields.update({"line_id": line_id, "file_id": file_id, "source_format": "example",
                            "source_name": f"{fam}.example", "source_line": spans[n][0], "natural_key": label,
                            "occurrence": 1, "rec_offset": spans[n][1], "rec_length": spans[n][2]})
@@ -83,7 +80,7 @@ def run_example(entry: Entry, ex: Example, settings) -> Outcome:
     con = store.connect(":memory:")
     problems = []
     try:
-        con.execute("CREATE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+        con.execute(f"CREATE TEMP TABLE {api.RUN_FILES_COLUMNS}")
         labels = _insert(con, ex)
         api.reconcile(con, ex.period, settings)
         conservation.check(con, None, settings.order_tolerances())
@@ -97,7 +94,8 @@ def run_example(entry: Entry, ex: Example, settings) -> Outcome:
     if ex.fires and not fired:
         problems.append(f"{entry.code} did not fire")
     if not ex.fires and fired:
-        problems.append(f"{entry.code} fired on {', '.join(sorted(fired))} (a near miss must not)")
+        named = {lid: label for label, lid in labels.items()}
+        problems.append(f"{entry.code} fired on {', '.join(sorted(named[f] for f in fired))} (a near miss must not)")
     for label, want in sorted(ex.expect.items()):
         status, _, code = want.partition(":")
         code = code or (entry.code if status == "known" else "")

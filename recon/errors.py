@@ -6,9 +6,10 @@ Expected user errors (bad flags, unreadable configuration, an input that is not 
 """
 
 EXIT_OK = 0
-EXIT_FINDINGS = 1
+EXIT_FINDINGS = 1  # the run is complete and has breaks (recon.verdict)
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_INCOMPLETE = 4  # the run finished but its coverage cannot be trusted (recon.verdict)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as most command-line tools
 
 

@@ -8,7 +8,8 @@ Where: a folder beside the DuckDB file, ``<db>.evidence/<sha[:2]>/<sha256>``, un
 would cost ~15 s at 1M orders and save disk only). A ``:memory:`` store (sniff, tests) keeps no copy:
 it points at each imported file and hash-checks it when read, so nothing is ever left behind.
 
-How a line points into it: ``file_id`` (the SHA-256), ``source_sheet`` (the part: zip member or
+How a line points into it: ``file_id`` (its ``source_file`` row, which holds the ``sha256`` naming the
+evidence file), ``source_sheet`` (the part: zip member or
 sheet) and ``source_line``, plus ``rec_offset``/``rec_length``, the record's bytes in the part, for
 text parts where those are exact (see ``recon.io.records``). Where they are NULL (UTF-16, lone-CR
 text, XLSX, CAMT, MT940) the part is read again with the same row reader and the lines picked.
@@ -129,6 +130,12 @@ def discard(con, placed: Path | None) -> None:
         placed.unlink(missing_ok=True)
 
 
+def missing_at(base: Path, file_id: str, size: int) -> bool:
+    """Whether the evidence folder ``base`` lacks the file (or holds one of another size)."""
+    p = path_of(base, file_id)
+    return not (p.is_file() and p.stat().st_size == size)
+
+
 def missing(con, file_id: str, size: int | None = None) -> bool:
     """Whether a file's evidence is absent or (``size`` given) of another size; an import of the same
     download then puts it back. A same-size alteration is found by hashing, in ``fetch`` and ``verify``."""
@@ -183,7 +190,7 @@ def verify(con) -> dict:
     ``unknown`` lists evidence files no ``source_file`` names (reported, never deleted).
     """
     base = folder(con)
-    rows = con.execute("SELECT file_id, original_name, size_bytes FROM source_file ORDER BY file_id").fetchall()
+    rows = con.execute("SELECT sha256, original_name, size_bytes FROM source_file ORDER BY sha256").fetchall()
     mem = _memory(con) if base is None else None
     problems = []
     fix = ("restore the evidence folder from a backup, or (an altered file deleted first) import the original "

@@ -10,36 +10,7 @@ from __future__ import annotations
 
 import re
 
-LABELS = {
-    "zh": {
-        "order": "订单", "run": "运行", "lines": "行", "explanation": "说明", "stop": "下钻止于第 {n} 层",
-        "recorded": "运行时记录", "on_demand": "按需下钻", "l1": "第1层 候选 (订单号、金额、时间; 最近的在前)",
-        "l1_none": "其他来源中没有候选行", "l2": "第2层 原始记录 (! 状态字段, ≠ 与候选不一致的字段)",
-        "l3": "第3层 审核日志 (按时间)", "l3_none": "审核日志中没有该订单的事件", "this": "本行", "cand": "候选",
-        "via": {"order_no": "订单号", "amount": "金额"}, "no_money": "◆ 状态变更, 无资金变动",
-        "same": "各字段一致", "not_in_run": "不在本次结果中", "shown_above": "原始记录见本订单的该行",
-        "diff": {"amount": "金额差 {d}", "date": "日期差 {d} 天", "order_no": "订单号不同",
-                 "order_no:format": "订单号写法不同", "order_no:missing": "一方没有订单号",
-                 "channel": "渠道不同 ({t} / {o})", "currency": "币种不同 ({t} / {o})"},
-        "src": {"platform": "平台", "erp": "ERP", "bank": "银行"},
-    },
-    "en": {
-        "order": "order", "run": "run", "lines": "lines", "explanation": "explanation",
-        "stop": "drill-down stopped at layer {n}", "recorded": "recorded by the run", "on_demand": "drilled on demand",
-        "l1": "layer 1 candidates (order number, amount, time; nearest first)",
-        "l1_none": "no candidate on the other sides",
-        "l2": "layer 2 raw records (! state field, ≠ field that disagrees with the candidate)",
-        "l3": "layer 3 audit log (in time order)", "l3_none": "no audit-log event for this order",
-        "this": "this line", "cand": "candidate", "via": {"order_no": "order no.", "amount": "amount"},
-        "no_money": "◆ status change, no money moved", "same": "every field agrees",
-        "not_in_run": "not in this run", "shown_above": "raw record shown under that line of this order",
-        "diff": {"amount": "amount off by {d}", "date": "{d} days apart", "order_no": "different order number",
-                 "order_no:format": "order number written differently",
-                 "order_no:missing": "one side has no order number",
-                 "channel": "channel {t} / {o}", "currency": "currency {t} / {o}"},
-        "src": {"platform": "platform", "erp": "ERP", "bank": "bank"},
-    },
-}
+from recon.labels import EXPLAIN as LABELS
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 

@@ -9,6 +9,7 @@ file:line.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -62,12 +63,19 @@ class Rules:
 class Channel:
     code: str
     name: str
-    erp_customers: tuple
+    erp_customers: tuple  # exact names, compared normalised (recon.engine.customers.channel_key)
     settlement_lag_days: int
     # how the ERP books this channel's platform fees (recon.engine.cases): per_order, monthly (one fee
     # document per period), next_period (when the invoice arrives); auto = next_period when the
     # period's ERP export holds no fee document for the channel, else monthly
     fee_booking: str = "auto"
+    # (kind, pattern) with kind contains or regex, tried on the normalised name when no exact name fits
+    customer_patterns: tuple = ()
+
+    def customer_rows(self) -> list[tuple[str, str, str]]:
+        """(kind, pattern, channel) rows of the run's customer map (``recon.engine.customers``)."""
+        return ([("exact", c, self.code) for c in self.erp_customers]
+                + [(kind, pat, self.code) for kind, pat in self.customer_patterns])
 
 
 def file_sha256(path: Path) -> str:
@@ -177,7 +185,7 @@ def load_channels(path: Path | None = None) -> list[Channel]:
         problems.add((), "a channels file is a mapping with version: 1 and channels: {code: {...}}")
         problems.raise_if_any()
     problems.unknown_keys(data, {"version", "channels"}, ())
-    out = []
+    out, named = [], []
     for code, c in data["channels"].items():
         if not isinstance(c, dict):
             problems.add(("channels", code), "each channel is a mapping")
@@ -192,9 +200,94 @@ def load_channels(path: Path | None = None) -> list[Channel]:
             problems.add(("channels", code, "settlement_lag_days"),
                          f"must be a whole number of days from 0 to {MAX_DAYS} (found {lag!r})")
             lag = 1
-        out.append(Channel(str(code), str(c.get("name", code)), tuple(c.get("erp_customers") or ()), lag, booking))
+        names, patterns = _customers(c.get("erp_customers"), ("channels", code, "erp_customers"), problems)
+        named += [(str(code), i, item) for i, item in enumerate(c.get("erp_customers") or ()) if item in names]
+        out.append(Channel(str(code), str(c.get("name", code)), names, lag, booking, patterns))
+    _one_channel_per_name(named, problems)
     problems.raise_if_any()
     return out
+
+
+def _one_channel_per_name(named, problems) -> None:
+    """A name two channels list (once normalised, as the run compares them) would map to neither."""
+    if not named:
+        return
+    import duckdb
+
+    from recon.engine.customers import CHANNEL_KEY_MACRO
+
+    con = duckdb.connect()
+    try:
+        con.execute(CHANNEL_KEY_MACRO)
+        keys = con.execute("SELECT list_transform($n, lambda x: channel_key(x))",
+                           {"n": [name for _, _, name in named]}).fetchone()[0]
+    finally:
+        con.close()
+    first: dict = {}
+    for (code, i, name), key in zip(named, keys):
+        other = first.setdefault(key, (code, name))
+        if other[0] != code:
+            problems.add(("channels", code, "erp_customers", i),
+                         f"{name!r} is the same customer name as {other[1]!r} of channel {other[0]} once normalised "
+                         "(full-width forms, spaces, brackets, company suffix): list it under one channel")
+
+
+CUSTOMER_KINDS = ("contains", "regex")
+MAX_PATTERN = 200  # characters: a customer pattern is a name or a short expression, not a program
+
+
+def _customers(items, at, problems) -> tuple[tuple, tuple]:
+    """``erp_customers``: names (matched exactly once normalised) and ``{contains: …}`` / ``{regex: …}`` items.
+
+    A regex is RE2 (what DuckDB runs, in linear time whatever the input): it is compiled here, by
+    DuckDB itself, so a pattern RE2 refuses (a look-ahead, a back-reference) is a config error with
+    its line, never a failing step.
+    """
+    if items is None:
+        return (), ()
+    if not isinstance(items, list):
+        problems.add(at, "erp_customers is a list of 客户 names or {contains: TEXT} / {regex: RE2} items")
+        return (), ()
+    names, patterns = [], []
+    for i, item in enumerate(items):
+        if isinstance(item, str) and item.strip():
+            names.append(item)
+            continue
+        if not (isinstance(item, dict) and len(item) == 1 and next(iter(item)) in CUSTOMER_KINDS
+                and isinstance(next(iter(item.values())), str) and next(iter(item.values())).strip()):
+            problems.add(at + (i,), "each item is a 客户 name, {contains: TEXT} or {regex: RE2 expression} "
+                         f"(found {item!r})")
+            continue
+        kind, pattern = next(iter(item.items()))
+        if len(pattern) > MAX_PATTERN:
+            problems.add(at + (i, kind), f"a {kind} pattern is at most {MAX_PATTERN} characters")
+            continue
+        if kind == "regex":
+            why = _re2_problem(pattern)
+            if why:
+                problems.add(at + (i, kind), f"not a regular expression DuckDB (RE2) accepts: {why}; "
+                             "RE2 has no look-around or back-references")
+                continue
+            if re.search(r"(?<!\\)[A-Z]|[ \u3000\uff01-\uff5e]", pattern):
+                problems.add(at + (i, kind), "a regex is tried on the normalised name (lower case, half-width, "
+                             f"no spaces), so {pattern!r} can never match there: write it that way")
+                continue
+        patterns.append((kind, pattern))
+    return tuple(names), tuple(patterns)
+
+
+def _re2_problem(pattern: str) -> str | None:
+    """DuckDB's (RE2's) complaint about ``pattern``, bound as a parameter; None when it compiles."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT regexp_matches('', $p)", {"p": pattern}).fetchall()
+    except duckdb.Error as exc:
+        return str(exc).splitlines()[0].split("Error: ", 1)[-1]
+    finally:
+        con.close()
+    return None
 
 
 FEE_KEYS = {"name", "channel", "line_types", "raw_types", "desc_contains", "base", "formula", "cites"}

@@ -1,9 +1,10 @@
 """The canonical DuckDB store: one table per ledger family, every line with its provenance.
 
-Every line table carries the same lineage columns (``LINEAGE``): the file's SHA-256, the format
-that read it, the file name, the 1-based physical line (Excel row for XLSX, ``Ntry`` index for
-CAMT, the ``:61:`` line for MT940), the sheet or zip member, the natural key used for
-de-duplication with its occurrence index, and where the line's record sits in the file.
+Every line table carries the same lineage columns (``LINEAGE``): the line's and the file's integer
+ids (see "lineage ids" below; the file's SHA-256 is ``source_file.sha256``), the format that
+read it, the file name, the 1-based physical line (Excel row for XLSX, ``Ntry`` index for CAMT,
+the ``:61:`` line for MT940), the sheet or zip member, the natural key used for de-duplication
+with its occurrence index, and where the line's record sits in the file.
 
 The raw records themselves are not in the store. The downloaded file's exact bytes are kept once,
 beside it, in the evidence folder (``<db>.evidence/<sha[:2]>/<sha256>``, ``recon.evidence``), and
@@ -13,7 +14,7 @@ member's bytes for a zip) where those are exact, else NULL and the part is read 
 cells and how the part was read (reader, encoding, delimiter, width and row repairs), so a record
 read back equals what the import read. Keeping the cells as a ``VARCHAR[]`` per line (schema
 version 1) cost most of an import at scale; a version-1 store is refused by ``connect`` (it holds
-no downloaded files to point into).
+no downloaded files to point into), and so is a version-2 store (its ids were SHA-256 and MD5 strings).
 
 Money is DECIMAL(18,2), signed from the company's side (+ money in, - money out); WeChat's
 5-decimal fee is kept beside it in ``fee_precise``. Times are TIMESTAMP holding the Asia/Shanghai
@@ -31,11 +32,11 @@ import duckdb
 from recon import tempfiles
 from recon.errors import ReconError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 LINEAGE = """
-    line_id VARCHAR NOT NULL,
-    file_id VARCHAR NOT NULL,
+    line_id BIGINT NOT NULL,
+    file_id BIGINT NOT NULL,
     source_format VARCHAR NOT NULL,
     source_name VARCHAR NOT NULL,
     source_line INTEGER NOT NULL,
@@ -47,7 +48,7 @@ LINEAGE = """
     rec_offset BIGINT,
     rec_length INTEGER,
     doc_key VARCHAR,
-    superseded_by VARCHAR
+    superseded_by BIGINT
 """
 
 # Canonical fields per family: (name, SQL type). ``related_txn_no`` on a fund-bill line is the
@@ -113,7 +114,8 @@ def _table_ddl(table: str, fields) -> str:
 DDL = [
     """CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS source_file (
-        file_id VARCHAR PRIMARY KEY,
+        file_id BIGINT PRIMARY KEY,
+        sha256 VARCHAR NOT NULL UNIQUE,
         original_name VARCHAR NOT NULL,
         original_path VARCHAR NOT NULL,
         size_bytes BIGINT NOT NULL,
@@ -131,7 +133,7 @@ DDL = [
         report_json VARCHAR NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS source_part (
-        file_id VARCHAR NOT NULL,
+        file_id BIGINT NOT NULL,
         part VARCHAR NOT NULL,
         format VARCHAR NOT NULL,
         family VARCHAR NOT NULL,
@@ -152,7 +154,7 @@ DDL = [
         PRIMARY KEY (file_id, part)
     )""",
     """CREATE TABLE IF NOT EXISTS quarantine (
-        file_id VARCHAR NOT NULL,
+        file_id BIGINT NOT NULL,
         source_name VARCHAR NOT NULL,
         source_line INTEGER NOT NULL,
         source_sheet VARCHAR,
@@ -162,7 +164,7 @@ DDL = [
         raw VARCHAR[] NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS control_proof (
-        file_id VARCHAR NOT NULL,
+        file_id BIGINT NOT NULL,
         part VARCHAR NOT NULL,
         proof VARCHAR NOT NULL,
         expected VARCHAR,
@@ -184,20 +186,22 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS line_result (
         run_id VARCHAR NOT NULL,
         family VARCHAR NOT NULL,
-        line_id VARCHAR NOT NULL,
+        line_id BIGINT NOT NULL,
         status VARCHAR NOT NULL,
         code VARCHAR,
         match_group VARCHAR,
         explanation VARCHAR,
-        channel VARCHAR
+        channel VARCHAR,
+        finding VARCHAR  -- the engine's reason as codes (recon.engine.findings; results.csv's finding)
     )""",
     # The files a run read (path relative to the input folder it was found in).
-    """CREATE TABLE IF NOT EXISTS run_file (run_id VARCHAR NOT NULL, file_id VARCHAR NOT NULL, rel_path VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS run_file (run_id VARCHAR NOT NULL, file_id BIGINT NOT NULL, sha256 VARCHAR NOT NULL,
+    rel_path VARCHAR)""",
     # Known discrepancies (recon.engine.classify): one row per classified case, i.e. a residual order
     # group or a single leftover line, with the source lines (file:line[@sheet]) it explains.
     """CREATE TABLE IF NOT EXISTS known_case (
         run_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL, code VARCHAR NOT NULL, channel VARCHAR,
-        period VARCHAR NOT NULL, residual DECIMAL(18,2) NOT NULL, line_ids VARCHAR[] NOT NULL,
+        period VARCHAR NOT NULL, residual DECIMAL(18,2) NOT NULL, line_ids BIGINT[] NOT NULL,
         source_refs VARCHAR[] NOT NULL, explanation VARCHAR NOT NULL, blocks_close BOOLEAN NOT NULL
     )""",
     # The correction each known case calls for, evaluated from its dictionary entry: voucher lines
@@ -211,7 +215,7 @@ DDL = [
     # Drill-down (recon.engine.drill): for each unexplained line the deepest layer reached (1 ids/amounts/
     # times, 2 raw record, 3 audit log) and what it found; detail_json holds the candidates/fields/events.
     """CREATE TABLE IF NOT EXISTS drilldown (
-        run_id VARCHAR NOT NULL, line_id VARCHAR NOT NULL, layer INTEGER NOT NULL, finding VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL, line_id BIGINT NOT NULL, layer INTEGER NOT NULL, finding VARCHAR NOT NULL,
         detail_json VARCHAR
     )""",
     # Root-cause summary per run: lines and amount by status, code, channel and (unknowns) the layer at
@@ -225,7 +229,7 @@ DDL += [_table_ddl(table, fields) for table, fields, _ in FAMILIES.values()]
 # Manual decisions (recon.engine.decisions): who decided what about which lines, and their fingerprint.
 DDL.append("""CREATE TABLE IF NOT EXISTS decision (decision_id INTEGER PRIMARY KEY, kind VARCHAR NOT NULL,
     created_at TIMESTAMP NOT NULL, created_by VARCHAR NOT NULL, reason VARCHAR NOT NULL,
-    line_ids VARCHAR[] NOT NULL, fingerprint VARCHAR NOT NULL)""")
+    line_ids BIGINT[] NOT NULL, fingerprint VARCHAR NOT NULL)""")
 # A decision revoked (`recon resolve --revoke`): logged beside the decision, which is never deleted.
 DDL.append("""CREATE TABLE IF NOT EXISTS decision_revocation (decision_id INTEGER PRIMARY KEY,
     revoked_at TIMESTAMP NOT NULL, revoked_by VARCHAR NOT NULL, reason VARCHAR NOT NULL)""")
@@ -322,7 +326,9 @@ def clear_stale_spill(spill: Path) -> list[str]:
 def _check_version(con, path: str) -> None:
     """Refuse a store this recon cannot use: one of schema version 1, whose lines kept their raw
     cells in the store and whose downloaded files were never kept (nothing to point into, so no
-    migration), or one made by a newer recon."""
+    migration); one of schema version 2, whose files and lines were named by SHA-256 and MD5 strings
+    where this recon joins integers (re-importing the downloads rebuilds it); or one made by a newer
+    recon."""
     found = {name for (name,) in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
     if not found & {"store_meta", *(t for t, _, _ in FAMILIES.values())}:
@@ -336,6 +342,13 @@ def _check_version(con, path: str) -> None:
         "AND table_name IN (SELECT unnest($t))", {"t": [t for t, _, _ in FAMILIES.values()]}).fetchone()[0]
     if version == str(SCHEMA_VERSION) and not has_raw:
         return
+    if version == "2" and not has_raw:
+        raise ReconError(
+            f"{path} is a recon store of schema version 2, made before recon numbered its files and lines "
+            f"with integers (schema version {SCHEMA_VERSION}): this recon cannot join its lines. Keep that store "
+            "as it is for its runs and reports, with the recon that made it, and import the original downloads "
+            "into a new store: recon run FOLDER --db NEW.duckdb (or recon import --db NEW.duckdb FILES); its "
+            "decisions (recon resolve) are made again there")
     if version and version.isdigit() and int(version) > SCHEMA_VERSION:
         raise ReconError(f"{path} is a recon store of schema version {version}, newer than this recon "
                          f"understands ({SCHEMA_VERSION}); use the recon that made it, or upgrade recon")
@@ -346,6 +359,48 @@ def _check_version(con, path: str) -> None:
         "<db>.evidence/, which such a store does not have). Keep that store as it is for its runs and reports, "
         "with the older recon (0.1.0) that made it, and import the original downloads into a new store: "
         "recon run FOLDER --db NEW.duckdb (or recon import --db NEW.duckdb FILES)")
+
+
+# ---------------------------------------------------------------- lineage ids
+#
+# A line is known to users by its provenance: the file's SHA-256, the sheet or zip member, the physical
+# line. Inside the store it is a BIGINT, so every join and group of the engine is on integers:
+#
+#   file_id = the file's number in this store (1, 2, … in the order the store registered them);
+#   line_id = file_id * 2^43 + part_no * 2^31 + source_line
+#
+# where part_no is the part's 0-based position among the file's loaded parts. source_line is an INTEGER
+# (0 <= line < 2^31), part_no < 2^12 and file_id < 2^20, so the three fields never overlap and the
+# packed value stays below 2^63. Two lines with the same line_id would need the same file, part and
+# physical line, which the store holds once (the old VARCHAR id, md5 of SHA-256, sheet and line, named
+# the same triple): the ids cannot collide. ``new_file_id`` and ``part_base`` refuse a store or a file
+# beyond those bounds rather than wrap.
+LINE_BITS, PART_BITS, FILE_BITS = 31, 12, 20
+MAX_FILES = (1 << FILE_BITS) - 1
+MAX_PARTS = 1 << PART_BITS
+
+
+def new_file_id(con) -> int:
+    """The next file number of the store (inside the importing transaction, which registers it)."""
+    n = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM source_file").fetchone()[0]
+    if n > MAX_FILES:
+        raise ReconError(f"the store holds {MAX_FILES} files, as many as one store can number; start a new "
+                         "store for further periods (--db NEW.duckdb)")
+    return n
+
+
+def part_base(file_id: int, part_no: int, name: str) -> int:
+    """The line_id of line 0 of the file's ``part_no``-th part; a line's id is this plus its line number."""
+    if part_no >= MAX_PARTS:
+        raise ReconError(f"{name}: more than {MAX_PARTS} sheets or members hold ledger lines; split the file "
+                         "into several (each its own download) and import those")
+    return (file_id << (PART_BITS + LINE_BITS)) | (part_no << LINE_BITS)
+
+
+# The provenance id of a line, as users see it in match groups: md5 of the file's SHA-256, the sheet
+# (empty for none) and the physical line, joined by chr(31). It was the line_id of schema version 2;
+# group and case ids are named from it (``recon.engine.refs``), so they do not change with the integers.
+LINE_REF_SQL = ("md5({sha} || chr(31) || coalesce({sheet}, '') || chr(31) || CAST({line} AS VARCHAR))")
 
 
 def table_of(family: str) -> str:

@@ -13,12 +13,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-_NAME = re.compile(r"recon-(?:fastcsv|xlsx|copy)-(\d+)-")
+_NAME = re.compile(r"recon-(?:fastcsv|xlsx|copy|pack)-(\d+)-")
 
 
 def scratch_dir(kind: str) -> Path:
     """A new private folder ``recon-<kind>-<pid>-…`` in the temp folder; the caller removes it."""
-    if kind not in ("fastcsv", "xlsx", "copy"):
+    if kind not in ("fastcsv", "xlsx", "copy", "pack"):
         raise ValueError(kind)
     return Path(tempfile.mkdtemp(prefix=f"recon-{kind}-{os.getpid()}-"))
 

@@ -82,6 +82,21 @@ def trade_month(tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def clean_month(tmp_path):
+    """A folder ``in/`` holding a small complete month (every platform, the ERP, the bank) that
+    reconciles clean: ``recon sample --scale`` with 40 orders, no planted discrepancy."""
+    from recon.sample import generate
+
+    generate(tmp_path / "in", orders=40, scale=True)
+    return tmp_path
+
+
+def reason_codes(manifest: dict) -> list:
+    """The codes of a run's verdict reasons, in order (a manifest or a ``--json`` summary)."""
+    return [r["code"] for r in manifest["verdict"]["reasons"]]
+
+
 def run_args(month, *extra):
     """``recon run MONTH/in --out MONTH/out --db MONTH/s.duckdb`` plus ``extra``."""
     return ["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb"), *extra]

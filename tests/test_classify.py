@@ -28,16 +28,20 @@ def shipped():
     return load_dictionaries()
 
 
+_LABELS: dict = {}  # id(connection) -> {line_id: example label}
+
+
 def reconcile(d: Dictionary, code: str, k: int, edit=None):
     """Run example k of entry ``code`` (rows optionally edited) against dictionary d; return (con, by label)."""
     ex = d.entry(code).examples[k]
     if edit:
         ex = dataclasses.replace(ex, rows=edit(dict(ex.rows)))
     con = store.connect(":memory:")
-    con.execute("CREATE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
-    _insert(con, ex)
+    con.execute(f"CREATE TEMP TABLE {api.RUN_FILES_COLUMNS}")
+    labels = {lid: label for label, lid in _insert(con, ex).items()}
     api.reconcile(con, ex.period, dataclasses.replace(api.Settings.load(), dictionary=d))
-    rows = {r[0]: r[1:] for r in con.execute(
+    _LABELS[id(con)] = labels
+    rows = {labels[r[0]]: r[1:] for r in con.execute(
         "SELECT line_id, status, code, match_group, explanation FROM result").fetchall()}
     return con, rows
 
@@ -47,7 +51,8 @@ def test_a_group_hit_applies_to_every_member_and_keeps_the_group_id(shipped):
     assert {r[:2] for r in rows.values()} == {("known", "ROUNDING_ALLOCATION")}
     groups = {r[2] for r in rows.values()}
     assert len(groups) == 1 and groups.pop().startswith("G")
-    case = con.execute("SELECT case_id, residual, line_ids, source_refs FROM known_case_tmp").fetchall()
+    case = [(c, r, sorted(_LABELS[id(con)][i] for i in ids), refs) for c, r, ids, refs in con.execute(
+        "SELECT case_id, residual, line_ids, source_refs FROM known_case_tmp").fetchall()]
     assert case == [(rows["p1"][2], D("0.01"), ["e1", "p1", "p2", "p3"],
                      ["erp.example:2", "platform.example:2", "platform.example:3", "platform.example:4"])]
 

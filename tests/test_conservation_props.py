@@ -443,9 +443,13 @@ def check_run(ledger: Ledger, root: Path) -> None:
     inp, out = root / "in", root / "out"
     lines = expect(write_ledger(ledger, inp))
     code, stdout, stderr = run_cli(["run", inp, "--out", out, "--db", ":memory:", "--rules", write_rules(root)])
-    assert code in (0, 1), f"exit {code}\n{stdout}\n{stderr}"
+    # platform and ERP files only: never a complete month (no bank statement), whatever else it holds
+    assert code == 4, f"exit {code}\n{stdout}\n{stderr}"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     results = read_csv(out / "results.csv")
+    codes = [r["code"] for r in manifest["verdict"]["reasons"]]
+    assert "family_missing" in codes or codes[0] == "no_lines", codes
+    assert ("unknown_lines" in codes) == any(r["status"] == "unknown" for r in results), codes
     quarantine = read_csv(out / "quarantine.csv")
     assert manifest["period"] == "2026-01"
 
@@ -525,7 +529,9 @@ def check_run(ledger: Ledger, root: Path) -> None:
     counts = Counter(ln.status for ln in lines if ln.status)
     assert manifest["status_counts"] == {s: counts.get(s, 0) for s in sorted(STATUSES)}
     assert manifest["quarantined_lines"] == sum(ln.fate == "quarantined" for ln in lines)
-    assert code == (1 if counts["unknown"] or manifest["quarantined_lines"] else 0), stdout
+    # incomplete (no bank statement); the breaks it lists are exactly the unknown and quarantined lines
+    assert [c for c in codes if c in ("unknown_lines", "review_lines", "quarantined_lines")] == \
+        ["unknown_lines"] * bool(counts["unknown"]) + ["quarantined_lines"] * bool(manifest["quarantined_lines"]), stdout
 
 
 # ---------------------------------------------------------------- properties
@@ -548,7 +554,7 @@ def test_a_second_run_over_the_same_store_gives_the_same_results(ledger):
         rules = write_rules(root)
         first = run_cli(["run", root / "in", "--out", root / "o1", "--db", db, "--rules", rules], dictionary=True)
         second = run_cli(["run", root / "in", "--out", root / "o2", "--db", db, "--rules", rules], dictionary=True)
-        assert first[0] == second[0] and first[0] in (0, 1), first + second
+        assert first[0] == second[0] == 4, first + second  # the same verdict: incomplete (no bank statement)
         assert (root / "o1" / "results.csv").read_bytes() == (root / "o2" / "results.csv").read_bytes()
         m1, m2 = (json.loads((root / o / "manifest.json").read_text(encoding="utf-8")) for o in ("o1", "o2"))
         assert m1["control_totals"] == m2["control_totals"]
@@ -636,7 +642,7 @@ def test_a_byte_identical_copy_in_one_run_adds_no_loaded_lines(tmp_path):
     (tmp_path / "in" / "erp" / "ar_1 (1).csv").write_bytes((tmp_path / "in" / "erp" / "ar_1.csv").read_bytes())
     code, stdout, stderr = run_cli(["run", tmp_path / "in", "--out", tmp_path / "out", "--db", ":memory:",
                                     "--rules", write_rules(tmp_path)])
-    assert code == 1, stdout + stderr
+    assert code == 4, stdout + stderr  # no bank statement: incomplete
     m = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     erp = m["control_totals"]["erp"]
     reached = sum(erp[b]["count"] for b in ("in", "later_evidence", "outside_period"))
@@ -707,7 +713,7 @@ def test_a_line_decided_twice_stops_the_run(fixed, monkeypatch):
 
 def test_a_result_for_a_line_outside_the_run_stops_the_run(fixed, monkeypatch):
     root, _ = fixed
-    _after_passes(monkeypatch, "INSERT INTO result VALUES ('not-a-line', 'erp', 'matched', 'order_exact', "
+    _after_passes(monkeypatch, "INSERT INTO result (line_id, source, status, code, match_group, explanation) VALUES (-1, 'erp', 'matched', 'order_exact', "
                                "'G0000000000000000', 'invented')")
     _broken_run(root, "1 results for lines outside the run")
 
@@ -741,6 +747,6 @@ def test_an_amount_changed_after_matching_stops_the_run(fixed, monkeypatch):
 
 def test_a_result_for_a_line_before_the_period_stops_the_run(fixed, monkeypatch):
     root, _ = fixed
-    _after_passes(monkeypatch, "INSERT INTO result SELECT line_id, source, 'matched', 'order_exact', NULL, 'x' "
+    _after_passes(monkeypatch, "INSERT INTO result (line_id, source, status, code, match_group, explanation) SELECT line_id, source, 'matched', 'order_exact', NULL, 'x' "
                                "FROM universe WHERE movement_date < DATE '2026-01-01' ORDER BY line_id LIMIT 1")
     _broken_run(root, "outside the period")

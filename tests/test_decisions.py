@@ -7,6 +7,13 @@ import json
 from test_run import month, read_results, run_cli  # noqa: F401 (month is a fixture)
 
 
+def _beyond_coverage(manifest) -> list:
+    """The verdict's reasons besides the missing bank statement (this month has none: always incomplete)."""
+    codes = [r["code"] for r in manifest["verdict"]["reasons"]]
+    assert codes[0] == "family_missing" and manifest["verdict"]["reasons"][0]["params"] == {"family": "bank"}
+    return codes[1:]
+
+
 def _run(month, capsys, out):
     code, stdout, _ = run_cli(["run", str(month / "in"), "--out", str(month / out), "--db", str(month / "s.duckdb")],
                               capsys)
@@ -14,14 +21,14 @@ def _run(month, capsys, out):
 
 
 def test_accepted_difference_is_applied_by_later_runs(month, capsys):
-    code, rows, _ = _run(month, capsys, "o1")
-    assert code == 1
+    code, rows, manifest = _run(month, capsys, "o1")
+    assert code == 4 and _beyond_coverage(manifest) == ["unknown_lines"]
     group = next(r["match_group"] for r in rows if r["order_no"] == "M20260101002")
     code, out, _ = run_cli(["resolve", "--db", str(month / "s.duckdb"), "--group", group, "--accept",
                             "--reason", "优惠券按面值入账, 已确认", "--by", "张会计"], capsys)
     assert code == 0 and "decision #1 recorded over 2 lines" in out
     code, rows, manifest = _run(month, capsys, "o2")
-    assert code == 0, "the only unknown difference was accepted"
+    assert code == 4 and _beyond_coverage(manifest) == [], "the only unknown difference was accepted"
     decided = [r for r in rows if r["order_no"] == "M20260101002"]
     assert {(r["status"], r["code"], r["match_group"]) for r in decided} == {("matched", "decision:1", "D1")}
     assert "人工决定 #1 (张会计" in decided[0]["explanation"] and "接受差异" in decided[0]["explanation"]
@@ -43,7 +50,7 @@ def test_decision_over_changed_lines_is_stale(month, capsys):
     path.write_bytes(path.read_bytes().decode("utf-8").replace(",50.00,5.75,50.00,0,50.00,",
                                                                ",51.00,5.87,51.00,0,51.00,").encode("utf-8"))
     code, rows, manifest = _run(month, capsys, "o2")
-    assert code == 1
+    assert code == 4 and _beyond_coverage(manifest) == ["unknown_lines"]
     assert manifest["decisions"]["applied"] == [] and manifest["decisions"]["stale"] == [1]
     assert "1 of its 2 lines are no longer in the store as decided" in manifest["decisions"]["reasons"]["1"]
     assert all(not r["code"].startswith("decision:") for r in rows)
@@ -123,7 +130,7 @@ def test_two_decisions_over_one_line_in_a_store_make_the_later_stale(month, caps
     finally:
         con.close()
     code, rows, manifest = _run(month, capsys, "o2")
-    assert code == 0, "decision #1 covers the only difference"
+    assert code == 4 and _beyond_coverage(manifest) == [], "decision #1 covers the only difference"
     assert manifest["decisions"]["applied"] == [1] and manifest["decisions"]["stale"] == [2]
     assert "overlaps decision #1" in manifest["decisions"]["reasons"]["2"]
 
@@ -142,7 +149,7 @@ def test_revoking_names_what_is_wrong(month, capsys):
                            capsys)
     assert code == 2 and "--revoke takes no --line or --group" in err
     code, rows, manifest = _run(month, capsys, "o2")
-    assert code == 1 and manifest["decisions"]["applied"] == []  # revoked: the difference is unknown again
+    assert _beyond_coverage(manifest) == ["unknown_lines"] and manifest["decisions"]["applied"] == []  # revoked: the difference is unknown again
 
 
 def test_decisions_appear_in_the_report_and_the_workbook(month, capsys):
@@ -163,3 +170,38 @@ def test_decisions_appear_in_the_report_and_the_workbook(month, capsys):
     row = dict(zip(header, [c.value for c in ws[3]]))
     assert row["编号"] == 1 and row["状态"] == "已应用" and row["决定人"] == "张会计" and row["行数"] == 2
     assert "erp/ar.csv:3" in row["来源行"]
+
+
+def test_lines_settled_by_a_decision_are_listed_beside_the_voucher_sources(month, capsys):
+    """The auditor's view of the vouchers: decision_sources.csv names, for each line a manual decision
+    settled (no voucher corrects it), the decision's id, kind, who, when and why; `recon vouchers`
+    re-exports it from the store."""
+    import csv
+    import io
+
+    db = str(month / "s.duckdb")
+    _run(month, capsys, "o1")
+    empty = (month / "o1" / "decision_sources.csv").read_bytes()
+    assert empty == b"\xef\xbb\xbf" + ",".join(
+        ("decision_id", "decision_kind", "decided_by", "decided_at", "reason", "source", "source_ref", "currency",
+         "amount", "match_group")).encode() + b"\r\n", "header only before any decision"
+    _, rows, _ = _run(month, capsys, "o1b")
+    group = next(r["match_group"] for r in rows if r["order_no"] == "M20260101002")
+    refs = sorted(_ref(r) for r in rows if r["match_group"] == group)
+    run_cli(["resolve", "--db", db, "--group", group, "--accept", "--reason", "=优惠券按面值入账", "--by", "张会计"], capsys)
+    _, rows, _ = _run(month, capsys, "o2")
+    got = list(csv.DictReader(io.StringIO((month / "o2" / "decision_sources.csv").read_text(encoding="utf-8-sig"),
+                                          newline="")))
+    assert sorted(r["source_ref"] for r in got) == refs and len(got) == 2
+    for r in got:
+        assert (r["decision_id"], r["decision_kind"], r["decided_by"], r["match_group"]) == ("1", "接受差异", "张会计", "D1")
+        assert r["reason"] == "'=优惠券按面值入账", "untrusted text neutralised like every CSV output"
+        assert len(r["decided_at"]) == 19 and r["decided_at"][:2] == "20"
+        assert r["currency"] == "CNY" and r["amount"] in {
+            x["amount"] for x in rows if x["order_no"] == "M20260101002"}
+    # voucher_sources.csv is unchanged in shape; the decided lines are not in it (no voucher corrects them)
+    sources = (month / "o2" / "voucher_sources.csv").read_text(encoding="utf-8-sig")
+    assert all(ref not in sources for ref in refs)
+    code, out, err = run_cli(["vouchers", "--db", db, "--out", str(month / "v")], capsys)
+    assert code == 0, err
+    assert (month / "v" / "decision_sources.csv").read_bytes() == (month / "o2" / "decision_sources.csv").read_bytes()

@@ -29,6 +29,11 @@ JAN20 = [line("AR1", "100.00", "T1001"),
          line("AR3", "30.00", "T3001")]
 
 
+# the SHA-256 of a line's file and of the file that replaced it (reports name files by SHA-256)
+SHAS = ("(SELECT sha256 FROM source_file f WHERE f.file_id = erp_line.file_id), "
+        "(SELECT sha256 FROM source_file f WHERE f.file_id = erp_line.superseded_by)")
+
+
 def export(tmp_path, name, rows):
     return write(tmp_path, name, "\r\n".join([HEAD, *rows, ""]))
 
@@ -62,7 +67,7 @@ def test_corrected_amount_replaces_the_old_version(con, profiles, tmp_path):
     assert buckets(rep) == (2, 2, 2, D("120.00"))
     assert live(con) == [("AR1", "T1001", D("100.00")), ("AR2", "T2001", D("55.00")),
                          ("AR2", "T2002", D("70.00")), ("AR3", "T3001", D("30.00"))]
-    old = con.execute("SELECT file_id, superseded_by FROM erp_line WHERE superseded_by IS NOT NULL").fetchall()
+    old = con.execute(f"SELECT {SHAS} FROM erp_line WHERE superseded_by IS NOT NULL").fetchall()
     assert old == [(first.file_id, rep.file_id)] * 2
     assert con.execute("SELECT sum(amount) FROM erp_line WHERE superseded_by IS NULL").fetchone()[0] == D("255.00")
 
@@ -96,7 +101,7 @@ def test_older_export_imported_later_wins(con, profiles, tmp_path):
     older = do_import(con, export(tmp_path, "ar_0120.csv", JAN20[1:3]), profiles)
     assert buckets(older) == (2, 0, 2, D("125.00"))
     assert live(con) == [("AR2", "T2001", D("50.00")), ("AR2", "T2002", D("70.00"))]
-    replaced = con.execute("SELECT DISTINCT file_id, superseded_by FROM erp_line WHERE superseded_by IS NOT NULL")
+    replaced = con.execute(f"SELECT DISTINCT {SHAS} FROM erp_line WHERE superseded_by IS NOT NULL")
     assert replaced.fetchall() == [(newer.file_id, older.file_id)]
 
 

@@ -32,7 +32,7 @@ def add(con, table, source_line=None, raw=(), **fields):
     record ``raw`` is kept as a small evidence file, under the header ``header`` gave the file."""
     n = next(_ids)
     file = fields.pop("file_id", f"F-{table}")
-    row = {"line_id": f"L{n:04d}", "source_format": "test", "source_name": f"{table}.csv",
+    row = {"line_id": n, "source_format": "test", "source_name": f"{table}.csv",
            "source_line": source_line or n, "natural_key": f"k{n}", "occurrence": 1,
            **kept_record(con, table, raw, file, HEADERS.get(file, ()))}
     row.update(fields)

@@ -39,9 +39,9 @@ def test_r_safe_neutralises_exactly_the_hostile_first_characters(text, expected)
 def test_group_id_is_md5_of_the_sorted_ids():
     """The list_sort form gives the ids the ordered string_agg gave (stored decisions refer to them)."""
     con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('k', 'b2'), ('k', 'a10'), ('k', 'a9'), ('j', 'z')) v(k, line_id)")
-    got = con.execute(f"SELECT k, {match.GROUP_ID} FROM t GROUP BY k ORDER BY k").fetchall()
-    old = con.execute("SELECT k, 'G' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16) "
-                      "FROM t GROUP BY k ORDER BY k").fetchall()
+    con.execute("CREATE TABLE lr AS SELECT * FROM (VALUES ('k', 'b2'), ('k', 'a10'), ('k', 'a9'), ('j', 'z')) v(k, ref)")
+    got = con.execute(f"SELECT k, {match.GROUP_ID} FROM lr GROUP BY k ORDER BY k").fetchall()
+    old = con.execute("SELECT k, 'G' || substr(md5(string_agg(ref, ',' ORDER BY ref)), 1, 16) "
+                      "FROM lr GROUP BY k ORDER BY k").fetchall()
     assert got == old
     assert got[1][1] == "G" + __import__("hashlib").md5(b"a10,a9,b2").hexdigest()[:16]

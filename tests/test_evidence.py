@@ -12,6 +12,7 @@ stops the drill-down, ``recon explain`` and the report with a message naming the
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -183,9 +184,9 @@ def sample_store(tmp_path):
     db = tmp_path / "store.duckdb"
     api.run(api.RunConfig(inputs=[SAMPLE], out=tmp_path / "out", db=str(db), reports=False))
     con = store.connect(str(db))
-    file_id = con.execute("SELECT file_id FROM source_file WHERE original_name LIKE '%金蝶应收单%'").fetchone()[0]
+    sha = con.execute("SELECT sha256 FROM source_file WHERE original_name LIKE '%金蝶应收单%'").fetchone()[0]
     con.close()
-    return db, db.parent / (db.name + ".evidence") / file_id[:2] / file_id
+    return db, db.parent / (db.name + ".evidence") / sha[:2] / sha
 
 
 def test_verify_passes_a_clean_store_and_lists_unknown_files(sample_store, capsys):
@@ -259,11 +260,38 @@ def test_a_schema_1_store_is_refused_with_what_to_do(tmp_path, capsys, meta):
     con.close()
 
 
-def test_a_new_store_reopens_at_schema_2(tmp_path):
+def test_a_schema_2_store_is_refused_with_what_to_do(tmp_path, capsys):
+    """Schema 2 named files by SHA-256 and lines by an MD5 string; this recon joins integers."""
+    db = tmp_path / "v2.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT INTO store_meta VALUES ('schema_version', '2')")
+    con.execute("CREATE TABLE platform_line (line_id VARCHAR, file_id VARCHAR)")
+    con.execute("INSERT INTO platform_line VALUES ('0123abcd', 'ab12')")
+    con.close()
+    with pytest.raises(ReconError, match="schema version 2, made before recon numbered its files and lines"):
+        store.connect(str(db))
+    code, _, err = cli(["runs", "--db", str(db)], capsys)
+    assert code == 2 and "recon run FOLDER --db NEW.duckdb" in err
+    con = duckdb.connect(str(db))  # refused, not changed
+    assert con.execute("SELECT line_id, file_id FROM platform_line").fetchall() == [("0123abcd", "ab12")]
+    con.close()
+
+
+def test_a_new_store_reopens_at_schema_3_with_integer_lineage(tmp_path, profiles):
     db = str(tmp_path / "new.duckdb")
-    store.connect(db).close()
     con = store.connect(db)
-    assert con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    do_import(con, write(tmp_path, "fund.csv", FUND, "gb18030"), profiles)
+    con.close()
+    con = store.connect(db)
+    assert con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'platform_line' "
+                             "AND column_name IN ('line_id', 'file_id', 'superseded_by')").fetchall())
+    assert types == {"line_id": "BIGINT", "file_id": "BIGINT", "superseded_by": "BIGINT"}
+    file_id, sha = con.execute("SELECT file_id, sha256 FROM source_file").fetchone()
+    assert file_id == 1 and sha == hashlib.sha256((tmp_path / "fund.csv").read_bytes()).hexdigest()
+    ids = con.execute("SELECT line_id, source_line FROM platform_line ORDER BY source_line").fetchall()
+    assert ids and all(lid == (1 << 43) + line for lid, line in ids)  # file 1, part 0, the physical line
     con.close()
 
 

@@ -184,11 +184,13 @@ def test_summary_title_row_ends_the_data(profiles, monkeypatch):
 
 def test_a_reader_error_restarts_the_file_on_the_python_path(profiles, monkeypatch, tmp_path):
     """If DuckDB raises anyway (it aborts the open transaction), the file is imported again by Python."""
-    original = fastcsv._read
+    original = fastcsv.stage
 
-    def mixed_newlines(con, path, *args):
-        Path(path).write_bytes(b'a,b\r\nc,d\n"x\r\n')  # DuckDB's parser rejects this outright
-        return original(con, path, *args)
+    def mixed_newlines(con, table, off=""):
+        why = original(con, table, off)
+        if not why:  # the view is made; its file is read when the part is typed
+            Path(table.payload.path).write_bytes(b'a,b\r\nc,d\n"x\r\n')  # DuckDB's parser rejects this outright
+        return why
 
     path = tmp_path / "应收单.csv"
     path.write_text(erp(R1, R2, R3), encoding="utf-8")
@@ -196,7 +198,7 @@ def test_a_reader_error_restarts_the_file_on_the_python_path(profiles, monkeypat
     slow = store.connect(":memory:")
     import_file(slow, path, profiles)
     monkeypatch.setattr(fastcsv, "ENABLED", True)
-    monkeypatch.setattr(fastcsv, "_read", mixed_newlines)
+    monkeypatch.setattr(fastcsv, "stage", mixed_newlines)
     con = store.connect(":memory:")
     rep = import_file(con, path, profiles)
     ((reader, fallback),) = readers([rep])

@@ -80,9 +80,12 @@ def test_a_crashing_statement_never_stops_the_run(tmp_path):
                               "1,2026-01-05,09:12:33,贷 Cr,100.00,100.00,张小明\n")
     res = CliRunner().invoke(cli, ["run", str(inbox), "--out", str(tmp_path / "out"), "--period", "2026-01",
                                    "--db", str(tmp_path / "s.duckdb"), "--no-reports", "--json"])
-    assert res.exit_code == 1, res.output  # findings (quarantined lines), not 2 or 3
+    # a verdict (incomplete: bank lines only, and the statement's proof fails), not 2 or 3
+    assert res.exit_code == 4, res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    codes = [r["code"] for r in manifest["verdict"]["reasons"]]
+    assert "family_missing" in codes and codes[-1] == "quarantined_lines"
     files = {f["path"]: f["lines"] for f in manifest["inputs"]}
     assert files["bank.sta"] == {"data": 2, "loaded": 0, "duplicate": 0, "quarantined": 2}
     assert files["bocom.csv"]["loaded"] == 1

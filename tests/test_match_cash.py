@@ -20,7 +20,7 @@ _ids = itertools.count(1)
 def add(con, table, source_line=None, **fields):
     """Insert one canonical line with provenance defaults (file F-<table>, next line number, no raw cells)."""
     n = next(_ids)
-    row = {"line_id": f"L{n:04d}", "source_format": "test", "source_name": f"{table}.csv",
+    row = {"line_id": n, "source_format": "test", "source_name": f"{table}.csv",
            "source_line": source_line or n, "natural_key": f"k{n}", "occurrence": 1, **kept_record(con, table)}
     row.update(fields)
     cols = ", ".join(row)
@@ -40,10 +40,10 @@ def credit(con, amount, day, **kw):
 
 def january_universe(con):
     """Every file of the store is a file of this run; the universe of January 2026."""
-    con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id VARCHAR, rel_path VARCHAR)")
-    con.execute("INSERT INTO run_files SELECT DISTINCT file_id, source_name FROM platform_line "
-                "UNION SELECT DISTINCT file_id, source_name FROM bank_line "
-                "UNION SELECT DISTINCT file_id, source_name FROM erp_line")
+    con.execute("CREATE OR REPLACE TEMP TABLE run_files (file_id BIGINT, rel_path VARCHAR, sha256 VARCHAR)")
+    con.execute("INSERT INTO run_files SELECT DISTINCT file_id, source_name, NULL FROM platform_line "
+                "UNION SELECT DISTINCT file_id, source_name, NULL FROM bank_line "
+                "UNION SELECT DISTINCT file_id, source_name, NULL FROM erp_line")
     match.build_universe(con, dt.date(2026, 1, 1), dt.date(2026, 2, 1), [])
 
 

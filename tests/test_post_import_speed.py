@@ -52,11 +52,11 @@ def test_the_drill_down_on_its_reachable_scope_equals_the_drill_down_on_the_whol
     assert len(fast) >= 4
     whole = con.execute("SELECT count(*) FROM universe").fetchone()[0]
     assert con.execute("SELECT count(*) FROM drill_scope").fetchone()[0] < whole, "matched lines are left out"
-    con.execute("""CREATE OR REPLACE TEMP TABLE drill_scope AS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE drill_scope AS
         SELECT u.line_id, u.source, u.file_id, u.source_file, u.source_line, u.source_sheet, u.channel,
                u.order_no, drill_okey(u.order_no) AS okey, u.line_type, u.currency, u.amount, u.movement_date,
-               r.status, r.code, r.match_group
-        FROM universe u LEFT JOIN result r USING (line_id)""")
+               r.status, r.code, r.match_group, {drill.SCOPE_REF.format(a="u")} AS ref
+        FROM universe u LEFT JOIN result r USING (line_id) JOIN source_file sf ON sf.file_id = u.file_id""")
     drill.drill(con)
     assert _drill_out(con) == fast
 
@@ -72,14 +72,14 @@ def test_a_run_with_nothing_unknown_drills_nothing_and_computes_no_keys(con):
 
 def test_results_stream_from_run_line_in_the_order_an_explicit_sort_gives(con, tmp_path):
     # file names the neutraliser changes sort by what the file shows ('=…' becomes "'=…", before digits)
-    for name in ("=cmd.csv", "1-first.csv", "b.csv", "+x.csv", "@y.csv"):
+    for n, name in enumerate(("=cmd.csv", "1-first.csv", "b.csv", "+x.csv", "@y.csv")):
         for line in (3, 1, 2):
             kept = kept_record(con, "platform_line", name=f"F{name}")
             con.execute(
                 "INSERT INTO platform_line (line_id, file_id, source_format, source_name, source_line, natural_key, "
                 "occurrence, rec_offset, rec_length, channel, order_no, line_type, amount, movement_date) VALUES "
                 "(?, ?, 't', ?, ?, ?, 1, ?, ?, 'jd', ?, 'sale', ?, DATE '2026-01-05')",
-                [f"{name}{line}", kept["file_id"], name, line, f"{name}{line}", kept["rec_offset"],
+                [n * 10 + line, kept["file_id"], name, line, f"{name}{line}", kept["rec_offset"],
                  kept["rec_length"], f"O{line}", Decimal("1.00")])
     january_universe(con)
     match.run_passes(con, load_rules())

@@ -141,5 +141,7 @@ def test_no_real_file_crashes_sniff_or_run(tmp_path):
             assert res.exception is None or isinstance(res.exception, SystemExit), (p, res.exception)
     res = CliRunner().invoke(cli, ["run", str(REAL), "--out", str(tmp_path / "out"), "--period", "2026-01",
                                    "--db", str(tmp_path / "s.duckdb"), "--no-reports"])
-    assert res.exit_code == 1, res.output  # findings (the files' own failed proofs), never 2 or 3
+    # incomplete (the files' own failed proofs; no ERP among them), never 2 or 3
+    assert res.exit_code == 4, res.output
+    assert "proof_failed" in res.output or "file_short" in res.output
     assert "Traceback" not in res.output

@@ -18,7 +18,7 @@ import pytest
 from recon import api, store
 from recon.report.html import collect, write_report
 
-from test_report_html import HOSTILE, RUN, build
+from test_report_html import HOSTILE, RUN, build, lid
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -152,13 +152,83 @@ def test_hostile_text_stays_text_in_the_browser(browser, tmp_path):
         page = v.page
         v.assert_clean()
         assert page.evaluate("typeof window.__pwned") == "undefined"
-        page.locator('details[data-line="P1"] > summary').click()
-        memo = page.locator('details[data-line="P1"] td[data-raw-field="备注"]')
+        page.locator(f'details[data-line="{lid("P1")}"] > summary').click()
+        memo = page.locator(f'details[data-line="{lid("P1")}"] td[data-raw-field="备注"]')
         assert memo.is_visible() and memo.text_content() == HOSTILE
-        assert page.locator('details[data-line="P1"] tr.flagged td[data-raw-field="状态"]').text_content() == "退款中"
+        assert page.locator(f'details[data-line="{lid("P1")}"] tr.flagged td[data-raw-field="状态"]').text_content() == "退款中"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report-hostile-en.png"), full_page=True)
         v.assert_clean()
         assert page.evaluate("typeof window.__pwned") == "undefined"
+    finally:
+        v.close()
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    """Whether two bounding boxes (x, y, width, height) share any area."""
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+def test_the_report_opens_on_the_verdict_and_what_to_do_next(browser, sample_report):
+    path, data = sample_report
+    v = Visit(browser, path)
+    try:
+        page = v.page
+        verdict = page.locator("section#verdict")
+        box = verdict.bounding_box()
+        assert verdict.get_attribute("data-state") == "breaks"
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 900, box
+        codes = [li.get_attribute("data-code") for li in page.locator("section#verdict li").all()]
+        assert codes == ["unknown_lines", "blocks_close"]
+        todo = page.locator("section#next ol.todo")
+        assert todo.count() == 2  # the blocking items, the largest unknowns
+        for i in range(todo.count()):
+            assert todo.nth(i).bounding_box()["y"] < 900, "the 'what to do next' list starts on the first screen"
+        first = page.locator('section#next ol[data-list="blocking"] li').first.bounding_box()
+        assert first["y"] + first["height"] <= 900
+        unknown = page.locator('section#next ol[data-list="unknown"] li')
+        assert unknown.count() == min(10, data.unknown["lines"]) > 0
+        assert "recon explain" in unknown.last.text_content() or "recon locate" in unknown.last.text_content()
+        assert page.evaluate("document.querySelector('section#verdict').compareDocumentPosition("
+                             "document.querySelector('section#summary')) & Node.DOCUMENT_POSITION_FOLLOWING")
+        v.assert_clean()
+    finally:
+        v.close()
+
+
+def test_no_chart_value_label_overlaps_its_bar(browser, sample_report):
+    path, _ = sample_report
+    v = Visit(browser, path)
+    try:
+        page = v.page
+        checked = 0
+        for name in ["by-code-lines", "by-code-amount", "by-channel-lines", "by-channel-amount"]:
+            svg = page.locator(f'figure[data-chart="{name}"] svg').bounding_box()
+            marks = page.locator(f'figure[data-chart="{name}"] [data-mark="{name}"]')
+            for i in range(marks.count()):
+                bar = marks.nth(i)
+                key = bar.get_attribute("data-key")
+                label = page.locator(f'figure[data-chart="{name}"] text[data-label="{key}"]')
+                assert label.count() == 1, (name, key)
+                lb, bb = label.bounding_box(), bar.bounding_box()
+                assert lb["width"] > 0 and not _overlap(lb, bb), (name, key, lb, bb)
+                assert lb["x"] >= bb["x"] + bb["width"], "the label sits right of its bar's end"
+                assert lb["x"] + lb["width"] <= svg["x"] + svg["width"], "the label stays inside its chart"
+                checked += 1
+        assert checked > 10
+    finally:
+        v.close()
+
+
+def test_the_files_table_fits_1400_px(browser, sample_report):
+    path, _ = sample_report
+    v = Visit(browser, path)
+    try:
+        page = v.page
+        page.set_viewport_size({"width": 1400, "height": 900})
+        box = page.locator("table.files").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 1400, box
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     finally:
         v.close()

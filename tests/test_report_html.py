@@ -22,7 +22,7 @@ import pytest
 from recon import api, evidence, store
 from recon.errors import ReconError
 from recon.report.html import collect, write_report
-from recon.report.labels import LABELS
+from recon.labels import LABELS
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 HOSTILE = """<script>window.__pwned=1</script>"q'=HYPERLINK("http://x","y")"""
@@ -33,7 +33,12 @@ def _insert(con, table, **row):
     con.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
 
-FILE_IDS = {}  # the test's name for a file -> its SHA-256 (file_id)
+FILE_IDS = {}  # the test's name for a file -> its number in the store (file_id)
+LINE_IDS: dict = {}  # the test's name for a line -> its line_id
+
+
+def lid(name: str) -> int:
+    return LINE_IDS.setdefault(name, len(LINE_IDS) + 1)
 
 
 def _file(con, run_id, name, path, header, rows, proofs=()):
@@ -41,15 +46,16 @@ def _file(con, run_id, name, path, header, rows, proofs=()):
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerows([header, *rows])
     data = text.getvalue().encode("utf-8")
-    file_id = FILE_IDS[name] = hashlib.sha256(data).hexdigest()
-    evidence.keep(con, file_id, data)
-    _insert(con, "source_file", file_id=file_id, original_name=path, original_path=path, size_bytes=len(data),
+    sha = hashlib.sha256(data).hexdigest()
+    file_id = FILE_IDS[name] = store.new_file_id(con)
+    evidence.keep(con, sha, data)
+    _insert(con, "source_file", file_id=file_id, sha256=sha, original_name=path, original_path=path, size_bytes=len(data),
             container="csv", formats=["test.csv"], data_lines=3, loaded=3, duplicates=0, quarantined=0,
             imported_at=dt.datetime(2026, 2, 1), report_json="{}")
     _insert(con, "source_part", file_id=file_id, part="", format="test.csv", family="platform", header_line=1,
             header=header, preamble=[], footer=[], reader="text", encoding="utf-8", delimiter=",",
             width=len(header), pad_short=False)
-    _insert(con, "run_file", run_id=run_id, file_id=file_id, rel_path=path)
+    _insert(con, "run_file", run_id=run_id, file_id=file_id, sha256=sha, rel_path=path)
     for proof, passed in proofs:
         _insert(con, "control_proof", file_id=file_id, part="", proof=proof, expected="1.00", actual="1.00",
                 passed=passed, detail=HOSTILE)
@@ -58,8 +64,9 @@ def _file(con, run_id, name, path, header, rows, proofs=()):
 def _line(con, run_id, family, line_id, name, path, n, amount, status, code=None, group=None, expl=None,
           channel=None, order_no=None):
     table = store.table_of(family)
+    natural_key, line_id = line_id, lid(line_id)
     _insert(con, table, line_id=line_id, file_id=FILE_IDS[name], source_format="test.csv", source_name=path,
-            source_line=n, natural_key=line_id, occurrence=1, amount=Decimal(amount), order_no=order_no,
+            source_line=n, natural_key=natural_key, occurrence=1, amount=Decimal(amount), order_no=order_no,
             line_type="sale", currency="CNY")
     _insert(con, "line_result", run_id=run_id, family=family, line_id=line_id, status=status, code=code,
             match_group=group, explanation=expl, channel=channel)
@@ -80,11 +87,11 @@ MANIFEST = {
 def build(con):
     """One run (RUN) with a line of every status, an earlier and a later run for the trend."""
     _run(con, "R0-early-1", dt.datetime(2026, 1, 3, 9), manifest={}, period="2025-12")
-    _insert(con, "line_result", run_id="R0-early-1", family="platform", line_id="old", status="unknown", code=None,
+    _insert(con, "line_result", run_id="R0-early-1", family="platform", line_id=lid("old"), status="unknown", code=None,
             match_group=None, explanation=None, channel="tmall")
     _run(con, RUN, dt.datetime(2026, 2, 1, 10), MANIFEST)
     _run(con, "R9-later-3", dt.datetime(2026, 2, 5, 10), {})
-    _insert(con, "line_result", run_id="R9-later-3", family="platform", line_id="x", status="unknown",
+    _insert(con, "line_result", run_id="R9-later-3", family="platform", line_id=lid("x"), status="unknown",
             code="LATER_ONLY", match_group=None, explanation=None, channel=None)
     # the raw records of the lines below (P1..P5, E1..E3, B1..B2), from line 2 of their files on
     _file(con, RUN, "F-plat", "platform.csv", ["订单号", "金额", "备注", "状态"],
@@ -109,7 +116,7 @@ def build(con):
     _line(con, RUN, "bank", "B1", "F-bank", "bank.csv", 2, "500.00", "matched", "payout_to_bank", "G-1")
     _line(con, RUN, "bank", "B2", "F-bank", "bank.csv", 3, "36800.00", "unknown", expl="银行流水无对应")
     _insert(con, "known_case", run_id=RUN, case_id="K1", code="FEE_RATE_DIFF", channel="jd", period="2026-01",
-            residual=Decimal("-0.17"), line_ids=["P2", "E3"], source_refs=["platform.csv:3", "erp.csv:4"],
+            residual=Decimal("-0.17"), line_ids=[lid("P2"), lid("E3")], source_refs=["platform.csv:3", "erp.csv:4"],
             explanation="费率差 " + HOSTILE, blocks_close=False)
     for n, account, debit, credit in [(1, "platform_fee_expense", "0.17", "0"),
                                       (2, "accounts_receivable_platform", "0", "0.17")]:
@@ -117,15 +124,15 @@ def build(con):
                 line_no=n, account=account, debit=Decimal(debit), credit=Decimal(credit), explanation="x", basis="合同")
     _line(con, RUN, "platform", "P5", "F-plat", "platform.csv", 6, "-7.00", "unknown", expl="无钻取", channel="tmall",
           order_no="O-5")
-    _insert(con, "drilldown", run_id=RUN, line_id="P1", layer=3, finding="退款审核中，钱未动 " + HOSTILE,
+    _insert(con, "drilldown", run_id=RUN, line_id=lid("P1"), layer=3, finding="退款审核中，钱未动 " + HOSTILE,
             detail_json=json.dumps(DETAIL, ensure_ascii=False))
-    _insert(con, "drilldown", run_id=RUN, line_id="E1", layer=1, finding="其他形状",
+    _insert(con, "drilldown", run_id=RUN, line_id=lid("E1"), layer=1, finding="其他形状",
             detail_json=json.dumps({"note": HOSTILE, "items": [{"k": 1}]}, ensure_ascii=False))
     _insert(con, "root_cause", run_id=RUN, status="unknown", code=None, channel="tmall", stop_layer=3, lines=1,
             amount=Decimal("-428.36"))
     for n, (channel, when, event) in enumerate([("tmall", 14, "商家同意退款"), ("tmall", 12, "买家申请退款"),
                                                 ("pdd", 13, "另一渠道的同号订单")], start=2):
-        _insert(con, "audit_event", line_id=f"A{n}", file_id="F-audit", source_format="audit", source_name="audit.csv",
+        _insert(con, "audit_event", line_id=lid(f"A{n}"), file_id=99, source_format="audit", source_name="audit.csv",
                 source_line=n, natural_key=f"a{n}", occurrence=1, channel=channel, order_no="O-5",
                 event_time=dt.datetime(2026, 1, when, 9), event=event, old_status="a", new_status=HOSTILE,
                 operator="客服", remark=None)
@@ -213,7 +220,7 @@ def test_every_section_renders_from_the_tables(crafted, tmp_path):
     # summary and control totals (from the manifest)
     assert "R20260201T100000-abc-2" in html and "platform.csv: 交易合计.amount" in html and "-431.53" in html
     # unknown: the largest first, with its drill-down layers
-    assert re.findall(r'<details class="drill" data-line="(\w+)"', html) == ["B2", "E1", "P1", "P5"]
+    assert re.findall(r'<details class="drill" data-line="(\w+)"', html) == [str(lid(x)) for x in ("B2", "E1", "P1", "P5")]
     p1 = _drill(html, "P1")
     assert "退款审核中，钱未动" in p1 and "(层级 3)" in p1
     assert re.search(r'<td>1</td><td>订单号</td>\s*<td class="ref">erp.csv:9</td>', p1)  # layer 1 candidate
@@ -241,7 +248,7 @@ def test_every_section_renders_from_the_tables(crafted, tmp_path):
     assert re.search(r"<th>合计</th><th class=\"num\">0.17</th><th class=\"num\">0.17</th>", known)
     # review: the group with both candidates' lines
     review = html[html.index('<section id="review">'):html.index('<section id="files">')]
-    assert "G-REV" in review and 'data-line="P3"' in review and 'data-line="E2"' in review
+    assert "G-REV" in review and f'data-line="{lid("P3")}"' in review and f'data-line="{lid("E2")}"' in review
     # control proofs per file, failed ones marked
     files = html[html.index('<section id="files">'):]
     assert 'data-file="platform.csv"' in files and '<td class="bad">否</td>' in files
@@ -251,7 +258,7 @@ def test_every_section_renders_from_the_tables(crafted, tmp_path):
 
 
 def _drill(html, line_id) -> str:
-    part = html[html.index(f'<details class="drill" data-line="{line_id}"'):]
+    part = html[html.index(f'<details class="drill" data-line="{lid(line_id)}"'):]
     return part[:part.index("</div>\n</details>")]
 
 
@@ -268,7 +275,7 @@ def test_each_chart_has_one_mark_per_code_and_channel(crafted, tmp_path):
 
 def test_top_bounds_the_inline_list_but_not_the_counts(crafted, tmp_path):
     html = render(crafted, tmp_path, top=1)
-    assert re.findall(r'<details class="drill" data-line="(\w+)"', html) == ["B2"]
+    assert re.findall(r'<details class="drill" data-line="(\w+)"', html) == [str(lid("B2"))]
     assert "共 4 行，金额绝对值合计 CNY 49,735.36；下方按金额列出最大的 1 行" in html
     assert "recon.xlsx" in html
 
@@ -313,7 +320,7 @@ def test_a_users_template_overrides_a_block_of_the_default(crafted, tmp_path):
         '{% extends "default/report.html.j2" %}{% block trend %}<p id="mine">{{ d.run.period }}</p>{% endblock %}',
         encoding="utf-8")
     html = render(crafted, tmp_path, template_dir=own)
-    assert '<p id="mine">2026-01</p>' in html and 'data-mark="trend"' not in html and 'data-line="P1"' in html
+    assert '<p id="mine">2026-01</p>' in html and 'data-mark="trend"' not in html and f'data-line="{lid("P1")}"' in html
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +353,7 @@ def test_a_real_sample_run_renders_and_a_later_run_does_not_change_it(sample_sto
 
 def test_amounts_are_totalled_per_currency_never_across(crafted, tmp_path):
     """A USD receivable beside yuan lines: every total is per currency; the amount charts say CNY."""
-    crafted.execute("UPDATE erp_line SET currency = 'USD' WHERE line_id = 'E1'")  # 12,500.00 unknown
+    crafted.execute("UPDATE erp_line SET currency = 'USD' WHERE line_id = ?", [lid("E1")])  # 12,500.00 unknown
     html = render(crafted, tmp_path)
     data = collect(crafted, RUN)
     unknown = next(s for s in data.statuses if s[0] == "unknown")

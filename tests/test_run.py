@@ -17,6 +17,8 @@ from recon.engine import conservation, match
 from recon.errors import ConservationError
 from recon.rules import load_rules
 
+from conftest import reason_codes
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 ERP_HEADER = "单据编号,业务日期,单据类型,客户,币别,汇率,价税合计,税额,本位币价税合计,已核销金额,未核销金额,单据状态,平台订单号,摘要"
@@ -62,13 +64,15 @@ def test_run_writes_results_contract(month, capsys):
     out = month / "out"
     code, stdout, stderr = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")],
                                    capsys)
-    assert code == 1, stdout + stderr  # M…002 differs: an unknown line means exit 1
+    # no bank statement: the run is incomplete (exit 4); M…002 differs, and that break is listed after it
+    assert code == 4, stdout + stderr
+    assert "\nverdict: incomplete" in stdout
     assert "skipped README.txt" in stderr
     assert "platform in 3 lines / CNY 139.90  out 3 / CNY 139.90" in stdout  # amounts carry their currency
     rows = read_results(out)
     assert list(rows[0].keys()) == ["source", "source_file", "source_line", "source_sheet", "channel", "account",
                                     "order_no", "line_type", "currency", "amount", "status", "code",
-                                    "match_group", "explanation"]
+                                    "match_group", "explanation", "finding"]
     by = {(r["source"], r["source_file"], r["source_line"]): r for r in rows}
     sale1 = by[("platform", "alipay/trade.csv", "6")]
     refund1 = by[("platform", "alipay/trade.csv", "8")]
@@ -97,7 +101,11 @@ def test_run_writes_results_contract(month, capsys):
     assert manifest["control_totals"]["erp"]["outside_period"]["count"] == 0
     assert [s["path"] for s in manifest["skipped_files"]] == ["README.txt"]
     assert manifest["skipped_files"][0]["looks_like_ledger"] is False and manifest["skipped_files"][0]["reason"]
-    assert manifest["exit_code"] == 1
+    assert manifest["exit_code"] == 4 and list(manifest)[0] == "verdict"
+    assert manifest["verdict"]["state"] == "incomplete" and manifest["verdict"]["exit_code"] == 4
+    assert reason_codes(manifest) == ["family_missing", "unknown_lines"]
+    assert manifest["verdict"]["reasons"][0]["params"] == {"family": "bank"}
+    assert manifest["verdict"]["reasons"][1]["params"] == {"lines": 2}
     files = {f["path"]: f for f in manifest["inputs"]}
     assert files["alipay/trade.csv"]["lines"] == {"data": 3, "loaded": 3, "duplicate": 0, "quarantined": 0}
     assert files["alipay/trade.csv"]["proofs_passed"] is True
@@ -115,20 +123,15 @@ def test_run_writes_results_contract(month, capsys):
     stored.close()
 
 
-def test_run_clean_month_exits_zero_and_is_deterministic(month, capsys):
-    # Book M…002 correctly: everything matches, every proof passes -> exit 0.
-    (month / "in" / "erp" / "ar.csv").write_bytes(erp_csv(
-        "AR001,2026-01-01,标准应收单,支付宝当面付,人民币,1,100.00,11.50,100.00,0,100.00,已审核,M20260101001,",
-        "AR002,2026-01-01,标准应收单,支付宝当面付,人民币,1,59.90,6.89,59.90,0,59.90,已审核,,订单号:M20260101002",
-        "AR003,2026-01-03,红字应收单,支付宝当面付,人民币,1,-20.00,-2.30,-20.00,0,-20.00,已审核,M20260101001,退款",
-    ))
-    (month / "in" / "README.txt").unlink()
+def test_run_clean_month_exits_zero_and_is_deterministic(clean_month, capsys):
+    # A complete month (platforms, ERP, bank) where everything matches and every proof passes -> exit 0.
+    month = clean_month
     outs = []
     for i in (1, 2):
         out = month / f"out{i}"
         code, stdout, _ = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / f"s{i}.duckdb")],
                                   capsys)
-        assert code == 0, stdout
+        assert code == 0 and "\nverdict: clean" in stdout, stdout
         outs.append(out)
     assert (outs[0] / "results.csv").read_bytes() == (outs[1] / "results.csv").read_bytes()
     # a second run over the same store: files are already loaded, results identical
@@ -147,7 +150,7 @@ def test_run_later_credit_note_joins_group_but_not_matched(month, capsys):
     ))
     out = month / "out"
     code, _, _ = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")], capsys)
-    assert code == 1
+    assert code == 4  # no bank statement: incomplete
     rows = read_results(out)
     late = [r for r in rows if r["source"] == "erp" and r["source_line"] == "3"]
     # never plain matched: the dictionary names it (a credit note booked in the next period)
@@ -171,7 +174,7 @@ def test_run_stops_when_platform_files_span_two_months(month, capsys):
     assert "more than one month" in err and "2026-01" in err and "2026-02" in err and "--period" in err
     code, _, _ = run_cli(["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb"),
                           "--period", "2026-02"], capsys)
-    assert code == 1
+    assert code == 4  # February has platform lines only: incomplete
     rows = read_results(month / "out")
     assert {r["source_file"] for r in rows if r["source"] == "platform"} == {"alipay/feb.csv"}
 
@@ -192,11 +195,12 @@ def test_formula_text_is_neutralised_but_amounts_stay_numbers(month, capsys):
 def _prepared_store(month):
     con = store.connect(":memory:")
     profiles = api.load_profiles()
-    con.execute("CREATE TEMP TABLE run_files (file_id VARCHAR PRIMARY KEY, rel_path VARCHAR)")
+    con.execute(f"CREATE TEMP TABLE {api.RUN_FILES_COLUMNS}")
     for path, rel in api.scan([month / "in"]):
         rep = api.import_file(con, path, profiles, display=rel)
         if rep.status != "unrecognised":
-            con.execute("INSERT INTO run_files VALUES (?, ?)", [rep.file_id, rel])
+            con.execute("INSERT INTO run_files SELECT file_id, ?, sha256 FROM source_file WHERE sha256 = ?",
+                        [rel, rep.file_id])
     start, end = api.period_bounds("2026-01")
     match.build_universe(con, start, end, [("支付宝当面付", "alipay")])
     match.run_passes(con, load_rules())
@@ -214,7 +218,7 @@ def test_conservation_catches_a_dropped_line(month):
 
 def test_conservation_catches_a_line_decided_for_something_outside_the_run(month):
     con = _prepared_store(month)
-    con.execute("INSERT INTO result VALUES ('not-a-line', 'platform', 'matched', 'x', NULL, NULL)")
+    con.execute("INSERT INTO result (line_id, source, status, code, match_group, explanation) VALUES (-1, 'platform', 'matched', 'x', NULL, NULL)")
     with pytest.raises(ConservationError, match="outside the run"):
         conservation.check(con)
 
@@ -300,8 +304,8 @@ def test_quarantined_line_is_reported_and_good_lines_still_load(month, capsys):
     path.write_bytes(text.encode("utf-8"))
     out = month / "out"
     code, stdout, _ = run_cli(["run", str(month / "in"), "--out", str(out), "--db", str(month / "s.duckdb")], capsys)
-    assert code == 1
-    assert "quarantined lines: 1" in stdout
+    assert code == 4  # no bank statement
+    assert "quarantined lines: 1" in stdout and "quarantined_lines: 1 " in stdout
     q = list(csv.DictReader(io.StringIO((out / "quarantine.csv").read_bytes()[3:].decode("utf-8"), newline="")))
     assert len(q) == 1
     assert (q[0]["file"], q[0]["line"], q[0]["column"]) == ("erp/ar.csv", "3", "价税合计")
@@ -363,9 +367,10 @@ def test_empty_input_folder_and_bad_period_are_usage_errors(tmp_path, capsys):
 def test_json_summary_for_scripts(month, capsys):
     code, out, _ = run_cli(["run", str(month / "in"), "--out", str(month / "out"), "--db", str(month / "s.duckdb"),
                             "--json"], capsys)
-    assert code == 1
+    assert code == 4
     summary = json.loads(out)
-    assert summary["exit_code"] == 1 and summary["period"] == "2026-01"
+    assert list(summary)[0] == "verdict" and summary["verdict"]["state"] == "incomplete"
+    assert summary["exit_code"] == 4 and summary["period"] == "2026-01"
     assert summary["by_code"]["matched:order_exact"] == {"count": 4, "amount": "160.00"}
     assert summary["by_code"]["unknown:-"] == {"count": 2, "amount": "109.90"}
     assert summary["outputs"][-1].endswith("manifest.json")

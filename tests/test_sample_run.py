@@ -525,7 +525,11 @@ def test_a_dropped_or_duplicated_line_fails_the_file_proof(clean_run, tmp_path, 
 
     code, manifest, _ = recon_run(src, tmp_path)
     got = by_input(manifest)[rel]
-    assert code == manifest["exit_code"] == 1
+    assert code == manifest["exit_code"] == 4  # a failed proof: the run is incomplete
+    # a line dropped: the file is shorter than its footer says; a line added: the proof fails otherwise
+    shown = {(r["code"], r["params"]["proof"]) for r in manifest["verdict"]["reasons"]
+             if r["code"] in ("file_short", "proof_failed") and r["params"]["path"] == rel}
+    assert ("file_short" if action == "drop" else "proof_failed", proof) in shown
     assert manifest["failed_proofs"] and all(f.startswith(rel + ": ") for f in manifest["failed_proofs"])
     assert f"{rel}: {proof}" in manifest["failed_proofs"]
     assert not got["proofs_passed"] and all(i["proofs_passed"] for i in manifest["inputs"] if i["path"] != rel)

@@ -12,7 +12,7 @@ import zipfile
 
 from click.testing import CliRunner
 
-from conftest import write
+from conftest import reason_codes, write
 from recon.cli import cli
 
 ODD_LEDGER = "日期,摘要,金额,备注\n2026-01-03,货款,100.00,订单 A1\n"
@@ -35,8 +35,10 @@ def test_manifest_json_console_and_report_list_skipped_files(tmp_path):
     out = tmp_path / "out"
     args = ["run", str(inbox), "--out", str(out), "--period", "2026-01", "--db", str(tmp_path / "s.duckdb")]
     res = CliRunner().invoke(cli, args)
-    assert res.exit_code == 1, res.output
+    assert res.exit_code == 4, res.output  # incomplete: a ledger-like file was not read (and no platform, no ERP)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert reason_codes(manifest) == ["family_missing", "family_missing", "skipped_ledger"]
+    assert manifest["verdict"]["reasons"][2]["params"] == {"path": "downloads.zip/bank/odd.csv"}
     skipped = {s["path"]: s for s in manifest["skipped_files"]}
     assert set(skipped) == {"downloads.zip/bank/odd.csv", "README.txt"}
     odd = skipped["downloads.zip/bank/odd.csv"]

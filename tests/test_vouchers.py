@@ -37,7 +37,7 @@ def add_case(con, case_id, code, channel, residual, refs, lines, basis="依据�
              period="2026-01", run_id=RUN):
     """One known case and its correction lines: lines are (account, debit, credit) as text amounts."""
     con.execute("INSERT INTO known_case VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
-                [run_id, case_id, code, channel, period, D(residual), [case_id], refs, f"case {case_id}"])
+                [run_id, case_id, code, channel, period, D(residual), [len(case_id)], refs, f"case {case_id}"])
     for n, (account, debit, credit) in enumerate(lines, start=1):
         con.execute("INSERT INTO correction_line VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, case_id, code, channel, period, n, account, D(debit), D(credit),
@@ -83,11 +83,14 @@ def test_one_balanced_voucher_per_period_code_channel(month):
         ("6601.01", D("14.75"), D("0")), ("1122.01", D("0"), D("14.75"))]
     assert jd.cases == 3 and jd.source_count == 4
     assert jd.source_refs == ("jd.xlsx:9@对账单", "jd.xlsx:10@对账单", "jd.xlsx:11@对账单", "jd.xlsx:12@对账单")
-    # opposite directions on the same accounts stay two lines each (summed by side, never netted away)
+    # opposite directions between one pair of accounts are posted net: one debit, one credit, never the
+    # same account on both sides of one voucher; the explanation keeps the gross of each direction
     sub = vs[2]
     assert [(ln.account, ln.debit, ln.credit) for ln in sub.lines] == [
-        ("sales_discount", D("10.00"), D("0")), ("subsidy_income", D("4.00"), D("0")),
-        ("sales_discount", D("0"), D("4.00")), ("subsidy_income", D("0"), D("10.00"))]
+        ("sales_discount", D("6.00"), D("0")), ("subsidy_income", D("0"), D("6.00"))]
+    assert sub.total == D("6.00") and sub.cases == 2
+    assert "按科目轧差：1 个差异 借 6001.02" in sub.explanation and "共 10.00，1 个差异反向（冲回）共 4.00，净额 6.00" \
+        in sub.explanation
 
 
 def test_explanation_cites_code_basis_and_source_lines(month):
@@ -110,9 +113,13 @@ def test_voucher_totals_per_code_equal_the_known_residuals(month):
     totals = {}
     for v in vs:
         totals[v.code] = totals.get(v.code, D("0")) + v.total
-    assert totals == expected == {"FEE_PERIOD_MISMATCH": D("17.75"), "SUBSIDY_CLASSIFICATION": D("14.00")}
+    assert expected == {"FEE_PERIOD_MISMATCH": D("17.75"), "SUBSIDY_CLASSIFICATION": D("14.00")}
+    # the subsidy voucher is netted (10.00 one way, 4.00 back): it posts the net of its residuals
+    assert totals == {"FEE_PERIOD_MISMATCH": D("17.75"), "SUBSIDY_CLASSIFICATION": D("6.00")}
     controls = {c["code"]: c for c in code_controls(month, RUN, vs)}
     assert controls["REFUND_IN_REVIEW"]["vouchers"] == 0 and controls["REFUND_IN_REVIEW"]["corrected_cases"] == 0
+    assert controls["SUBSIDY_CLASSIFICATION"]["residual_abs_corrected"] == D("14.00")
+    assert controls["SUBSIDY_CLASSIFICATION"]["due"] == D("6.00") and controls["SUBSIDY_CLASSIFICATION"]["netted"]
     assert all(c["agrees"] for c in controls.values())
 
 
@@ -121,8 +128,53 @@ def test_a_correction_that_disagrees_with_its_residual_is_reported(month):
              [("platform_fee_expense", "1.10", "0"), ("accounts_receivable_platform", "0", "1.10")])
     controls = {c["code"]: c for c in code_controls(month, RUN, build_vouchers(month, RUN, load_accounts()))}
     assert not controls["FEE_PERIOD_MISMATCH"]["agrees"]
-    assert controls["FEE_PERIOD_MISMATCH"]["voucher_total"] - controls["FEE_PERIOD_MISMATCH"][
-        "residual_abs_corrected"] == D("0.10")
+    assert controls["FEE_PERIOD_MISMATCH"]["voucher_total"] - controls["FEE_PERIOD_MISMATCH"]["due"] == D("0.10")
+
+
+def test_a_netted_correction_that_disagrees_with_its_residual_is_reported(month):
+    """The netted control reads each case's |residual| and only the direction of its correction: a
+    reversal posted at the wrong amount is caught though the voucher balances."""
+    add_case(month, "S3", "SUBSIDY_CLASSIFICATION", "tmall", "-1.00", ["tm.csv:9"],
+             [("subsidy_income", "1.50", "0"), ("sales_discount", "0", "1.50")])
+    vs = build_vouchers(month, RUN, load_accounts())
+    controls = {c["code"]: c for c in code_controls(month, RUN, vs)}
+    sub = controls["SUBSIDY_CLASSIFICATION"]
+    assert (sub["voucher_total"], sub["due"], sub["agrees"]) == (D("4.50"), D("5.00"), False)
+
+
+def test_a_netted_voucher_whose_cases_cancel_posts_nothing():
+    con = new_store()
+    add_case(con, "A1", "FEE_PERIOD_MISMATCH", "jd", "-5.00", ["jd.xlsx:2"],
+             [("platform_fee_expense", "5.00", "0"), ("accrued_platform_fees", "0", "5.00")])
+    add_case(con, "A2", "FEE_PERIOD_MISMATCH", "jd", "5.00", ["jd.xlsx:3"],
+             [("accrued_platform_fees", "5.00", "0"), ("platform_fee_expense", "0", "5.00")])
+    add_case(con, "B1", "FEE_PERIOD_MISMATCH", "pdd", "-2.00", ["pdd.csv:2"],
+             [("platform_fee_expense", "2.00", "0"), ("accrued_platform_fees", "0", "2.00")])
+    vs = build_vouchers(con, RUN, load_accounts())
+    assert [(v.number, v.channel, v.total) for v in vs] == [("RC202601-0001", "pdd", D("2.00"))]
+    (c,) = code_controls(con, RUN, vs)
+    assert (c["due"], c["voucher_total"], c["agrees"]) == (D("2.00"), D("2.00"), True)
+
+
+def test_fee_accrual_and_its_reversal_never_debit_and_credit_one_account():
+    """FEE_PERIOD_MISMATCH: fees charged (accrued) and a commission returned (reversed) in one channel
+    post one net accrual, 借 销售费用-平台服务费 贷 其他应付款-应付平台费用, as an accountant books it."""
+    con = new_store()
+    for i, amt in enumerate(["-10.35", "-4.45", "-0.90"]):
+        add_case(con, f"F{i}", "FEE_PERIOD_MISMATCH", "jd", amt, [f"jd.xlsx:{i + 2}@对账单"],
+                 [("platform_fee_expense", amt[1:], "0"), ("accrued_platform_fees", "0", amt[1:])])
+    add_case(con, "R0", "FEE_PERIOD_MISMATCH", "jd", "4.45", ["jd.xlsx:9@对账单"],
+             [("platform_fee_expense", "-4.45", "0"), ("accrued_platform_fees", "0", "-4.45")])
+    (v,) = build_vouchers(con, RUN, load_accounts())
+    assert [(ln.account_code, ln.account_name, ln.debit, ln.credit) for ln in v.lines] == [
+        ("6601.01", "销售费用-平台服务费", D("11.25"), D("0.00")),
+        ("2241.02", "其他应付款-应付平台费用", D("0.00"), D("11.25"))]
+    assert len({ln.account for ln in v.lines}) == len(v.lines), "each account once"
+    assert "3 个差异 借 6601.01 销售费用-平台服务费 贷 2241.02 其他应付款-应付平台费用 共 15.70" in v.explanation
+    assert "1 个差异反向（冲回）共 4.45，净额 11.25 入账" in v.explanation
+    (c,) = code_controls(con, RUN, [v])
+    assert (c["residual_abs_corrected"], c["due"], c["voucher_total"], c["agrees"]) == (
+        D("20.15"), D("11.25"), D("11.25"), True)
 
 
 def test_negative_debit_is_posted_as_a_credit():
@@ -182,7 +234,7 @@ def read_generic(path: Path):
 
 def test_generic_layout_and_byte_identical_reexport(month, tmp_path):
     paths = write_vouchers(month, RUN, tmp_path / "a")
-    assert [p.name for p in paths] == ["vouchers.csv", "voucher_sources.csv"]
+    assert [p.name for p in paths] == ["vouchers.csv", "voucher_sources.csv", "decision_sources.csv"]
     rows = read_generic(tmp_path / "a" / "vouchers.csv")
     assert tuple(rows[0].keys()) == GENERIC_COLUMNS
     assert rows[0]["voucher_no"] == "RC202601-0001" and rows[0]["date"] == "2026-01-31"
@@ -282,9 +334,16 @@ def test_property_every_voucher_balances_and_totals_follow_residuals(cases):
         add_case(con, f"C{i:03d}", code, channel, str(amt), [f"f.csv:{i + 2}"],
                  [(pair[0], str(abs(amt)), "0"), (pair[1], "0", str(abs(amt)))])
     vs = build_vouchers(con, RUN, load_accounts())
-    assert len(vs) == len({(c, ch) for c, ch, _ in cases})
+    # one pair of accounts per voucher: posted net, so a voucher is |Σ residual| of its cases, and one
+    # whose cases cancel is no voucher
+    net: dict = {}
+    for code, channel, cents in cases:
+        net[(code, channel)] = net.get((code, channel), 0) + cents
+    assert {(v.code, v.channel): v.total for v in vs} == {
+        k: D(abs(c)).scaleb(-2) for k, c in net.items() if c}
     for v in vs:
         assert sum(ln.debit for ln in v.lines) == sum(ln.credit for ln in v.lines)
+        assert len({ln.account for ln in v.lines}) == len(v.lines) == 2
     assert all(c["agrees"] for c in code_controls(con, RUN, vs))
     assert [v.number for v in vs] == [f"RC202601-{n:04d}" for n in range(1, len(vs) + 1)]
     con.close()
@@ -360,8 +419,8 @@ def test_cli_runs_and_vouchers(tmp_path, capsys):
                               "--voucher-format", "u8"], capsys)
     assert code == 0, err
     assert "1 voucher(s), 2 lines" in out and "FEE_PERIOD_MISMATCH" in out
-    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["voucher_sources.csv", "vouchers.csv",
-                                                                   "vouchers_u8.csv"]
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == [
+        "decision_sources.csv", "voucher_sources.csv", "vouchers.csv", "vouchers_u8.csv"]
     code, out, err = run_cli(["vouchers", "--db", str(db), "--out", str(tmp_path / "v"), "--run", "R-nope"], capsys)
     assert code == 2 and "no run R-nope" in err and "recon runs" in err
 

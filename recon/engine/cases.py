@@ -19,10 +19,13 @@ explains each. Amounts are DECIMAL(18,2), signed from the company's side (+ mone
 
 from __future__ import annotations
 
+from recon import store
 from recon.engine.steps import Step, runner, values_table
 from recon.sql.bind import in_list
 
 MONEY = "DECIMAL(18,2)"
+# two rates for one day: the first by the lines' provenance ids, as before the ids were integers
+FX_REF = store.LINE_REF_SQL.format(sha="sf.sha256", sheet="x.source_sheet", line="x.source_line")
 # name -> SQL type: the case variables (the allow-list of columns for detection/correction expressions)
 CASE_COLUMNS = {
     "case_kind": "VARCHAR", "source": "VARCHAR", "channel": "VARCHAR", "order_no": "VARCHAR",
@@ -143,10 +146,11 @@ def _context(params) -> list[Step]:
         WHERE source = 'platform' AND in_period AND order_record AND fee_amount IS NOT NULL AND fee_amount <> 0
           AND line_type IN ('sale', 'refund') GROUP BY channel""", writes="c_feecol"),
     # an ERP line in a foreign currency against the published rate of its own business date
-    Step("cases.fx", """CREATE OR REPLACE TEMP TABLE c_fx AS
+    Step("cases.fx", f"""CREATE OR REPLACE TEMP TABLE c_fx AS
         SELECT o.line_id, o.amount AS foreign_amount, o.exchange_rate AS erp_rate, f.rate AS fx_rate_on_date,
                CAST(round(o.amount * f.rate, 2) - o.amount_local AS DECIMAL(18,2)) AS fx_local_diff
-        FROM c_open o JOIN (SELECT rate_date, currency, any_value(rate ORDER BY line_id) AS rate FROM fx_rate
+        FROM c_open o JOIN (SELECT x.rate_date, x.currency, any_value(x.rate ORDER BY {FX_REF}) AS rate
+                            FROM fx_rate x JOIN source_file sf USING (file_id)
                             GROUP BY ALL) f ON f.currency = o.currency AND f.rate_date = o.movement_date
         WHERE o.source = 'erp' AND o.currency IS NOT NULL AND o.currency <> 'CNY'""", writes="c_fx")]
 
@@ -241,8 +245,9 @@ def _lines(params) -> Step:
             -- (only orders with an open line: a partition is one order's, so it is still whole)
             SELECT line_id, count(*) OVER w AS dup_count,
                    row_number() OVER (PARTITION BY order_no, line_type, amount, movement_date
-                                      ORDER BY bill_no, source_file, source_line, line_id) AS dup_rank
-            FROM (SELECT u.*, e.bill_no FROM universe u JOIN erp_line e USING (line_id)
+                                      ORDER BY bill_no, source_file, source_line, ref) AS dup_rank
+            FROM (SELECT u.*, e.bill_no, lr.ref FROM universe u JOIN erp_line e USING (line_id)
+                  JOIN line_ref lr USING (line_id)
                   WHERE u.source = 'erp' AND u.order_no IS NOT NULL
                     AND u.order_no IN (SELECT order_no FROM c_open))
             WINDOW w AS (PARTITION BY order_no, line_type, amount, movement_date)),
@@ -267,7 +272,7 @@ def _lines(params) -> Step:
                           AND {PAYER_KEY.format(x="account")} IN (SELECT {PAYER_KEY.format(x="counterparty")}
                                                                   FROM c_open WHERE source = 'bank')
                         GROUP BY 1)
-        SELECT 'K' || substr(md5(o.line_id), 1, 16) AS case_id, 'line' AS case_kind, o.line_id,
+        SELECT 'K' || substr(md5(lr.ref), 1, 16) AS case_id, 'line' AS case_kind, o.line_id,
                o.source, o.channel, o.order_no, o.line_type, o.currency, o.amount, o.amount AS residual,
                CASE WHEN o.source = 'platform' THEN o.amount ELSE 0 END AS platform_sum,
                CASE WHEN o.source = 'erp' THEN o.amount ELSE 0 END AS erp_sum,
@@ -309,6 +314,7 @@ def _lines(params) -> Step:
                CASE WHEN o.source = 'bank' THEN coalesce(am.n, 0) END AS erp_same_amount,
                o.memo, CASE WHEN o.source = 'bank' THEN coalesce(py.n, 0) END AS payer_erp_docs
         FROM c_open o JOIN case_member cm USING (line_id)
+        JOIN line_ref lr ON lr.line_id = o.line_id  -- the case id, from the line's provenance (recon.engine.refs)
         LEFT JOIN case_groups g ON g.case_id = cm.cgroup
         LEFT JOIN c_chan ch ON ch.channel = o.channel
         LEFT JOIN c_audit a ON a.order_no = o.order_no

@@ -16,6 +16,7 @@ keep the status of their order leg; the bank line reports the cash leg.
 
 from __future__ import annotations
 
+from recon.engine.findings import finding
 from recon.engine.steps import Step
 from recon.rules import MatchPass
 from recon.sql.bind import in_list
@@ -32,12 +33,13 @@ def steps(p: MatchPass) -> list[Step]:
         # one row per batch: the explicit key, its lines' sum and the day it was paid out
         side = Step(f"{name}.side",
             f"""CREATE OR REPLACE TEMP TABLE cash_side AS
-            SELECT 'B' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16) AS side_id,
+            SELECT 'B' || substr(md5(string_agg(lr.ref, ',' ORDER BY lr.ref)), 1, 16) AS side_id,
                    any_value(channel) || ' 结算批次 ' || payout_ref || ': ' || CAST(count(*) AS VARCHAR)
                        || ' 行合计 ' || CAST(sum(amount) AS VARCHAR) AS label,
                    sum(amount) AS amount, max(payout_date) AS side_date, bool_or(in_period) AS any_in,
-                   string_agg(line_id, ',' ORDER BY line_id) AS members
-            FROM universe
+                   string_agg(lr.ref, ',' ORDER BY lr.ref) AS members,
+                   'B' || substr(md5(string_agg(lr.ref, ',' ORDER BY lr.ref)), 1, 16) AS side_ref
+            FROM universe JOIN line_ref lr USING (line_id)
             WHERE source = 'platform' AND payout_ref IS NOT NULL AND line_type IN ({ptypes})
             GROUP BY channel, payout_ref""", params, "cash_side")
         sign = ""
@@ -48,21 +50,23 @@ def steps(p: MatchPass) -> list[Step]:
                    coalesce(u.channel, '') || ' 提现 ' || CAST(u.amount AS VARCHAR) || ' ('
                        || CAST(u.movement_date AS VARCHAR) || ', ' || u.source_file || ':'
                        || CAST(u.source_line AS VARCHAR) || ')' AS label,
-                   u.amount, u.movement_date AS side_date, u.in_period AS any_in, u.line_id AS members
-            FROM universe u ANTI JOIN result r USING (line_id)
+                   u.amount, u.movement_date AS side_date, u.in_period AS any_in, lr.ref AS members,
+                   lr.ref AS side_ref
+            FROM universe u ANTI JOIN result r USING (line_id) JOIN line_ref lr USING (line_id)
             WHERE u.source = 'platform' AND u.line_type IN ({ptypes}) AND (u.in_period OR u.after_period)""",
             params, "cash_side")
         sign = "-"
     pairs = Step(f"{name}.pairs",
         f"""CREATE OR REPLACE TEMP TABLE cash_pairs AS
-        SELECT s.side_id, s.label, s.members, b.line_id AS b_id,
+        SELECT s.side_id, s.side_ref, s.label, s.members, b.line_id AS b_id, b.ref AS b_ref,
                '银行 ' || CAST(b.amount AS VARCHAR) || ' (' || CAST(b.movement_date AS VARCHAR) || ', '
                    || b.source_file || ':' || CAST(b.source_line AS VARCHAR) || ')' AS b_label,
                {sign}s.amount - b.amount AS residual
         FROM cash_side s
         -- bank lines no earlier step decided, as an anti join DuckDB can spill (not NOT IN over every
         -- result line); result.line_id is NOT NULL, so it keeps exactly the lines NOT IN kept
-        JOIN (SELECT u.* FROM universe u ANTI JOIN result r USING (line_id)) b ON b.source = 'bank' AND b.line_type IN ({btypes})
+        JOIN (SELECT u.*, lr.ref FROM universe u ANTI JOIN result r USING (line_id) JOIN line_ref lr USING (line_id)) b
+             ON b.source = 'bank' AND b.line_type IN ({btypes})
              AND b.amount BETWEEN {sign}s.amount - CAST($tol AS DECIMAL(18,2))
                               AND {sign}s.amount + CAST($tol AS DECIMAL(18,2))
              AND date_diff('day', s.side_date, b.movement_date) BETWEEN $lo AND $hi
@@ -72,32 +76,37 @@ def steps(p: MatchPass) -> list[Step]:
         SELECT *, count(*) OVER (PARTITION BY side_id) AS n_bank, count(*) OVER (PARTITION BY b_id) AS n_side
         FROM cash_pairs""", writes="cash_deg")
     out = [side, pairs, deg]
-    group = "'G' || substr(md5(members || ',' || b_id), 1, 16)"
+    # ids and candidate order from provenance ids (recon.engine.refs): side_ref, members, b_ref
+    group = "'G' || substr(md5(members || ',' || b_ref), 1, 16)"
     explain = ("label || ' = ' || b_label || CASE WHEN residual <> 0 THEN ', 差额 ' || "
-               "CAST(residual AS VARCHAR) || ' 在容差内' ELSE '' END")
+               "CAST(residual AS VARCHAR) || ' 在容差内' ELSE '' END, "
+               f"CASE WHEN residual = 0 THEN {finding('BALANCED')} "
+               f"ELSE {finding('WITHIN_TOLERANCE', diff='residual', tolerance='$tol')} END")
     # unambiguous pairs: the bank line, and for one-to-one also the payout line
     out.append(Step(f"{name}.matched.bank",
         f"""INSERT INTO result
         SELECT b_id, 'bank', 'matched', $name, {group}, {explain} FROM cash_deg WHERE n_bank = 1 AND n_side = 1""",
-        {"name": p.name}, "result"))
+        {"name": p.name, "tol": str(p.tolerance)}, "result"))
     if not p.group_by:
         out.append(Step(f"{name}.matched.platform",
             f"""INSERT INTO result
             SELECT side_id, 'platform', 'matched', $name, {group}, {explain}
-            FROM cash_deg WHERE n_bank = 1 AND n_side = 1""", {"name": p.name}, "result"))
+            FROM cash_deg WHERE n_bank = 1 AND n_side = 1""", {"name": p.name, "tol": str(p.tolerance)}, "result"))
     # ambiguous: every line involved goes to review with its candidates
     out.append(Step(f"{name}.review.bank",
-        """INSERT INTO result
-        SELECT b_id, 'bank', 'review', $name, 'R' || substr(md5(string_agg(side_id, ',' ORDER BY side_id)), 1, 16),
-               '多个候选, 需人工确认: ' || string_agg(label, '; ' ORDER BY side_id)
+        f"""INSERT INTO result
+        SELECT b_id, 'bank', 'review', $name, 'R' || substr(md5(string_agg(side_ref, ',' ORDER BY side_ref)), 1, 16),
+               '多个候选, 需人工确认: ' || string_agg(label, '; ' ORDER BY side_ref),
+               {finding("AMBIGUOUS_CANDIDATES", candidates="count(*)")}
         FROM cash_deg WHERE b_id IN (SELECT b_id FROM cash_deg WHERE n_bank > 1 OR n_side > 1)
         GROUP BY b_id""", {"name": p.name}, "result"))
     if not p.group_by:
         out.append(Step(f"{name}.review.platform",
-            """INSERT INTO result
+            f"""INSERT INTO result
             SELECT side_id, 'platform', 'review', $name,
-                   'R' || substr(md5(string_agg(b_id, ',' ORDER BY b_id)), 1, 16),
-                   '多个候选, 需人工确认: ' || string_agg(b_label, '; ' ORDER BY b_id)
+                   'R' || substr(md5(string_agg(b_ref, ',' ORDER BY b_ref)), 1, 16),
+                   '多个候选, 需人工确认: ' || string_agg(b_label, '; ' ORDER BY b_ref),
+                   {finding("AMBIGUOUS_CANDIDATES", candidates="count(*)")}
             FROM cash_deg WHERE side_id IN (SELECT side_id FROM cash_deg WHERE n_bank > 1 OR n_side > 1)
             GROUP BY side_id""", {"name": p.name}, "result"))
     return out

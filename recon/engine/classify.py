@@ -30,12 +30,13 @@ import duckdb
 
 from recon.dictionary import Dictionary, template_sql
 from recon.engine import cases, outcome
+from recon.engine.findings import finding, then
 from recon.engine.steps import Runner, Step, runner, values_table
 from recon.errors import ReconError
 from recon.sql.bind import in_list
 
 KNOWN_CASE_DDL = """CREATE OR REPLACE TEMP TABLE known_case_tmp (case_id VARCHAR, code VARCHAR, channel VARCHAR,
-    period VARCHAR, residual DECIMAL(18,2), line_ids VARCHAR[], source_refs VARCHAR[], explanation VARCHAR,
+    period VARCHAR, residual DECIMAL(18,2), line_ids BIGINT[], source_refs VARCHAR[], explanation VARCHAR,
     blocks_close BOOLEAN)"""
 CORRECTION_DDL = """CREATE OR REPLACE TEMP TABLE correction_tmp (case_id VARCHAR, code VARCHAR, channel VARCHAR,
     period VARCHAR, line_no INTEGER, account VARCHAR, debit DECIMAL(18,2), credit DECIMAL(18,2),
@@ -252,26 +253,30 @@ def _apply(rules) -> list[Step]:
     """
     order_pass = next((p.name for p in rules.passes if p.leg == "order"), "order")
     fee_pass = next((p.name for p in rules.passes if p.leg == "fee"), "fees")
-    verdict = Step("classify.verdicts", """CREATE OR REPLACE TEMP TABLE c_verdict AS
+    verdict = Step("classify.verdicts", f"""CREATE OR REPLACE TEMP TABLE c_verdict AS
         -- the engine's own finding (the fee check, the order's sums) stays after the dictionary's verdict
         WITH known AS (
             SELECT d.line_id, 'known' AS status, d.code, d.grp AS match_group,
-                   f.explanation || coalesce('; ' || r.explanation, '') AS explanation
+                   f.explanation || coalesce('; ' || r.explanation, '') AS explanation,
+                   {then(finding("DICTIONARY_ENTRY", code="d.code", residual="f.residual"), "r.finding")} AS finding
             FROM c_decided d JOIN c_fin f USING (case_id) JOIN result r ON r.line_id = d.line_id),
         rest AS (
             SELECT r.line_id, 'matched' AS status, CASE WHEN cm.cgroup LIKE 'F%' THEN $fee ELSE $ord END AS code,
                    r.match_group,
                    '除去单列的已知差异 (' || k.codes || ') 后其余行平衡: 平台 '
-                       || CAST(k.money_side AS VARCHAR) || ' = ERP ' || CAST(k.erp_side AS VARCHAR) AS explanation
+                       || CAST(k.money_side AS VARCHAR) || ' = ERP ' || CAST(k.erp_side AS VARCHAR) AS explanation,
+                   {finding("REMAINDER_BALANCED", codes="k.codes", platform="k.money_side", erp="k.erp_side")}
+                       AS finding
             FROM result r JOIN case_member cm ON cm.line_id = r.line_id JOIN (
                 SELECT c.cgroup, string_agg(DISTINCT c.code, ', ' ORDER BY c.code) AS codes,
                        any_value(r.money_side) AS money_side, any_value(r.erp_side) AS erp_side
                 FROM c_carve c JOIN c_rest r USING (cgroup) GROUP BY c.cgroup) k USING (cgroup)
             WHERE r.status = 'unknown' AND NOT EXISTS (SELECT 1 FROM known x WHERE x.line_id = r.line_id)),
         two AS (
-            SELECT line_id, status, code, match_group, explanation FROM (
+            SELECT line_id, status, code, match_group, explanation, finding FROM (
                 SELECT r.line_id, r.status, r.code, r.match_group,
                        coalesce(r.explanation, '') || '; 需要两个原因同时成立, 字典不单独归类: ' || p.names AS explanation,
+                       {then("r.finding", finding("TWO_CAUSES", pairs="p.names"))} AS finding,
                        row_number() OVER (PARTITION BY r.line_id ORDER BY c.case_id) AS n
                 FROM (SELECT c.case_id, string_agg(ea.code || ' + ' || eb.code, '; ' ORDER BY ea.code, eb.code) AS names
                       FROM c_pairs c JOIN c_entry ea ON ea.entry_no = c.a JOIN c_entry eb ON eb.entry_no = c.b
@@ -285,7 +290,8 @@ def _apply(rules) -> list[Step]:
             WHERE n = 1)
         SELECT * FROM known UNION ALL SELECT * FROM rest UNION ALL SELECT * FROM two""",
         {"fee": fee_pass, "ord": order_pass}, "c_verdict")
-    return [verdict, outcome.amend("classify.apply", "c_verdict", ("status", "code", "match_group", "explanation"))]
+    return [verdict, outcome.amend("classify.apply", "c_verdict",
+                                   ("status", "code", "match_group", "explanation", "finding"))]
 
 
 def run(con, period: str, period_start, period_end, d: Dictionary, channels, rules) -> dict:

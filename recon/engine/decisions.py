@@ -10,7 +10,8 @@ Decisions have a lifecycle: ``recon resolve --revoke ID`` revokes one (logged in
 ``decision_revocation``, never deleted), and a new decision over a line an in-force decision
 already covers is refused, naming it. Should two decisions over one line still meet in a run (a
 store written before that check), the earlier one is applied and the later one is stale: a line is
-never decided twice.
+never decided twice. Decisions and revocations are events in the run log (``recon.runlog``): one
+altered afterwards is found by ``recon verify``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from recon import runlog
 from recon.engine import ledger
+from recon.engine.findings import finding
 from recon.engine.steps import Step, runner
 from recon.errors import ReconError
 
@@ -27,9 +30,9 @@ FINGERPRINT = ("md5(string_agg(line_id || '|' || CAST(amount AS VARCHAR) || '|' 
 KINDS = ("match", "accept")
 
 
-def find_lines(con, refs=(), group: str | None = None) -> list[str]:
+def find_lines(con, refs=(), group: str | None = None) -> list[int]:
     """Line ids for ``FILE:LINE[@SHEET]`` references (as results.csv shows them) or a match group of the last run."""
-    ids: list[str] = []
+    ids: list[int] = []
     ledger.ensure(con)
     if group:
         run = con.execute("SELECT run_id FROM run ORDER BY started_at DESC, run_id DESC LIMIT 1").fetchone()
@@ -81,7 +84,7 @@ def in_force(con):
             ORDER BY d.decision_id""").fetchall()
 
 
-def record(con, line_ids: list[str], kind: str, reason: str, by: str) -> int:
+def record(con, line_ids: list[int], kind: str, reason: str, by: str) -> int:
     """Store a decision; return its id. Refused when an in-force decision already covers one of its lines."""
     if kind not in KINDS:
         raise ReconError(f"kind must be one of {', '.join(KINDS)}")
@@ -94,14 +97,16 @@ def record(con, line_ids: list[str], kind: str, reason: str, by: str) -> int:
                 f"{len(shared)} of these lines {'is' if len(shared) == 1 else 'are'} already covered by decision "
                 f"#{decision_id} ({'accept' if old_kind == 'accept' else 'match'}, by {old_by}: {old_reason}); "
                 f"revoke it first (recon resolve --revoke {decision_id} --reason … --by …), then decide again")
-    con.execute("CREATE OR REPLACE TEMP TABLE decided_lines (line_id VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE decided_lines (line_id BIGINT)")
     con.executemany("INSERT INTO decided_lines VALUES (?)", [(i,) for i in line_ids])
     ledger.ensure(con)
     fp = con.execute(f"SELECT {FINGERPRINT} FROM ledger_line WHERE line_id IN (SELECT line_id FROM decided_lines)"
                      ).fetchone()[0]
     new_id = con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM decision").fetchone()[0]
-    con.execute("INSERT INTO decision VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [new_id, kind, dt.datetime.now().replace(microsecond=0), by, reason, line_ids, fp])
+    with runlog.logged(con):  # the decision and its event in the run log commit together
+        con.execute("INSERT INTO decision VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [new_id, kind, dt.datetime.now().replace(microsecond=0), by, reason, line_ids, fp])
+        runlog.append(con, "decision", runlog.decision_fact(con, new_id))
     return new_id
 
 
@@ -115,8 +120,10 @@ def revoke(con, decision_id: int, reason: str, by: str) -> None:
                        [decision_id]).fetchone()
     if done:
         raise ReconError(f"decision #{decision_id} was already revoked by {done[0]} at {done[1]:%Y-%m-%d %H:%M}")
-    con.execute("INSERT INTO decision_revocation VALUES (?, ?, ?, ?)",
-                [decision_id, dt.datetime.now().replace(microsecond=0), by, reason])
+    with runlog.logged(con):
+        con.execute("INSERT INTO decision_revocation VALUES (?, ?, ?, ?)",
+                    [decision_id, dt.datetime.now().replace(microsecond=0), by, reason])
+        runlog.append(con, "revoke", runlog.revocation_fact(con, decision_id))
 
 
 def apply(con) -> dict:
@@ -147,12 +154,13 @@ def apply(con) -> dict:
         FROM s LEFT JOIN fits f USING (decision_id) LEFT JOIN blocked b USING (decision_id)""",
         writes="decision_state"),
         Step("decisions.apply",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT u.line_id, u.source, 'matched', 'decision:' || CAST(s.decision_id AS VARCHAR),
                'D' || CAST(s.decision_id AS VARCHAR),
                '人工决定 #' || CAST(s.decision_id AS VARCHAR) || ' (' || s.created_by || ', '
                    || strftime(s.created_at, '%Y-%m-%d %H:%M') || ', '
-                   || CASE s.kind WHEN 'accept' THEN '接受差异' ELSE '指定配对' END || '): ' || s.reason
+                   || CASE s.kind WHEN 'accept' THEN '接受差异' ELSE '指定配对' END || '): ' || s.reason,
+               {finding("MANUAL_DECISION", id="s.decision_id", kind="s.kind")}
         FROM decision_state s JOIN universe u ON list_contains(s.line_ids, u.line_id)
         WHERE s.fit""", writes="result"))
     applied = [row[0] for row in r.fetch(Step("decisions.applied",

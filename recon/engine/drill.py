@@ -34,7 +34,7 @@ ranks either side — O((N + M) log M), never N × M and never one query per lin
 
 Tables this module builds (temp, on the run's connection):
 
-``drill_out(line_id, layer, finding, detail_json)`` — one row per drilled line; ``run_drilldown`` and
+``drill_out(line_id, layer, finding, detail_json, finding_code)`` — one row per drilled line; ``run_drilldown`` and
 ``run_root_cause`` are what ``recon.api._record_run`` stores in ``drilldown`` and ``root_cause``.
 
 ``detail_json`` (what the HTML report renders; keys always present, lists possibly empty)::
@@ -62,11 +62,15 @@ Amounts are strings (exact decimals, never floats); dates ``YYYY-MM-DD``; times
 
 from __future__ import annotations
 
+from recon import store
 from recon.engine import ledger, outcome
+from recon.engine.findings import finding, then
 from recon.engine.steps import Step, runner
 from recon.io import records
 
 TOP = 3  # candidates kept per line
+# ties between candidates go by the lines' provenance ids (recon.engine.refs), never their integers
+SCOPE_REF = store.LINE_REF_SQL.format(sha="sf.sha256", sheet="{a}.source_sheet", line="{a}.source_line")
 NEAR = 5  # amount neighbours looked at on each side of a line's position, per other source
 # Each money line of an order (a platform line with a non-zero amount) is the effect of the order's
 # latest status change at or before it, on its money date or the day before (a T+1 bill); the platform
@@ -114,8 +118,9 @@ def scope_from_run(con) -> None:
             {keyed})
         SELECT u.line_id, u.source, u.file_id, u.source_file, u.source_line, u.source_sheet, u.channel,
                u.order_no, drill_okey(u.order_no) AS okey, u.line_type, u.currency, u.amount, u.movement_date,
-               r.status, r.code, r.match_group
-        FROM universe u SEMI JOIN reach USING (line_id) LEFT JOIN result r USING (line_id)""", writes="drill_scope"))
+               r.status, r.code, r.match_group, {SCOPE_REF.format(a="u")} AS ref
+        FROM universe u SEMI JOIN reach USING (line_id) LEFT JOIN result r USING (line_id)
+        JOIN source_file sf ON sf.file_id = u.file_id""", writes="drill_scope"))
 
 
 def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
@@ -141,8 +146,9 @@ def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
         SELECT x.line_id, x.source, x.file_id, coalesce(f.rel_path, x.source_name) AS source_file, x.source_line,
                x.source_sheet, coalesce(x.run_channel, x.channel) AS channel, x.order_no,
                drill_okey(x.order_no) AS okey, x.line_type, x.currency, x.amount, x.movement_date,
-               x.status, x.code, x.match_group
+               x.status, x.code, x.match_group, {SCOPE_REF.format(a="x")} AS ref
         FROM (SELECT * FROM ran UNION ALL BY NAME SELECT * FROM extra) x
+        JOIN source_file sf ON sf.file_id = x.file_id
         LEFT JOIN run_file f ON f.run_id = $run AND f.file_id = x.file_id""",
         {"run": run_id, "key": order_key}, "drill_scope"))
 
@@ -179,7 +185,7 @@ def _layer1(con) -> None:
         """CREATE OR REPLACE TEMP TABLE drill_pair AS
         WITH open AS (
             SELECT line_id, source, abs(amount) AS mag,
-                   row_number() OVER (PARTITION BY source ORDER BY abs(amount), line_id) AS rk
+                   row_number() OVER (PARTITION BY source ORDER BY abs(amount), ref) AS rk
             FROM drill_scope WHERE amount IS NOT NULL AND (status IS NULL OR status IN ('unknown', 'review'))),
         -- (source, magnitude) is unique here, so the ASOF join below has exactly one answer
         first_rk AS (SELECT source, mag, min(rk) AS rk FROM open GROUP BY ALL),
@@ -205,7 +211,7 @@ def _layer1(con) -> None:
                        AND 'platform' IN (t.source, c.source) THEN -1 ELSE 1 END - c.amount AS gap,
                    date_diff('day', c.movement_date, t.movement_date) AS days,
                    row_number() OVER (PARTITION BY p.tid ORDER BY p.by_key DESC, abs(gap) NULLS LAST,
-                                      abs(days) NULLS LAST, p.cid) AS rank
+                                      abs(days) NULLS LAST, c.ref) AS rank
             FROM pairs p JOIN drill_t t ON t.line_id = p.tid JOIN drill_scope c ON c.line_id = p.cid
             -- a line of another channel is no counterpart (bank lines and unmapped ERP customers have none)
             WHERE p.by_key OR t.channel IS NULL OR c.channel IS NULL OR t.channel = c.channel
@@ -395,7 +401,18 @@ def _conclude(con) -> None:
                          || coalesce(CAST((best).c.movement_date AS VARCHAR), '-') || ', '
                          || coalesce((best).c.status, 'not in this run') || ')'
                          || CASE WHEN diff_en IS NULL THEN ', every field agrees' ELSE '; ' || diff_en END END
-                END AS finding_en
+                END AS finding_en,
+                CASE layer
+                WHEN 3 THEN {finding("DRILL_STATUS_NO_MONEY", time="strftime((last).event_time, '%Y-%m-%d %H:%M:%S')",
+                                     event="(last).event", status="(last).new_status")}
+                WHEN 2 THEN {finding("DRILL_RECORD_NOT_FINAL", ref="(state).file || ':' || CAST((state).line AS VARCHAR)",
+                                     field="(state).name", value="(state).value")}
+                ELSE CASE WHEN best IS NULL THEN {finding("DRILL_NO_CANDIDATE")}
+                    ELSE {finding("DRILL_NEAREST", source="(best).c.source",
+                                  ref="(best).c.source_file || ':' || CAST((best).c.source_line AS VARCHAR)",
+                                  differences="array_to_string(list_transform((best).diffs, "
+                                              "lambda d: d.field || coalesce('=' || d.delta, '')), ', ')")} END
+                END AS finding_code
             FROM joined)
         SELECT line_id, layer, finding,
                CAST(json_object('line', to_json({_LINE_JSON.replace('{a}', 'said')}), 'stop_layer', layer,
@@ -403,7 +420,8 @@ def _conclude(con) -> None:
                     'layer1', json_object('candidates', coalesce(to_json(candidates), '[]'::JSON)),
                     'layer2', json_object('records', coalesce(to_json(records), '[]'::JSON)),
                     'layer3', json_object('events', coalesce(to_json(events), '[]'::JSON))) AS VARCHAR)
-                   AS detail_json
+                   AS detail_json,
+               finding_code  -- last: readers of the first four columns keep their positions
         FROM said""", writes="drill_out"))
 
 
@@ -421,10 +439,11 @@ def run(con) -> int:
     r.run(Step("drill.record", "CREATE OR REPLACE TEMP TABLE run_drilldown AS SELECT * FROM drill_out",
                writes="run_drilldown"),
           # the finding joins the line's explanation: a note table folded into result by its owner
-          Step("drill.note", """CREATE OR REPLACE TEMP TABLE drill_note AS
-              SELECT r.line_id, coalesce(r.explanation || '; ', '') || '下钻' || d.finding AS explanation
+          Step("drill.note", f"""CREATE OR REPLACE TEMP TABLE drill_note AS
+              SELECT r.line_id, coalesce(r.explanation || '; ', '') || '下钻' || d.finding AS explanation,
+                     {then("r.finding", "d.finding_code")} AS finding
               FROM result r JOIN run_drilldown d USING (line_id)""", writes="drill_note"),
-          outcome.amend("drill.apply", "drill_note", ("explanation",)),
+          outcome.amend("drill.apply", "drill_note", ("explanation", "finding")),
           outcome.steps(), root_cause())
     return r.scalar("drill.count", "SELECT count(*) FROM run_drilldown")
 

@@ -12,6 +12,7 @@ explanation; no subset of fees is ever searched for to make the sums meet.
 from __future__ import annotations
 
 from recon.engine.fees import FEE_CHECK_DDL
+from recon.engine.findings import finding
 from recon.engine.steps import Step
 from recon.rules import MatchPass
 from recon.sql.bind import in_list
@@ -45,15 +46,18 @@ def steps(p: MatchPass) -> list[Step]:
                count(*) FILTER (WHERE source = 'platform' AND own_line) AS n_lines,
                count(*) FILTER (WHERE source = 'platform' AND NOT own_line) AS n_columns,
                count(*) FILTER (WHERE source = 'erp') AS n_docs,
-               'F' || substr(md5(string_agg(line_id, ',' ORDER BY line_id)), 1, 16) AS match_group
-        FROM fee_side GROUP BY channel""", writes="fee_groups")
+               -- named from the lines' provenance ids (recon.engine.refs), never their integers
+               'F' || substr(md5(string_agg(lr.ref, ',' ORDER BY lr.ref)), 1, 16) AS match_group
+        FROM fee_side JOIN line_ref lr USING (line_id) GROUP BY channel""", writes="fee_groups")
     label = """g.channel || ' 当期平台费用 ' || CAST(g.p_fee AS VARCHAR) || ' ('
                || CAST(g.n_lines AS VARCHAR) || ' 费用行, ' || CAST(g.n_columns AS VARCHAR) || ' 行的手续费列)'"""
     # fee_check is recon.engine.fees's; created empty here only when a caller ran no fee checks
     checks = Step(f"{name}.fee_check", FEE_CHECK_DDL.format(replace="", exists="IF NOT EXISTS"), writes="fee_check")
     matched = Step(f"{name}.matched", f"""INSERT INTO result
         SELECT s.line_id, s.source, 'matched', $name, g.match_group,
-               {label} || ' = ERP 费用单 ' || CAST(g.e_fee AS VARCHAR) || ' (' || CAST(g.n_docs AS VARCHAR) || ' 张)'
+               {label} || ' = ERP 费用单 ' || CAST(g.e_fee AS VARCHAR) || ' (' || CAST(g.n_docs AS VARCHAR) || ' 张)',
+               CASE WHEN g.p_fee = g.e_fee THEN {finding("FEES_BALANCED", channel="g.channel")}
+                    ELSE {finding("WITHIN_TOLERANCE", diff="g.p_fee - g.e_fee", tolerance="$tol")} END
         FROM fee_side s JOIN fee_groups g USING (channel)
         WHERE s.own_line AND g.n_docs > 0 AND (g.n_lines + g.n_columns) > 0
           AND abs(g.p_fee - g.e_fee) <= CAST($tol AS DECIMAL(18,2))
@@ -66,7 +70,9 @@ def steps(p: MatchPass) -> list[Step]:
     unknown = Step(f"{name}.unknown", f"""INSERT INTO result
         SELECT s.line_id, s.source, 'unknown', NULL, g.match_group,
                'ERP 费用单 ' || CAST(g.e_fee AS VARCHAR) || ' vs ' || {label} || ', 差 '
-               || CAST(g.e_fee - g.p_fee AS VARCHAR)
+               || CAST(g.e_fee - g.p_fee AS VARCHAR),
+               {finding("FEES_DIFFER", channel="g.channel", erp="g.e_fee", platform="g.p_fee",
+                        diff="g.e_fee - g.p_fee")}
         FROM fee_side s JOIN fee_groups g USING (channel)
         WHERE s.source = 'erp' AND NOT EXISTS (SELECT 1 FROM result r WHERE r.line_id = s.line_id)""",
         params, "result")

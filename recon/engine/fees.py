@@ -17,6 +17,7 @@ here: whether a refund should have returned them is the dictionary's question.
 from __future__ import annotations
 
 from recon.engine import outcome
+from recon.engine.findings import finding, then
 from recon.engine.steps import Step, runner
 from recon.rules import FeeRule, FeeRules
 from recon.sql.bind import in_list
@@ -53,7 +54,7 @@ def _candidates_sql(rule: FeeRule, params: dict) -> str:
                    AND (s.sub_order_no = f.sub_order_no OR s.sub_order_no IS NULL OR f.sub_order_no IS NULL)"""
 
 
-FEE_CHECK_DDL = """CREATE {replace} TEMP TABLE {exists} fee_check (rule VARCHAR, line_id VARCHAR, base VARCHAR,
+FEE_CHECK_DDL = """CREATE {replace} TEMP TABLE {exists} fee_check (rule VARCHAR, line_id BIGINT, base VARCHAR,
     subtotal DECIMAL(18,2), expected DECIMAL(18,2), charged DECIMAL(18,2), formula VARCHAR, cites VARCHAR)"""
 
 
@@ -89,6 +90,13 @@ VERDICT = """CASE WHEN c.subtotal IS NULL THEN '没有可计算的基数 (同一
                   || ' (基数 ' || CAST(c.subtotal AS VARCHAR) || ', ' || c.cites || ')' END"""
 
 
+# the check's outcome as a finding code (recon.labels.FINDINGS), beside the sentence
+VERDICT_CODE = f"""CASE WHEN c.subtotal IS NULL THEN {finding("FEE_NO_BASE", rule="c.rule", charged="c.charged")}
+             WHEN c.expected = c.charged THEN {finding("FEE_CONFORMS", rule="c.rule", charged="c.charged")}
+             ELSE {finding("FEE_OFF_CONTRACT", rule="c.rule", base="c.subtotal", expected="c.expected",
+                           charged="c.charged", diff="c.charged - c.expected")} END"""
+
+
 def annotate_steps() -> list[Step]:
     """``fee_note`` (the new explanation of each line a check speaks of), folded into ``result``.
 
@@ -97,21 +105,24 @@ def annotate_steps() -> list[Step]:
     rule by name (then the first text) speaks: a deterministic pick where an UPDATE took any.
     """
     return [Step("fees.note", f"""CREATE OR REPLACE TEMP TABLE fee_note AS
-        WITH own AS (SELECT line_id, arg_min(text, (rule, text)) AS text FROM (
-                         SELECT c.line_id, c.rule, '费用 ' || CAST(c.charged AS VARCHAR) || ' ' || {VERDICT} AS text
-                         FROM fee_check c WHERE c.base = 'order_sales') GROUP BY line_id),
-             col AS (SELECT line_id, arg_min(text, (rule, text)) AS text FROM (
-                         SELECT c.line_id, c.rule, {VERDICT} AS text
+        WITH own AS (SELECT line_id, arg_min(text, (rule, text)) AS text, arg_min(code, (rule, text)) AS code
+                     FROM (SELECT c.line_id, c.rule, '费用 ' || CAST(c.charged AS VARCHAR) || ' ' || {VERDICT} AS text,
+                                  {VERDICT_CODE} AS code
+                           FROM fee_check c WHERE c.base = 'order_sales') GROUP BY line_id),
+             col AS (SELECT line_id, arg_min(text, (rule, text)) AS text, arg_min(code, (rule, text)) AS code FROM (
+                         SELECT c.line_id, c.rule, {VERDICT} AS text, {VERDICT_CODE} AS code
                          FROM fee_check c WHERE c.base = 'line' AND c.expected IS DISTINCT FROM c.charged)
                      GROUP BY line_id)
         SELECT r.line_id,
                CASE WHEN col.line_id IS NULL THEN own.text
                     ELSE CASE WHEN own.line_id IS NULL THEN r.explanation ELSE own.text END || '; 手续费 ' || col.text
-               END AS explanation
+               END AS explanation,
+               -- the line's own finding stays first: the check says why the fee is what it is
+               {then("r.finding", "own.code", "col.code")} AS finding
         FROM result r LEFT JOIN own ON own.line_id = r.line_id AND r.status = 'unknown'
         LEFT JOIN col ON col.line_id = r.line_id
         WHERE own.line_id IS NOT NULL OR col.line_id IS NOT NULL""", writes="fee_note"),
-            outcome.amend("fees.apply", "fee_note", ("explanation",))]
+            outcome.amend("fees.apply", "fee_note", ("explanation", "finding"))]
 
 
 def annotate(con, fees: FeeRules) -> dict:

@@ -7,8 +7,9 @@ closed or after it. The output is ``result``: exactly one row per line that belo
 results file, with status, code (the pass name when matched), a stable match group id and a
 plain-language explanation.
 
-Group ids are ``G`` + the first 16 hex digits of the MD5 of the sorted member line ids, so the same
-inputs give the same ids in every run.
+Group ids are ``G`` + the first 16 hex digits of the MD5 of the sorted members' provenance ids
+(``recon.engine.refs``: file SHA-256, sheet, line), so the same inputs give the same ids in every run
+and in every store, whatever integers the store gave the lines.
 
 Every statement is a ``recon.engine.steps.Step`` run by the run's ``Runner``: ``universe_steps`` and
 ``order_pass_steps`` are pure builders; ``run_passes`` sequences the legs (it reads the decisions it
@@ -18,24 +19,25 @@ applied, and checks one outcome per line, between steps). Each leg's module (``c
 
 from __future__ import annotations
 
-from recon.engine import cash, decisions, fee_leg, ledger, outcome, pairing, short_key
-from recon.engine.steps import Step, runner, values_table
+from recon.engine import cash, customers, decisions, fee_leg, keys, ledger, outcome, pairing, refs, short_key
+from recon.engine.findings import finding
+from recon.engine.steps import Step, runner
 from recon.rules import MatchPass, Rules
 from recon.sql.bind import in_list
 
 # list_sort over the collected ids sorts each group once, far cheaper than an ordered string_agg,
 # and joins them into the same string, so the ids are the ones ordered string_agg gave
-GROUP_ID = "'G' || substr(md5(array_to_string(list_sort(list(line_id)), ',')), 1, 16)"
+GROUP_ID = "'G' || substr(md5(array_to_string(list_sort(list(lr.ref)), ',')), 1, 16)"
 CANDIDATE = "CASE source WHEN 'platform' THEN '平台 ' ELSE 'ERP ' END || order_no"
 
 
-def build_universe(con, period_start, period_end, channel_map: list[tuple[str, str]],
+def build_universe(con, period_start, period_end, channel_map: list[tuple],
                    evidence_end=None) -> None:
     """Run ``universe_steps`` (``con``: a connection or the run's ``Runner``)."""
     runner(con).run(universe_steps(period_start, period_end, channel_map, evidence_end))
 
 
-def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]], evidence_end=None) -> list[Step]:
+def universe_steps(period_start, period_end, channel_map: list[tuple], evidence_end=None) -> list[Step]:
     """Temp table ``universe``: the ledger lines this run reconciles, with period flags.
 
     The store persists between runs, so the universe is every live line it holds for the period
@@ -44,13 +46,16 @@ def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]],
     date: last night's open items take part tonight. A line a newer version of its document
     replaced (``superseded_by``) is not live; ``superseded_lines`` counts those the run would
     otherwise have taken, for the conservation proof.
+
+    ``channel_map``: (kind, pattern, channel) rows (``Channel.customer_rows``), or (customer, channel)
+    pairs of exact names; an ERP line without a channel takes its customer's (``recon.engine.customers``).
     """
-    steps = [ledger.view(),
-             values_table("channel_map", "universe.channel_map", {"customer": "VARCHAR", "channel": "VARCHAR"},
-                          channel_map, "cm")]
+    rows = [r if len(r) == 3 else ("exact", r[0], r[1]) for r in channel_map]
     params = {"start": period_start, "end": period_end, "evid": evidence_end or period_end}
     taken = ("(file_id IN (SELECT file_id FROM run_files) OR "
              "(movement_date >= $start AND movement_date < $evid))")
+    steps = [ledger.view(), keys.macro()] + customers.steps(
+        rows, taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date"), params)
     steps.append(Step("universe.superseded",
         f"""CREATE OR REPLACE TEMP TABLE superseded_lines AS
         SELECT source, line_id, file_id, currency, amount FROM ledger_line
@@ -61,13 +66,13 @@ def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]],
         -- NOT MATERIALIZED: lines is read twice (order_kind needs two columns of its platform rows);
         -- materialising it copied every line of the month once more before the table itself
         WITH lines AS NOT MATERIALIZED (
-            -- an ERP line without a channel of its own takes its customer's (rules/channels.yaml)
+            -- an ERP line without a channel of its own takes its customer's (rules/channels.yaml, normalised)
             SELECT l.source, l.line_id, l.file_id, l.source_name, l.source_line, l.source_sheet,
                    CASE WHEN l.source = 'erp' THEN coalesce(l.channel, cm.channel) ELSE l.channel END AS channel,
                    l.account, l.order_no, l.line_type, l.currency, l.amount, l.movement_date, l.id_problem,
                    l.record_kind, l.payout_ref, CAST(l.event_time AS DATE) AS payout_date, l.counterparty,
                    l.fee_amount, l.refund_no, l.platform_txn_no, l.related_txn_no
-            FROM ledger_line l LEFT JOIN channel_map cm ON l.source = 'erp' AND cm.customer = l.account
+            FROM ledger_line l LEFT JOIN customer_channel cm ON l.source = 'erp' AND cm.customer = l.account
             WHERE l.superseded_by IS NULL AND {taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date")}),
         -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
         -- order leg takes the trade bill where the run has one, so the order is not counted twice.
@@ -82,6 +87,7 @@ def universe_steps(period_start, period_end, channel_map: list[tuple[str, str]],
         FROM lines l LEFT JOIN run_files f USING (file_id)
         LEFT JOIN order_kind k ON l.source = 'platform' AND k.channel IS NOT DISTINCT FROM l.channel""",
         params, "universe"))
+    steps.append(refs.step())
     return steps
 
 
@@ -98,7 +104,8 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
     cand = Step(f"{name}.candidates",
         f"""CREATE OR REPLACE TEMP TABLE cand AS
         -- only the columns the groups need: the universe is wide and cand is built once per pass
-        SELECT line_id, source, order_no, line_type, amount, movement_date, in_period, mkey
+        -- okey: the key as an integer (recon.engine.keys); groups and joins go by it and by mkey itself
+        SELECT line_id, source, order_no, line_type, amount, movement_date, in_period, key_hash(mkey) AS okey, mkey
         FROM (SELECT u.*, {key_sql} AS mkey FROM universe u ANTI JOIN result r USING (line_id)) u
         WHERE u.mkey IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
           AND u.order_record
@@ -107,7 +114,7 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
         params, "cand")
     grp = Step(f"{name}.groups",
         f"""CREATE OR REPLACE TEMP TABLE grp AS
-        SELECT mkey,
+        SELECT okey, mkey,
                coalesce(sum(amount) FILTER (WHERE source = 'platform'), 0) AS p_sum,
                coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS e_sum,
                count(*) FILTER (WHERE source = 'platform') AS np,
@@ -121,7 +128,7 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
                coalesce(min(order_no) FILTER (WHERE source = 'erp')
                         < max(order_no) FILTER (WHERE source = 'erp'), FALSE) AS e_many,
                {GROUP_ID} AS match_group
-        FROM cand GROUP BY mkey HAVING bool_or(in_period)""", writes="grp")
+        FROM cand JOIN line_ref lr USING (line_id) GROUP BY okey, mkey HAVING bool_or(in_period)""", writes="grp")
     return [cand, grp]
 
 
@@ -150,15 +157,16 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
     # the candidate list is a sorted string per group: built only for the groups that go to review
     review = Step(f"{name}.review",
         f"""INSERT INTO result
-        WITH rv AS (SELECT mkey, match_group FROM grp
+        WITH rv AS (SELECT okey, mkey, match_group FROM grp
                     WHERE np > 0 AND ne > 0 AND (p_many OR e_many)),
-        listed AS (SELECT mkey, string_agg(DISTINCT {CANDIDATE}, ', ' ORDER BY {CANDIDATE}) AS candidates
-                   FROM cand WHERE mkey IN (SELECT mkey FROM rv) GROUP BY mkey)
+        listed AS (SELECT okey, mkey, string_agg(DISTINCT {CANDIDATE}, ', ' ORDER BY {CANDIDATE}) AS candidates
+                   FROM cand SEMI JOIN rv USING (okey, mkey) GROUP BY okey, mkey)
         SELECT c.line_id, c.source, 'review', $name, g.match_group,
-               '匹配键 ' || g.mkey || ' 对应多个订单, 需人工确认: ' || l.candidates
-        FROM cand c JOIN rv g USING (mkey) JOIN listed l USING (mkey)""", params, "result")
+               '匹配键 ' || g.mkey || ' 对应多个订单, 需人工确认: ' || l.candidates,
+               {finding("AMBIGUOUS_KEY", key="g.mkey", candidates="l.candidates")}
+        FROM cand c JOIN rv g USING (okey, mkey) JOIN listed l USING (okey, mkey)""", params, "result")
     matched = Step(f"{name}.matched",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT c.line_id, c.source, 'matched', $name, g.match_group,
                CASE WHEN g.p_sum = g.e_sum
                     THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' = ERP '
@@ -167,8 +175,12 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
                     ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
                          || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR)
                          || ' 在容差内 (' || $tol || CASE WHEN $rel <> '0' THEN ' 或 ' || $rel || ' × ERP'
-                         ELSE '' END || ')' END
-        FROM cand c JOIN grp g USING (mkey)
+                         ELSE '' END || ')' END,
+               CASE WHEN g.p_sum = g.e_sum THEN {finding("BALANCED")}
+                    ELSE {finding("WITHIN_TOLERANCE", diff="g.p_sum - g.e_sum",
+                                  tolerance="$tol || CASE WHEN $rel <> '0' THEN ' | ' || $rel || ' × ERP' ELSE '' END")}
+               END
+        FROM cand c JOIN grp g USING (okey, mkey)
         WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND NOT g.p_many AND NOT g.e_many
           AND abs(g.p_sum - g.e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
                                                  CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
@@ -183,16 +195,16 @@ def _sale_part(name: str, params: dict) -> Step:
     period does not re-code the sale."""
     return Step(f"{name}.sale_part",
         f"""INSERT INTO result
-        WITH g AS (SELECT mkey FROM grp WHERE np > 0 AND ne > 0 AND NOT all_in AND NOT p_many AND NOT e_many),
+        WITH g AS (SELECT okey, mkey FROM grp WHERE np > 0 AND ne > 0 AND NOT all_in AND NOT p_many AND NOT e_many),
              sale AS (
-            SELECT c.mkey,
+            SELECT c.okey, c.mkey,
                    coalesce(sum(c.amount) FILTER (WHERE c.source = 'platform'), 0) AS p_sum,
                    coalesce(sum(c.amount) FILTER (WHERE c.source = 'erp'), 0) AS e_sum,
                    count(*) FILTER (WHERE c.source = 'platform') AS np, count(*) FILTER (WHERE c.source = 'erp') AS ne,
                    bool_and(c.in_period) AS all_in, {GROUP_ID} AS match_group
-            FROM cand c JOIN g USING (mkey)
+            FROM cand c JOIN g USING (okey, mkey) JOIN line_ref lr USING (line_id)
             WHERE (c.source = 'platform' AND c.line_type = 'sale') OR (c.source = 'erp' AND c.line_type = 'receivable')
-            GROUP BY c.mkey),
+            GROUP BY c.okey, c.mkey),
              ok AS (SELECT * FROM sale
                     WHERE np > 0 AND ne > 0 AND all_in
                       AND abs(p_sum - e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
@@ -200,8 +212,9 @@ def _sale_part(name: str, params: dict) -> Step:
         SELECT c.line_id, c.source, 'matched', $name, k.match_group,
                '订单 ' || k.mkey || ': 平台货款 ' || CAST(k.p_sum AS VARCHAR) || ' = ERP 应收 ' || CAST(k.e_sum AS VARCHAR)
                || ' (' || CAST(k.np AS VARCHAR) || ' 平台行, ' || CAST(k.ne AS VARCHAR)
-               || ' ERP 单据); 退款与红字应收单跨期, 另行核对'
-        FROM cand c JOIN ok k USING (mkey)
+               || ' ERP 单据); 退款与红字应收单跨期, 另行核对',
+               {finding("SALE_PART_BALANCED", order="k.mkey")}
+        FROM cand c JOIN ok k USING (okey, mkey)
         WHERE (c.source = 'platform' AND c.line_type = 'sale') OR (c.source = 'erp' AND c.line_type = 'receivable')""",
         params, "result")
 
@@ -230,7 +243,7 @@ def _leftovers(rules: Rules) -> list[Step]:
     ptypes = sorted({t for p in rules.passes if p.leg == "order" for t in p.platform_line_types})
     etypes = sorted({t for p in rules.passes if p.leg == "order" for t in p.erp_line_types})
     groups = Step("leftovers.unmatched_groups",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT c.line_id, c.source, 'unknown', NULL, g.match_group,
                CASE WHEN g.ne = 0 THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
                                        || ', ERP 中没有该订单的单据'
@@ -240,10 +253,16 @@ def _leftovers(rules: Rules) -> list[Step]:
                                        || ' vs ERP ' || CAST(g.e_sum AS VARCHAR) || ', 部分行记在本期之后 ('
                                        || CAST(g.late_date AS VARCHAR) || ')'
                     ELSE '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
-                         || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR) END
-        FROM cand c JOIN grp g USING (mkey)""", writes="result")
+                         || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR) END,
+               CASE WHEN g.ne = 0 THEN {finding("NO_ERP_DOCUMENT", order="g.mkey", platform="g.p_sum")}
+                    WHEN g.np = 0 THEN {finding("NOT_ON_PLATFORM", order="g.mkey", erp="g.e_sum")}
+                    WHEN NOT g.all_in THEN {finding("BOOKED_AFTER_PERIOD", order="g.mkey", platform="g.p_sum",
+                                                    erp="g.e_sum", date="g.late_date")}
+                    ELSE {finding("AMOUNT_DIFFERS", order="g.mkey", platform="g.p_sum", erp="g.e_sum",
+                                  diff="g.p_sum - g.e_sum")} END
+        FROM cand c JOIN grp g USING (okey, mkey)""", writes="result")
     lone = Step("leftovers.lone",
-        """INSERT INTO result
+        f"""INSERT INTO result
         SELECT u.line_id, u.source, 'unknown', NULL, NULL,
                CASE WHEN u.id_problem IS NOT NULL
                     THEN '编号已被 Excel 改成科学计数法, 无法识别 (' || u.id_problem || '): 请重新下载原始文件'
@@ -261,7 +280,21 @@ def _leftovers(rules: Rules) -> list[Step]:
                          || coalesce(', ' || u.counterparty, '') || '): 没有对应的平台提现或结算批次'
                     WHEN u.order_no IS NULL AND u.source <> 'bank'
                     THEN '没有订单号, 本规则中没有适用的匹配步骤 (line type ' || u.line_type || ')'
-                    ELSE '本规则中没有适用于 ' || u.source || ' / ' || u.line_type || ' 的匹配步骤' END
+                    ELSE '本规则中没有适用于 ' || u.source || ' / ' || u.line_type || ' 的匹配步骤' END,
+               CASE WHEN u.id_problem IS NOT NULL THEN {finding("EXCEL_MANGLED_ID", value="u.id_problem")}
+                    WHEN NOT u.order_record AND u.order_no IS NULL AND u.refund_no IS NULL
+                    THEN {finding("FUND_LINE_NO_REFERENCE")}
+                    WHEN NOT u.order_record THEN {finding("FUND_LINE_UNPAIRED")}
+                    WHEN u.source = 'platform' AND u.line_type IN ('fee', 'commission')
+                    THEN {finding("FEE_NO_ERP_DOCUMENT")}
+                    WHEN u.line_type = 'payout'
+                    THEN {finding("PAYOUT_NOT_IN_BANK", amount="u.amount", date="u.movement_date")}
+                    WHEN u.source = 'bank'
+                    THEN {finding("BANK_LINE_UNEXPLAINED", amount="u.amount", date="u.movement_date",
+                                  counterparty="u.counterparty")}
+                    WHEN u.order_no IS NULL AND u.source <> 'bank'
+                    THEN {finding("NO_ORDER_NUMBER", line_type="u.line_type")}
+                    ELSE {finding("NO_PASS", source="u.source", line_type="u.line_type")} END
         FROM universe u ANTI JOIN result r USING (line_id)
         WHERE u.in_period""", writes="result")
     return _candidates("leftovers", ptypes, etypes) + [groups, lone]

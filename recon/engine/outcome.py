@@ -1,6 +1,6 @@
 """The run's outcome line by line: temp tables ``result`` (owned here) and ``run_line``.
 
-``result`` holds one row per decided line (status, code, match group, explanation). The match passes
+``result`` holds one row per decided line (status, code, match group, explanation, finding). The passes
 append to it (``recon.engine.match``); a later module that changes a decided line (the fee checks'
 notes, the dictionary's verdicts, the drill-down's findings) never UPDATEs it: it writes its own table
 of amended rows (one per line), and ``amend`` (a step built here) folds that table into ``result``.
@@ -22,19 +22,20 @@ from recon.engine.steps import Step, runner
 from recon.sql.neutralise import NEUTRALISE_MACRO
 from recon.sql.quote import quote_ident
 
-RESULT_COLUMNS = ("line_id", "source", "status", "code", "match_group", "explanation")
-RESULT_DDL = """CREATE OR REPLACE TEMP TABLE result (line_id VARCHAR NOT NULL, source VARCHAR,
-   status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR)"""
+# finding: the engine's reason for the status as stable codes (recon.engine.findings, recon.labels)
+RESULT_COLUMNS = ("line_id", "source", "status", "code", "match_group", "explanation", "finding")
+RESULT_DDL = """CREATE OR REPLACE TEMP TABLE result (line_id BIGINT NOT NULL, source VARCHAR,
+   status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR, finding VARCHAR)"""
 
 # results.csv order: platform, ERP, bank; then file, sheet (as the file shows them, neutralised), line.
 # (source, file, sheet, line) names one ledger line, so the order is total.
 ORDER = ("CASE source WHEN 'platform' THEN 1 WHEN 'erp' THEN 2 ELSE 3 END, r_safe(source_file), "
          "r_safe(source_sheet) NULLS FIRST, source_line")
 COLUMNS = ("line_id", "source", "source_file", "source_line", "source_sheet", "channel", "account", "order_no",
-           "line_type", "currency", "amount", "status", "code", "match_group", "explanation")
+           "line_type", "currency", "amount", "status", "code", "match_group", "explanation", "finding")
 # the result's own columns; ``family`` is the source the result was recorded under (line_result.family)
 RESULT_SIDE = {"status": "r.status", "code": "r.code", "match_group": "r.match_group",
-               "explanation": "r.explanation"}
+               "explanation": "r.explanation", "finding": "r.finding"}
 
 
 def create() -> Step:

@@ -19,6 +19,7 @@ on both sides, goes to ``review`` with every candidate listed, never to an arbit
 
 from __future__ import annotations
 
+from recon.engine.findings import finding
 from recon.engine.steps import Step
 from recon.rules import MatchPass
 from recon.sql.bind import in_list
@@ -57,21 +58,23 @@ def steps(p: MatchPass) -> list[Step]:
           AND NOT (CASE WHEN o.source = 'platform' THEN s.on_erp ELSE s.on_platform END)""", params, "sk_side")
     pair_params = {"tol": str(p.tolerance), "lo": p.date_window_days[0], "hi": p.date_window_days[1]}
     pairs = Step(f"{name}.pairs", f"""CREATE OR REPLACE TEMP TABLE sk_pairs AS
-        SELECT a.line_id AS p_id, b.line_id AS e_id, a.skey, a.channel,
+        SELECT a.line_id AS p_id, b.line_id AS e_id, pr.ref AS p_ref, er.ref AS e_ref, a.skey, a.channel,
                {LABEL.format(x="a")} AS p_label, {LABEL.format(x="b")} AS e_label,
                a.amount - b.amount AS residual,
                date_diff('day', b.movement_date, a.movement_date) AS days
         FROM sk_side a JOIN sk_side b
           ON a.source = 'platform' AND b.source = 'erp' AND a.skey = b.skey AND a.channel = b.channel
          AND b.amount BETWEEN a.amount - CAST($tol AS DECIMAL(18,2)) AND a.amount + CAST($tol AS DECIMAL(18,2))
-         AND date_diff('day', b.movement_date, a.movement_date) BETWEEN $lo AND $hi""", pair_params, "sk_pairs")
+         AND date_diff('day', b.movement_date, a.movement_date) BETWEEN $lo AND $hi
+        -- group ids from the lines' provenance (recon.engine.refs), never from internal ids
+        JOIN line_ref pr ON pr.line_id = a.line_id JOIN line_ref er ON er.line_id = b.line_id""", pair_params, "sk_pairs")
     deg = Step(f"{name}.degrees", """CREATE OR REPLACE TEMP TABLE sk_deg AS
         SELECT *, count(*) OVER (PARTITION BY p_id) AS n_erp, count(*) OVER (PARTITION BY e_id) AS n_platform
         FROM sk_pairs""", writes="sk_deg")
-    group = ("'G' || substr(md5(CAST(least(p_id, e_id) AS VARCHAR) || ',' || CAST(greatest(p_id, e_id) AS VARCHAR)),"
-             " 1, 16)")
+    group = "'G' || substr(md5(least(p_ref, e_ref) || ',' || greatest(p_ref, e_ref)), 1, 16)"
     explain = ("'短号 ' || skey || ': ' || p_label || ' = ' || e_label || CASE WHEN residual <> 0 THEN ', 差额 ' || "
-               "CAST(residual AS VARCHAR) || ' 在容差内' ELSE '' END || ' (同渠道, 相差 ' || CAST(days AS VARCHAR) || ' 天)'")
+               "CAST(residual AS VARCHAR) || ' 在容差内' ELSE '' END || ' (同渠道, 相差 ' || CAST(days AS VARCHAR) || ' 天)', "
+               f"{finding('SHORT_KEY_MATCHED', key='skey', days='days')}")
     out = [side, pairs, deg]
     for col, src in (("p_id", "platform"), ("e_id", "erp")):
         out.append(Step(f"{name}.matched.{src}",
@@ -91,9 +94,10 @@ def steps(p: MatchPass) -> list[Step]:
                count(*) AS n, string_agg(b.label, '; ' ORDER BY b.label, b.line_id) AS candidates
         FROM lines a JOIN lines b ON b.channel = a.channel AND b.skey = a.skey AND b.source <> a.source
         GROUP BY a.line_id, a.source""", writes="sk_review"))
-    out.append(Step(f"{name}.review.rows", """INSERT INTO result
+    out.append(Step(f"{name}.review.rows", f"""INSERT INTO result
         -- one review group per channel and short key: every line of the ambiguity shares it
         SELECT line_id, source, 'review', $name, 'R' || substr(md5(channel || ':' || skey), 1, 16),
-               '短号 ' || skey || ' 对应多个候选, 需人工确认 (' || CAST(n AS VARCHAR) || ' 个): ' || candidates
+               '短号 ' || skey || ' 对应多个候选, 需人工确认 (' || CAST(n AS VARCHAR) || ' 个): ' || candidates,
+               {finding("AMBIGUOUS_CANDIDATES", candidates="n")}
         FROM sk_review""", {"name": p.name}, "result"))
     return out

@@ -51,6 +51,7 @@ class Part:
     container: str  # csv | xlsx | zip | gzip | xml | mt940
     data: bytes | None = None
     workbook: object | None = None  # python-calamine workbook for xlsx parts
+    source: object | None = None  # a text part read in chunks (``recon.io.textsource.TextSource``)
 
 
 def sniff_container(data: bytes) -> str:
@@ -377,7 +378,7 @@ def _too_large(limit: int) -> str:
             f"export, or raise the limit with --limit field={_next_size(limit)}")
 
 
-def text_rows(text: str, delimiter: str = ",", start: bool = True) -> Iterator[tuple[int, list[str]]]:
+def text_rows(text, delimiter: str = ",", start: bool = True) -> Iterator[tuple[int, list[str]]]:
     """CSV rows with the 1-based physical line on which each record starts.
 
     Quoted cells may span lines; ``csv`` tracks the physical line count, so a record's start is the
@@ -385,14 +386,16 @@ def text_rows(text: str, delimiter: str = ",", start: bool = True) -> Iterator[t
     over the ``field`` limit (``recon.io.limits``) comes out as ``Unreadable``: a physical line that
     long is never copied, and the rest of the text is read on. ``start``: the text is the start of a
     file, whose byte-order marks are dropped (not so for one record read back from inside it,
-    ``recon.io.records``).
+    ``recon.io.records``). ``text`` is a string, or an iterable of strings that each end after a
+    line end but the last (``recon.io.textsource``: a large file is read in chunks).
     """
     limit = limits.current().field
     csv.field_size_limit(max(limit, 1024))
+    chunks = iter([text] if isinstance(text, str) else text)
     if start:
-        text = text.lstrip("\ufeff")
+        chunks = _lstrip_first(chunks)
     oversize: set = set()
-    reader = csv.reader(_lines(text, limit, oversize), delimiter=delimiter, strict=False)
+    reader = csv.reader(_chunk_lines(chunks, limit, oversize), delimiter=delimiter, strict=False)
     prev_end = 0
     while True:
         try:
@@ -412,13 +415,33 @@ def text_rows(text: str, delimiter: str = ",", start: bool = True) -> Iterator[t
 _EOL = re.compile("\r\n|\r|\n")
 
 
-def _lines(text: str, limit: int | None = None, oversize: set | None = None) -> Iterator[str]:
+def _lstrip_first(chunks):
+    """The chunks with the byte-order marks at the start of the text dropped."""
+    for chunk in chunks:
+        chunk = chunk.lstrip("\ufeff")
+        if chunk:
+            yield chunk
+            break
+    yield from chunks
+
+
+def _chunk_lines(chunks, limit: int | None, oversize: set) -> Iterator[str]:
+    """``_lines`` over each chunk in turn, numbered on (chunks hold whole lines)."""
+    base = 0
+    for chunk in chunks:
+        for line in _lines(chunk, limit, oversize, base):
+            base += 1
+            yield line
+
+
+def _lines(text: str, limit: int | None = None, oversize: set | None = None, base: int = 0) -> Iterator[str]:
     """Lines as ``io.StringIO(text, newline=None)`` yields them (universal newlines, each ending in
     ``\\n``), but lazily: detection reads a few dozen rows, and StringIO translates the whole text
     before the first line (seconds on a 200 MB export the fast reader then reads itself).
 
-    A line longer than ``limit`` is given as an empty line and its number added to ``oversize``."""
-    pos, end, number = 0, len(text), 0
+    A line longer than ``limit`` is given as an empty line and its number (after ``base``, the lines
+    of earlier chunks) added to ``oversize``."""
+    pos, end, number = 0, len(text), base
     while pos < end:
         m = _EOL.search(text, pos)
         number += 1

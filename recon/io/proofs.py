@@ -4,7 +4,7 @@ A proof is the evidence that nothing was lost between the download and the store
 (Alipay ``#交易合计``, PDD ``#支出合计``), WeChat's summary row, running balances (账户余额,
 账户结余, CMB 余额) and opening + movements = closing (CAMT OPBD/CLBD, MT940 :60F:/:62F:). Each
 proof becomes a row with what the file declares, what we computed and whether they agree; a
-failed proof makes the run exit 1. Proofs run over every parsed line of the file (loaded and
+failed proof makes the run incomplete (exit 4, ``recon.verdict``). Proofs run over every parsed line of the file (loaded and
 duplicate alike), so a quarantined line makes its file's proof fail, as it should.
 """
 

@@ -5,7 +5,7 @@ The store keeps no cells for a loaded line. This module gives them back for a bo
 
 - **by offset**, for text parts in UTF-8 (with or without BOM) or GB18030 with LF or CRLF line ends:
   byte 0x0A never occurs inside a multi-byte character of these, so the import finds every line's
-  start with one numpy scan and stores each line's ``rec_offset``/``rec_length`` (its record's bytes
+  start as it reads the bytes (``recon.io.textsource``) and stores each line's ``rec_offset``/``rec_length`` (its record's bytes
   in the part, the last line end excluded). The bytes are decoded and parsed by the same
   ``containers.text_rows``; a record parsed alone reads as in the whole file (the CSV reader starts
   afresh at each record);
@@ -24,50 +24,30 @@ import hashlib
 import io
 import itertools
 
-import numpy as np
 import pyarrow as pa
 
 from recon import evidence, store
 from recon.io import containers, tabular
 from recon.io.parsers import registry as parser_registry
-from recon.sql.quote import quote_ident
-
-OFFSET_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")
-_SCAN = 8 * 1024 * 1024  # bytes compared at a time: the scan's temporary (one bool per byte) stays small
+from recon.sql.quote import quote_ident, quote_literal
 
 
-def line_spans(data: bytes, encoding: str | None):
-    """``(starts, stops, n)``: byte start and end (line end excluded) of each physical line of a text
-    part, as numpy arrays, and the number of lines ``text_rows`` sees; None where offsets would not be
-    exact (an encoding outside ``OFFSET_ENCODINGS``, or a CR that is not part of CRLF)."""
-    if encoding not in OFFSET_ENCODINGS or data.count(b"\r") != data.count(b"\r\n"):
-        return None
-    arr = np.frombuffer(data, np.uint8)
-    lf = np.concatenate([np.flatnonzero(arr[i:i + _SCAN] == 10) + i for i in range(0, len(arr), _SCAN)]
-                        or [np.zeros(0, np.int64)]).astype(np.int64)
-    starts = np.concatenate(([0], lf + 1)).astype(np.int64)
-    cr = np.zeros(len(lf), np.int64)
-    if len(lf):
-        cr = ((arr[np.maximum(lf - 1, 0)] == 13) & (lf > 0)).astype(np.int64)
-    stops = np.concatenate((lf - cr, [len(data)])).astype(np.int64)
-    n = len(lf) + (0 if not data or data.endswith(b"\n") else 1)
-    return starts, stops, n
 
-
-def record_table(spans, record_starts=None) -> pa.Table:
-    """Arrow ``(line, rec_offset, rec_length)`` for the records of a part: every line a record of its
-    own (the DuckDB reader proved it), or records starting at ``record_starts`` and running to the
-    line before the next one (the Python reader's records, which a quoted newline can stretch)."""
-    starts, stops, n = spans
-    if record_starts is None:
-        first = np.arange(1, n + 1, dtype=np.int64)
-        last = first
+def position_view(con, name: str, spans, lines: int, starts: str | None = None) -> None:
+    """Temp view ``name`` (line, rec_offset, rec_length) for the records of a text part, from its line
+    spans (a Parquet file of line, start, stop: ``recon.io.textsource``) of ``lines`` lines: every
+    line a record of its own (the DuckDB reader proved it), or (``starts``: a table of each record's
+    first line, as the Python reader read them, which a quoted newline can stretch) records running
+    from their first line to the line before the next record's."""
+    src = f"read_parquet({quote_literal(str(spans))})"
+    if starts is None:
+        sql = f"SELECT line, start AS rec_offset, CAST(stop - start AS INTEGER) AS rec_length FROM {src}"
     else:
-        first = np.asarray(record_starts, np.int64)
-        last = np.append(first[1:] - 1, n).astype(np.int64)[:len(first)]
-    off = starts[first - 1]
-    return pa.table({"line": pa.array(first.astype(np.int32)), "rec_offset": pa.array(off),
-                     "rec_length": pa.array((stops[last - 1] - off).astype(np.int32))})
+        sql = (f"WITH r AS (SELECT line AS first, coalesce(lead(line) OVER (ORDER BY line) - 1, {int(lines)}) AS last "
+               f"FROM {quote_ident(starts)}) "
+               f"SELECT r.first AS line, a.start AS rec_offset, CAST(b.stop - a.start AS INTEGER) AS rec_length "
+               f"FROM r JOIN {src} a ON a.line = r.first JOIN {src} b ON b.line = r.last")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(name)} AS {sql}")
 
 
 def settle(con) -> None:
@@ -94,15 +74,15 @@ def raw_cells(con, ids_table: str, out: str = "evidence_raw") -> None:
     rows = con.execute(
         f"""WITH l AS ({lines})
         SELECT l.line_id, l.file_id, l.source_sheet, l.source_line, l.rec_offset, l.rec_length,
-               coalesce(f.original_name, l.file_id), sp.reader, sp.encoding, sp.delimiter, sp.width, sp.merge_at,
-               sp.pad_short, sp.col_shift
+               coalesce(f.original_name, CAST(l.file_id AS VARCHAR)), sp.reader, sp.encoding, sp.delimiter,
+               sp.width, sp.merge_at, sp.pad_short, sp.col_shift, f.sha256
         FROM l LEFT JOIN source_file f USING (file_id)
         LEFT JOIN source_part sp ON sp.file_id = l.file_id AND sp.part = coalesce(l.source_sheet, '')
         ORDER BY l.file_id, l.source_sheet NULLS FIRST, l.source_line, l.line_id""").fetchall()
     ids, cells = [], []
     for file_id, group in itertools.groupby(rows, key=lambda r: r[1]):
         group = list(group)
-        data = evidence.fetch(con, file_id, group[0][6])
+        data = evidence.fetch(con, group[0][14], group[0][6])  # the evidence file is named by SHA-256
         parts = None
         for sheet, lines_ in itertools.groupby(group, key=lambda r: r[2]):
             lines_ = list(lines_)
@@ -115,7 +95,7 @@ def raw_cells(con, ids_table: str, out: str = "evidence_raw") -> None:
                 ids.append(line_id)
                 cells.append(got)
     settle(con)
-    con.register("evidence_rows", pa.table({"line_id": pa.array(ids, pa.string()),
+    con.register("evidence_rows", pa.table({"line_id": pa.array(ids, pa.int64()),
                                             "raw": pa.array(cells, pa.list_(pa.string()))}))
     try:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {quote_ident(out)} AS
@@ -169,11 +149,11 @@ def _shaped(cells, width, merge_at, pad_short) -> list:
     return [str(c) for c in cells]
 
 
-def synthetic(con, name: str, family: str, rows, header=()) -> tuple[str, list]:
+def synthetic(con, name: str, family: str, rows, header=()) -> tuple[int, list]:
     """Keep made-up rows (a dictionary example's lines) as a UTF-8 CSV evidence file, one record per
-    row after a title line; return its file_id and each row's ``(source_line, rec_offset,
-    rec_length)``. Its ``source_part`` has ``header`` (default none: the cells are named ``#1``, ``#2``…)
-    and no width, so rows of any length are read back as written."""
+    row after a title line, registered in ``source_file``; return its file_id and each row's
+    ``(source_line, rec_offset, rec_length)``. Its ``source_part`` has ``header`` (default none: the
+    cells are named ``#1``, ``#2``…) and no width, so rows of any length are read back as written."""
     buf, spans, line = io.BytesIO(), [], 2
     buf.write(f"# recon example: {name} {list(header)}\n".encode("utf-8"))
     for cells in rows:
@@ -184,8 +164,15 @@ def synthetic(con, name: str, family: str, rows, header=()) -> tuple[str, list]:
         buf.write(record)
         line += record.count(b"\n")
     data = buf.getvalue()
-    file_id = hashlib.sha256(data).hexdigest()
-    evidence.keep(con, file_id, data)
+    sha = hashlib.sha256(data).hexdigest()
+    evidence.keep(con, sha, data)
+    known = con.execute("SELECT file_id FROM source_file WHERE sha256 = ?", [sha]).fetchone()
+    file_id = known[0] if known else store.new_file_id(con)
+    con.execute("""INSERT OR IGNORE INTO source_file BY NAME SELECT $f AS file_id, $sha AS sha256, $n AS original_name,
+                   $n AS original_path, $size AS size_bytes, 'example' AS container, ['example'] AS formats,
+                   0 AS data_lines, 0 AS loaded, 0 AS duplicates, 0 AS quarantined,
+                   TIMESTAMP '2000-01-01' AS imported_at, '{}' AS report_json""",
+                {"f": file_id, "sha": sha, "n": name, "size": len(data)})
     con.execute("INSERT OR IGNORE INTO source_part BY NAME SELECT $f AS file_id, '' AS part, 'example' AS format, "
                 "$fam AS family, CAST($h AS VARCHAR[]) AS header, CAST([] AS VARCHAR[]) AS preamble, "
                 "CAST([] AS VARCHAR[]) AS footer, 'text' AS reader, 'utf-8' AS encoding, ',' AS delimiter",

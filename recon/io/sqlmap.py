@@ -429,11 +429,12 @@ class Compiler:
             yield from self._id_columns(case.get("then") if isinstance(case, dict) else None)
 
     # -- the whole select
-    def select(self, fields, fingerprint: bool = True) -> tuple[str, dict]:
-        """SELECT over ``stage`` giving typed canonical fields, id_problem, err, fingerprint.
+    def select(self, fields, fingerprint: bool = True, source: str = "stage", carry=()) -> tuple[str, dict]:
+        """SELECT over ``source`` (``stage``: source_line, c1..cN) giving typed canonical fields,
+        id_problem, err, fingerprint, and the ``carry`` columns of ``source`` as they are.
 
-        Only the columns the specs use are cleaned, unless the whole-row fingerprint (the natural key
-        of key-less formats) needs them all.
+        Only the columns the specs use are cleaned (and, over DuckDB's CSV reader, read at all), unless
+        the whole-row fingerprint (the natural key of key-less formats) needs them all.
         """
         types = dict(fields)
         cols, checks, id_checks = [], [], []
@@ -469,11 +470,11 @@ class Compiler:
         l3 = layer([f"{expr} AS {x}" for expr, x in self.cells.items()])
         l4 = layer([f"{macro}({x}) AS {nn}" for (x, macro), nn in self.pretext.items()])
         l5 = layer([f"{tmpl} AS {vn}" for (vn, tmpl) in self.typed.values()])
-        sql = (f"WITH l1 AS (SELECT *{l1} FROM stage), l2 AS (SELECT *{l2} FROM l1), "
+        sql = (f"WITH l1 AS (SELECT *{l1} FROM {source}), l2 AS (SELECT *{l2} FROM l1), "
                f"l3 AS (SELECT *{l3} FROM l2), l4 AS (SELECT *{l4} FROM l3), "
                f"l5 AS (SELECT *{l5} FROM l4) "
                f"SELECT source_line, {fp} AS fingerprint, "
-               f"{', '.join(cols)}, {idp} AS id_problem, {err} AS err FROM l5")
+               f"{', '.join(cols)}, {idp} AS id_problem, {err} AS err{layer(carry)} FROM l5")
         used = set(re.findall(r"\$(p\d+)\b", sql))
         return sql, {k: v for k, v in self.params.items() if k in used}
 

@@ -27,7 +27,7 @@ from recon.io import records
 class Line:
     """A ledger line as a report row: where it came from, its outcome and (for drill-downs) its layers."""
 
-    line_id: str
+    line_id: int
     source: str
     ref: str
     channel: str | None

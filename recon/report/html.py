@@ -31,11 +31,11 @@ import jinja2
 import markupsafe
 
 from recon.engine import ledger
-from recon.engine import decisions
+from recon.engine import cny, decisions
 from recon.errors import ReconError
-from recon.report import charts
+from recon.report import charts, next_steps
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
-from recon.report.labels import LABELS
+from recon.labels import LABELS
 from recon.resources import reports_dir
 from recon.sql.neutralise import strip_controls
 
@@ -99,6 +99,10 @@ class ReportData:
     files: list
     unknown_gross: list = field(default_factory=list)  # (currency, sum of |amount|) of the unknown lines
     decisions: list = field(default_factory=list)  # manual decisions the run applied or found stale
+    # per status: {"cny": Decimal or None, "missing": {lang: text}} at the FX file's rates; empty when the
+    # run holds CNY only or its manifest predates it (recon.engine.cny)
+    cny: dict = field(default_factory=dict)
+    next: next_steps.NextSteps | None = None  # the top of the report: verdict, changes, what to do next
     charts: dict = field(default_factory=dict)
 
 
@@ -209,13 +213,16 @@ def collect(con, run_id: str, top: int = 50, accounts=None) -> ReportData:
            "version": manifest.get("version", ""), "quarantined": manifest.get("quarantined_lines"),
            "failed_proofs": manifest.get("failed_proofs", []),
            "skipped_files": [s for s in manifest.get("skipped_files", []) if isinstance(s, dict)],
-           "refused_files": [f"{r['path']}: {r['reason']}" for r in manifest.get("refused_files", [])]}
+           "refused_files": [f"{r['path']}: {r['reason']}" for r in manifest.get("refused_files", [])],
+           "unmapped_customers": [u for u in manifest.get("unmapped_customers", []) if isinstance(u, dict)]}
     p = {"run": run_id}
     ledger.ensure(con)
     con.execute(f"CREATE OR REPLACE TEMP TABLE report_line AS {RUN_LINES}", p)
     names = {k: f"{a.code} {a.name}" for k, a in chart.accounts.items()}
     try:
-        return _collect(con, run, manifest, p, top, names)
+        data = _collect(con, run, manifest, p, top, names)
+        data.next = next_steps.collect(con, run_id, period, started, manifest, exit_code)
+        return data
     finally:
         con.execute("DROP TABLE IF EXISTS temp.report_line")
 
@@ -243,7 +250,15 @@ def _collect(con, run, manifest, p, top, account_names) -> ReportData:
         unknown_gross=_all(con, """SELECT currency, sum(abs(amount)) FROM report_line WHERE status = 'unknown'
             GROUP BY currency ORDER BY currency NULLS FIRST"""),
         decisions=decisions.for_run(con, run_id, manifest),
+        cny=_cny(manifest),
     )
+
+
+def _cny(manifest) -> dict:
+    """The manifest's CNY equivalents per status, with the missing rates said in each language."""
+    by = (manifest.get("cny_equivalent") or {}).get("by_status") or {}
+    return {s: {"cny": Decimal(v["cny"]) if v["cny"] is not None else None,
+                "missing": {lang: cny.missing_text(v["missing"], lang) for lang in LABELS}} for s, v in by.items()}
 
 
 def _per_currency(rows) -> list:
@@ -328,9 +343,14 @@ def _known(con, run_id, top, account_names=None, code_names=None) -> list:
             SELECT *, row_number() OVER (PARTITION BY code ORDER BY abs(residual) DESC, case_id) AS k
             FROM known_case WHERE run_id = $run) WHERE k <= $top ORDER BY code, k""",
                  {**p, "top": min(top, KNOWN_CASES_SHOWN)})
-    vouchers = _all(con, """SELECT code, coalesce(channel, ''), period, account, sum(debit), sum(credit)
-        FROM correction_line WHERE run_id = $run GROUP BY ALL
-        ORDER BY code, 2, period, sum(debit) = 0, account""", p)
+    # as recon.report.vouchers posts them: a voucher on one pair of accounts net, one line per account
+    vouchers = _all(con, """WITH a AS (SELECT code, coalesce(channel, '') AS ch, period, account, sum(debit) AS d,
+                sum(credit) AS c FROM correction_line WHERE run_id = $run GROUP BY ALL),
+            v AS (SELECT *, count(*) OVER (PARTITION BY code, ch, period) = 2 AS netted FROM a)
+        SELECT code, ch, period, account, CASE WHEN netted THEN greatest(d - c, 0) ELSE d END AS debit,
+               CASE WHEN netted THEN greatest(c - d, 0) ELSE c END AS credit
+        FROM v WHERE NOT netted OR d <> c
+        ORDER BY code, ch, period, debit = 0, account""", p)
     by_code: dict = defaultdict(lambda: {"cases": [], "vouchers": defaultdict(list)})
     for code, *case in cases:
         by_code[code]["cases"].append(case)
@@ -350,13 +370,13 @@ def _known(con, run_id, top, account_names=None, code_names=None) -> list:
 
 def _review(con, top) -> dict:
     """Review groups (a key with several candidates): totals and the ``top`` largest groups with their lines."""
-    rows = _all(con, f"""WITH r AS (SELECT *, coalesce(match_group, line_id) AS grp FROM report_line
+    rows = _all(con, f"""WITH r AS (SELECT *, coalesce(match_group, CAST(line_id AS VARCHAR)) AS grp FROM report_line
             WHERE status = 'review'),
         g AS (SELECT grp, sum(abs(amount)) AS gross, dense_rank() OVER (ORDER BY sum(abs(amount)) DESC, grp) AS k
             FROM r GROUP BY grp)
         SELECT g.k, {LINE_COLS} FROM r AS l JOIN g USING (grp)
         WHERE g.k <= $top ORDER BY g.k, l.ref, l.line_id""", {"top": top})
-    totals = _all(con, "SELECT count(*), count(DISTINCT coalesce(match_group, line_id)) FROM report_line "
+    totals = _all(con, "SELECT count(*), count(DISTINCT coalesce(match_group, CAST(line_id AS VARCHAR))) FROM report_line "
                        "WHERE status = 'review'")[0]
     groups: dict = {}
     for k, *line in rows:
@@ -370,7 +390,7 @@ def _files(con, run_id) -> list:
             p.part, p.proof, p.expected, p.actual, p.passed, p.detail
         FROM run_file rf JOIN source_file f USING (file_id)
         LEFT JOIN control_proof p USING (file_id)
-        WHERE rf.run_id = $run ORDER BY rf.rel_path, rf.file_id, p.part, p.proof""", {"run": run_id})
+        WHERE rf.run_id = $run ORDER BY rf.rel_path, rf.sha256, p.part, p.proof""", {"run": run_id})
     files: dict = {}
     for path, formats, data, loaded, dup, quar, *proof in rows:
         f = files.setdefault(path, {"path": path, "formats": ", ".join(formats), "data": data, "loaded": loaded,

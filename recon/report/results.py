@@ -19,7 +19,7 @@ from recon.sql.quote import quote_literal
 
 RESULT_COLUMNS = (
     "source", "source_file", "source_line", "source_sheet", "channel", "account", "order_no",
-    "line_type", "currency", "amount", "status", "code", "match_group", "explanation",
+    "line_type", "currency", "amount", "status", "code", "match_group", "explanation", "finding",
 )
 
 def _copy_with_bom(con, select_sql: str, path: Path, params=None) -> None:
@@ -52,7 +52,7 @@ def write_results(con, out_dir: Path) -> Path:
     DuckDB ever be told not to keep insertion order, the same order is asked for explicitly.
     """
     text = {"source_file", "source_sheet", "channel", "account", "order_no", "line_type", "currency",
-            "code", "match_group", "explanation"}
+            "code", "match_group", "explanation", "finding"}
     cols = ", ".join(
         f"r_safe({c}) AS {c}" if c in text else c for c in RESULT_COLUMNS)
     order = "" if outcome.in_order(con) else f" ORDER BY {outcome.ORDER}"

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 
 from recon.errors import ReconError
+from recon.verdict import Verdict
 
 STATUSES = ("matched", "known", "unknown", "review")
 
@@ -41,18 +42,22 @@ def require_run(con, run_id: str) -> dict:
 
 
 def list_runs(con) -> list[dict]:
-    """Every run, oldest first: id, period, start, exit code, lines by status, input files."""
+    """Every run, oldest first: id, period, start, verdict (clean, breaks, incomplete or aborted), exit code,
+    lines by status, input files."""
     counts: dict = {}
     for run_id, status, n in con.execute(
             "SELECT run_id, status, count(*) FROM line_result GROUP BY ALL ORDER BY 1, 2").fetchall():
         counts.setdefault(run_id, {})[status] = n
     out = []
-    for run_id, period, started, exit_code, inputs in con.execute(
+    for run_id, period, started, exit_code, inputs, manifest_json in con.execute(
             """SELECT r.run_id, r.period, r.started_at, r.exit_code,
-                      (SELECT count(*) FROM run_file f WHERE f.run_id = r.run_id)
+                      (SELECT count(*) FROM run_file f WHERE f.run_id = r.run_id), r.manifest_json
                FROM run r ORDER BY r.started_at, r.run_id""").fetchall():
         c = counts.get(run_id, {})
+        aborted = exit_code == 130
         out.append({"run_id": run_id, "period": period, "started_at": started.isoformat(),
-                    "exit_code": exit_code, "state": "aborted" if exit_code == 130 else "finished", "inputs": inputs,
+                    "verdict": "aborted" if aborted else Verdict.from_manifest(
+                        json.loads(manifest_json) if manifest_json else {}, exit_code).state,
+                    "exit_code": exit_code, "state": "aborted" if aborted else "finished", "inputs": inputs,
                     "counts": {s: c.get(s, 0) for s in STATUSES}})
     return out

@@ -2,18 +2,24 @@
 
 Source: the store's ``correction_line`` (one balanced set of lines per known case, written by the
 classification) and ``known_case`` (the case's residual and the source lines it explains). One
-voucher per (period, dictionary code, channel); its lines are the cases' lines summed by account
-and side. Summing by side rather than netting keeps an account debited by one case and credited
-by another visible as two lines, so a voucher's total is exactly the sum of its cases' corrections.
+voucher per (period, dictionary code, channel).
 
-The relation the tests and the workbook check: for each dictionary code,
+A voucher whose cases all move money between the same two accounts (every shipped correction is
+such a pair: FEE_PERIOD_MISMATCH accrues 平台服务费 against 应付平台费用) is posted net: one debit and
+one credit for the period's balance. An accountant never debits and credits one account in one
+voucher; a fee the platform charged (accrued) and one it returned (the accrual reversed) are one
+net accrual, and the explanation names the gross each way. A voucher whose cases touch more
+accounts keeps its lines summed by account and side. The relation the tests and the workbook
+check, for each dictionary code:
 
     Σ voucher total (debits = credits) over the code's vouchers
-        = Σ |known_case.residual| over the code's cases that have a correction,
+        = Σ over its vouchers of |Σ ±|residual||   (netted: each case's residual signed by the
+                                                    direction its correction moves the pair)
+        = Σ |known_case.residual| over its corrected cases, when no voucher mixes directions,
 
 because a correction moves the case's residual from where it sits to where it belongs, once.
 Cases whose entry has no correction (no money moved, a mangled id to download again) appear in
-the per-code controls with no voucher.
+the per-code controls with no voucher; a voucher whose cases cancel exactly posts nothing.
 
 Numbers are deterministic: vouchers are ordered by (period, code, channel) and numbered from the
 chart's prefix, ``RC202601-0001``; the date is the period end. Every line carries exactly one
@@ -130,18 +136,27 @@ def _check_lines(con, run_id: str, chart: Chart) -> None:
         raise VoucherError(f"run {run_id}: corrections without a known_case row: {[o[0] for o in orphans]}")
 
 
-# Vouchers of a run: (period, code, channel) keys numbered in order, the cases behind each.
+# Vouchers of a run: (period, code, channel) keys numbered in order, the cases behind each. A voucher
+# whose cases all move money between the same two accounts is ``netted`` (one debit, one credit: the
+# period's balance); one that nets to nothing (its cases cancel exactly) is no voucher and gets no number.
 _KEYS_SQL = """
 CREATE OR REPLACE TEMP TABLE voucher_case AS
 WITH live AS (
     SELECT period, code, channel, case_id FROM correction_line
     WHERE run_id = $r AND (debit <> 0 OR credit <> 0)
     GROUP BY ALL
+), acc AS (
+    SELECT period, code, channel, account, sum(debit - credit) AS net FROM correction_line
+    WHERE run_id = $r AND debit <> credit GROUP BY ALL
+), shape AS (
+    SELECT period, code, channel, count(*) = 2 AS netted, bool_or(net <> 0) AS moves, min(account) AS first_account
+    FROM acc GROUP BY ALL
 ), keys AS (
-    SELECT period, code, channel, row_number() OVER (ORDER BY period, code, channel NULLS FIRST) AS seq
-    FROM (SELECT DISTINCT period, code, channel FROM live)
+    SELECT period, code, channel, netted, first_account,
+           row_number() OVER (ORDER BY period, code, channel NULLS FIRST) AS seq
+    FROM shape WHERE moves OR NOT netted
 )
-SELECT k.seq, l.case_id FROM live l JOIN keys k
+SELECT k.seq, k.netted, k.first_account, l.case_id FROM live l JOIN keys k
   ON k.period = l.period AND k.code = l.code AND k.channel IS NOT DISTINCT FROM l.channel
 """
 
@@ -165,12 +180,32 @@ SELECT h.seq, h.period, h.code, h.channel, h.basis, s.cases, s.residual_abs, coa
 FROM head h JOIN cases s USING (seq) LEFT JOIN cited ci USING (seq) ORDER BY h.seq
 """
 
-# Lines summed by account and side; debits first, then by account key, for a stable line order.
+# Lines summed by account and side (a netted voucher: by account, on the side of its balance); debits
+# first, then by account key, for a stable line order.
 _LINES_SQL = """
-SELECT v.seq, c.account, (c.debit - c.credit) > 0 AS is_debit, sum(abs(c.debit - c.credit)) AS amount
-FROM voucher_case v JOIN correction_line c ON c.run_id = $r AND c.case_id = v.case_id
-WHERE c.debit <> c.credit
-GROUP BY ALL ORDER BY v.seq, is_debit DESC, c.account
+SELECT seq, account, is_debit, amount FROM (
+    SELECT v.seq, c.account, (c.debit - c.credit) > 0 AS is_debit, sum(abs(c.debit - c.credit)) AS amount
+    FROM voucher_case v JOIN correction_line c ON c.run_id = $r AND c.case_id = v.case_id
+    WHERE c.debit <> c.credit AND NOT v.netted
+    GROUP BY ALL
+    UNION ALL
+    SELECT v.seq, c.account, sum(c.debit - c.credit) > 0, abs(sum(c.debit - c.credit))
+    FROM voucher_case v JOIN correction_line c ON c.run_id = $r AND c.case_id = v.case_id
+    WHERE v.netted
+    GROUP BY v.seq, c.account HAVING sum(c.debit - c.credit) <> 0)
+ORDER BY seq, is_debit DESC, account
+"""
+
+# What a netted voucher's cases move onto its first account (by key) and off it: the gross its
+# explanation names beside the net it posts.
+_GROSS_SQL = """
+WITH per_case AS (
+    SELECT v.seq, c.case_id, sum(c.debit - c.credit) FILTER (WHERE c.account = v.first_account) AS d
+    FROM voucher_case v JOIN correction_line c ON c.run_id = $r AND c.case_id = v.case_id
+    WHERE v.netted AND c.debit <> c.credit GROUP BY v.seq, c.case_id)
+SELECT seq, count(*) FILTER (WHERE d > 0), coalesce(sum(d) FILTER (WHERE d > 0), 0),
+       count(*) FILTER (WHERE d < 0), coalesce(-sum(d) FILTER (WHERE d < 0), 0)
+FROM per_case GROUP BY seq ORDER BY seq
 """
 
 
@@ -184,6 +219,7 @@ def build_vouchers(con, run_id: str, accounts: Chart | None = None) -> list[Vouc
     lines: dict = {}
     for seq, account, is_debit, amount in con.execute(_LINES_SQL, {"r": run_id}).fetchall():
         lines.setdefault(seq, []).append((account, is_debit, amount))
+    gross = {seq: rest for seq, *rest in con.execute(_GROSS_SQL, {"r": run_id}).fetchall()}
     out = []
     for seq, period, code, channel, basis, cases, residual_abs, n_refs, first_refs in heads:
         number = f"{chart.number_prefix}{period.replace('-', '')}-{seq:04d}"
@@ -192,10 +228,13 @@ def build_vouchers(con, run_id: str, accounts: Chart | None = None) -> list[Vouc
                         amount if is_debit else Decimal("0.00"), Decimal("0.00") if is_debit else amount)
             for i, (acc, is_debit, amount) in enumerate(lines.get(seq, []), start=1))
         refs = tuple(first_refs or ())
+        explanation = _explain(code, channel, period, cases, vlines, basis, refs, n_refs)
+        if seq in gross:
+            explanation += _netting(vlines, *gross[seq])
         voucher = Voucher(
             number=number, seq=seq, word=chart.word, date=period_end(period), period=period, code=code,
             channel=channel, summary=_fit_bytes(f"对账调整 {code} {channel or '-'}", SUMMARY_BYTES),
-            explanation=_explain(code, channel, period, cases, vlines, basis, refs, n_refs),
+            explanation=explanation,
             basis=basis or "", cases=cases, residual_abs=residual_abs, source_count=n_refs, source_refs=refs,
             lines=vlines)
         _assert_balanced(voucher)
@@ -211,6 +250,20 @@ def _explain(code, channel, period, cases, vlines, basis, refs, n_refs) -> str:
             f"依据：{basis or '（词典未注明依据）'}；更正来源行：{cited}{more}")
 
 
+def _netting(vlines, n_onto, onto, n_off, off) -> str:
+    """What a netted voucher's cases moved each way, so the gross behind its one net entry stays visible.
+
+    ``onto``/``off``: the amount its cases moved onto and off the pair's first account (by key). Only
+    said when the cases went both ways (otherwise the net is the gross)."""
+    if not (n_onto and n_off):
+        return ""
+    dr, cr = (next(ln for ln in vlines if ln.debit), next(ln for ln in vlines if ln.credit))
+    first_is_debit = (dr.account < cr.account)
+    fwd, n_fwd, back, n_back = (onto, n_onto, off, n_off) if first_is_debit else (off, n_off, onto, n_onto)
+    return (f"；按科目轧差：{n_fwd} 个差异 借 {dr.account_code} {dr.account_name} 贷 {cr.account_code} "
+            f"{cr.account_name} 共 {fwd}，{n_back} 个差异反向（冲回）共 {back}，净额 {fwd - back} 入账")
+
+
 def _assert_balanced(v: Voucher) -> None:
     """Each line exactly one positive amount; debits = credits; at least two lines."""
     debit = sum((ln.debit for ln in v.lines), Decimal("0"))
@@ -221,28 +274,53 @@ def _assert_balanced(v: Voucher) -> None:
                            f"both or no amounts: debit {debit}, credit {credit}, {len(v.lines)} lines")
 
 
+# What each code's vouchers must total, from the cases alone: a voucher summed by side moves
+# Σ|residual| of its cases; a netted one (two accounts) moves |Σ ±|residual||, each case's residual
+# signed by the direction its correction moves money between the pair.
+_CONTROL_SQL = """
+WITH corrected AS (SELECT DISTINCT case_id FROM correction_line WHERE run_id = $r AND debit <> credit),
+acc AS (SELECT period, code, channel, account FROM correction_line WHERE run_id = $r AND debit <> credit
+        GROUP BY ALL),
+shape AS (SELECT period, code, channel, count(*) = 2 AS netted, min(account) AS first_account
+          FROM acc GROUP BY ALL),
+per_case AS (
+    SELECT c.period, c.code, c.channel, c.case_id, s.netted,
+           sign(sum(c.debit - c.credit) FILTER (WHERE c.account = s.first_account)) AS direction
+    FROM correction_line c JOIN shape s
+      ON s.period = c.period AND s.code = c.code AND s.channel IS NOT DISTINCT FROM c.channel
+    WHERE c.run_id = $r AND c.debit <> c.credit GROUP BY ALL),
+due AS (
+    SELECT p.code, bool_or(p.netted) AS netted,
+           CASE WHEN bool_or(p.netted) THEN abs(sum(coalesce(p.direction, 0) * abs(k.residual)))
+                ELSE sum(abs(k.residual)) END AS due
+    FROM per_case p JOIN known_case k ON k.run_id = $r AND k.case_id = p.case_id
+    GROUP BY p.code, p.period, p.channel),
+due_code AS (SELECT code, bool_or(netted) AS netted, sum(due) AS due FROM due GROUP BY code)
+SELECT k.code, count(*) AS cases,
+       count(*) FILTER (WHERE c.case_id IS NOT NULL) AS corrected,
+       coalesce(sum(abs(k.residual)) FILTER (WHERE c.case_id IS NOT NULL), 0) AS residual_abs,
+       sum(k.residual) AS residual, coalesce(any_value(d.due), 0), coalesce(any_value(d.netted), false)
+FROM known_case k LEFT JOIN corrected c USING (case_id) LEFT JOIN due_code d USING (code)
+WHERE k.run_id = $r GROUP BY k.code ORDER BY k.code
+"""
+
+
 def code_controls(con, run_id: str, vouchers: list[Voucher]) -> list[dict]:
-    """Per dictionary code: cases, Σ|residual| of the corrected cases, the vouchers' total, and whether they agree."""
-    rows = con.execute(
-        """SELECT k.code, count(*) AS cases,
-                  count(*) FILTER (WHERE c.case_id IS NOT NULL) AS corrected,
-                  coalesce(sum(abs(k.residual)) FILTER (WHERE c.case_id IS NOT NULL), 0) AS residual_abs,
-                  sum(k.residual) AS residual
-           FROM known_case k
-           LEFT JOIN (SELECT DISTINCT case_id FROM correction_line WHERE run_id = $r AND debit <> credit) c
-             USING (case_id)
-           WHERE k.run_id = $r GROUP BY k.code ORDER BY k.code""", {"r": run_id}).fetchall()
+    """Per dictionary code: cases, Σ|residual| of the corrected cases, what the vouchers must total
+    (``due``: that Σ, or for netted vouchers the net of the cases' residuals), the vouchers' total,
+    and whether they agree."""
+    rows = con.execute(_CONTROL_SQL, {"r": run_id}).fetchall()
     totals: dict = {}
     for v in vouchers:
         t = totals.setdefault(v.code, [0, Decimal("0")])
         t[0] += 1
         t[1] += v.total
     out = []
-    for code, cases, corrected, residual_abs, residual in rows:
+    for code, cases, corrected, residual_abs, residual, due, netted in rows:
         n, total = totals.get(code, (0, Decimal("0")))
         out.append({"code": code, "cases": cases, "corrected_cases": corrected, "residual": residual,
-                    "residual_abs_corrected": residual_abs, "vouchers": n, "voucher_total": total,
-                    "agrees": residual_abs == total})
+                    "residual_abs_corrected": residual_abs, "netted": netted, "due": due,
+                    "vouchers": n, "voucher_total": total, "agrees": due == total})
     return out
 
 
@@ -313,7 +391,8 @@ def _replace(tmp: Path, final: Path) -> Path:
 
 
 def write_vouchers(con, run_id: str, out_dir: Path, fmt: str = "generic", accounts: Chart | None = None) -> list[Path]:
-    """Write OUT/vouchers.csv (generic) and OUT/voucher_sources.csv, plus the Kingdee or U8 file for ``fmt``.
+    """Write OUT/vouchers.csv (generic), OUT/voucher_sources.csv and OUT/decision_sources.csv, plus the
+    Kingdee or U8 file for ``fmt``.
 
     Everything is validated and built first; each file is written to a temporary name and renamed,
     so a failure never leaves a half-written voucher file.
@@ -332,6 +411,9 @@ def write_vouchers(con, run_id: str, out_dir: Path, fmt: str = "generic", accoun
         tmp = out_dir / ".voucher_sources.csv.tmp"
         _write_sources(con, run_id, chart, tmp)
         staged.append((tmp, out_dir / "voucher_sources.csv"))
+        tmp = out_dir / ".decision_sources.csv.tmp"
+        _write_decision_sources(con, run_id, tmp)
+        staged.append((tmp, out_dir / "decision_sources.csv"))
         if fmt == "u8":
             # U8 reads ANSI text on Chinese Windows: GB18030 (GBK-identical for every GBK character), CRLF.
             tmp = out_dir / ".vouchers_u8.csv.tmp"
@@ -361,3 +443,34 @@ def _write_sources(con, run_id: str, chart: Chart, path: Path) -> None:
         "ORDER BY v.seq, k.case_id, regexp_extract(ref, '^(.*):([0-9]+)(@.*)?$', 1), "
         "TRY_CAST(regexp_extract(ref, '^(.*):([0-9]+)(@.*)?$', 2) AS BIGINT), ref")
     _copy_with_bom(con, select, path, {"r": run_id, "prefix": chart.number_prefix})
+
+
+# The lines a run settled by a manual decision (status matched, code decision:<id>): no voucher corrects
+# them, so the auditor's view of the vouchers lists them beside voucher_sources.csv with who decided,
+# when and why. The file is named as results.csv names it (relative to the input folder).
+DECISION_SOURCE_COLUMNS = ("decision_id", "decision_kind", "decided_by", "decided_at", "reason", "source",
+                           "source_ref", "currency", "amount", "match_group")
+_DECISION_SOURCES_SQL = """
+SELECT d.decision_id, CASE d.kind WHEN 'accept' THEN '接受差异' ELSE '指定配对' END AS decision_kind,
+       r_safe(d.created_by) AS decided_by, strftime(d.created_at, '%Y-%m-%d %H:%M:%S') AS decided_at,
+       r_safe(d.reason) AS reason, lr.family AS source,
+       r_safe(coalesce(rf.rel_path, l.source_name) || ':' || CAST(l.source_line AS VARCHAR)
+              || coalesce('@' || l.source_sheet, '')) AS source_ref,
+       l.currency, l.amount, lr.match_group
+FROM line_result lr
+JOIN decision d ON lr.code = 'decision:' || CAST(d.decision_id AS VARCHAR)
+JOIN ledger_line l ON l.line_id = lr.line_id AND l.source = lr.family
+LEFT JOIN run_file rf ON rf.run_id = lr.run_id AND rf.file_id = l.file_id
+WHERE lr.run_id = $r AND starts_with(lr.code, 'decision:')
+ORDER BY d.decision_id, coalesce(rf.rel_path, l.source_name), l.source_sheet NULLS FIRST, l.source_line, l.line_id
+"""
+
+
+def _write_decision_sources(con, run_id: str, path: Path) -> None:
+    """decision_sources.csv: every line the run settled by a manual decision, with the decision's
+    id, kind, who, when and why (header only when the run applied none)."""
+    from recon.engine import ledger
+
+    ledger.ensure(con)
+    con.execute(NEUTRALISE_MACRO)
+    _copy_with_bom(con, _DECISION_SOURCES_SQL, path, {"r": run_id})

@@ -21,14 +21,16 @@ from decimal import Decimal
 from pathlib import Path
 
 from recon import tempfiles
-from recon.engine import decisions
+from recon.engine import cny, decisions
+from recon.labels import SHEETS_ZH as STATUS_ZH
+from recon.labels import SOURCES
 from recon.report.accounts import Chart, load_accounts
 from recon.report.cells import EXCEL_MAX_ROWS, Column, Styles, sheet_names, write_cell, write_table
 from recon.report.runs import period_end, require_run
 from recon.report.vouchers import build_vouchers, code_controls, generic_rows
+from recon.verdict import VERDICT_ZH, Verdict
 
-STATUS_ZH = {"matched": "已匹配", "known": "已知差异", "unknown": "未知", "review": "待复核"}
-SOURCE_ZH = {"platform": "平台", "erp": "ERP", "bank": "银行"}
+SOURCE_ZH = SOURCES["zh"]
 DATA_ROWS = EXCEL_MAX_ROWS - 2  # a caption row and the header row on every sheet
 
 LINE_COLUMNS = (
@@ -229,10 +231,14 @@ def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known
     """The 汇总 sheet; ``local`` is the vouchers' currency (the chart's), in which case controls are kept."""
     m = run["manifest"]
     ws = wb.add_worksheet("汇总")
-    for c, width in enumerate((24, 16, 18, 16, 16, 16, 16, 16, 16, 12)):
+    for c, width in enumerate((24, 16, 18, 16, 16, 16, 16, 16, 16, 16, 12)):
         ws.set_column(c, c, width)
     out = _Rows(ws, styles)
     out.title("对账汇总")
+    verdict = Verdict.from_manifest(m, run["exit_code"])  # first, as on the console and in the report
+    out.row(("结论", "text"), (f"{VERDICT_ZH[verdict.state]} ({verdict.state})", "text"))
+    for sentence in verdict.sentences("zh"):
+        out.row(("", "text"), (sentence, "text"))
     for label, value, kind in (("运行", run["run_id"], "text"), ("期间", run["period"], "text"),
                                ("开始时间", run["started_at"], "text"), ("退出码", run["exit_code"], "int"),
                                ("版本", f"recon {m.get('version', '')}", "text")):
@@ -244,15 +250,26 @@ def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known
             rows_here = min(per_sheet, shown[key] - k * per_sheet)
             out.row((name, f"link:{name}"), (rows_here, "int"), (captions[key] if k == 0 else "续表", "text"))
     out.gap()
-    out.header("状态", "币种", "行数", "金额")
+    # with another currency in the run: one CNY figure per status at the FX file's rates, labelled,
+    # or the rates it lacks (recon.engine.cny); the per-currency rows stay as they are
+    eq = m.get("cny_equivalent") or {}
+    out.header("状态", "币种", "行数", "金额", *((eq["label"]["zh"], "缺少的汇率") if eq else ()))
     for s, zh in STATUS_ZH.items():
         n, per_currency = by_status.get(s, (0, []))
         for k, (cur, n_cur, amount) in enumerate(per_currency or [("CNY", 0, Decimal("0"))]):
-            out.row((f"{zh} ({s})" if k == 0 else "", "text"), (cur, "text"), (n_cur, "int"),
-                    (amount, f"money:{cur}"))
+            cells = [(f"{zh} ({s})" if k == 0 else "", "text"), (cur, "text"), (n_cur, "int"),
+                     (amount, f"money:{cur}")]
+            if eq and k == 0:
+                st = eq["by_status"].get(s) or {"cny": "0", "missing": []}
+                cells += [(Decimal(st["cny"]) if st["cny"] is not None else None, "money:CNY"),
+                          (cny.missing_text(st["missing"]) or None, "text")]
+            out.row(*cells)
+    if eq:
+        out.row((f"{eq['label']['zh']}：CNY 行按原额；其他币种按 FX 文件中当日汇率（每币种每日合计折算，保留两位）；"
+                 "缺少汇率时不折算，列出缺少的币种和日期", "text"))
     out.gap()
     out.header("已知差异代码", "币种", "行数", "金额", "本簿列出行数", "个案", "需调整个案", "需调整个案|残差|合计",
-               "凭证张数", "凭证金额", "凭证=残差")
+               "凭证张数", "凭证金额", "凭证应为（轧差后）", "凭证=残差")
     ctl = {c["code"]: c for c in controls}
     for code, n, per_currency in by_code:
         c = ctl.get(code, {})
@@ -265,6 +282,7 @@ def _summary(wb, styles, run, sheets, captions, shown, by_status, by_code, known
                     (c.get("residual_abs_corrected") if first else None, f"money:{local}"),
                     (c.get("vouchers") if first else None, "int"),
                     (c.get("voucher_total") if first else None, f"money:{local}"),
+                    (c.get("due") if first else None, f"money:{local}"),
                     (("是" if c.get("agrees") else ("否" if c else "—")) if first else None, "text"))
     out.gap()
     out.header("控制总数", "币种", "输入行", "输入金额", "输出行", "输出金额", "期后证据行", "期后证据金额", "期外行",

@@ -80,9 +80,10 @@ def test_a_run_refuses_the_bad_files_and_completes_with_the_good(tmp_path, bombs
     tmp.mkdir()
     out = tmp_path / "out"
     ran = recon("run", d, "--out", out, "--db", tmp_path / "s.duckdb", env={"TMPDIR": str(tmp)})
-    assert ran.code == 1, ran.text  # complete, but incomplete input: never 0
+    assert ran.code == 4, ran.text  # the run completes, but its input is incomplete: never 0
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     refused = {r["path"]: r["reason"] for r in manifest["refused_files"]}
+    assert {r["params"]["path"] for r in manifest["verdict"]["reasons"] if r["code"] == "refused_file"} == set(refused)
     assert set(refused) == {"bom.csv", "bomb.csv.gz", "nested.zip", "sparse.csv", "pipe.csv", "cut.zip"}, refused
     assert "byte-order mark" in refused["bom.csv"] and "decompression bomb" in refused["bomb.csv.gz"]
     assert "sparse" in refused["sparse.csv"] and "not a regular file" in refused["pipe.csv"]

@@ -45,7 +45,7 @@ def test_the_manifest_lists_every_dictionary_used_with_its_hash(tmp_path):
                              encoding="utf-8")
     out = tmp_path / "out"
     ran = recon("run", d, "--out", out, "--db", tmp_path / "s.duckdb", "--dictionary", mine, "--no-reports")
-    assert ran.code in (0, 1), ran.text
+    assert ran.code == 4, ran.text  # one platform file: a verdict (incomplete), not an error
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["dictionaries"] == {"default.yaml": _sha(default_path()), "mine.yaml": _sha(mine)}
     ran = recon("run", d, "--out", out, "--db", tmp_path / "s.duckdb", "--dictionary", mine, "--no-reports",
