@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import openpyxl
 import pytest
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, reason_codes, run_cli
 
 FX = "日期,币种,中间价,单位\n2026-04-03,美元,7.1000,1\n2026-04-10,USD,7.2000,1\n"
 
@@ -34,8 +34,11 @@ def month(tmp_path):
 def _run(month, capsys, out):
     code, stdout, err = run_cli(["run", month / "in", "--out", month / out, "--db", month / "s.duckdb",
                                  "--period", "2026-04"], capsys)
-    assert code in (0, 1), err
-    return stdout, json.loads((month / out / "manifest.json").read_text(encoding="utf-8"))
+    # bank statements only: no platform and no ERP line, so the verdict is incomplete (exit 4)
+    assert code == 4, err
+    m = json.loads((month / out / "manifest.json").read_text(encoding="utf-8"))
+    assert reason_codes(m)[:2] == ["family_missing", "family_missing"], reason_codes(m)
+    return stdout, m
 
 
 def _summary_rows(path):

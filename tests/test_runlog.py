@@ -19,6 +19,11 @@ def _run(month, capsys, out="o1"):
     return code
 
 
+def _reasons(out) -> list:
+    """The codes of the verdict reasons of the run that wrote ``out``."""
+    return [r["code"] for r in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["verdict"]["reasons"]]
+
+
 def _resolve(month, capsys):
     group = next(r["match_group"] for r in read_results(month / "o1") if r["order_no"] == "M20260101002")
     code, _, _ = run_cli(["resolve", "--db", str(month / "s.duckdb"), "--group", group, "--accept",
@@ -48,9 +53,10 @@ def _kinds(month):
 @pytest.fixture
 def logged(month, capsys):
     """Two runs with a decision (and its revocation) between them: a store whose log holds every kind."""
-    assert _run(month, capsys) == 1
+    # the month has no bank statement: every run of it is incomplete (exit 4)
+    assert _run(month, capsys) == 4 and _reasons(month / "o1") == ["family_missing", "unknown_lines"]
     _resolve(month, capsys)
-    assert _run(month, capsys, "o2") == 0
+    assert _run(month, capsys, "o2") == 4 and _reasons(month / "o2") == ["family_missing"]
     assert run_cli(["resolve", "--db", str(month / "s.duckdb"), "--revoke", "1", "--reason", "券面值有误",
                     "--by", "王主管"], capsys)[0] == 0
     return month
@@ -80,11 +86,11 @@ def test_every_run_output_decision_and_revocation_is_chained(logged, capsys):
 
 
 def test_an_altered_run_record_is_named_as_the_first_broken_link(logged, capsys):
-    _sql(logged, "UPDATE run SET exit_code = 0 WHERE exit_code = 1")
+    _sql(logged, "UPDATE run SET exit_code = 0 WHERE exit_code = 4")
     code, out, _ = _verify(logged, capsys)
     assert code == 1
     assert "run log: first broken link at event 2 (run): the store's run R" in out
-    assert "exit_code is 0, the log recorded 1" in out
+    assert "exit_code is 0, the log recorded 4" in out
 
 
 def test_an_altered_line_outcome_of_a_run_is_found(logged, capsys):
@@ -127,7 +133,7 @@ def test_a_run_added_or_deleted_outside_recon_is_found(logged, capsys):
 
 
 def test_a_store_made_before_the_log_is_chained_from_its_first_event(month, capsys):
-    assert _run(month, capsys) == 1
+    assert _run(month, capsys) == 4  # no bank statement: incomplete
     # as a store written before this recon kept a log: no log_event table, no marker
     _sql(month, "DROP TABLE log_event", "DELETE FROM store_meta WHERE key = 'run_log'")
     code, out, _ = _verify(month, capsys)
@@ -152,7 +158,7 @@ def test_an_altered_evidence_file_is_still_found(logged, capsys):
 
 
 def test_an_interrupted_run_marked_after_its_record_is_logged(month, capsys):
-    assert _run(month, capsys) == 1
+    assert _run(month, capsys) == 4  # no bank statement: incomplete
     con = store.connect(str(month / "s.duckdb"))
     run_id, period = con.execute("SELECT run_id, period FROM run").fetchone()
     api._record_aborted(con, {"run_id": run_id}, period, dt.datetime(2026, 2, 1))
