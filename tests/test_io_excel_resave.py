@@ -127,3 +127,24 @@ def test_run_load_line_and_manifest_name_the_damaged_file(tmp_path, capsys):
     # the same download imported again is a no-op that still says it is damaged
     code, out, _ = run_cli(["import", inp / "动账明细_202608.csv", "--db", db], capsys)
     assert code == 1 and out.startswith("SAME") and SENTENCE in out
+
+
+def test_a_resaved_file_makes_the_run_incomplete_until_the_clean_download_replaces_it(clean_month, capsys):
+    """End to end: the import's warning reaches the verdict (exit 4, reason EXCEL_RESAVED naming the
+    file); with the platform's own download in its place, that reason is gone."""
+    from conftest import reason_codes, run_args
+
+    extra = clean_month / "in" / "jd_later"
+    extra.mkdir()
+    shutil.copy(JD_RESAVED, extra / "京东对账单.csv")
+    code, _, err = run_cli(run_args(clean_month, "--period", "2026-01"), capsys)
+    m = json.loads((clean_month / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert code == 4 and m["verdict"]["state"] == "incomplete", err
+    assert "EXCEL_RESAVED" in reason_codes(m)
+    (reason,) = [r for r in m["verdict"]["reasons"] if r["code"] == "EXCEL_RESAVED"]
+    assert "京东对账单.csv" in json.dumps(reason, ensure_ascii=False)
+    (extra / "京东对账单.csv").unlink()
+    shutil.copy(FIXTURES / "jd_settlement_v1.csv", extra / "京东对账单.csv")
+    run_cli(run_args(clean_month, "--period", "2026-01"), capsys)
+    m = json.loads((clean_month / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert "EXCEL_RESAVED" not in reason_codes(m), m["verdict"]

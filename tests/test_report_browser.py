@@ -180,7 +180,7 @@ def test_the_report_opens_on_the_verdict_and_what_to_do_next(browser, sample_rep
         assert verdict.get_attribute("data-state") == "breaks"
         assert box["y"] >= 0 and box["y"] + box["height"] <= 900, box
         codes = [li.get_attribute("data-code") for li in page.locator("section#verdict li").all()]
-        assert codes == ["unknown_lines", "blocks_close"]
+        assert codes == ["unknown_lines", "review_lines", "blocks_close"]
         todo = page.locator("section#next ol.todo")
         assert todo.count() == 2  # the blocking items, the largest unknowns
         for i in range(todo.count()):

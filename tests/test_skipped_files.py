@@ -37,7 +37,8 @@ def test_manifest_json_console_and_report_list_skipped_files(tmp_path):
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 4, res.output  # incomplete: a ledger-like file was not read (and no platform, no ERP)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert reason_codes(manifest) == ["family_missing", "family_missing", "skipped_ledger"]
+    # the BOCOM credit from 张小明 has no remittance information: it stays unknown (never explained away)
+    assert reason_codes(manifest) == ["family_missing", "family_missing", "skipped_ledger", "unknown_lines"]
     assert manifest["verdict"]["reasons"][2]["params"] == {"path": "downloads.zip/bank/odd.csv"}
     skipped = {s["path"]: s for s in manifest["skipped_files"]}
     assert set(skipped) == {"downloads.zip/bank/odd.csv", "README.txt"}
