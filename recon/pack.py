@@ -138,7 +138,7 @@ def _evidence(con, run_id, path: Path) -> None:
                 "JOIN ledger_line l USING (line_id) WHERE r.run_id = $r AND (r.status IN (SELECT unnest($s)) "
                 "OR starts_with(coalesce(r.code, ''), 'decision:'))",
                 {"r": run_id, "s": list(EVIDENCE_STATUSES)})
-    con.execute("CREATE OR REPLACE TEMP TABLE pack_raw (line_id VARCHAR, raw VARCHAR[])")
+    con.execute("CREATE OR REPLACE TEMP TABLE pack_raw (line_id BIGINT, raw VARCHAR[])")
     files = [f for (f,) in con.execute("SELECT DISTINCT file_id FROM pack_lines ORDER BY 1").fetchall()]
     for file_id in files:  # one evidence file read per batch, each batch a bounded set of lines
         count = con.execute("SELECT count(*) FROM pack_lines WHERE file_id = ?", [file_id]).fetchone()[0]
@@ -146,13 +146,13 @@ def _evidence(con, run_id, path: Path) -> None:
             con.execute("CREATE OR REPLACE TEMP TABLE pack_batch AS SELECT line_id FROM pack_lines "
                         "WHERE file_id = ? ORDER BY line_id LIMIT ? OFFSET ?", [file_id, BATCH, offset])
             records.raw_cells(con, "pack_batch", "pack_batch_raw")
-            con.execute("INSERT INTO pack_raw SELECT CAST(line_id AS VARCHAR), raw FROM pack_batch_raw")
+            con.execute("INSERT INTO pack_raw SELECT line_id, raw FROM pack_batch_raw")
     _copy_with_bom(con, f"""SELECT source, r_safe(source_file) AS source_file, source_line,
             r_safe(source_sheet) AS source_sheet, file_sha256, status, r_safe(code) AS code, raw_record
         FROM (SELECT l.source, l.source_name AS source_file, l.source_line, l.source_sheet,
                      sf.sha256 AS file_sha256, r.status, r.code,
                      CAST(to_json(p.raw) AS VARCHAR) AS raw_record
-              FROM pack_raw p JOIN ledger_line l ON CAST(l.line_id AS VARCHAR) = p.line_id
+              FROM pack_raw p JOIN ledger_line l ON l.line_id = p.line_id
               JOIN source_file sf ON sf.file_id = l.file_id
               JOIN line_result r ON r.run_id = $r AND r.line_id = l.line_id)
         ORDER BY {outcome.ORDER}""", path, {"r": run_id})
