@@ -214,12 +214,12 @@ def _one_channel_per_name(named, problems) -> None:
         return
     import duckdb
 
-    from recon.engine.customers import CHANNEL_KEY_MACRO
+    from recon.engine.customers import channel_key
+    from recon.sql.dialect import DUCKDB
 
     con = duckdb.connect()
     try:
-        con.execute(CHANNEL_KEY_MACRO)
-        keys = con.execute("SELECT list_transform($n, lambda x: channel_key(x))",
+        keys = con.execute(f"SELECT {DUCKDB.list_transform('$n', 'x', channel_key(DUCKDB, 'x'))}",
                            {"n": [name for _, _, name in named]}).fetchone()[0]
     finally:
         con.close()

@@ -110,7 +110,7 @@ def step(baseline: Baseline) -> Step:
         # the value expressions see one relation (the ledger table's own columns), never the universe's;
         # a group exists only where a line of some measure's types does, as a measure's row did
         rows.append(f"""SELECT order_no, run_channel AS channel, $src_{src} AS source, {", ".join(
-                            f"m{n}" if m.source == src else f"NULL::DECIMAL(18,2) AS m{n}"
+                            f"m{n}" if m.source == src else f"CAST(NULL AS DECIMAL(18,2)) AS m{n}"
                             for n, m in enumerate(baseline.measures))}
             FROM (SELECT order_no, run_channel, {", ".join(aggs)}
                   FROM (SELECT t.order_no, u.channel AS run_channel, {", ".join(f"t.{c}" for c in columns)}
@@ -123,7 +123,7 @@ def step(baseline: Baseline) -> Step:
         for s in SOURCES:
             ns = [n for n, m in enumerate(baseline.measures) if (m.dimension, m.source) == (d, s)]
             if not ns:
-                value = "NULL::DECIMAL(38,2)"
+                value = "CAST(NULL AS DECIMAL(38,2))"
             elif len(ns) == 1:
                 value = f"sum(m{ns[0]})"
             else:  # two measures of one dimension and source add up (NULL only where both are)
@@ -131,7 +131,7 @@ def step(baseline: Baseline) -> Step:
                          + " + ".join(f"coalesce(sum(m{n}), 0)" for n in ns) + " END AS DECIMAL(38,2))")
             cols.append(f"{value} AS {d}_{s}")
     if not rows:  # no measure at all: no order has anything to say
-        rows = ["SELECT NULL::VARCHAR AS order_no, NULL::VARCHAR AS channel, NULL::VARCHAR AS source WHERE false"]
+        rows = ["SELECT CAST(NULL AS VARCHAR) AS order_no, CAST(NULL AS VARCHAR) AS channel, CAST(NULL AS VARCHAR) AS source WHERE false"]
     return Step("baseline", f"""CREATE OR REPLACE TEMP TABLE run_baseline AS
         SELECT order_no, coalesce(max(channel) FILTER (WHERE source = 'platform'), max(channel)) AS channel,
                {", ".join(cols)}

@@ -192,9 +192,9 @@ def _groups(params) -> Step:
                    - coalesce(sum(amount) FILTER (WHERE source = 'erp' AND in_period), 0) AS diff_in_period,
                    count(*) FILTER (WHERE id_problem IS NOT NULL) AS n_id_problem
             FROM m GROUP BY cgroup)
-        SELECT g.* EXCLUDE (n_id_problem, fee_column_sum), NULL::VARCHAR AS source,
-               CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE g.fee_column_sum END AS fee_column_sum, NULL::VARCHAR AS line_type,
-               NULL::DECIMAL(18,2) AS amount,
+        SELECT g.* EXCLUDE (n_id_problem, fee_column_sum), CAST(NULL AS VARCHAR) AS source,
+               CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE g.fee_column_sum END AS fee_column_sum, CAST(NULL AS VARCHAR) AS line_type,
+               CAST(NULL AS DECIMAL(18,2)) AS amount,
                g.platform_sum + g.bank_sum - g.erp_sum + CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE 0 END AS diff,
                g.platform_sum + g.bank_sum - g.erp_sum + CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE 0 END AS residual,
                CAST(g.gross_sum - g.platform_sale_sum AS DECIMAL(18,2)) AS discount_sum,
@@ -203,16 +203,16 @@ def _groups(params) -> Step:
                coalesce(a.refund_shown_done, FALSE) AS refund_shown_done,
                fx.foreign_amount, fx.erp_rate, fx.fx_rate_on_date, fx.fx_local_diff,
                CAST(fx.fx_rate_on_date - fx.erp_rate AS DECIMAL(18,8)) AS fx_rate_diff,
-               NULL::VARCHAR AS id_problem,
+               CAST(NULL AS VARCHAR) AS id_problem,
                coalesce(mg.n, 0) AS mangled_id_match,
-               NULL::BIGINT AS dup_count, NULL::BIGINT AS dup_rank, NULL::VARCHAR AS fee_kind,
-               NULL::VARCHAR AS fee_desc, NULL::BOOLEAN AS order_full_refund, NULL::DECIMAL(18,2) AS order_kind_net,
-               NULL::DECIMAL(18,2) AS fee_expected, NULL::DECIMAL(18,2) AS fee_charged,
-               NULL::DECIMAL(18,2) AS fee_deviation, TRUE AS in_group,
-               g.platform_sum + g.bank_sum - g.erp_sum + CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE 0 END AS group_diff, NULL::DECIMAL(18,2) AS fee_group_gap,
-               NULL::DECIMAL(18,2) AS kind_sum, NULL::VARCHAR AS counterparty,
-               NULL::BIGINT AS erp_ref_docs, NULL::BIGINT AS erp_same_amount,
-               NULL::VARCHAR AS memo, NULL::BIGINT AS payer_erp_docs
+               CAST(NULL AS BIGINT) AS dup_count, CAST(NULL AS BIGINT) AS dup_rank, CAST(NULL AS VARCHAR) AS fee_kind,
+               CAST(NULL AS VARCHAR) AS fee_desc, CAST(NULL AS BOOLEAN) AS order_full_refund, CAST(NULL AS DECIMAL(18,2)) AS order_kind_net,
+               CAST(NULL AS DECIMAL(18,2)) AS fee_expected, CAST(NULL AS DECIMAL(18,2)) AS fee_charged,
+               CAST(NULL AS DECIMAL(18,2)) AS fee_deviation, TRUE AS in_group,
+               g.platform_sum + g.bank_sum - g.erp_sum + CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE 0 END AS group_diff, CAST(NULL AS DECIMAL(18,2)) AS fee_group_gap,
+               CAST(NULL AS DECIMAL(18,2)) AS kind_sum, CAST(NULL AS VARCHAR) AS counterparty,
+               CAST(NULL AS BIGINT) AS erp_ref_docs, CAST(NULL AS BIGINT) AS erp_same_amount,
+               CAST(NULL AS VARCHAR) AS memo, CAST(NULL AS BIGINT) AS payer_erp_docs
         FROM g LEFT JOIN c_chan ch ON ch.channel = g.channel
         LEFT JOIN c_feecol fc ON fc.channel = g.channel
         LEFT JOIN c_audit a ON a.order_no = g.order_no
@@ -300,7 +300,7 @@ def _lines(params) -> Step:
                coalesce(a.refund_shown_done, FALSE) AS refund_shown_done,
                fx.foreign_amount, fx.erp_rate, fx.fx_rate_on_date, fx.fx_local_diff,
                CAST(fx.fx_rate_on_date - fx.erp_rate AS DECIMAL(18,8)) AS fx_rate_diff,
-               o.id_problem, NULL::BIGINT AS mangled_id_match,
+               o.id_problem, CAST(NULL AS BIGINT) AS mangled_id_match,
                d.dup_count, d.dup_rank,
                o.raw_type AS fee_kind, o.raw_desc AS fee_desc,
                ord.full_refund AS order_full_refund, k.net AS order_kind_net,

@@ -82,7 +82,7 @@ def _detect_sql(d: Dictionary, params: dict, extra: str = "") -> str:
             params.update(e.partial.params)
             cols.append(f"CASE WHEN {scope} THEN CAST({e.partial.sql} AS DECIMAL(18,2)) END AS p{n}")
         else:
-            cols.append(f"NULL::DECIMAL(18,2) AS p{n}")
+            cols.append(f"CAST(NULL AS DECIMAL(18,2)) AS p{n}")
     wide = f"SELECT case_id{extra}, {', '.join(cols)} FROM {{table}}"
     long = " UNION ALL ".join(f"SELECT case_id{extra}, {n} AS entry_no, h{n} AS hit, p{n} AS part FROM wide"
                               for n in range(len(d.entries)))

@@ -3,8 +3,8 @@
 A clerk's ERP names one shop many ways: ``天猫旗舰店``, ``天猫 旗舰店``, ``天猫旗舰店（自营）`` typed with a
 full-width bracket, ``京东POP店有限公司``. Compared as typed, every variant but one would fall out of
 its channel, and every channel-scoped dictionary entry would silently not fire for it. So names are
-compared by ``channel_key``: a DuckDB macro, the one definition of the normalised name, applied to both
-the YAML's names and the ledger's. It
+compared by ``channel_key``: the one definition of the normalised name, an SQL expression applied to
+both the YAML's names and the ledger's. It
 
 - folds the compatibility forms NFKC folds in such names: full-width ASCII (U+FF01–FF5E, ``Ａ（－``) to
   half-width, the ideographic and no-break spaces to a space; then NFC;
@@ -24,6 +24,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from recon.engine.steps import Step, values_table
+from recon.sql.dialect import Dialect
 from recon.sql.quote import quote_literal
 
 _WIDE = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
@@ -32,29 +33,37 @@ _OPEN, _CLOSE = "【〔［[", "】〕］]"
 SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", r"co\.?,?ltd\.?", r"co\.?,?limited", r"ltd\.?", "limited",
             r"inc\.?", r"corp\.?", "corporation", "llc")
 
-CHANNEL_KEY_MACRO = f"""CREATE OR REPLACE TEMP MACRO channel_key(s) AS regexp_replace(regexp_replace(
-    translate(lower(nfc_normalize(translate(s, {quote_literal(_WIDE)}, {quote_literal(_NARROW)}))),
+
+def channel_key(d: Dialect, s: str) -> str:
+    """The normalised name of SQL text ``s`` (NFC through dialect ``d``: DuckDB and Spark spell it apart).
+
+    The suffix is replaced once, at the end: the pattern is anchored, so every engine's replace (Spark
+    has only the global one) drops the same text.
+    """
+    folded = f"translate({s}, {quote_literal(_WIDE)}, {quote_literal(_NARROW)})"
+    return f"""regexp_replace(regexp_replace(
+    translate(lower({d.nfc_normalize(folded)}),
               {quote_literal(_OPEN + _CLOSE)}, {quote_literal("(" * len(_OPEN) + ")" * len(_CLOSE))}),
     '\\s+', '', 'g'), {quote_literal("[,.]*(" + "|".join(SUFFIXES) + ")$")}, '')"""
 
 
-def steps(channel_rows, lines_filter: str, params: dict) -> list[Step]:
+def steps(d: Dialect, channel_rows, lines_filter: str, params: dict) -> list[Step]:
     """Temp tables ``channel_map`` (the YAML's rows) and ``customer_channel`` (customer -> channel).
 
-    ``channel_rows``: (kind, pattern, channel) with kind exact, contains or regex; ``lines_filter``: the
-    universe's predicate over ``ledger_line l`` for the lines the run takes (with ``params``).
+    ``d``: the run's dialect; ``channel_rows``: (kind, pattern, channel) with kind exact, contains or
+    regex; ``lines_filter``: the universe's predicate over ``ledger_line l`` for the lines the run takes
+    (with ``params``).
     ``customer_channel`` has one row per customer that fits some channel: ``channel`` is NULL when two
     channels fit it equally (``candidates`` names them).
     """
     return [
-        Step("universe.channel_key", CHANNEL_KEY_MACRO),
         values_table("channel_map", "universe.channel_map",
                      {"kind": "VARCHAR", "pattern": "VARCHAR", "channel": "VARCHAR"}, channel_rows, "cm"),
         Step("universe.customer_channel", f"""CREATE OR REPLACE TEMP TABLE customer_channel AS
         WITH cust AS (SELECT DISTINCT l.account AS customer FROM ledger_line l
                       WHERE l.source = 'erp' AND l.channel IS NULL AND l.account IS NOT NULL AND {lines_filter}),
-        named AS (SELECT customer, channel_key(customer) AS ck FROM cust),
-        pat AS (SELECT kind, channel, CASE kind WHEN 'regex' THEN pattern ELSE channel_key(pattern) END AS p
+        named AS (SELECT customer, {channel_key(d, "customer")} AS ck FROM cust),
+        pat AS (SELECT kind, channel, CASE kind WHEN 'regex' THEN pattern ELSE {channel_key(d, "pattern")} END AS p
                 FROM channel_map),
         hit AS (SELECT n.customer, p.channel, CASE p.kind WHEN 'exact' THEN 1 ELSE 2 END AS tier
                 FROM named n JOIN pat p

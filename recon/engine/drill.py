@@ -84,13 +84,21 @@ STATE_RE = (r"(^|[^已])审核|复核|二审|处理中|关闭|退款中|冻结|�
             r"|(?i:review|pending|processing|closed|frozen|on hold|failed)")
 LINE_TABLES = (("platform", "platform_line"), ("erp", "erp_line"), ("bank", "bank_line"))
 
-_MACROS = [
-    "CREATE OR REPLACE TEMP MACRO drill_okey(x) AS nullif(upper(regexp_replace(x, '[^0-9A-Za-z]', '', 'g')), '')",
-    # a raw cell as a bare value: quotes, backticks, tabs, currency signs and thousands separators off
-    """CREATE OR REPLACE TEMP MACRO drill_bare(x) AS regexp_replace(x, '[\\s''`"=¥￥元,]', '', 'g')""",
-    """CREATE OR REPLACE TEMP MACRO drill_src(s) AS CASE s WHEN 'platform' THEN '平台' WHEN 'erp' THEN 'ERP'
-                                                          ELSE '银行' END""",
-]
+
+
+def okey(x: str) -> str:
+    """The order key of text ``x``: upper case, only ``0-9A-Z``; NULL when nothing is left."""
+    return f"nullif(upper(regexp_replace({x}, '[^0-9A-Za-z]', '', 'g')), '')"
+
+
+def bare(x: str) -> str:
+    """A raw cell as a bare value: quotes, backticks, tabs, currency signs and thousands separators off."""
+    return f"""regexp_replace({x}, '[\\s''`"=¥￥元,]', '', 'g')"""
+
+
+def source_zh(s: str) -> str:
+    """A source's name in the Chinese finding."""
+    return f"CASE {s} WHEN 'platform' THEN '平台' WHEN 'erp' THEN 'ERP' ELSE '银行' END"
 
 
 def scope_from_run(con) -> None:
@@ -104,12 +112,11 @@ def scope_from_run(con) -> None:
     order keys are not even computed.
     """
     r = runner(con)
-    _macros(r)
     keyed = ""
     if r.scalar("drill.targets", "SELECT count(*) FROM drill_target"):
-        keyed = """UNION SELECT line_id FROM universe
-                   WHERE order_no IS NOT NULL AND drill_okey(order_no) IN (
-                       SELECT drill_okey(order_no) FROM universe SEMI JOIN drill_target USING (line_id))"""
+        keyed = f"""UNION SELECT line_id FROM universe
+                   WHERE order_no IS NOT NULL AND {okey("order_no")} IN (
+                       SELECT {okey("order_no")} FROM universe SEMI JOIN drill_target USING (line_id))"""
     r.run(Step("drill.scope",
         f"""CREATE OR REPLACE TEMP TABLE drill_scope AS
         WITH reach AS (
@@ -117,7 +124,7 @@ def scope_from_run(con) -> None:
             UNION SELECT line_id FROM result WHERE status IN ('unknown', 'review')
             {keyed})
         SELECT u.line_id, u.source, u.file_id, u.source_file, u.source_line, u.source_sheet, u.channel,
-               u.order_no, drill_okey(u.order_no) AS okey, u.line_type, u.currency, u.amount, u.movement_date,
+               u.order_no, {okey("u.order_no")} AS okey, u.line_type, u.currency, u.amount, u.movement_date,
                r.status, r.code, r.match_group, {SCOPE_REF.format(a="u")} AS ref
         FROM universe u SEMI JOIN reach USING (line_id) LEFT JOIN result r USING (line_id)
         JOIN source_file sf ON sf.file_id = u.file_id""", writes="drill_scope"))
@@ -126,7 +133,6 @@ def scope_from_run(con) -> None:
 def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
     """``drill_scope`` for a recorded run: its line results, plus (for ``explain``) every live line of
     the store sharing ``order_key`` that the run did not report (status NULL), e.g. next month's ERP."""
-    _macros(con)
     ledger.ensure(con)
     # a recorded line's channel is the run's (line_result.channel); only the platform's own is a fallback
     lines = """SELECT source, line_id, file_id, source_name, source_line, source_sheet,
@@ -140,12 +146,12 @@ def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
                 WHERE r.run_id = $run),
         extra AS (SELECT l.*, NULL AS run_channel, NULL AS status, NULL AS code, NULL AS match_group
                   FROM lines l WHERE $key IS NOT NULL AND l.superseded_by IS NULL
-                    AND drill_okey(l.order_no) = $key
+                    AND {okey("l.order_no")} = $key
                     -- an anti join, not NOT IN: ran.line_id is never NULL, so the same lines are kept
                     AND NOT EXISTS (SELECT 1 FROM ran x WHERE x.line_id = l.line_id))
         SELECT x.line_id, x.source, x.file_id, coalesce(f.rel_path, x.source_name) AS source_file, x.source_line,
                x.source_sheet, coalesce(x.run_channel, x.channel) AS channel, x.order_no,
-               drill_okey(x.order_no) AS okey, x.line_type, x.currency, x.amount, x.movement_date,
+               {okey("x.order_no")} AS okey, x.line_type, x.currency, x.amount, x.movement_date,
                x.status, x.code, x.match_group, {SCOPE_REF.format(a="x")} AS ref
         FROM (SELECT * FROM ran UNION ALL BY NAME SELECT * FROM extra) x
         JOIN source_file sf ON sf.file_id = x.file_id
@@ -155,12 +161,7 @@ def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
 
 def order_key(con, order_no: str) -> str | None:
     """The normalised key ``explain`` looks an order up by (the same rule layer 1 joins on)."""
-    _macros(con)
-    return runner(con).scalar("drill.order_key", "SELECT drill_okey($o)", {"o": order_no})
-
-
-def _macros(con) -> None:
-    runner(con).run(Step(f"drill.macro.{n}", m) for n, m in enumerate(_MACROS))
+    return runner(con).scalar("drill.order_key", f"SELECT {okey('$o')}", {"o": order_no})
 
 
 def drill(con) -> None:
@@ -170,30 +171,59 @@ def drill(con) -> None:
     ``drill_out`` (one row per target: stop layer, finding, detail_json).
     """
     con = runner(con)
-    _macros(con)
     _layer1(con)
     _layer2(con)
     _layer3(con)
     _conclude(con)
 
 
+def _difference(field: str, this: str, other: str, delta: str, d) -> str:
+    """One field-by-field difference of a candidate, as the struct detail_json shows."""
+    return d.struct({"field": f"'{field}'", "this": this, "other": other, "delta": delta})
+
+
 def _layer1(con) -> None:
+    d = con.dialect
+    order_no = ("order_no", "t.order_no", "c.order_no")
+    differences = d.list_filter(d.list_value([
+        f"""CASE WHEN t.okey IS NULL OR c.okey IS NULL
+                        THEN CASE WHEN t.okey IS DISTINCT FROM c.okey THEN {_difference(*order_no, "'missing'", d)} END
+                        WHEN t.okey <> c.okey
+                        THEN {_difference(*order_no, "NULL", d)}
+                        WHEN t.order_no <> c.order_no
+                        THEN {_difference(*order_no, "'format'", d)} END""",
+        f"""CASE WHEN gap <> 0 THEN {_difference("amount", "CAST(t.amount AS VARCHAR)", "CAST(c.amount AS VARCHAR)",
+                                                         "CAST(gap AS VARCHAR)", d)} END""",
+        f"""CASE WHEN days <> 0 THEN {_difference("date", "CAST(t.movement_date AS VARCHAR)",
+                                                          "CAST(c.movement_date AS VARCHAR)", "CAST(days AS VARCHAR)", d)} END""",
+        f"CASE WHEN t.channel <> c.channel THEN {_difference('channel', 't.channel', 'c.channel', 'NULL', d)} END",
+        f"CASE WHEN t.currency <> c.currency THEN {_difference('currency', 't.currency', 'c.currency', 'NULL', d)} END",
+    ]), "x", "x IS NOT NULL")
+    ranked = d.qualify("""
+            SELECT p.tid, p.cid, p.by_key, t.amount * CASE WHEN 'bank' IN (t.source, c.source)
+                       AND 'platform' IN (t.source, c.source) THEN -1 ELSE 1 END - c.amount AS gap,
+                   date_diff('day', c.movement_date, t.movement_date) AS days,
+                   row_number() OVER (PARTITION BY p.tid ORDER BY p.by_key DESC, abs(gap) NULLS LAST,
+                                      abs(days) NULLS LAST, c.ref) AS rank
+            FROM pairs p JOIN drill_t t ON t.line_id = p.tid JOIN drill_scope c ON c.line_id = p.cid
+            -- a line of another channel is no counterpart (bank lines and unmapped ERP customers have none)
+            WHERE p.by_key OR t.channel IS NULL OR c.channel IS NULL OR t.channel = c.channel""", "rank <= $top")
     con.run(Step("drill.targets_in_scope",
         """CREATE OR REPLACE TEMP TABLE drill_t AS
         SELECT * FROM drill_scope SEMI JOIN drill_target USING (line_id)""", writes="drill_t"),
         Step("drill.layer1",
-        """CREATE OR REPLACE TEMP TABLE drill_pair AS
+        f"""CREATE OR REPLACE TEMP TABLE drill_pair AS
         WITH open AS (
             SELECT line_id, source, abs(amount) AS mag,
                    row_number() OVER (PARTITION BY source ORDER BY abs(amount), ref) AS rk
             FROM drill_scope WHERE amount IS NOT NULL AND (status IS NULL OR status IN ('unknown', 'review'))),
-        -- (source, magnitude) is unique here, so the ASOF join below has exactly one answer
+        -- (source, magnitude) is unique here, so the nearest-rank join below has exactly one answer
         first_rk AS (SELECT source, mag, min(rk) AS rk FROM open GROUP BY ALL),
         sides AS (SELECT t.line_id AS tid, abs(t.amount) AS mag, s.source
                   FROM drill_t t CROSS JOIN (VALUES ('platform'), ('erp'), ('bank')) s(source)
                   WHERE s.source <> t.source AND t.amount IS NOT NULL),
         pos AS (SELECT s.tid, s.source, coalesce(f.rk, n.n + 1) AS p
-                FROM sides s ASOF LEFT JOIN first_rk f ON f.source = s.source AND s.mag <= f.mag
+                FROM {d.asof_join("sides s", "first_rk f", "f.source = s.source", "s.mag <= f.mag", outer=True)}
                 LEFT JOIN (SELECT source, count(*) AS n FROM open GROUP BY ALL) n ON n.source = s.source),
         -- the 2 × NEAR ranks around each position, as an equi-join (a range condition would make DuckDB
         -- compare every target with every line of the source)
@@ -206,33 +236,9 @@ def _layer1(con) -> None:
                   GROUP BY ALL),
         -- only plain columns until the best TOP are known: whole-row structs for every pair cost more
         -- than the search itself
-        ranked AS (
-            SELECT p.tid, p.cid, p.by_key, t.amount * CASE WHEN 'bank' IN (t.source, c.source)
-                       AND 'platform' IN (t.source, c.source) THEN -1 ELSE 1 END - c.amount AS gap,
-                   date_diff('day', c.movement_date, t.movement_date) AS days,
-                   row_number() OVER (PARTITION BY p.tid ORDER BY p.by_key DESC, abs(gap) NULLS LAST,
-                                      abs(days) NULLS LAST, c.ref) AS rank
-            FROM pairs p JOIN drill_t t ON t.line_id = p.tid JOIN drill_scope c ON c.line_id = p.cid
-            -- a line of another channel is no counterpart (bank lines and unmapped ERP customers have none)
-            WHERE p.by_key OR t.channel IS NULL OR c.channel IS NULL OR t.channel = c.channel
-            QUALIFY rank <= $top)
+        ranked AS ({ranked})
         SELECT r.tid, r.cid, r.rank, CASE WHEN r.by_key THEN 'order_no' ELSE 'amount' END AS via, r.gap, r.days, c,
-               list_filter([
-                   CASE WHEN t.okey IS NULL OR c.okey IS NULL
-                        THEN CASE WHEN t.okey IS DISTINCT FROM c.okey THEN {'field': 'order_no',
-                             'this': t.order_no, 'other': c.order_no, 'delta': 'missing'} END
-                        WHEN t.okey <> c.okey
-                        THEN {'field': 'order_no', 'this': t.order_no, 'other': c.order_no, 'delta': NULL}
-                        WHEN t.order_no <> c.order_no
-                        THEN {'field': 'order_no', 'this': t.order_no, 'other': c.order_no, 'delta': 'format'} END,
-                   CASE WHEN gap <> 0 THEN {'field': 'amount', 'this': CAST(t.amount AS VARCHAR),
-                        'other': CAST(c.amount AS VARCHAR), 'delta': CAST(gap AS VARCHAR)} END,
-                   CASE WHEN days <> 0 THEN {'field': 'date', 'this': CAST(t.movement_date AS VARCHAR),
-                        'other': CAST(c.movement_date AS VARCHAR), 'delta': CAST(days AS VARCHAR)} END,
-                   CASE WHEN t.channel <> c.channel THEN {'field': 'channel', 'this': t.channel,
-                        'other': c.channel, 'delta': NULL} END,
-                   CASE WHEN t.currency <> c.currency THEN {'field': 'currency', 'this': t.currency,
-                        'other': c.currency, 'delta': NULL} END], lambda x: x IS NOT NULL) AS differences
+               {differences} AS differences
         FROM ranked r JOIN drill_t t ON t.line_id = r.tid JOIN drill_scope c ON c.line_id = r.cid""",
         {"near": NEAR, "top": TOP}, "drill_pair"))
 
@@ -245,6 +251,16 @@ def _raw_lines(con, ids_table: str) -> str:
 
 
 def _layer2(con) -> None:
+    d = con.dialect
+    header, raw = d.list_element("header", "i"), d.list_element("raw", "i")
+    flags = d.list_filter(d.list_value([
+        "CASE WHEN regexp_matches(coalesce(value, ''), $state) THEN 'state' END",
+        f"""CASE WHEN (list_contains(dfields, 'amount') AND bare <> ''
+                              AND abs(TRY_CAST(bare AS DECIMAL(18,2))) = abs(amount))
+                          OR (list_contains(dfields, 'order_no') AND {okey("value")} = okey)
+                          OR (list_contains(dfields, 'date')
+                              AND starts_with(replace(bare, '/', '-'), CAST(movement_date AS VARCHAR)))
+                        THEN 'differs' END"""]), "x", "x IS NOT NULL")
     con.run(Step("drill.layer2.records",
         """CREATE OR REPLACE TEMP TABLE drill_rec AS
         SELECT t.line_id AS tid, 'line' AS role, t.line_id AS rid, t.amount, t.okey, t.movement_date,
@@ -259,44 +275,37 @@ def _layer2(con) -> None:
         f"""CREATE OR REPLACE TEMP TABLE drill_cell AS
         WITH raws AS ({_raw_lines(con, 'drill_rid')}),
         cells AS (SELECT r.tid, r.role, r.rid, r.amount, r.okey, r.movement_date,
-                         list_transform(r.diffs, lambda d: d.field) AS dfields, w.raw, sp.header,
+                         {d.list_transform("r.diffs", "d", "d.field")} AS dfields, w.raw, sp.header,
                          unnest(range(1, len(w.raw) + 1)) AS i
                   FROM drill_rec r JOIN raws w ON w.line_id = r.rid
                   LEFT JOIN source_part sp ON sp.file_id = w.file_id AND sp.part = coalesce(w.source_sheet, '')),
-        named AS (SELECT tid, role, rid, i, coalesce(header[i], '#' || CAST(i AS VARCHAR)) AS name, raw[i] AS value,
-                         drill_bare(raw[i]) AS bare, amount, okey, movement_date, dfields FROM cells)
-        SELECT tid, role, rid, i, name, value,
-               list_filter([
-                   CASE WHEN regexp_matches(coalesce(value, ''), $state) THEN 'state' END,
-                   CASE WHEN (list_contains(dfields, 'amount') AND bare <> ''
-                              AND abs(TRY_CAST(bare AS DECIMAL(18,2))) = abs(amount))
-                          OR (list_contains(dfields, 'order_no') AND drill_okey(value) = okey)
-                          OR (list_contains(dfields, 'date')
-                              AND starts_with(replace(bare, '/', '-'), CAST(movement_date AS VARCHAR)))
-                        THEN 'differs' END], lambda x: x IS NOT NULL) AS flags
+        named AS (SELECT tid, role, rid, i, coalesce({header}, '#' || CAST(i AS VARCHAR)) AS name, {raw} AS value,
+                         {bare(raw)} AS bare, amount, okey, movement_date, dfields FROM cells)
+        SELECT tid, role, rid, i, name, value, {flags} AS flags
         FROM named""",
         {"state": STATE_RE}, "drill_cell"))
 
 
 def _layer3(con) -> None:
+    d = con.dialect
     con.run(Step("drill.layer3",
-        """CREATE OR REPLACE TEMP TABLE drill_event AS
+        f"""CREATE OR REPLACE TEMP TABLE drill_event AS
         WITH keys AS (SELECT DISTINCT okey FROM drill_t WHERE okey IS NOT NULL),
-        ev AS (SELECT a.*, drill_okey(a.order_no) AS okey FROM audit_event a
-               WHERE a.superseded_by IS NULL AND drill_okey(a.order_no) IN (SELECT okey FROM keys)),
+        ev AS (SELECT a.*, {okey("a.order_no")} AS okey FROM audit_event a
+               WHERE a.superseded_by IS NULL AND {okey("a.order_no")} IN (SELECT okey FROM keys)),
         changes AS (SELECT DISTINCT okey, event_time FROM ev
                     WHERE old_status IS DISTINCT FROM new_status AND event_time IS NOT NULL),
         -- when the money moved: the line's own time where it falls on its money date, else (JD stamps
         -- the settlement batch, not the refund) the end of its money date
-        money AS (SELECT drill_okey(order_no) AS okey, movement_date,
+        money AS (SELECT {okey("order_no")} AS okey, movement_date,
                          CASE WHEN CAST(event_time AS DATE) = movement_date
-                              THEN event_time + to_seconds($grace)
+                              THEN event_time + {d.seconds("$grace")}
                               ELSE CAST(movement_date AS TIMESTAMP) + INTERVAL 86399 SECOND END AS stamp
                   FROM platform_line
                   WHERE superseded_by IS NULL AND amount <> 0 AND movement_date IS NOT NULL
-                    AND drill_okey(order_no) IN (SELECT okey FROM keys)),
+                    AND {okey("order_no")} IN (SELECT okey FROM keys)),
         paid AS (SELECT DISTINCT c.okey, c.event_time
-                 FROM money m ASOF JOIN changes c ON c.okey = m.okey AND m.stamp >= c.event_time
+                 FROM {d.asof_join("money m", "changes c", "c.okey = m.okey", "m.stamp >= c.event_time")}
                  WHERE date_diff('day', CAST(c.event_time AS DATE), m.movement_date) BETWEEN 0 AND $lag)
         SELECT ev.okey, ev.line_id AS eid, ev.event_time, ev.event, ev.old_status, ev.new_status, ev.operator,
                ev.remark, ev.source_name, ev.source_line,
@@ -306,46 +315,71 @@ def _layer3(con) -> None:
         {"grace": MONEY_GRACE_SECONDS, "lag": MONEY_LAG_DAYS}, "drill_event"))
 
 
-_LINE_JSON = """{'line_id': {a}.line_id, 'source': {a}.source, 'file': {a}.source_file, 'line': {a}.source_line,
-    'sheet': {a}.source_sheet, 'channel': {a}.channel, 'order_no': {a}.order_no, 'line_type': {a}.line_type,
-    'currency': {a}.currency, 'amount': CAST({a}.amount AS VARCHAR), 'date': CAST({a}.movement_date AS VARCHAR),
-    'status': {a}.status, 'code': {a}.code, 'match_group': {a}.match_group}"""
+def _line(a: str) -> dict:
+    """detail_json's fields of a line of ``drill_scope`` (alias ``a``): name -> SQL."""
+    return {"line_id": f"{a}.line_id", "source": f"{a}.source", "file": f"{a}.source_file", "line": f"{a}.source_line",
+            "sheet": f"{a}.source_sheet", "channel": f"{a}.channel", "order_no": f"{a}.order_no",
+            "line_type": f"{a}.line_type", "currency": f"{a}.currency", "amount": f"CAST({a}.amount AS VARCHAR)",
+            "date": f"CAST({a}.movement_date AS VARCHAR)", "status": f"{a}.status", "code": f"{a}.code",
+            "match_group": f"{a}.match_group"}
+
+
+# the best candidate's differences as words, one clause per difference (``d``: one of them)
+_DIFF_ZH = """CASE d.field
+                       WHEN 'amount' THEN '金额差 ' || d.delta WHEN 'date' THEN '日期差 ' || d.delta || ' 天'
+                       WHEN 'order_no' THEN CASE d.delta WHEN 'format' THEN '订单号写法不同'
+                                                 WHEN 'missing' THEN '一方没有订单号' ELSE '订单号不同' END
+                       WHEN 'channel' THEN '渠道不同' ELSE '币种不同' END"""
+_DIFF_EN = """CASE d.field
+                       WHEN 'amount' THEN 'amount off by ' || d.delta
+                       WHEN 'date' THEN 'dates ' || d.delta || ' days apart'
+                       WHEN 'order_no' THEN CASE d.delta WHEN 'format' THEN 'order number written differently'
+                                                 WHEN 'missing' THEN 'one side has no order number'
+                                                 ELSE 'different order number' END
+                       ELSE d.field || ' differs' END"""
 
 
 def _conclude(con) -> None:
+    d = con.dialect
+    st = d.struct
+    candidate = st({"rank": "rank", "via": "via", **_line("c"), "differences": "differences"})
+    field = st({"index": "c.i", "name": "c.name", "value": "c.value", "flags": "c.flags"})
+    record = st({"role": "r.role", "line_id": "r.rid", "file": "s.source_file", "line": "s.source_line",
+                 "sheet": "s.source_sheet", "fields": "r.fields"})
+    state = st({"file": "s.source_file", "line": "s.source_line", "name": "(r.state_cell).name",
+                "value": "(r.state_cell).value"})
+    event = st({"time": "strftime(e.event_time, '%Y-%m-%d %H:%M:%S')", "event": "e.event",
+                "old_status": "e.old_status", "new_status": "e.new_status", "operator": "e.operator",
+                "remark": "e.remark", "file": "e.source_name", "line": "e.source_line",
+                "status_change": "e.status_change", "moves_money": "e.moves_money"})
+    diff_code = d.list_transform("(best).diffs", "d", "d.field || coalesce('=' || d.delta, '')")
     con.run(Step("drill.conclude",
         f"""CREATE OR REPLACE TEMP TABLE drill_out AS
         -- list_sort on structs whose first field is unique in the group (rank, index) gives the same
         -- order as an ordered aggregate at a fraction of its cost on 10^5 rows
         WITH l1 AS (
-            SELECT tid, list_sort(list({{'rank': rank, 'via': via, {_LINE_JSON.replace('{a}', 'c')[1:-1]},
-                              'differences': differences}})) AS candidates,
-                   arg_min({{'c': c, 'gap': gap, 'days': days, 'diffs': differences}}, rank) AS best
+            SELECT tid, list_sort(list({candidate})) AS candidates,
+                   arg_min({st({"c": "c", "gap": "gap", "days": "days", "diffs": "differences"})}, rank) AS best
             FROM drill_pair GROUP BY tid),
         l2rec AS (
             SELECT r.tid, r.role, r.rid, r.via,
-                   coalesce(list_sort(list({{'index': c.i, 'name': c.name, 'value': c.value, 'flags': c.flags}})
-                                          FILTER (WHERE c.i IS NOT NULL)), []) AS fields,
-                   arg_min({{'name': c.name, 'value': c.value}}, c.i) FILTER (WHERE list_contains(c.flags, 'state'))
+                   coalesce(list_sort(list({field})
+                                          FILTER (WHERE c.i IS NOT NULL)), {d.list_value([])}) AS fields,
+                   arg_min({st({"name": "c.name", "value": "c.value"})}, c.i) FILTER (WHERE list_contains(c.flags, 'state'))
                        AS state_cell
             FROM drill_rec r LEFT JOIN drill_cell c ON c.tid = r.tid AND c.role = r.role AND c.rid = r.rid
             GROUP BY ALL),
         l2 AS (
-            SELECT r.tid, list({{'role': r.role, 'line_id': r.rid, 'file': s.source_file, 'line': s.source_line,
-                                'sheet': s.source_sheet, 'fields': r.fields}} ORDER BY r.role DESC) AS records,
+            SELECT r.tid, list({record} ORDER BY r.role DESC) AS records,
                    -- the line's own state cell before its candidate's ('line' > 'candidate'); a
                    -- candidate found by amount alone is another order, its state says nothing of this one
-                   arg_max({{'file': s.source_file, 'line': s.source_line, 'name': (r.state_cell).name,
-                            'value': (r.state_cell).value}}, r.role)
+                   arg_max({state}, r.role)
                        FILTER (WHERE r.state_cell IS NOT NULL AND (r.role = 'line' OR r.via = 'order_no'))
                        AS state
             FROM l2rec r JOIN drill_scope s ON s.line_id = r.rid GROUP BY r.tid),
         l3 AS (
             SELECT t.line_id AS tid,
-                   list({{'time': strftime(e.event_time, '%Y-%m-%d %H:%M:%S'), 'event': e.event,
-                         'old_status': e.old_status, 'new_status': e.new_status, 'operator': e.operator,
-                         'remark': e.remark, 'file': e.source_name, 'line': e.source_line,
-                         'status_change': e.status_change, 'moves_money': e.moves_money}}
+                   list({event}
                         ORDER BY e.event_time, e.source_name, e.source_line) AS events,
                    arg_max(e, (e.event_time, e.source_name, e.source_line)) FILTER (WHERE e.status_change) AS last
             FROM drill_t t JOIN drill_event e ON e.okey = t.okey GROUP BY t.line_id),
@@ -353,18 +387,8 @@ def _conclude(con) -> None:
             SELECT t.*, l1.candidates, l1.best, l2.records, l2.state, l3.events, l3.last,
                    CASE WHEN l3.last IS NOT NULL AND NOT (l3.last).moves_money THEN 3
                         WHEN l2.state IS NOT NULL THEN 2 ELSE 1 END AS layer,
-                   nullif(array_to_string(list_transform((l1.best).diffs, lambda d: CASE d.field
-                       WHEN 'amount' THEN '金额差 ' || d.delta WHEN 'date' THEN '日期差 ' || d.delta || ' 天'
-                       WHEN 'order_no' THEN CASE d.delta WHEN 'format' THEN '订单号写法不同'
-                                                 WHEN 'missing' THEN '一方没有订单号' ELSE '订单号不同' END
-                       WHEN 'channel' THEN '渠道不同' ELSE '币种不同' END), ', '), '') AS diff_zh,
-                   nullif(array_to_string(list_transform((l1.best).diffs, lambda d: CASE d.field
-                       WHEN 'amount' THEN 'amount off by ' || d.delta
-                       WHEN 'date' THEN 'dates ' || d.delta || ' days apart'
-                       WHEN 'order_no' THEN CASE d.delta WHEN 'format' THEN 'order number written differently'
-                                                 WHEN 'missing' THEN 'one side has no order number'
-                                                 ELSE 'different order number' END
-                       ELSE d.field || ' differs' END), ', '), '') AS diff_en
+                   nullif(array_to_string({d.list_transform("(l1.best).diffs", "d", _DIFF_ZH)}, ', '), '') AS diff_zh,
+                   nullif(array_to_string({d.list_transform("(l1.best).diffs", "d", _DIFF_EN)}, ', '), '') AS diff_en
             FROM drill_t t LEFT JOIN l1 ON l1.tid = t.line_id LEFT JOIN l2 ON l2.tid = t.line_id
             LEFT JOIN l3 ON l3.tid = t.line_id),
         said AS (
@@ -378,7 +402,7 @@ def _conclude(con) -> None:
                 WHEN 2 THEN '第2层: 原始记录 ' || (state).file || ':' || CAST((state).line AS VARCHAR) || ' 字段「'
                     || (state).name || '」= ' || (state).value || ', 记录处于未完结状态'
                 ELSE CASE WHEN best IS NULL THEN '第1层: 其他来源中没有订单号相同或金额相近的候选行'
-                    ELSE '第1层: 最接近的候选为' || drill_src((best).c.source) || ' ' || (best).c.source_file || ':'
+                    ELSE '第1层: 最接近的候选为' || {source_zh("(best).c.source")} || ' ' || (best).c.source_file || ':'
                          || CAST((best).c.source_line AS VARCHAR) || ' (订单 ' || coalesce((best).c.order_no, '-')
                          || ', ' || CAST((best).c.amount AS VARCHAR) || ', '
                          || coalesce(CAST((best).c.movement_date AS VARCHAR), '-') || ', '
@@ -410,16 +434,15 @@ def _conclude(con) -> None:
                 ELSE CASE WHEN best IS NULL THEN {finding("DRILL_NO_CANDIDATE")}
                     ELSE {finding("DRILL_NEAREST", source="(best).c.source",
                                   ref="(best).c.source_file || ':' || CAST((best).c.source_line AS VARCHAR)",
-                                  differences="array_to_string(list_transform((best).diffs, "
-                                              "lambda d: d.field || coalesce('=' || d.delta, '')), ', ')")} END
+                                  differences=f"array_to_string({diff_code}, ', ')")} END
                 END AS finding_code
             FROM joined)
         SELECT line_id, layer, finding,
-               CAST(json_object('line', to_json({_LINE_JSON.replace('{a}', 'said')}), 'stop_layer', layer,
+               CAST(json_object('line', to_json({st(_line("said"))}), 'stop_layer', layer,
                     'finding', finding, 'finding_en', finding_en,
-                    'layer1', json_object('candidates', coalesce(to_json(candidates), '[]'::JSON)),
-                    'layer2', json_object('records', coalesce(to_json(records), '[]'::JSON)),
-                    'layer3', json_object('events', coalesce(to_json(events), '[]'::JSON))) AS VARCHAR)
+                    'layer1', json_object('candidates', coalesce(to_json(candidates), CAST('[]' AS JSON))),
+                    'layer2', json_object('records', coalesce(to_json(records), CAST('[]' AS JSON))),
+                    'layer3', json_object('events', coalesce(to_json(events), CAST('[]' AS JSON)))) AS VARCHAR)
                    AS detail_json,
                finding_code  -- last: readers of the first four columns keep their positions
         FROM said""", writes="drill_out"))
@@ -444,7 +467,7 @@ def run(con) -> int:
                      {then("r.finding", "d.finding_code")} AS finding
               FROM result r JOIN run_drilldown d USING (line_id)""", writes="drill_note"),
           outcome.amend("drill.apply", "drill_note", ("explanation", "finding")),
-          outcome.steps(), root_cause())
+          outcome.steps(r.dialect), root_cause())
     return r.scalar("drill.count", "SELECT count(*) FROM run_drilldown")
 
 

@@ -24,6 +24,7 @@ from recon.engine.findings import finding
 from recon.engine.steps import Step, runner
 from recon.rules import MatchPass, Rules
 from recon.sql.bind import in_list
+from recon.sql.dialect import Dialect
 
 # list_sort over the collected ids sorts each group once, far cheaper than an ordered string_agg,
 # and joins them into the same string, so the ids are the ones ordered string_agg gave
@@ -34,10 +35,11 @@ CANDIDATE = "CASE source WHEN 'platform' THEN '平台 ' ELSE 'ERP ' END || order
 def build_universe(con, period_start, period_end, channel_map: list[tuple],
                    evidence_end=None) -> None:
     """Run ``universe_steps`` (``con``: a connection or the run's ``Runner``)."""
-    runner(con).run(universe_steps(period_start, period_end, channel_map, evidence_end))
+    r = runner(con)
+    r.run(universe_steps(r.dialect, period_start, period_end, channel_map, evidence_end))
 
 
-def universe_steps(period_start, period_end, channel_map: list[tuple], evidence_end=None) -> list[Step]:
+def universe_steps(d: Dialect, period_start, period_end, channel_map: list[tuple], evidence_end=None) -> list[Step]:
     """Temp table ``universe``: the ledger lines this run reconciles, with period flags.
 
     The store persists between runs, so the universe is every live line it holds for the period
@@ -54,8 +56,8 @@ def universe_steps(period_start, period_end, channel_map: list[tuple], evidence_
     params = {"start": period_start, "end": period_end, "evid": evidence_end or period_end}
     taken = ("(file_id IN (SELECT file_id FROM run_files) OR "
              "(movement_date >= $start AND movement_date < $evid))")
-    steps = [ledger.view(), keys.macro()] + customers.steps(
-        rows, taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date"), params)
+    steps = [ledger.view()] + customers.steps(
+        d, rows, taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date"), params)
     steps.append(Step("universe.superseded",
         f"""CREATE OR REPLACE TEMP TABLE superseded_lines AS
         SELECT source, line_id, file_id, currency, amount FROM ledger_line
@@ -105,7 +107,7 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
         f"""CREATE OR REPLACE TEMP TABLE cand AS
         -- only the columns the groups need: the universe is wide and cand is built once per pass
         -- okey: the key as an integer (recon.engine.keys); groups and joins go by it and by mkey itself
-        SELECT line_id, source, order_no, line_type, amount, movement_date, in_period, key_hash(mkey) AS okey, mkey
+        SELECT line_id, source, order_no, line_type, amount, movement_date, in_period, {keys.key_hash("mkey")} AS okey, mkey
         FROM (SELECT u.*, {key_sql} AS mkey FROM universe u ANTI JOIN result r USING (line_id)) u
         WHERE u.mkey IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
           AND u.order_record

@@ -19,7 +19,8 @@ directly, so a line lost or doubled on the way is caught whatever this table hol
 from __future__ import annotations
 
 from recon.engine.steps import Step, runner
-from recon.sql.neutralise import NEUTRALISE_MACRO
+from recon.sql.dialect import DUCKDB, Dialect
+from recon.sql.neutralise import r_safe
 from recon.sql.quote import quote_ident
 
 # finding: the engine's reason for the status as stable codes (recon.engine.findings, recon.labels)
@@ -27,10 +28,18 @@ RESULT_COLUMNS = ("line_id", "source", "status", "code", "match_group", "explana
 RESULT_DDL = """CREATE OR REPLACE TEMP TABLE result (line_id BIGINT NOT NULL, source VARCHAR,
    status VARCHAR, code VARCHAR, match_group VARCHAR, explanation VARCHAR, finding VARCHAR)"""
 
-# results.csv order: platform, ERP, bank; then file, sheet (as the file shows them, neutralised), line.
-# (source, file, sheet, line) names one ledger line, so the order is total.
-ORDER = ("CASE source WHEN 'platform' THEN 1 WHEN 'erp' THEN 2 ELSE 3 END, r_safe(source_file), "
-         "r_safe(source_sheet) NULLS FIRST, source_line")
+
+
+def order(d: Dialect) -> str:
+    """results.csv order: platform, ERP, bank; then file, sheet (as the file shows them, neutralised), line.
+
+    (source, file, sheet, line) names one ledger line, so the order is total.
+    """
+    return (f"CASE source WHEN 'platform' THEN 1 WHEN 'erp' THEN 2 ELSE 3 END, {r_safe(d, 'source_file')}, "
+            f"{r_safe(d, 'source_sheet')} NULLS FIRST, source_line")
+
+
+ORDER = order(DUCKDB)  # the CSV writers' (they read the DuckDB store)
 COLUMNS = ("line_id", "source", "source_file", "source_line", "source_sheet", "channel", "account", "order_no",
            "line_type", "currency", "amount", "status", "code", "match_group", "explanation", "finding")
 # the result's own columns; ``family`` is the source the result was recorded under (line_result.family)
@@ -56,23 +65,23 @@ def amend(name: str, table: str, columns) -> Step:
                 writes="result")
 
 
-def steps() -> list[Step]:
-    """``run_line`` from the final ``result`` and ``universe``, sorted in results.csv order.
+def steps(d: Dialect) -> list[Step]:
+    """``run_line`` from the final ``result`` and ``universe``, sorted in results.csv order (``d``: the dialect).
 
     Run them once ``result`` is final; a later change to ``result`` is not seen here.
     """
     cols = ", ".join(RESULT_SIDE.get(c, f"u.{c}") for c in COLUMNS) + ", r.source AS family"
     # The sort happens once, here; DuckDB keeps a table's insertion order for a plain scan
     # (preserve_insertion_order, on by default), which is what recon.report.results relies on.
-    return [Step("outcome.macro", NEUTRALISE_MACRO),
-            Step("outcome.run_line", f"""CREATE OR REPLACE TEMP TABLE run_line AS
-        SELECT * FROM (SELECT {cols} FROM universe u JOIN result r USING (line_id)) ORDER BY {ORDER}""",
+    return [Step("outcome.run_line", f"""CREATE OR REPLACE TEMP TABLE run_line AS
+        SELECT * FROM (SELECT {cols} FROM universe u JOIN result r USING (line_id)) ORDER BY {order(d)}""",
                  writes="run_line")]
 
 
 def build(con) -> None:
     """Run ``steps`` (``con``: the run's ``Runner`` or a bare connection)."""
-    runner(con).run(steps())
+    r = runner(con)
+    r.run(steps(r.dialect))
 
 
 def in_order(con) -> bool:

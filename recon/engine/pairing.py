@@ -17,6 +17,7 @@ candidates listed. The trade lines keep the status of their order leg.
 from __future__ import annotations
 
 from recon.engine.findings import finding
+from recon.engine.keys import key_hash
 from recon.engine.steps import Step
 from recon.rules import MatchPass
 
@@ -30,7 +31,7 @@ WAYS = tuple(f"f.{a}_h = t.{b}_h AND f.{a} = t.{b}" for a, b in (
     ("related_txn_no", "refund_no"),
     ("refund_no", "refund_no"),
 ))
-HASHED = "key_hash({c}) AS {c}_h"
+HASHED = "{h} AS {c}_h"
 AMOUNTS = """
     (f.line_type = 'sale' AND t.line_type = 'sale' AND f.amount = t.amount)
  OR (f.line_type = 'fee' AND t.line_type = 'sale' AND f.amount = t.fee_amount)
@@ -53,7 +54,7 @@ def steps(p: MatchPass) -> list[Step]:
         f"""CREATE OR REPLACE TEMP TABLE pair_cand AS
         WITH fund AS MATERIALIZED (
             SELECT u.line_id, u.channel, u.order_no, u.related_txn_no, u.refund_no, u.line_type, u.amount,
-                   {", ".join(HASHED.format(c=c) for c in ("order_no", "related_txn_no", "refund_no"))}
+                   {", ".join(HASHED.format(h=key_hash(c), c=c) for c in ("order_no", "related_txn_no", "refund_no"))}
             -- fund lines no earlier step decided, as an anti join DuckDB can spill (NOT IN over every
             -- result line could not, and ran out of memory at 10M orders); result.line_id is NOT NULL,
             -- so this keeps exactly the lines NOT IN kept
@@ -62,7 +63,7 @@ def steps(p: MatchPass) -> list[Step]:
         trade AS MATERIALIZED (
             SELECT line_id, channel, order_no, platform_txn_no, refund_no, line_type, amount, fee_amount,
                    source_file, source_line,
-                   {", ".join(HASHED.format(c=c) for c in ("order_no", "platform_txn_no", "refund_no"))} FROM universe
+                   {", ".join(HASHED.format(h=key_hash(c), c=c) for c in ("order_no", "platform_txn_no", "refund_no"))} FROM universe
             WHERE source = 'platform' AND record_kind = 'trade')
         SELECT c.f_id, c.t_id, fr.ref AS f_ref, tr.ref AS t_ref,
                '交易账单 ' || t.line_type || ' ' || CAST(t.amount AS VARCHAR)

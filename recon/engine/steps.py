@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from recon.sql.dialect import DUCKDB, Dialect
 from recon.sql.quote import quote_ident
 
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)")
@@ -76,16 +77,19 @@ class Runner:
     Args:
         con: the connection the steps run on.
         log: a text stream (stderr) to log each step to, or None.
+        dialect: how the engine spells what SQL engines do not share (``recon.sql.dialect``); the
+            builders render their steps through it.
     """
 
-    def __init__(self, con, log=None, timings: list | None = None):
+    def __init__(self, con, log=None, timings: list | None = None, dialect: Dialect = DUCKDB):
         self.con = con
         self.log = log
         self.timings: list = [] if timings is None else timings
+        self.dialect = dialect
 
     def on(self, con) -> "Runner":
-        """A runner for another connection (the classifier's locked one) sharing this one's timings and log."""
-        return Runner(con, self.log, self.timings)
+        """A runner for another connection (the classifier's locked one) sharing this one's timings, log and dialect."""
+        return Runner(con, self.log, self.timings, self.dialect)
 
     def run(self, *steps) -> None:
         """Execute each step (or list of steps) in order."""
@@ -169,7 +173,7 @@ def values_table(name: str, step: str, columns: dict, rows, prefix: str = "v") -
             cells.append(f"CAST(${prefix}{i}_{j} AS {columns[col]}) AS {quote_ident(col)}")
         selects.append("SELECT " + ", ".join(cells))
     if not selects:
-        selects = ["SELECT " + ", ".join(f"NULL::{t} AS {quote_ident(c)}" for c, t in columns.items())
+        selects = ["SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {quote_ident(c)}" for c, t in columns.items())
                    + " WHERE false"]
     return Step(step, f"CREATE OR REPLACE TEMP TABLE {quote_ident(name)} AS " + " UNION ALL ".join(selects),
                 params, name)
