@@ -37,7 +37,8 @@ def _map(tmp_path, names, text=CHANNELS) -> dict:
     con = duckdb.connect()
     con.execute("CREATE TEMP TABLE ledger_line (source VARCHAR, channel VARCHAR, account VARCHAR)")
     con.executemany("INSERT INTO ledger_line VALUES ('erp', NULL, ?)", [[n] for n in names])
-    Runner(con).run(customers.steps(rows, "TRUE", {}))
+    r = Runner(con)
+    r.run(customers.steps(r.dialect, rows, "TRUE", {}))
     got = {c: (ch, cands) for c, ch, cands in con.execute("SELECT * FROM customer_channel").fetchall()}
     return {n: got.get(n, (None, None)) for n in names}
 

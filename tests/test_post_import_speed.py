@@ -54,7 +54,7 @@ def test_the_drill_down_on_its_reachable_scope_equals_the_drill_down_on_the_whol
     assert con.execute("SELECT count(*) FROM drill_scope").fetchone()[0] < whole, "matched lines are left out"
     con.execute(f"""CREATE OR REPLACE TEMP TABLE drill_scope AS
         SELECT u.line_id, u.source, u.file_id, u.source_file, u.source_line, u.source_sheet, u.channel,
-               u.order_no, drill_okey(u.order_no) AS okey, u.line_type, u.currency, u.amount, u.movement_date,
+               u.order_no, {drill.okey("u.order_no")} AS okey, u.line_type, u.currency, u.amount, u.movement_date,
                r.status, r.code, r.match_group, {drill.SCOPE_REF.format(a="u")} AS ref
         FROM universe u LEFT JOIN result r USING (line_id) JOIN source_file sf ON sf.file_id = u.file_id""")
     drill.drill(con)
