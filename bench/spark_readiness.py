@@ -25,28 +25,31 @@ from sqlglot.errors import ErrorLevel
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# What sqlglot leaves in its Spark output that Spark SQL has not got, or reads differently: pattern -> why
+# What sqlglot leaves in its Spark output that Spark SQL has not got, or reads differently:
+# pattern -> (why, the Dialect method a Spark dialect renders it with, or None: the step must change)
 UNFAITHFUL = {
-    r"\bASOF\b": "ASOF join (Spark has none: a window over the union, or a range join, by hand)",
-    r"\bMACRO\b": "temp macro (Spark: inline the expression or a SQL function)",
-    r"\bBY NAME\b": "UNION ALL BY NAME (Spark SQL has no BY NAME: list the columns)",
-    r"\bEXCLUDE\s*\(": "SELECT * EXCLUDE (Spark SQL has none: list the columns)",
-    r"\bORD\(": "ord() (Spark: ascii(), or the dialect's first_code_point)",
-    r"\bNFC_NORMALIZE\(": "nfc_normalize() (no Spark built-in: a UDF)",
-    r"\bTO_SECONDS\(": "to_seconds() (Spark: make_interval / INTERVAL)",
-    r"\bJSON_OBJECT\(": "json_object() (Spark: to_json(named_struct(...)), whose key order and spacing differ)",
-    r"TO_JSON\('": "'...'::JSON read as to_json of a string (Spark would quote it)",
-    r"\bHASH\(": "hash() (Spark's is 32-bit murmur3: equal keys still join, more collisions to compare)",
-    r"\bSTRUCT_PACK\(|\bROW\(": "row/struct constructor not rendered for Spark",
-    r"\bLIST_\w+\(": "a DuckDB list function sqlglot does not rename",
-    r"\bREGEXP_MATCHES\(": "regexp_matches() left as is",
-    r"^\s*(PRAGMA|SET)\b": "DuckDB setting",
-    r"\bUPDATE\b": "UPDATE (Spark SQL updates Delta/Iceberg tables only: write a new table)",
-    r"^\s*INSERT INTO\b": "INSERT INTO a temp table (a Spark temp view takes no rows: union the parts)",
-    r"\bTRY_STRPTIME\(|\bSTRPTIME\(": "strptime() format",
-    r"\w\[\w+\]": "list index (DuckDB counts from 1, Spark from 0)",
-    r"\bARG_(MIN|MAX)\(\w+, \(": "arg_min/arg_max over a row value",
-    r"\bRANGE\(": "range() table function",
+    r"\bASOF\b": ("ASOF join: Spark has none", "asof_join"),
+    r"\bNFC_NORMALIZE\(": ("nfc_normalize(): no Spark built-in", "nfc_normalize"),
+    r"\bORD\(": ("ord(): not a Spark function", "first_code_point"),
+    r"\bTO_SECONDS\(": ("to_seconds(): not a Spark function", "seconds"),
+    r"\w\[\w+\]": ("list index: DuckDB counts from 1, Spark from 0", "list_element"),
+    r"\bMACRO\b": ("temp macro: Spark has none", "define_function"),
+    r"\bHASH\(": ("hash(): 32-bit murmur3 on Spark (equal hashes are compared by key: more collisions, same "
+                   "result)", "-"),
+    r"\bJSON_OBJECT\(": ("json_object() (findings, detail_json): Spark has to_json(named_struct(...)), whose "
+                          "number and escape formatting must be shown equal", None),
+    r"TO_JSON\('": ("CAST('[]' AS JSON) becomes to_json('[]'), a quoted string", None),
+    r"^\s*INSERT INTO\b": ("INSERT INTO result: a Spark temp view takes no rows (union the passes' rows, or a "
+                            "managed table)", None),
+    r"\bUPDATE\b": ("UPDATE (outcome.amend, classify): Spark SQL updates Delta/Iceberg tables only (write the "
+                     "amended table anew)", None),
+    r"\bBY NAME\b": ("UNION ALL BY NAME: Spark SQL has none (list the columns)", None),
+    r"\bEXCLUDE\s*\(|\*\s*EXCEPT\s*\(": ("SELECT * EXCLUDE (sqlglot: * EXCEPT): open-source Spark SQL has "
+                                          "neither (list the columns)", None),
+    r"\bAS\s+(NOT\s+)?MATERIALIZED\b": ("a CTE's MATERIALIZED hint: Spark SQL does not parse it", None),
+    r"^\s*(PRAGMA|SET)\b": ("a DuckDB setting", None),
+    r"\bLIST_\w+\(": ("a DuckDB list function sqlglot does not rename", None),
+    r"\bRANGE\(": ("range() table function", None),
 }
 
 
@@ -73,7 +76,9 @@ def capture(sample: Path, work: Path) -> list:
 
 
 def judge(sql: str) -> tuple[str, list]:
-    """(state, reasons): ``ok``, ``parse`` (not DuckDB SQL sqlglot reads), ``unsupported`` or ``unfaithful``."""
+    """(state, reasons): ``ok`` (sqlglot's Spark SQL is faithful), ``dialect`` (only what a ``Dialect`` method
+    renders), ``unfaithful`` (the step itself must change for Spark), ``unsupported`` (sqlglot refused) or
+    ``parse`` (not DuckDB SQL sqlglot reads)."""
     try:
         sqlglot.parse_one(sql, read="duckdb")
     except Exception as exc:
@@ -82,8 +87,11 @@ def judge(sql: str) -> tuple[str, list]:
         spark = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=ErrorLevel.RAISE)[0]
     except Exception as exc:
         return "unsupported", [str(exc).splitlines()[0][:160]]
-    why = sorted({reason for pattern, reason in UNFAITHFUL.items() if re.search(pattern, spark, re.I)})
-    return ("unfaithful", why) if why else ("ok", [])
+    hits = [(why, method) for pattern, (why, method) in UNFAITHFUL.items() if re.search(pattern, spark, re.I)]
+    if not hits:
+        return "ok", []
+    why = sorted(f"{w} [Dialect.{m}]" if m and m != "-" else w for w, m in hits)
+    return ("unfaithful" if any(m is None for _, m in hits) else "dialect"), why
 
 
 def main(argv=None) -> int:
