@@ -39,8 +39,8 @@ UNFAITHFUL = {
     r"\bJSON_OBJECT\(": ("json_object() (findings, detail_json): Spark has to_json(named_struct(...)), whose "
                           "number and escape formatting must be shown equal", None),
     r"TO_JSON\('": ("CAST('[]' AS JSON) becomes to_json('[]'), a quoted string", None),
-    r"^\s*INSERT INTO\b": ("INSERT INTO result: a Spark temp view takes no rows (union the passes' rows, or a "
-                            "managed table)", None),
+    r"\bINSERT INTO\b": ("INSERT INTO a temp table (result, fee_check, classify's): a Spark temp view takes "
+                          "no rows (union the parts, or a managed table)", None),
     r"\bUPDATE\b": ("UPDATE (outcome.amend, classify): Spark SQL updates Delta/Iceberg tables only (write the "
                      "amended table anew)", None),
     r"\bBY NAME\b": ("UNION ALL BY NAME: Spark SQL has none (list the columns)", None),
