@@ -30,7 +30,9 @@ appended to the line's explanation.
 
 Layer 1 is set-based for N lines at once: an equi-join on the order key, and for amounts an ASOF join
 that finds each line's position in the other side's amount order, then an equi-join on the ``NEAR``
-ranks either side — O((N + M) log M), never N × M and never one query per line.
+ranks either side — O((N + M) log M), never N × M and never one query per line. The ASOF joins, like
+every construct only DuckDB spells this way here (QUALIFY, the structs and lists of ``detail_json``,
+the list lambdas, the one-based list element), are rendered by the run's dialect (``recon.sql.dialect``).
 
 Tables this module builds (temp, on the run's connection):
 

@@ -16,6 +16,11 @@ A builder that must read a small result to decide its next statement (a count th
 dictionary has anything to judge, the decisions that were applied) takes the runner, runs its steps
 and reads through ``Runner.fetch``, which is timed, logged and wrapped like any step. The model is
 splink's ``pipeline.py``/``database_api.py``: SQL as data, one executor.
+
+The runner also carries the run's dialect (``Runner.dialect``, ``recon.sql.dialect``): what SQL
+engines spell apart (an ASOF join, QUALIFY, struct and list values, list lambdas, NFC, a code point)
+a builder renders through it, never inline, so a second engine is a second ``Dialect``. A pure
+builder that needs it takes it as its first argument (``customers.steps(d, …)``, ``outcome.steps(d)``).
 """
 
 from __future__ import annotations
