@@ -23,6 +23,8 @@ from pathlib import Path
 import sqlglot
 from sqlglot.errors import ErrorLevel
 
+from recon.sql.dialect import DUCKDB
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # What sqlglot leaves in its Spark output that Spark SQL has not got, or reads differently:
@@ -80,11 +82,11 @@ def judge(sql: str) -> tuple[str, list]:
     renders), ``unfaithful`` (the step itself must change for Spark), ``unsupported`` (sqlglot refused) or
     ``parse`` (not DuckDB SQL sqlglot reads)."""
     try:
-        sqlglot.parse_one(sql, read="duckdb")
+        sqlglot.parse_one(sql, read=DUCKDB.sqlglot)
     except Exception as exc:
         return "parse", [str(exc).splitlines()[0][:160]]
     try:
-        spark = sqlglot.transpile(sql, read="duckdb", write="spark", unsupported_level=ErrorLevel.RAISE)[0]
+        spark = sqlglot.transpile(sql, read=DUCKDB.sqlglot, write="spark", unsupported_level=ErrorLevel.RAISE)[0]
     except Exception as exc:
         return "unsupported", [str(exc).splitlines()[0][:160]]
     hits = [(why, method) for pattern, (why, method) in UNFAITHFUL.items() if re.search(pattern, spark, re.I)]

@@ -23,9 +23,14 @@ from recon.sql.quote import quote_literal
 
 
 class Dialect(ABC):
-    """What a SQL engine must render for recon's steps that has no portable spelling."""
+    """What a SQL engine must render for recon's steps that has no portable spelling.
 
-    name: str
+    Attributes:
+        sqlglot: the name sqlglot reads and writes this engine's SQL by (``tests/test_dialect.py``
+            parses every step with it; a Spark dialect transpiles the portable steps to it).
+    """
+
+    sqlglot: str
 
     @abstractmethod
     def asof_join(self, left: str, right: str, on: str, nearest: str, outer: bool = False) -> str:
@@ -79,7 +84,7 @@ class Dialect(ABC):
 class DuckDBDialect(Dialect):
     """DuckDB's spelling: the SQL the engine has always run, so outputs stay byte-identical."""
 
-    name = "duckdb"
+    sqlglot = "duckdb"
 
     def asof_join(self, left, right, on, nearest, outer=False):
         return f"{left} ASOF {'LEFT ' if outer else ''}JOIN {right} ON {on} AND {nearest}"
