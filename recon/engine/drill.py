@@ -155,7 +155,8 @@ def scope_from_store(con, run_id: str, order_key: str | None = None) -> None:
                x.source_sheet, coalesce(x.run_channel, x.channel) AS channel, x.order_no,
                {okey("x.order_no")} AS okey, x.line_type, x.currency, x.amount, x.movement_date,
                x.status, x.code, x.match_group, {SCOPE_REF.format(a="x")} AS ref
-        FROM (SELECT * FROM ran UNION ALL BY NAME SELECT * FROM extra) x
+        -- ran and extra name the same columns in the same order, so a plain UNION ALL lines them up
+        FROM (SELECT * FROM ran UNION ALL SELECT * FROM extra) x
         JOIN source_file sf ON sf.file_id = x.file_id
         LEFT JOIN run_file f ON f.run_id = $run AND f.file_id = x.file_id""",
         {"run": run_id, "key": order_key}, "drill_scope"))

@@ -52,7 +52,8 @@ def steps(p: MatchPass) -> list[Step]:
             WHERE order_no IN (SELECT order_no FROM open) AND order_record
               AND ((source = 'platform' AND line_type IN ({ptypes})) OR (source = 'erp' AND line_type IN ({etypes})))
             GROUP BY order_no)
-        SELECT o.* EXCLUDE (alnum), right(o.alnum, $n) AS skey
+        SELECT o.line_id, o.source, o.channel, o.order_no, o.amount, o.movement_date, o.in_period, o.source_file,
+               o.source_line, right(o.alnum, $n) AS skey
         FROM open o JOIN sides s USING (order_no)
         WHERE length(o.alnum) >= $n
           AND NOT (CASE WHEN o.source = 'platform' THEN s.on_erp ELSE s.on_platform END)""", params, "sk_side")
