@@ -27,6 +27,7 @@ from recon import __version__, evidence, outputs, runlog, store, tempfiles, verd
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
+from recon.engine import statement as reconciliation_statement
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
@@ -376,6 +377,8 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         done = reconcile(con, period, settings, cfg.evidence_days, runner=r)
         progress("proving conservation")
         totals = conservation.check(r, _loaded_totals(reports), settings.order_tolerances())
+        # the 余额调节表 per channel and currency; one that does not foot stops the run like conservation
+        bridge = reconciliation_statement.prove(r, period)
         progress("writing results")
         with _phase(r, "write.results"):
             write_results(con, staging)
@@ -385,6 +388,7 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
                 write_baseline(con, staging)
         manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started, settings.dictionary)
         manifest["refused_files"] = refused
+        manifest["statement"] = bridge
         # ERP customers no channel of rules/channels.yaml fits: their lines miss every channel-scoped step
         manifest["unmapped_customers"] = done["unmapped_customers"]
         warnings += [_unmapped_warning(u) for u in done["unmapped_customers"]]
