@@ -496,6 +496,8 @@ def render_reports(con, run_id: str, out_dir: Path, chart=None, lang: str = "zh"
     names written into ``out_dir``.
     """
     from recon.report.html import write_report
+    from recon.report import statement as bridge_report
+    from recon.report.runs import require_run
     from recon.report.vouchers import write_vouchers
     from recon.report.workbook import write_workbook
 
@@ -504,7 +506,8 @@ def render_reports(con, run_id: str, out_dir: Path, chart=None, lang: str = "zh"
     written = [p.name for p in write_vouchers(con, run_id, out_dir, voucher_format, chart)]
     write_workbook(con, run_id, out_dir / "recon.xlsx", matched_cap=matched_cap, accounts=chart)
     write_report(con, run_id, out_dir / "report.html", lang=lang, top=top, accounts=chart)
-    return ["report.html", "recon.xlsx"] + written
+    statement_csv = bridge_report.write_csv(require_run(con, run_id)["manifest"], out_dir)
+    return ["report.html", "recon.xlsx"] + written + [statement_csv.name]
 
 
 def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top: int = 50,
