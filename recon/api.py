@@ -940,3 +940,13 @@ def verify_pack(path: Path) -> dict:
     if not Path(path).is_file():
         raise ReconError(f"{path}: no such file")
     return pack_check.verify_pack(Path(path))
+
+
+def backtest(db: str, rules: Path | None = None, dictionaries=(), default_dictionary: bool = True,
+             channels: Path | None = None, fees: Path | None = None, runs=()) -> dict:
+    """`recon backtest`: replay stored runs with changed rules or dictionary entries, writing nothing
+    (``recon.backtest``); the blast radius per run, and exit 1 when a closed period would change."""
+    from recon import backtest as replay
+
+    settings = Settings.load(rules, fees, None, channels, dictionaries, default_dictionary)
+    return replay.backtest(db, settings, runs)
