@@ -279,7 +279,10 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     commission and tax by source), OUT/report.html (the root-cause report, offline), OUT/recon.xlsx
     (the accountants' workbook), OUT/vouchers.csv + voucher_sources.csv (balanced adjustment
     vouchers; --voucher-format adds the Kingdee or U8 layout), OUT/decision_sources.csv (the lines
-    manual decisions settled: who, when, why) and OUT/manifest.json (inputs with
+    manual decisions settled: who, when, why), OUT/reconciliation_statement.csv (the 余额调节表 per
+    channel and currency: ERP receivable -> platform gross -> fees, subsidies and refunds -> payouts ->
+    bank credits, each gap by code with its unexplained remainder; a statement that does not foot
+    stops the run, exit 3) and OUT/manifest.json (inputs with
     SHA-256, control totals and proofs, counts per status and code, and the seconds each engine step
     took under "timings", and every output's SHA-256). --no-reports writes only results.csv and
     manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
@@ -740,7 +743,7 @@ def vouchers(run_id, out, fmt, accounts, db):
 def report(run_id, out, db, lang, top, voucher_format, accounts, matched_cap):
     """Re-render a past run's reports from the store, without re-importing anything.
 
-    Writes OUT/report.html, OUT/recon.xlsx and the vouchers exactly as `recon run` wrote them for
+    Writes OUT/report.html, OUT/recon.xlsx, the vouchers and OUT/reconciliation_statement.csv exactly as `recon run` wrote them for
     that run (the same store content gives the same files).
 
     Example:
