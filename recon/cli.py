@@ -521,6 +521,7 @@ def backtest(db, rules, dictionaries, no_default_dictionary, channels, fees, run
 
     Example:
 
+    \b
         recon backtest --dictionary my_codes.yaml
         recon backtest --rules rules/looser.yaml --runs R20260201T020000-1a2b3c4d-7
     """
