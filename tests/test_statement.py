@@ -122,6 +122,9 @@ def test_csv_workbook_and_report_show_the_same_statement(sample_run):
         assert (c["channel"] or "（无渠道）", c["currency"], int(c["step_no"])) == (x[1], x[2], x[3])
         assert D(c["amount"]) == D(str(x[9])).quantize(D("0.01"))
         assert (int(c["lines"]) if c["lines"] else None) == x[8]
+    # `recon report --run` renders the same statement from the store
+    api.report(str(root / "s.duckdb"), root / "again", result.manifest["run_id"])
+    assert (root / "again" / "reconciliation_statement.csv").read_bytes() == raw
     html = (out / "report.html").read_text(encoding="utf-8")
     assert '<section id="statement">' in html and html.count('data-step="bank_credits"') == len(result.manifest["statement"]["rows"])
     assert "10,215.84" in html
