@@ -17,8 +17,8 @@ The blast radius, per run:
   with lines and amount per currency;
 - ``false_clean``: every line that was ``unknown`` or ``review`` and would become ``known`` or
   ``matched``, listed one by one (a rule that explains away a real difference hides it);
-- ``vouchers``: per (code, channel), the known cases' residual total that vouchers post, where it
-  would change.
+- ``vouchers``: per (code, channel), a voucher's cases and debit total (its correction lines, as
+  ``recon.report.vouchers`` posts them), where they would change.
 
 Exit 1 when a run of a closed period would change (``closed_periods``).
 """
@@ -133,15 +133,16 @@ def _compare(r: Runner, run_id: str) -> dict:
         FROM bt_line c JOIN ledger_line l USING (line_id)
         WHERE c.was_status IN ('unknown', 'review') AND c.now_status IN ('known', 'matched')
         ORDER BY l.source, l.source_name, l.source_sheet NULLS FIRST, l.source_line""", {}))
+    # a voucher is a (period, code, channel) of correction lines (recon.report.vouchers): its cases and debits
     vouchers = r.fetch(Step("backtest.vouchers", """
-        WITH was AS (SELECT code, channel, count(*) AS cases, sum(residual) AS residual FROM known_case
-                     WHERE run_id = $r GROUP BY ALL),
-             now AS (SELECT code, channel, count(*) AS cases, sum(residual) AS residual FROM known_case_tmp
-                     GROUP BY ALL)
+        WITH was AS (SELECT code, channel, count(DISTINCT case_id) AS cases, sum(debit) AS debit
+                     FROM correction_line WHERE run_id = $r GROUP BY ALL),
+             now AS (SELECT code, channel, count(DISTINCT case_id) AS cases, sum(debit) AS debit
+                     FROM correction_tmp GROUP BY ALL)
         SELECT coalesce(w.code, n.code), coalesce(w.channel, n.channel), coalesce(w.cases, 0),
-               coalesce(w.residual, 0), coalesce(n.cases, 0), coalesce(n.residual, 0)
+               coalesce(w.debit, 0), coalesce(n.cases, 0), coalesce(n.debit, 0)
         FROM was w FULL JOIN now n ON n.code = w.code AND n.channel IS NOT DISTINCT FROM w.channel
-        WHERE w.residual IS DISTINCT FROM n.residual OR w.cases IS DISTINCT FROM n.cases
+        WHERE w.debit IS DISTINCT FROM n.debit OR w.cases IS DISTINCT FROM n.cases
         ORDER BY 1, 2 NULLS FIRST""", p))
     grouped: dict = {}
     for ws, wc, ns, nc, cur, n, amt in changes:
@@ -156,8 +157,8 @@ def _compare(r: Runner, run_id: str) -> dict:
         "false_clean": [{"source": s, "ref": ref, "order_no": o, "currency": cur, "amount": str(a),
                          "from": {"status": ws, "code": wc}, "to": {"status": ns, "code": nc}}
                         for s, ref, o, cur, a, ws, wc, ns, nc in false_clean[:FALSE_CLEAN_SHOWN]],
-        "vouchers": [{"code": c, "channel": ch, "cases_before": int(cb), "residual_before": str(rb),
-                      "cases_after": int(ca), "residual_after": str(ra)} for c, ch, cb, rb, ca, ra in vouchers],
+        "vouchers": [{"code": c, "channel": ch, "cases_before": int(cb), "debit_before": str(db),
+                      "cases_after": int(ca), "debit_after": str(da)} for c, ch, cb, db, ca, da in vouchers],
     }
 
 

@@ -544,8 +544,8 @@ def backtest(db, rules, dictionaries, no_default_dictionary, channels, fees, run
         if r["false_clean_count"] > len(r["false_clean"]):
             click.echo(f"  … {r['false_clean_count'] - len(r['false_clean'])} more (--json lists the first ones too)")
         for v in r["vouchers"]:
-            click.echo(f"  voucher {v['code']} {v['channel'] or '-'}: {v['cases_before']} cases {v['residual_before']}"
-                       f" -> {v['cases_after']} cases {v['residual_after']}")
+            click.echo(f"  voucher {v['code']} {v['channel'] or '-'}: {v['cases_before']} cases, debit {v['debit_before']}"
+                       f" -> {v['cases_after']} cases, debit {v['debit_after']}")
     if res["closed_periods_changed"]:
         click.echo(f"closed periods that would change: {', '.join(res['closed_periods_changed'])}")
     sys.exit(res["exit_code"])

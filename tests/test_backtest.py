@@ -31,7 +31,9 @@ entries:
     correction:
       explanation: "{code}"
       basis: "试验"
-      lines: []
+      lines:
+        - {account: bank_deposit, side: debit, amount: amount}
+        - {account: advance_from_customers, side: credit, amount: amount}
 """
 
 
@@ -96,7 +98,7 @@ def test_a_dictionary_that_explains_away_a_planted_unknown_is_a_false_clean_risk
                              "to": {"status": "known", "code": "LARGE_CREDIT_ASSUMED_OK"},
                              "lines": 1, "amount": {"CNY": "50000.00"}}]
     assert r["vouchers"] == [{"code": "LARGE_CREDIT_ASSUMED_OK", "channel": None, "cases_before": 0,
-                              "residual_before": "0.00", "cases_after": 1, "residual_after": "50000.00"}]
+                              "debit_before": "0.00", "cases_after": 1, "debit_after": "50000.00"}]
     # the human listing names the risk
     code, text, _ = cli("backtest", "--db", db, "--dictionary", root / "careless.yaml", "--runs", run2)
     assert code == 0 and "FALSE-CLEAN RISK" in text and "50000.00" in text
@@ -131,3 +133,18 @@ def test_an_unknown_run_is_a_user_error(nights):
     root, db, run1, run2 = nights
     code, _, err = cli("backtest", "--db", db, "--runs", "R-nope")
     assert code == 2 and "no finished run R-nope" in err
+
+
+def test_a_looser_tolerance_shows_the_known_differences_it_would_absorb(nights):
+    """--rules: order_exact with a 100.00 tolerance matches the planted duplicate ERP entry; its voucher goes."""
+    root, db, run1, run2 = nights
+    rules = (Path(__file__).resolve().parent.parent / "rules" / "default.yaml").read_text(encoding="utf-8")
+    looser = rules.replace('tolerance: "0.00"              # absolute', 'tolerance: "100.00"  # absolute', 1)
+    assert looser != rules
+    (root / "looser.yaml").write_text(looser, encoding="utf-8")
+    (r,) = api.backtest(str(db), rules=root / "looser.yaml", runs=[run2])["runs"]
+    moved = {(c["from"]["code"], c["to"]["status"], c["to"]["code"]): c for c in r["changes"]}
+    assert moved[("DUPLICATE_ERP_ENTRY", "matched", "order_exact")]["amount"] == {"CNY": "89.00"}
+    assert {"code": "DUPLICATE_ERP_ENTRY", "channel": "pdd", "cases_before": 1, "debit_before": "89.00",
+            "cases_after": 0, "debit_after": "0.00"} in r["vouchers"]
+    assert r["false_clean"] == [], "no unknown line of the sample is within 100.00 of its order"
