@@ -508,7 +508,8 @@ def explain(order_no, db, run_id, lang, as_json):
               help="Channels file the runs used, if not the shipped one.")
 @click.option("--fees", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Fee rules the runs used, if not the shipped ones.")
-@click.option("--runs", "run_ids", multiple=True, metavar="RUN", help="Replay this run (repeatable; default: every finished run).")
+@click.option("--runs", "run_ids", multiple=True, metavar="RUN[,RUN…]",
+              help="Replay these runs (repeatable or comma-separated; default: every finished run).")
 @click.option("--json", "as_json", is_flag=True, help="Print the blast radius as JSON.")
 def backtest(db, rules, dictionaries, no_default_dictionary, channels, fees, run_ids, as_json):
     """Replay stored runs with changed rules or dictionary entries and show what would change; writes nothing.
@@ -527,6 +528,7 @@ def backtest(db, rules, dictionaries, no_default_dictionary, channels, fees, run
     """
     from recon.backtest import amounts
 
+    run_ids = [r.strip() for given in run_ids for r in given.split(",") if r.strip()]
     res = api.backtest(db, rules, dictionaries, not no_default_dictionary, channels, fees, run_ids)
     if as_json:
         click.echo(json.dumps(res, ensure_ascii=False, indent=2))

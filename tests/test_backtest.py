@@ -121,8 +121,8 @@ def test_a_closed_period_that_would_change_exits_1(nights, monkeypatch):
     monkeypatch.setattr(backtest, "closed_periods", lambda con: {"2026-01"})
     code, out, _ = cli("backtest", "--db", db, "--dictionary", root / "careless.yaml", "--runs", run2)
     assert code == 1 and "(closed)" in out and "closed periods that would change: 2026-01" in out
-    code, out, _ = cli("backtest", "--db", db, "--runs", run2)  # closed, but nothing would change
-    assert code == 0
+    code, out, _ = cli("backtest", "--db", db, "--runs", f"{run1},{run2}")  # closed, but nothing would change
+    assert code == 0 and out.count("(closed): 0 lines would change") == 2
 
 
 def test_closed_periods_is_empty_without_a_close_table(con):
