@@ -425,6 +425,11 @@ def verdicts(orders: int, steps: dict, disk: dict | None = None, one_m: dict | N
     if "c_pandas_merge" in steps:
         c = run["wall_s"] / steps["c_pandas_merge"]["wall_s"]
         out["ratio_to_c"] = _target("recon run faster than (c) (goal)", round(c, 2), c < 1, False)
+    if "statement" in run:
+        st = run["statement"]
+        out["statement_foots"] = _target("reconciliation statement foots to the cent",
+                                         f"{st['channels']} channel/currency rows, {st['steps']} steps"
+                                         + (f"; {st['problems'][0]}" if st["problems"] else ""), st["foots"], True)
     if rows_equal is not None:
         out["d_rows_equal_results"] = _target("(d)'s rows = results.csv's rows", rows_equal["d_rows"],
                                               rows_equal["d_rows"] == rows_equal["results_rows"], True)
@@ -517,6 +522,7 @@ def recon_run(sample: Path, workdir: Path, name: str, memory_limit: str, temp_di
         run.update({"status_counts": manifest["status_counts"],
                     "ledger_lines_in_period": sum(t["in"]["count"] for t in manifest["control_totals"].values()),
                     "failed_proofs": len(manifest["failed_proofs"]), "quarantined": manifest["quarantined_lines"]})
+        run["statement"] = statement_check(manifest)
         timings = manifest.get("timings")
         if isinstance(timings, dict):  # {"step": seconds}, should the manifest ever record them so
             timings = [{"step": k, "seconds": v} for k, v in timings.items()]
@@ -524,6 +530,29 @@ def recon_run(sample: Path, workdir: Path, name: str, memory_limit: str, temp_di
             run["timings"] = [{"step": t["step"], "seconds": t["seconds"]} for t in timings]
     clear()
     return run, disk
+
+
+def statement_check(manifest: dict) -> dict:
+    """Re-foot the run's reconciliation statement (余额调节表) from the manifest's figures, to the cent.
+
+    Per channel, currency and step: the gap equals the balance minus the previous one, and the codes'
+    amounts plus the remainder equal the gap. The run proves this itself (exit 3 otherwise); this is
+    the benchmark's own check of what it published."""
+    from decimal import Decimal
+
+    st = manifest.get("statement") or {}
+    problems, steps = [], 0
+    for row in st.get("rows", []):
+        for prev, step in zip(row["steps"], row["steps"][1:]):
+            steps += 1
+            gap = Decimal(step["amount"]) - Decimal(prev["amount"])
+            parts = sum((Decimal(c["amount"]) for c in step["codes"]), Decimal(0)) + Decimal(step["remainder"]["amount"])
+            if Decimal(step["gap"]) != gap or parts != gap:
+                problems.append(f"{row['channel']} {row['currency']} {step['step']}: gap {step['gap']} "
+                                f"(balances say {gap}), codes + remainder {parts}")
+    return {"present": bool(st.get("rows")), "channels": len(st.get("rows", [])), "steps": steps,
+            "foots": bool(st.get("rows")) and not problems, "problems": problems[:5],
+            "remainder_lines": sum(s["remainder"]["lines"] for r in st.get("rows", []) for s in r["steps"][1:])}
 
 
 def results_rows(path: Path) -> int:
@@ -606,6 +635,8 @@ def main(argv=None) -> int:
     run = steps.get("recon_run")
     if run and run["run_exit_code"] not in (0, 1):
         raise SystemExit(f"recon run failed with exit code {run['run_exit_code']}:\n{run.get('stderr_tail', '')}")
+    if run and run.get("statement") and not run["statement"]["foots"]:
+        raise SystemExit(f"the reconciliation statement does not foot: {run['statement']}")
     if rows_equal and rows_equal["d_rows"] != rows_equal["results_rows"]:
         raise SystemExit(f"(d) wrote {rows_equal['d_rows']:,} rows, recon's results.csv has "
                          f"{rows_equal['results_rows']:,}: the baseline does not do the same job")

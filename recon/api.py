@@ -27,6 +27,7 @@ from recon import __version__, evidence, outputs, runlog, store, tempfiles, verd
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
+from recon.engine import statement as reconciliation_statement
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
@@ -376,6 +377,8 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         done = reconcile(con, period, settings, cfg.evidence_days, runner=r)
         progress("proving conservation")
         totals = conservation.check(r, _loaded_totals(reports), settings.order_tolerances())
+        # the 余额调节表 per channel and currency; one that does not foot stops the run like conservation
+        bridge = reconciliation_statement.prove(r, period)
         progress("writing results")
         with _phase(r, "write.results"):
             write_results(con, staging)
@@ -385,6 +388,7 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
                 write_baseline(con, staging)
         manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started, settings.dictionary)
         manifest["refused_files"] = refused
+        manifest["statement"] = bridge
         # ERP customers no channel of rules/channels.yaml fits: their lines miss every channel-scoped step
         manifest["unmapped_customers"] = done["unmapped_customers"]
         warnings += [_unmapped_warning(u) for u in done["unmapped_customers"]]
@@ -492,6 +496,8 @@ def render_reports(con, run_id: str, out_dir: Path, chart=None, lang: str = "zh"
     names written into ``out_dir``.
     """
     from recon.report.html import write_report
+    from recon.report import statement as bridge_report
+    from recon.report.runs import require_run
     from recon.report.vouchers import write_vouchers
     from recon.report.workbook import write_workbook
 
@@ -500,7 +506,8 @@ def render_reports(con, run_id: str, out_dir: Path, chart=None, lang: str = "zh"
     written = [p.name for p in write_vouchers(con, run_id, out_dir, voucher_format, chart)]
     write_workbook(con, run_id, out_dir / "recon.xlsx", matched_cap=matched_cap, accounts=chart)
     write_report(con, run_id, out_dir / "report.html", lang=lang, top=top, accounts=chart)
-    return ["report.html", "recon.xlsx"] + written
+    statement_csv = bridge_report.write_csv(require_run(con, run_id)["manifest"], out_dir)
+    return ["report.html", "recon.xlsx"] + written + [statement_csv.name]
 
 
 def report(db: str, out: Path, run_id: str | None = None, lang: str = "zh", top: int = 50,
@@ -933,3 +940,13 @@ def verify_pack(path: Path) -> dict:
     if not Path(path).is_file():
         raise ReconError(f"{path}: no such file")
     return pack_check.verify_pack(Path(path))
+
+
+def backtest(db: str, rules: Path | None = None, dictionaries=(), default_dictionary: bool = True,
+             channels: Path | None = None, fees: Path | None = None, runs=()) -> dict:
+    """`recon backtest`: replay stored runs with changed rules or dictionary entries, writing nothing
+    (``recon.backtest``); the blast radius per run, and exit 1 when a closed period would change."""
+    from recon import backtest as replay
+
+    settings = Settings.load(rules, fees, None, channels, dictionaries, default_dictionary)
+    return replay.backtest(db, settings, runs)

@@ -279,7 +279,10 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     commission and tax by source), OUT/report.html (the root-cause report, offline), OUT/recon.xlsx
     (the accountants' workbook), OUT/vouchers.csv + voucher_sources.csv (balanced adjustment
     vouchers; --voucher-format adds the Kingdee or U8 layout), OUT/decision_sources.csv (the lines
-    manual decisions settled: who, when, why) and OUT/manifest.json (inputs with
+    manual decisions settled: who, when, why), OUT/reconciliation_statement.csv (the 余额调节表 per
+    channel and currency: ERP receivable -> platform gross -> fees, subsidies and refunds -> payouts ->
+    bank credits, each gap by code with its unexplained remainder; a statement that does not foot
+    stops the run, exit 3) and OUT/manifest.json (inputs with
     SHA-256, control totals and proofs, counts per status and code, and the seconds each engine step
     took under "timings", and every output's SHA-256). --no-reports writes only results.csv and
     manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
@@ -495,6 +498,63 @@ def explain(order_no, db, run_id, lang, as_json):
 
 @cli.command()
 @click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
+@click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The changed matching rules (default: the shipped rules/default.yaml).")
+@click.option("--dictionary", "dictionaries", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A changed or added dictionary, on top of the shipped one (repeatable; a later file's entry "
+                   "replaces one with the same code).")
+@click.option("--no-default-dictionary", is_flag=True, help="Replay with the --dictionary files alone.")
+@click.option("--channels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Channels file the runs used, if not the shipped one.")
+@click.option("--fees", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Fee rules the runs used, if not the shipped ones.")
+@click.option("--runs", "run_ids", multiple=True, metavar="RUN[,RUN…]",
+              help="Replay these runs (repeatable or comma-separated; default: every finished run).")
+@click.option("--json", "as_json", is_flag=True, help="Print the blast radius as JSON.")
+def backtest(db, rules, dictionaries, no_default_dictionary, channels, fees, run_ids, as_json):
+    """Replay stored runs with changed rules or dictionary entries and show what would change; writes nothing.
+
+    Each run is replayed over the files the store held when it ran (its own files included) and compared
+    line by line with what it decided: lines whose status or code would change, per code and run, with
+    amounts per currency; every unknown or review line that would become known or matched (the
+    false-clean risk), listed; the known cases' voucher totals that would change. The store is opened
+    read-only. Exit 1 when a run of a closed period would change, else 0.
+
+    Example:
+
+    \b
+        recon backtest --dictionary my_codes.yaml
+        recon backtest --rules rules/looser.yaml --runs R20260201T020000-1a2b3c4d-7
+    """
+    from recon.backtest import amounts
+
+    run_ids = [r.strip() for given in run_ids for r in given.split(",") if r.strip()]
+    res = api.backtest(db, rules, dictionaries, not no_default_dictionary, channels, fees, run_ids)
+    if as_json:
+        click.echo(json.dumps(res, ensure_ascii=False, indent=2))
+        sys.exit(res["exit_code"])
+    for r in res["runs"]:
+        click.echo(f"{r['run_id']}  {r['period']}{'  (closed)' if r['closed'] else ''}: "
+                   f"{r['lines_changed']} lines would change, {r['false_clean_count']} would turn clean")
+        for c in r["changes"]:
+            was, now = c["from"], c["to"]
+            click.echo(f"  {was['status'] or '-'}:{was['code'] or '-'} -> {now['status'] or '-'}:{now['code'] or '-'}"
+                       f"  {c['lines']} lines  {amounts(c['amount'])}")
+        for f in r["false_clean"]:
+            click.echo(f"  FALSE-CLEAN RISK {f['ref']} {f['currency']} {f['amount']}: {f['from']['status']} -> "
+                       f"{f['to']['status']}:{f['to']['code']}")
+        if r["false_clean_count"] > len(r["false_clean"]):
+            click.echo(f"  … {r['false_clean_count'] - len(r['false_clean'])} more (--json lists the first ones too)")
+        for v in r["vouchers"]:
+            click.echo(f"  voucher {v['code']} {v['channel'] or '-'}: {v['cases_before']} cases, debit {v['debit_before']}"
+                       f" -> {v['cases_after']} cases, debit {v['debit_after']}")
+    if res["closed_periods_changed"]:
+        click.echo(f"closed periods that would change: {', '.join(res['closed_periods_changed'])}")
+    sys.exit(res["exit_code"])
+
+
+@cli.command()
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 def runs(db, as_json):
     """List the runs the store holds, oldest first: id, period, start, verdict and exit code, lines by status, inputs.
@@ -686,7 +746,7 @@ def vouchers(run_id, out, fmt, accounts, db):
 def report(run_id, out, db, lang, top, voucher_format, accounts, matched_cap):
     """Re-render a past run's reports from the store, without re-importing anything.
 
-    Writes OUT/report.html, OUT/recon.xlsx and the vouchers exactly as `recon run` wrote them for
+    Writes OUT/report.html, OUT/recon.xlsx, the vouchers and OUT/reconciliation_statement.csv exactly as `recon run` wrote them for
     that run (the same store content gives the same files).
 
     Example:

@@ -40,7 +40,7 @@ from recon.errors import ReconError
 # Every file a run or `recon report` may write into OUT. Anything else there belongs to the user.
 OUTPUTS = ("results.csv", "quarantine.csv", "order_baseline.csv", "report.html", "recon.xlsx", "vouchers.csv",
            "voucher_sources.csv", "decision_sources.csv", "vouchers_kingdee.xlsx", "vouchers_u8.csv",
-           "manifest.json")
+           "reconciliation_statement.csv", "manifest.json")
 RECON_OUTPUTS = frozenset(OUTPUTS)
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100

@@ -241,13 +241,14 @@ DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, 
 
 
 def connect(path: str = "recon.duckdb", memory_limit: str | None = None,
-            must_exist: bool = False) -> duckdb.DuckDBPyConnection:
+            must_exist: bool = False, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the store at ``path``; ``:memory:`` gives a throwaway store.
 
     ``memory_limit`` (DuckDB syntax, e.g. ``4GB``) caps DuckDB's own memory; larger work spills to a
     temp folder beside the store instead of growing (DuckDB's default is 80 % of the machine).
     ``must_exist``: a command that only reads runs (``runs``, ``report``, ``explain`` …) never creates
-    an empty store at a mistyped path; it says there is none.
+    an empty store at a mistyped path; it says there is none. ``read_only`` (``recon backtest``): DuckDB
+    refuses every write to the store itself; temp tables still work, and the schema is not touched.
     """
     if must_exist and str(path) != ":memory:" and not Path(path).is_file():
         raise ReconError(f"no recon store at {path}: pass --db with the store your runs used "
@@ -263,7 +264,7 @@ def connect(path: str = "recon.duckdb", memory_limit: str | None = None,
         # check know where a run spills; passed as config, never pasted into SQL.
         config["temp_directory"] = str(spill)
     try:
-        con = duckdb.connect(path, config=config)
+        con = duckdb.connect(path, read_only=read_only, config=config)
     except duckdb.IOException as exc:
         held = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(exc))
         if held is None:
@@ -281,6 +282,8 @@ def connect(path: str = "recon.duckdb", memory_limit: str | None = None,
     # DuckDB draws a progress bar on standard output for any statement over two seconds, terminal
     # or not: at scale it would land inside `recon run --json` output and in scripts' logs.
     con.execute("SET enable_progress_bar = false")
+    if read_only:
+        return con
     for stmt in DDL:
         con.execute(stmt)
     con.execute(

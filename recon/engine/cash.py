@@ -36,7 +36,7 @@ def steps(p: MatchPass) -> list[Step]:
             SELECT 'B' || substr(md5(string_agg(lr.ref, ',' ORDER BY lr.ref)), 1, 16) AS side_id,
                    any_value(channel) || ' 结算批次 ' || payout_ref || ': ' || CAST(count(*) AS VARCHAR)
                        || ' 行合计 ' || CAST(sum(amount) AS VARCHAR) AS label,
-                   sum(amount) AS amount, max(payout_date) AS side_date, bool_or(in_period) AS any_in,
+                   sum(amount) AS amount, max(payout_date) AS side_date, bool_or(in_period) AS any_in, channel,
                    string_agg(lr.ref, ',' ORDER BY lr.ref) AS members,
                    'B' || substr(md5(string_agg(lr.ref, ',' ORDER BY lr.ref)), 1, 16) AS side_ref
             FROM universe JOIN line_ref lr USING (line_id)
@@ -50,7 +50,7 @@ def steps(p: MatchPass) -> list[Step]:
                    coalesce(u.channel, '') || ' 提现 ' || CAST(u.amount AS VARCHAR) || ' ('
                        || CAST(u.movement_date AS VARCHAR) || ', ' || u.source_file || ':'
                        || CAST(u.source_line AS VARCHAR) || ')' AS label,
-                   u.amount, u.movement_date AS side_date, u.in_period AS any_in, lr.ref AS members,
+                   u.amount, u.movement_date AS side_date, u.in_period AS any_in, u.channel, lr.ref AS members,
                    lr.ref AS side_ref
             FROM universe u ANTI JOIN result r USING (line_id) JOIN line_ref lr USING (line_id)
             WHERE u.source = 'platform' AND u.line_type IN ({ptypes}) AND (u.in_period OR u.after_period)""",
@@ -58,7 +58,7 @@ def steps(p: MatchPass) -> list[Step]:
         sign = "-"
     pairs = Step(f"{name}.pairs",
         f"""CREATE OR REPLACE TEMP TABLE cash_pairs AS
-        SELECT s.side_id, s.side_ref, s.label, s.members, b.line_id AS b_id, b.ref AS b_ref,
+        SELECT s.side_id, s.side_ref, s.label, s.members, s.channel, b.line_id AS b_id, b.ref AS b_ref,
                '银行 ' || CAST(b.amount AS VARCHAR) || ' (' || CAST(b.movement_date AS VARCHAR) || ', '
                    || b.source_file || ':' || CAST(b.source_line AS VARCHAR) || ')' AS b_label,
                {sign}s.amount - b.amount AS residual
@@ -87,6 +87,11 @@ def steps(p: MatchPass) -> list[Step]:
         f"""INSERT INTO result
         SELECT b_id, 'bank', 'matched', $name, {group}, {explain} FROM cash_deg WHERE n_bank = 1 AND n_side = 1""",
         {"name": p.name, "tol": str(p.tolerance)}, "result"))
+    # the channel of the payout (or batch) a bank credit was matched with: the reconciliation statement's
+    # bank step (recon.engine.statement) puts the credit under that channel
+    out.append(Step(f"{name}.bank_channel",
+        """INSERT INTO cash_bank_channel SELECT b_id, channel FROM cash_deg WHERE n_bank = 1 AND n_side = 1""",
+        writes="cash_bank_channel"))
     if not p.group_by:
         out.append(Step(f"{name}.matched.platform",
             f"""INSERT INTO result

@@ -142,7 +142,8 @@ def run_passes(con, rules: Rules) -> dict:
     passes before it left it, so they run pass by pass.
     """
     r = runner(con)
-    r.run(outcome.create())
+    r.run(outcome.create(), Step("cash_bank_channel", "CREATE OR REPLACE TEMP TABLE cash_bank_channel "
+                                 "(line_id BIGINT NOT NULL, channel VARCHAR)", writes="cash_bank_channel"))
     decided = decisions.apply(r)
     for p in rules.passes:
         r.run(LEGS[p.leg](p))

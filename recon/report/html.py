@@ -34,6 +34,7 @@ from recon.engine import ledger
 from recon.engine import cny, decisions
 from recon.errors import ReconError
 from recon.report import charts, next_steps
+from recon.report import statement as statement_view
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
 from recon.labels import LABELS
 from recon.resources import reports_dir
@@ -104,6 +105,7 @@ class ReportData:
     cny: dict = field(default_factory=dict)
     next: next_steps.NextSteps | None = None  # the top of the report: verdict, changes, what to do next
     charts: dict = field(default_factory=dict)
+    statement: dict = field(default_factory=dict)  # the 余额调节表 (recon.report.statement.html_data)
 
 
 def write_report(con, run_id: str, path: Path, lang: str = "zh", top: int = 50,
@@ -251,6 +253,7 @@ def _collect(con, run, manifest, p, top, account_names) -> ReportData:
             GROUP BY currency ORDER BY currency NULLS FIRST"""),
         decisions=decisions.for_run(con, run_id, manifest),
         cny=_cny(manifest),
+        statement=statement_view.html_data(manifest),
     )
 
 

@@ -27,6 +27,7 @@ from recon.labels import SOURCES
 from recon.report.accounts import Chart, load_accounts
 from recon.report.cells import EXCEL_MAX_ROWS, Column, Styles, sheet_names, write_cell, write_table
 from recon.report.runs import period_end, require_run
+from recon.report import statement as bridge
 from recon.report.vouchers import build_vouchers, code_controls, generic_rows
 from recon.verdict import VERDICT_ZH, Verdict
 
@@ -135,6 +136,7 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
         "baseline": sheet_names("订单基线", n_baseline, sheet_rows),
         "vouchers": sheet_names("凭证", n_voucher_lines, sheet_rows),
         "decisions": sheet_names("人工决定", len(decided), sheet_rows),
+        "statement": sheet_names(bridge.SHEET, bridge.sheet_count(run["manifest"]), sheet_rows),
     }
     captions = {
         "matched": (f"已匹配：共 {count['matched']:,} 行" + (
@@ -146,10 +148,12 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
         "baseline": f"订单基线：共 {n_baseline:,} 个订单；空白 = 该账无法说明，不是零",
         "decisions": f"人工决定：本次运行应用或判为失效的 {len(decided)} 项（recon decisions 列出全部，含已撤销）",
         "vouchers": f"调整凭证：{len(vouchers)} 张，{n_voucher_lines} 行；每张凭证的全部来源行见 voucher_sources.csv",
+        "statement": "余额调节表：每个渠道、币种：ERP 应收 → 平台销售总额 → 费用补贴退款后净额 → 平台提现 → 银行入账；"
+                     "每步差额 = 各代码说明 + 未解释余数（未知与待复核行的合计）",
     }
     shown = {"matched": shown_matched, "known": shown_known, "unknown": count["unknown"],
              "review": count["review"], "baseline": n_baseline, "vouchers": n_voucher_lines,
-             "decisions": len(decided)}
+             "decisions": len(decided), "statement": bridge.sheet_count(run["manifest"])}
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +193,8 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
                          for d in decided)
         write_table(wb, styles, sheets["decisions"], DECISION_COLUMNS, decision_rows, len(decided),
                     captions["decisions"], sheet_rows)
+        write_table(wb, styles, sheets["statement"], bridge.SHEET_COLUMNS, bridge.sheet_rows(run["manifest"]),
+                    shown["statement"], captions["statement"], sheet_rows)
         wb.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
