@@ -24,9 +24,11 @@ from pathlib import Path
 import duckdb
 
 from recon import __version__, evidence, outputs, runlog, store, tempfiles, verdict
+from recon import period as closing
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
+from recon.engine import voucher_numbers
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
@@ -366,12 +368,15 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
     period = manifest = None
     published = False
     try:
+        if cfg.period:  # a closed period is refused before anything is imported (recon.period)
+            closing.refuse_if_closed(con, cfg.period)
         with _phase(r, "import"):
             reports, warnings, refused = _import_all(con, files, profiles, forced, progress, on_file)
             refused += [{"path": rel, "reason": why} for rel, why in not_files]
             warnings += [f"refused {rel}: {why}" for rel, why in not_files]
             _register_run_files(con, reports)
             period = cfg.period or infer_period(con)
+        closing.refuse_if_closed(con, period, imported=True)
         progress("matching")
         done = reconcile(con, period, settings, cfg.evidence_days, runner=r)
         progress("proving conservation")
@@ -611,6 +616,8 @@ def _record_run(con, manifest, period, started) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         _insert_run(con, manifest, period, started, run_id)
+        # its vouchers' numbers, and which of its cases correct a closed period, fixed as it is recorded
+        voucher_numbers.record(con, run_id, period)
         runlog.record_run(con, run_id)  # the run's event in the run log commits with the run
     except BaseException:
         con.execute("ROLLBACK")
@@ -847,7 +854,11 @@ def runs(db: str) -> list[dict]:
 
     con = store.connect(db, must_exist=True)
     try:
-        return list_runs(con)
+        found = list_runs(con)
+        closed = {e["run_id"]: e for e in closing.listing(con)["periods"] if e["state"] == "closed"}
+        for r in found:  # the run a period's close locked says so
+            r["closed"] = closed.get(r["run_id"])
+        return found
     finally:
         con.close()
 
@@ -855,6 +866,7 @@ def runs(db: str) -> list[dict]:
 def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic",
              accounts: Path | None = None) -> dict:
     """`recon vouchers`: re-export a run's adjustment vouchers from the store (no re-import)."""
+    from recon.report import voucher_export
     from recon.report.vouchers import build_vouchers, code_controls, write_vouchers
 
     chart = load_accounts(accounts)
@@ -863,8 +875,48 @@ def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic"
         run_id = _pick_run(con, run_id)
         paths = write_vouchers(con, run_id, Path(out), fmt, chart)
         built = build_vouchers(con, run_id, chart)
+        # what changed since each voucher was last exported, then this export marked (recon.report.voucher_export)
+        since = voucher_export.compare(con, built, {require_period(con, run_id)})
+        export_no = voucher_export.mark(con, run_id, built)
         return {"run_id": run_id, "vouchers": len(built), "lines": sum(len(v.lines) for v in built),
-                "paths": [str(p) for p in paths], "controls": code_controls(con, run_id, built)}
+                "paths": [str(p) for p in paths], "controls": code_controls(con, run_id, built),
+                "export_no": export_no, "numbers": [v.number for v in built], **since}
+    finally:
+        con.close()
+
+
+def require_period(con, run_id: str) -> str:
+    from recon.report.runs import require_run
+
+    return require_run(con, run_id)["period"]
+
+
+def close(db: str, period: str, by: str, reason: str, force: bool = False, accounts: Path | None = None) -> dict:
+    """`recon close`: lock a period on its last finished run (``recon.period``)."""
+    period_bounds(period)
+    chart = load_accounts(accounts)
+    con = store.connect(db, must_exist=True)
+    try:
+        return closing.close(con, period, by, reason, force, chart)
+    finally:
+        con.close()
+
+
+def reopen(db: str, period: str, by: str, reason: str) -> dict:
+    """`recon reopen`: open a closed period again, logged with who and why."""
+    period_bounds(period)
+    con = store.connect(db, must_exist=True)
+    try:
+        return closing.reopen(con, period, by, reason)
+    finally:
+        con.close()
+
+
+def closes(db: str) -> dict:
+    """`recon close --list`: each period's close state and every close and reopen event."""
+    con = store.connect(db, must_exist=True)
+    try:
+        return closing.listing(con)
     finally:
         con.close()
 

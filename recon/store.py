@@ -249,7 +249,8 @@ DDL.append("""CREATE TABLE IF NOT EXISTS voucher_number (period VARCHAR NOT NULL
 DDL.append("""CREATE TABLE IF NOT EXISTS prior_period_case (run_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL,
     adjusts VARCHAR NOT NULL, closed_run_id VARCHAR NOT NULL)""")
 # Vouchers `recon vouchers` exported: what was handed to the ERP, so a later change is never silent.
-DDL.append("""CREATE TABLE IF NOT EXISTS voucher_export (run_id VARCHAR NOT NULL, number VARCHAR NOT NULL,
+DDL.append("""CREATE TABLE IF NOT EXISTS voucher_export (export_no INTEGER NOT NULL, run_id VARCHAR NOT NULL,
+    number VARCHAR NOT NULL,
     period VARCHAR NOT NULL, code VARCHAR NOT NULL, channel VARCHAR, adjusts VARCHAR, total DECIMAL(18,2) NOT NULL,
     exported_at TIMESTAMP NOT NULL)""")
 DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, order_no VARCHAR NOT NULL, "
