@@ -28,7 +28,7 @@ from recon import period as closing
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
-from recon.engine import voucher_numbers
+from recon.engine import prior_period, voucher_numbers
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
@@ -377,6 +377,10 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
             _register_run_files(con, reports)
             period = cfg.period or infer_period(con)
         closing.refuse_if_closed(con, period, imported=True)
+        # new evidence for a closed period: what it changes there becomes a prior-period adjustment here
+        prior = prior_period.evidence(r, period, lambda p, days: reconcile(con, p, settings, days, runner=r),
+                                      lambda run_id: _evidence_days_of(con, run_id))
+        warnings += [_prior_warning(e, period) for e in prior]
         progress("matching")
         done = reconcile(con, period, settings, cfg.evidence_days, runner=r)
         progress("proving conservation")
@@ -390,6 +394,8 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
                 write_baseline(con, staging)
         manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started, settings.dictionary)
         manifest["refused_files"] = refused
+        if prior:  # closed periods this run's files brought new evidence for (recon.engine.prior_period)
+            manifest["prior_period"] = prior
         # ERP customers no channel of rules/channels.yaml fits: their lines miss every channel-scoped step
         manifest["unmapped_customers"] = done["unmapped_customers"]
         warnings += [_unmapped_warning(u) for u in done["unmapped_customers"]]
@@ -444,6 +450,22 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
     finally:
         con.close()
         writer.__exit__(None, None, None)
+
+
+def _evidence_days_of(con, run_id: str) -> int:
+    """The evidence window a recorded run used (its manifest's ``evidence_days``)."""
+    row = con.execute("SELECT json_extract(manifest_json, '$.evidence_days') FROM run WHERE run_id = ?",
+                      [run_id]).fetchone()
+    return int(row[0]) if row and row[0] is not None else EVIDENCE_DAYS
+
+
+def _prior_warning(e: dict, period: str) -> str:
+    """The console's sentence for one closed period this run's files brought new evidence for."""
+    return (f"closed period {e['period']}: {e['new_lines']} line(s) in this run's files were not in its closed run "
+            f"{e['closed_run']}; {e['cases']} prior-period adjustment(s) posted in {period} (vouchers cite the closed "
+            "run)" if e["cases"] else
+            f"closed period {e['period']}: {e['new_lines']} line(s) in this run's files were not in its closed run "
+            f"{e['closed_run']}; they change none of its corrections, so no prior-period adjustment")
 
 
 def _record_aborted(con, manifest, period, started) -> None:

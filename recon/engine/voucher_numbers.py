@@ -14,12 +14,9 @@ recon. So a number belongs to its key, for good:
   (a gap in the sequence, never re-issued to another key), and gets it back if it reappears.
 - No number is ever assigned in a closed period (``recon close``): its numbers were fixed at close.
 
-Prior-period adjustments: a known case of a run is one when one of its lines is dated in a closed
-period before the run's and that line's outcome differs from the closed run's (the line was not in
-the closed run, or had another status or code there): new evidence about a closed month. Such
-cases go to a voucher of the run's own period keyed with ``adjusts``, whose explanation cites the
-closed run (``recon.report.vouchers``). Cases whose closed-period lines had the same outcome in the
-closed run change nothing about that period and stay in the ordinary vouchers.
+Prior-period adjustments (``recon.engine.prior_period``): what new evidence for a closed period changes
+in its corrections becomes known cases of the run's own period, linked to the closed period and run
+in ``prior_period_case``; their voucher is keyed with ``adjusts`` and cites the closed run.
 
 Both are decided when a run is recorded (``record_steps``), inside the transaction that records it,
 so a run's vouchers are fixed by the close state at the time it ran.
@@ -27,7 +24,6 @@ so a run's vouchers are fixed by the close state at the time it ran.
 
 from __future__ import annotations
 
-from recon.engine import ledger
 from recon.engine.steps import Step, runner
 
 # Every period's state is its last close/reopen event; the closed ones, with the run the close locked.
@@ -69,28 +65,6 @@ SAME_KEY = ("{a}.period = {b}.period AND {a}.code = {b}.code AND {a}.channel IS 
             "AND {a}.adjusts IS NOT DISTINCT FROM {b}.adjusts")
 
 
-def prior_period_step(run_id: str, period: str) -> Step:
-    """Step: the run's known cases that correct a closed period (table ``prior_period_case``)."""
-    return Step("vouchers.prior_period_cases", f"""
-        INSERT INTO prior_period_case
-        WITH closed AS ({CLOSED_PERIODS}),
-        case_line AS (
-            SELECT k.case_id, k.code, t.line_id FROM known_case k, unnest(k.line_ids) AS t(line_id)
-            WHERE k.run_id = $r),
-        dated AS (
-            SELECT c.case_id, c.code, c.line_id, strftime(l.movement_date, '%Y-%m') AS line_period
-            FROM case_line c JOIN ledger_line l ON l.line_id = c.line_id),
-        changed AS (
-            SELECT d.case_id, d.line_period, cl.run_id AS closed_run_id
-            FROM dated d JOIN closed cl ON cl.period = d.line_period
-            LEFT JOIN line_result lr ON lr.run_id = cl.run_id AND lr.line_id = d.line_id
-            WHERE d.line_period < $period
-              AND (lr.line_id IS NULL OR lr.status <> 'known' OR lr.code IS DISTINCT FROM d.code))
-        -- a case touching two closed periods adjusts the earlier one
-        SELECT $r, case_id, min(line_period), arg_min(closed_run_id, line_period) FROM changed
-        GROUP BY case_id ORDER BY case_id""", {"r": run_id, "period": period}, "prior_period_case")
-
-
 def assign_step(run_id: str) -> Step:
     """Step: a number for each voucher key of the run that has none, unless its period is closed."""
     return Step("vouchers.assign_numbers", f"""
@@ -108,9 +82,13 @@ def assign_step(run_id: str) -> Step:
         FROM fresh f LEFT JOIN top t USING (period)""", {"r": run_id}, "voucher_number")
 
 
-def record_steps(run_id: str, period: str) -> list[Step]:
-    """What recording a run fixes about its vouchers: its prior-period cases, then its numbers."""
-    return [ledger.view(), prior_period_step(run_id, period), corrections_step(run_id), assign_step(run_id)]
+def record_steps(run_id: str, period: str) -> list:
+    """What recording a run fixes about its vouchers: its prior-period adjustment cases
+    (``recon.engine.prior_period``, from the run's temp tables ``ppa_known``/``ppa_correction``), then
+    its numbers."""
+    from recon.engine import prior_period
+
+    return [prior_period.record_steps(run_id, period), corrections_step(run_id), assign_step(run_id)]
 
 
 def numbering_steps(run_id: str) -> list[Step]:
