@@ -82,6 +82,11 @@ def close(con, period: str, by: str, reason: str, force: bool = False, chart=Non
 
     by, reason = _text(by, "--by", "who closes the period"), _text(reason, "--reason", "why it closes now")
     with runlog.logged(con):
+        chain = runlog.verify(con)
+        if chain["problems"]:
+            first = chain["first"]
+            raise ReconError(f"the run log is broken ({first['problem']}): a close would vouch for a store changed "
+                             "outside recon; `recon verify` names every broken link")
         s = state(con, period)
         if s is not None and s["action"] == "close":
             raise ReconError(f"period {period} is already closed (by {s['by']} at {s['at']:%Y-%m-%d %H:%M:%S}, on "
@@ -98,11 +103,6 @@ def close(con, period: str, by: str, reason: str, force: bool = False, chart=Non
             raise ReconError(f"period {period}'s last finished run {run_id} cannot close it: " + "; ".join(holds)
                              + ". Fix what it names and run the period again, or, if it must close as it is, "
                                "pass --force (the close record and the run log then say it was forced, and why)")
-        chain = runlog.verify(con)
-        if chain["problems"]:
-            first = chain["first"]
-            raise ReconError(f"the run log is broken ({first['problem']}): a close would vouch for a store changed "
-                             "outside recon; `recon verify` names every broken link")
         vouchers = [{"number": v.number, "code": v.code, "channel": v.channel, "adjusts": v.adjusts,
                      "total": str(v.total)} for v in build_vouchers(con, run_id, chart)]
         event_no = _record(con, period, "close", run_id, by, reason, bool(holds), verdict.state, vouchers)
