@@ -252,3 +252,26 @@ def test_exported_vouchers_keep_their_numbers_when_the_month_is_run_again(tmp_pa
     assert [v["number"] for v in fixed] == sorted(now)
     runs = run_cli(["runs", "--db", db], capsys)[1]
     assert f"{night2_run}" in runs and "[closes 2026-01: by 张三" in runs
+
+
+def test_an_export_names_vouchers_changed_or_withdrawn_since_they_were_exported():
+    from recon.report import voucher_export
+
+    con = store.connect(":memory:")
+    fee = lambda amt: [("platform_fee_expense", amt, "0"), ("accounts_receivable_platform", "0", amt)]  # noqa: E731
+    for run_id, cases in (("R1", [("K1", "jd", "5.00"), ("K2", "pdd", "1.00"), ("K3", "tmall", "2.00")]),
+                          ("R2", [("K1", "jd", "7.00"), ("K3", "tmall", "2.00")])):
+        con.execute("INSERT INTO run VALUES (?, '2026-01', TIMESTAMP '2026-01-20 02:00:00', 1, '{}', ?)",
+                    [run_id, json.dumps({"period": "2026-01"})])
+        for case_id, channel, amt in cases:
+            add_case(con, case_id, "FEE_PERIOD_MISMATCH", channel, "-" + amt, [f"{case_id}.csv:2"], fee(amt),
+                     run_id=run_id)
+    first = build_vouchers(con, "R1")
+    assert voucher_export.compare(con, first, {"2026-01"}) == {"changed": [], "withdrawn": []}
+    assert voucher_export.mark(con, "R1", first) == 1
+    since = voucher_export.compare(con, build_vouchers(con, "R2"), {"2026-01"})
+    assert [(c["number"], c["exported_total"], c["total"], c["export_no"]) for c in since["changed"]] == [
+        ("RC202601-0001", "5.00", "7.00", 1)]
+    assert [(w["number"], w["channel"], w["exported_total"]) for w in since["withdrawn"]] == [
+        ("RC202601-0002", "pdd", "1.00")]
+    con.close()
