@@ -421,7 +421,7 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         # the verdict is the first thing every output shows, the manifest too
         manifest = {"verdict": decided.as_dict(cfg.lang), **manifest}
         with _phase(r, "record"):
-            _record_run(con, manifest, period, started)
+            _record_run(con, manifest, period, started, r)
         written = list(SCRIPT_OUTPUTS[:-1])
         if cfg.reports:
             progress("writing reports")
@@ -628,7 +628,7 @@ def _loaded_totals(reports) -> dict:
     return loaded
 
 
-def _record_run(con, manifest, period, started) -> None:
+def _record_run(con, manifest, period, started, runner: Runner | None = None) -> None:
     """The run, each line's outcome and the order baseline, kept in the store for later runs and reports.
 
     One transaction: a run is recorded whole or not at all, and its rows are committed (and the store
@@ -639,7 +639,7 @@ def _record_run(con, manifest, period, started) -> None:
     try:
         _insert_run(con, manifest, period, started, run_id)
         # its vouchers' numbers, and which of its cases correct a closed period, fixed as it is recorded
-        voucher_numbers.record(con, run_id, period)
+        voucher_numbers.record(runner if runner is not None else con, run_id, period)
         runlog.record_run(con, run_id)  # the run's event in the run log commits with the run
     except BaseException:
         con.execute("ROLLBACK")
