@@ -275,3 +275,16 @@ def test_an_export_names_vouchers_changed_or_withdrawn_since_they_were_exported(
     assert [(w["number"], w["channel"], w["exported_total"]) for w in since["withdrawn"]] == [
         ("RC202601-0002", "pdd", "1.00")]
     con.close()
+
+
+def test_a_prior_period_adjustment_posted_in_a_closed_period_is_not_posted_again(tmp_path, capsys):
+    jan, feb = _jan_feb(tmp_path)
+    db = tmp_path / "s.duckdb"
+    run_cli(["run", jan, "--out", tmp_path / "o1", "--db", db, "--period", "2026-01"], capsys)
+    run_cli(["close", "--period", "2026-01", "--by", "张三", "--reason", "month end", "--force", "--db", db], capsys)
+    run_cli(["run", feb, "--out", tmp_path / "o2", "--db", db, "--period", "2026-02"], capsys)
+    assert list(vouchers_of(tmp_path / "o2")) == ["RC202602-0001"]
+    run_cli(["close", "--period", "2026-02", "--by", "张三", "--reason", "month end", "--force", "--db", db], capsys)
+    # March's run reads the late January file once more: February's closed run already adjusted for it
+    code, _, err = run_cli(["run", feb, "--out", tmp_path / "o3", "--db", db, "--period", "2026-03"], capsys)
+    assert "closed period 2026-01" not in err and vouchers_of(tmp_path / "o3") == {}

@@ -11,9 +11,11 @@ connection, as P's closed run did (P's lines, its evidence window, the closed ru
 run's) but writing nothing to P's history, with tonight's rules and dictionary. What differs from the
 closed run is the prior-period adjustment:
 
-- per (code, channel, account), the shadow's corrections minus the closed run's: the entry that
-  brings P's books to what the new evidence says (a case the evidence explains, one it changes, one
-  that is no longer there, reversed);
+- per (code, channel, account), the shadow's corrections minus the closed run's and minus the
+  prior-period adjustments for P that closed later runs already posted: the entry that brings P's
+  books to what the new evidence says (a case the evidence explains, one it changes, one that is no
+  longer there, reversed). Lines such an adjustment already covered are not new evidence again, so
+  a late file read once more in a later period posts nothing twice;
 - one known case per (code, channel) with a difference, case id ``PPA-<P>-<hash>``, in period Q,
   whose lines are those of P's new, changed and vanished cases, and whose explanation cites the
   closed run.
@@ -41,13 +43,23 @@ _EMPTY = [
         explanation VARCHAR, basis VARCHAR)""", writes="ppa_correction"),
 ]
 
-# Closed periods before the run's whose lines in the run's files the closed run never had.
+# The prior-period adjustments already posted for a period by runs that are closed themselves (the
+# closed run of a later period): they are part of the closed period's books now.
+_POSTED = f"""SELECT k.run_id, k.case_id, p.adjusts FROM known_case k
+    JOIN prior_period_case p ON p.run_id = k.run_id AND p.case_id = k.case_id
+    WHERE k.run_id IN (SELECT run_id FROM ({CLOSED_PERIODS}))"""
+
+# Closed periods before the run's whose lines in the run's files neither the closed run had nor a
+# closed later run already adjusted for.
 _NEW_EVIDENCE = f"""
-WITH closed AS ({CLOSED_PERIODS})
+WITH closed AS ({CLOSED_PERIODS}),
+posted AS (SELECT DISTINCT x.adjusts, t.line_id FROM ({_POSTED}) x
+           JOIN known_case k ON k.run_id = x.run_id AND k.case_id = x.case_id, unnest(k.line_ids) AS t(line_id))
 SELECT c.period, c.run_id, count(*) AS lines
 FROM ledger_line l JOIN run_files f USING (file_id) JOIN closed c ON c.period = strftime(l.movement_date, '%Y-%m')
 WHERE l.superseded_by IS NULL AND c.period < $period
   AND NOT EXISTS (SELECT 1 FROM line_result lr WHERE lr.run_id = c.run_id AND lr.line_id = l.line_id)
+  AND NOT EXISTS (SELECT 1 FROM posted p WHERE p.adjusts = c.period AND p.line_id = l.line_id)
 GROUP BY ALL ORDER BY c.period
 """
 
@@ -100,11 +112,14 @@ def _adjustment_steps(closed_period: str, closed_run: str, period: str) -> list[
     """From the shadow's ``known_case_tmp``/``correction_tmp`` and the closed run's rows: the difference."""
     p = {"closed": closed_run, "adjusts": closed_period, "period": period}
     return [
-        Step("prior_period.delta", """CREATE OR REPLACE TEMP TABLE ppa_delta AS
+        Step("prior_period.delta", f"""CREATE OR REPLACE TEMP TABLE ppa_delta AS
             SELECT code, channel, account, sum(net) AS delta, max(basis) AS basis FROM (
                 SELECT code, channel, account, debit - credit AS net, basis FROM correction_tmp
                 UNION ALL
-                SELECT code, channel, account, credit - debit, NULL FROM correction_line WHERE run_id = $closed)
+                SELECT code, channel, account, credit - debit, NULL FROM correction_line WHERE run_id = $closed
+                UNION ALL  -- what closed later runs already adjusted the period by
+                SELECT c.code, c.channel, c.account, c.credit - c.debit, NULL FROM correction_line c
+                JOIN ({_POSTED}) x ON x.run_id = c.run_id AND x.case_id = c.case_id WHERE x.adjusts = $adjusts)
             GROUP BY code, channel, account HAVING sum(net) <> 0""", p, "ppa_delta"),
         # the cases behind the difference: new or changed in the shadow, or no longer there
         Step("prior_period.changed_cases", """CREATE OR REPLACE TEMP TABLE ppa_changed AS
