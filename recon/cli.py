@@ -557,7 +557,7 @@ def close_cmd(period, by, reason, force, as_list, as_json, accounts, db):
 
     Example:
 
-        recon close --period 2026-01 --by 张三 --reason "2026-01 month end, approved by CFO"
+        recon close --period 2026-01 --by 张三 --reason "month end, CFO approved"
         recon close --list
     """
     if as_list:
@@ -602,7 +602,7 @@ def reopen(period, by, reason, db):
 
     Example:
 
-        recon reopen --period 2026-01 --by 张三 --reason "bank statement of 01-31 re-issued by ICBC"
+        recon reopen --period 2026-01 --by 张三 --reason "ICBC re-issued 01-31"
     """
     res = api.reopen(db, period, by, reason)
     click.echo(f"reopened {res['period']} (was closed on run {res['run_id']}) by {res['by']}: {res['reason']}")

@@ -26,7 +26,6 @@ import datetime as dt
 import json
 
 from recon import runlog
-from recon.engine.voucher_numbers import CLOSED_PERIODS
 from recon.errors import ReconError
 from recon.verdict import INCOMPLETE, Verdict
 
@@ -46,11 +45,6 @@ def state(con, period: str) -> dict | None:
         return None
     return {"event_no": row[0], "period": period, "action": row[1], "run_id": row[2], "at": row[3],
             "by": row[4], "reason": row[5], "forced": row[6], "verdict": row[7]}
-
-
-def closed_periods(con) -> dict:
-    """{period: the run its close locked} for every period closed now."""
-    return {p: run_id for p, run_id, _, _ in con.execute(CLOSED_PERIODS + " ORDER BY period").fetchall()}
 
 
 def refuse_if_closed(con, period: str, imported: bool = False) -> None:
