@@ -898,7 +898,7 @@ def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic"
         paths = write_vouchers(con, run_id, Path(out), fmt, chart)
         built = build_vouchers(con, run_id, chart)
         # what changed since each voucher was last exported, then this export marked (recon.report.voucher_export)
-        since = voucher_export.compare(con, built, {require_period(con, run_id)})
+        since = voucher_export.compare(con, built, {_period_of(con, run_id)})
         export_no = voucher_export.mark(con, run_id, built)
         return {"run_id": run_id, "vouchers": len(built), "lines": sum(len(v.lines) for v in built),
                 "paths": [str(p) for p in paths], "controls": code_controls(con, run_id, built),
@@ -907,7 +907,8 @@ def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic"
         con.close()
 
 
-def require_period(con, run_id: str) -> str:
+def _period_of(con, run_id: str) -> str:
+    """The period a recorded run reconciled."""
     from recon.report.runs import require_run
 
     return require_run(con, run_id)["period"]
