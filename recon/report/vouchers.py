@@ -293,8 +293,7 @@ def _assert_balanced(v: Voucher) -> None:
 # Σ|residual| of its cases; a netted one (two accounts) moves |Σ ±|residual||, each case's residual
 # signed by the direction its correction moves money between the pair.
 _CONTROL_SQL = """
-WITH cl AS (SELECT c.*, p.adjusts FROM correction_line c LEFT JOIN prior_period_case p
-             ON p.run_id = c.run_id AND p.case_id = c.case_id WHERE c.run_id = $r),
+WITH cl AS (SELECT * FROM run_correction),
 corrected AS (SELECT DISTINCT case_id FROM cl WHERE debit <> credit),
 acc AS (SELECT period, code, channel, adjusts, account FROM cl WHERE debit <> credit GROUP BY ALL),
 shape AS (SELECT period, code, channel, adjusts, count(*) = 2 AS netted, min(account) AS first_account
@@ -326,6 +325,7 @@ def code_controls(con, run_id: str, vouchers: list[Voucher]) -> list[dict]:
     """Per dictionary code: cases, Σ|residual| of the corrected cases, what the vouchers must total
     (``due``: that Σ, or for netted vouchers the net of the cases' residuals), the vouchers' total,
     and whether they agree."""
+    runner(con).run(voucher_numbers.corrections_step(run_id))
     rows = con.execute(_CONTROL_SQL, {"r": run_id}).fetchall()
     totals: dict = {}
     for v in vouchers:
