@@ -534,8 +534,8 @@ def _closed_tag(closed) -> str:
 @click.option("--by", "by", help="Who closes it (kept in the close record and the run log).")
 @click.option("--reason", help="Why it closes now (required; kept in the close record and the run log).")
 @click.option("--force", is_flag=True,
-              help="Close even though the last run's verdict is incomplete or a dictionary code blocks the close; "
-                   "the close record says it was forced, and why.")
+              help="Close even though the last run's verdict is incomplete, a dictionary code blocks the close, or "
+                   "lines of the period were imported after it; the close record says it was forced, and why.")
 @click.option("--list", "as_list", is_flag=True, help="List each period's close state and every close and reopen.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -545,8 +545,9 @@ def close_cmd(period, by, reason, force, as_list, as_json, accounts, db):
     """Lock a period on its last finished run: its results and voucher numbers are fixed.
 
     The run closed on is the period's last finished run, named in the output. A period with no
-    finished run cannot close; nor can one whose last run is incomplete or holds a code that blocks
-    the close, unless --force (the record says it was forced). A run with breaks closes, its verdict
+    finished run cannot close; nor can one whose last run is incomplete, holds a code that blocks
+    the close or never saw lines of the period imported since, unless --force (the record says it
+    was forced). A run with breaks closes, its verdict
     kept in the record. The close is refused while the run log is broken (`recon verify`).
 
     After the close, `recon run` of that period is refused (exit 2); late files for it go into the

@@ -5,8 +5,8 @@ produce other results or other vouchers. What the close does, and what an audito
 
 - It locks the period's **last finished run** (not aborted) and names it. A period with no finished
   run cannot close. A run whose verdict is *incomplete* (a missing file or family, a failed proof:
-  its counts say nothing about the month), or that holds a dictionary code marked ``blocks_close``,
-  closes only with ``--force``; the close record and the log then say it was forced, and why. A run
+  its counts say nothing about the month), that holds a dictionary code marked ``blocks_close``, or
+  that lines of the period imported after it never saw, closes only with ``--force``; the close record and the log then say it was forced, and why. A run
   with breaks (unknown, review or quarantined lines) closes: its open items are part of what was
   closed, and the record carries the verdict.
 - It refuses while the run log is broken (``recon verify``): a close on a store edited outside recon
@@ -92,7 +92,7 @@ def close(con, period: str, by: str, reason: str, force: bool = False, chart=Non
                              f"(recon run FOLDER --period {period}); `recon runs` lists the runs the store holds")
         run_id, exit_code, manifest_json = row
         verdict = Verdict.from_manifest(json.loads(manifest_json) if manifest_json else {}, exit_code)
-        holds = _why_not(verdict)
+        holds = _why_not(verdict) + _unseen(con, period, run_id)
         if holds and not force:
             raise ReconError(f"period {period}'s last finished run {run_id} cannot close it: " + "; ".join(holds)
                              + ". Fix what it names and run the period again, or, if it must close as it is, "
@@ -112,6 +112,22 @@ def _why_not(verdict: Verdict) -> list[str]:
             r.sentence("en") for r in verdict.reasons if r.state == INCOMPLETE) + ")")
     out += [r.sentence("en") for r in verdict.reasons if r.code == "blocks_close"]
     return out
+
+
+def _unseen(con, period: str, run_id: str) -> list[str]:
+    """Lines of the period the store holds now that the run never saw (imported after it): the run is
+    not the period's last word, so it should not be what closes it."""
+    from recon.engine import ledger
+    from recon.report.runs import period_end
+
+    ledger.ensure(con)
+    start, last = dt.date.fromisoformat(period + "-01"), period_end(period)
+    n = con.execute("""SELECT count(*) FROM ledger_line l
+        WHERE l.superseded_by IS NULL AND l.movement_date >= ? AND l.movement_date <= ?
+          AND NOT EXISTS (SELECT 1 FROM line_result r WHERE r.run_id = ? AND r.line_id = l.line_id)""",
+                    [start, last, run_id]).fetchone()[0]
+    return [f"{n} line(s) dated in {period} were imported after run {run_id} and are not in it "
+            f"(run the period again: recon run FOLDER --period {period})"] if n else []
 
 
 def reopen(con, period: str, by: str, reason: str) -> dict:

@@ -98,6 +98,18 @@ def test_a_closed_period_refuses_a_run_until_reopened_and_both_are_logged(month,
     assert run_cli(["verify", "--db", db], capsys)[0] == 0
 
 
+def test_a_run_that_never_saw_lines_imported_since_does_not_close_its_period_unforced(tmp_path, capsys):
+    jan, feb = _jan_feb(tmp_path)
+    db = tmp_path / "s.duckdb"
+    run_cli(["run", jan, "--out", tmp_path / "o1", "--db", db, "--period", "2026-01"], capsys)
+    run_cli(["import", feb, "--db", db], capsys)  # a January document, imported after the run
+    code, _, err = run_cli(["close", "--period", "2026-01", "--by", "张三", "--reason", "month end", "--db", db], capsys)
+    assert code == 2 and "1 line(s) dated in 2026-01 were imported after run" in err
+    code, stdout, _ = run_cli(["close", "--period", "2026-01", "--by", "张三", "--reason", "month end", "--force",
+                               "--db", db], capsys)
+    assert code == 0 and "FORCED past: 1 line(s) dated in 2026-01 were imported after run" in stdout
+
+
 def test_verify_names_a_tampered_or_deleted_close_record_and_close_refuses_a_broken_log(month, capsys):
     db = month / "s.duckdb"
     run_cli(["run", month / "in", "--out", month / "out", "--db", db, "--period", "2026-01"], capsys)
