@@ -574,6 +574,8 @@ def close_cmd(period, by, reason, force, as_list, as_json, accounts, db):
         for e in found["events"]:
             click.echo(f"  event {e['event_no']}: {e['action']} {e['period']} (run {e['run_id']}) by {e['by']} at "
                        f"{e['at']}: {e['reason']}")
+            for why in e["overridden"]:
+                click.echo(f"    forced past: {why}")
         sys.exit(EXIT_OK)
     if not period:
         raise ReconError("--period is required: the month to close, YYYY-MM (or --list to see the closed ones)")

@@ -99,7 +99,7 @@ def close(con, period: str, by: str, reason: str, force: bool = False, chart=Non
                                "pass --force (the close record and the run log then say it was forced, and why)")
         vouchers = [{"number": v.number, "code": v.code, "channel": v.channel, "adjusts": v.adjusts,
                      "total": str(v.total)} for v in build_vouchers(con, run_id, chart)]
-        event_no = _record(con, period, "close", run_id, by, reason, bool(holds), verdict.state, vouchers)
+        event_no = _record(con, period, "close", run_id, by, reason, verdict.state, vouchers, holds)
     return {"event_no": event_no, "period": period, "run_id": run_id, "verdict": verdict.state,
             "forced": bool(holds), "overridden": holds, "vouchers": vouchers, "by": by, "reason": reason}
 
@@ -137,15 +137,17 @@ def reopen(con, period: str, by: str, reason: str) -> dict:
         s = state(con, period)
         if s is None or s["action"] != "close":
             raise ReconError(f"period {period} is not closed; `recon close --list` shows the closed periods")
-        event_no = _record(con, period, "reopen", s["run_id"], by, reason, False, None, None)
+        event_no = _record(con, period, "reopen", s["run_id"], by, reason, None, None, [])
     return {"event_no": event_no, "period": period, "run_id": s["run_id"], "by": by, "reason": reason}
 
 
-def _record(con, period, action, run_id, by, reason, forced, verdict, vouchers) -> int:
+def _record(con, period, action, run_id, by, reason, verdict, vouchers, overridden) -> int:
+    """One close or reopen event, in the store and in the run log (inside the caller's transaction)."""
     event_no = _next_event(con)
-    con.execute("INSERT INTO period_close VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [event_no, period, action, run_id, dt.datetime.now().replace(microsecond=0), by, reason, forced,
-                 verdict, None if vouchers is None else json.dumps(vouchers, ensure_ascii=False)])
+    con.execute("INSERT INTO period_close VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [event_no, period, action, run_id, dt.datetime.now().replace(microsecond=0), by, reason,
+                 bool(overridden), verdict, None if vouchers is None else json.dumps(vouchers, ensure_ascii=False),
+                 json.dumps(overridden, ensure_ascii=False) if overridden else None])
     runlog.append(con, action, runlog.close_fact(con, event_no))
     return event_no
 
@@ -158,5 +160,5 @@ def listing(con) -> dict:
     for e in events:
         periods[e["period"]] = {"period": e["period"], "state": "closed" if e["action"] == "close" else "reopened",
                                 "run_id": e["run_id"], "by": e["by"], "at": e["at"], "reason": e["reason"],
-                                "forced": e["forced"]}
+                                "forced": e["forced"], "overridden": e["overridden"]}
     return {"periods": [periods[p] for p in sorted(periods)], "events": events}

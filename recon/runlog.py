@@ -119,12 +119,12 @@ def revocation_fact(con, decision_id) -> dict | None:
 def close_fact(con, event_no) -> dict | None:
     """A period's close or reopen event (``recon.period``) as the store holds it."""
     row = con.execute("SELECT event_no, period, action, run_id, logged_at, by_name, reason, forced, verdict, "
-                      "vouchers_json FROM period_close WHERE event_no = ?", [event_no]).fetchone()
+                      "vouchers_json, overridden_json FROM period_close WHERE event_no = ?", [event_no]).fetchone()
     if row is None:
         return None
     return {"event_no": row[0], "period": row[1], "action": row[2], "run_id": row[3], "at": _at(row[4]),
             "by": row[5], "reason": row[6], "forced": row[7], "verdict": row[8],
-            "vouchers": json.loads(row[9]) if row[9] else None}
+            "vouchers": json.loads(row[9]) if row[9] else None, "overridden": json.loads(row[10]) if row[10] else []}
 
 
 # (event kind that logs it, fact reader, SQL listing the store's ids) per subject

@@ -235,11 +235,13 @@ DDL.append("""CREATE TABLE IF NOT EXISTS decision_revocation (decision_id INTEGE
     revoked_at TIMESTAMP NOT NULL, revoked_by VARCHAR NOT NULL, reason VARCHAR NOT NULL)""")
 # The order baseline of each run (recon.engine.baseline): six dimensions by source, NULL = cannot say.
 # Period close (recon.period): close and reopen events, append-only; a period's state is its last event.
-# run_id is the run a close locked; vouchers_json the voucher numbers and totals it fixed. Each event is
+# run_id is the run a close locked; vouchers_json the voucher numbers and totals it fixed; overridden_json
+# what a forced close went past. Each event is
 # also an event of the run log (runlog kinds close/reopen), which `recon verify` checks this table against.
 DDL.append("""CREATE TABLE IF NOT EXISTS period_close (event_no INTEGER PRIMARY KEY, period VARCHAR NOT NULL,
     action VARCHAR NOT NULL, run_id VARCHAR, logged_at TIMESTAMP NOT NULL, by_name VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL, forced BOOLEAN NOT NULL, verdict VARCHAR, vouchers_json VARCHAR)""")
+    reason VARCHAR NOT NULL, forced BOOLEAN NOT NULL, verdict VARCHAR, vouchers_json VARCHAR,
+    overridden_json VARCHAR)""")
 # Voucher numbers (recon.engine.voucher_numbers): one number per (period, code, channel, adjusts) for good,
 # the first run that needed it assigning it; ``adjusts`` is the closed period a prior-period adjustment
 # voucher corrects (NULL: an ordinary voucher).

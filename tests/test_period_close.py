@@ -108,6 +108,8 @@ def test_a_run_that_never_saw_lines_imported_since_does_not_close_its_period_unf
     code, stdout, _ = run_cli(["close", "--period", "2026-01", "--by", "张三", "--reason", "month end", "--force",
                                "--db", db], capsys)
     assert code == 0 and "FORCED past: 1 line(s) dated in 2026-01 were imported after run" in stdout
+    listing = run_cli(["close", "--list", "--db", db], capsys)[1]
+    assert "FORCED" in listing and "forced past: 1 line(s) dated in 2026-01 were imported after run" in listing
 
 
 def test_verify_names_a_tampered_or_deleted_close_record_and_close_refuses_a_broken_log(month, capsys):
