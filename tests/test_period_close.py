@@ -244,13 +244,13 @@ def test_exported_vouchers_keep_their_numbers_when_the_month_is_run_again(tmp_pa
     second = keys_of(tmp_path / "o2")
     assert {k: second[k] for k in first} == first  # no exported voucher renumbered
     new = sorted((k for k in second if k not in first), key=lambda k: second[k])
-    assert [k for k in new] == sorted(new) and {ch for _, ch in new} == {"pdd"}
+    assert new == sorted(new) and {ch for _, ch in new} == {"pdd"}  # numbered in (code, channel) order
     assert [second[k] for k in new] == [f"RC202601-{len(first) + i:04d}" for i in range(1, len(new) + 1)]
     code, stdout, _ = run_cli(["vouchers", "--db", db, "--out", tmp_path / "v2"], capsys)
     now = vouchers_of(tmp_path / "v2")
     changed = sorted(n for n in exported if exported[n][2] != now[n][2])
     for n in changed:
-        assert f"CHANGED since export 1" in stdout and n in stdout
+        assert "CHANGED since export 1" in stdout and n in stdout
     assert code == (1 if changed else 0)
     assert store_rows(db, "SELECT count(DISTINCT export_no), count(*) FROM voucher_export") == [
         (2, len(exported) + len(now))]
