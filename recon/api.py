@@ -24,10 +24,12 @@ from pathlib import Path
 import duckdb
 
 from recon import __version__, evidence, outputs, runlog, store, tempfiles, verdict
+from recon import period as closing
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
 from recon.engine import statement as reconciliation_statement
+from recon.engine import prior_period, voucher_numbers
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
@@ -367,12 +369,19 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
     period = manifest = None
     published = False
     try:
+        if cfg.period:  # a closed period is refused before anything is imported (recon.period)
+            closing.refuse_if_closed(con, cfg.period)
         with _phase(r, "import"):
             reports, warnings, refused = _import_all(con, files, profiles, forced, progress, on_file)
             refused += [{"path": rel, "reason": why} for rel, why in not_files]
             warnings += [f"refused {rel}: {why}" for rel, why in not_files]
             _register_run_files(con, reports)
             period = cfg.period or infer_period(con)
+        closing.refuse_if_closed(con, period, imported=True)
+        # new evidence for a closed period: what it changes there becomes a prior-period adjustment here
+        prior = prior_period.evidence(r, period, lambda p, days: reconcile(con, p, settings, days, runner=r),
+                                      lambda run_id: _evidence_days_of(con, run_id))
+        warnings += [_prior_warning(e, period) for e in prior]
         progress("matching")
         done = reconcile(con, period, settings, cfg.evidence_days, runner=r)
         progress("proving conservation")
@@ -389,6 +398,8 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         manifest = _manifest(con, cfg, settings.rules, period, reports, totals, started, settings.dictionary)
         manifest["refused_files"] = refused
         manifest["statement"] = bridge
+        if prior:  # closed periods this run's files brought new evidence for (recon.engine.prior_period)
+            manifest["prior_period"] = prior
         # ERP customers no channel of rules/channels.yaml fits: their lines miss every channel-scoped step
         manifest["unmapped_customers"] = done["unmapped_customers"]
         warnings += [_unmapped_warning(u) for u in done["unmapped_customers"]]
@@ -414,7 +425,7 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         # the verdict is the first thing every output shows, the manifest too
         manifest = {"verdict": decided.as_dict(cfg.lang), **manifest}
         with _phase(r, "record"):
-            _record_run(con, manifest, period, started)
+            _record_run(con, manifest, period, started, r)
         written = list(SCRIPT_OUTPUTS[:-1])
         if cfg.reports:
             progress("writing reports")
@@ -443,6 +454,22 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
     finally:
         con.close()
         writer.__exit__(None, None, None)
+
+
+def _evidence_days_of(con, run_id: str) -> int:
+    """The evidence window a recorded run used (its manifest's ``evidence_days``)."""
+    row = con.execute("SELECT json_extract(manifest_json, '$.evidence_days') FROM run WHERE run_id = ?",
+                      [run_id]).fetchone()
+    return int(row[0]) if row and row[0] is not None else EVIDENCE_DAYS
+
+
+def _prior_warning(e: dict, period: str) -> str:
+    """The console's sentence for one closed period this run's files brought new evidence for."""
+    return (f"closed period {e['period']}: {e['new_lines']} line(s) in this run's files were not in its closed run "
+            f"{e['closed_run']}; {e['cases']} prior-period adjustment(s) posted in {period} (vouchers cite the closed "
+            "run)" if e["cases"] else
+            f"closed period {e['period']}: {e['new_lines']} line(s) in this run's files were not in its closed run "
+            f"{e['closed_run']}; they change none of its corrections, so no prior-period adjustment")
 
 
 def _record_aborted(con, manifest, period, started) -> None:
@@ -608,7 +635,7 @@ def _loaded_totals(reports) -> dict:
     return loaded
 
 
-def _record_run(con, manifest, period, started) -> None:
+def _record_run(con, manifest, period, started, runner: Runner | None = None) -> None:
     """The run, each line's outcome and the order baseline, kept in the store for later runs and reports.
 
     One transaction: a run is recorded whole or not at all, and its rows are committed (and the store
@@ -618,6 +645,8 @@ def _record_run(con, manifest, period, started) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         _insert_run(con, manifest, period, started, run_id)
+        # its vouchers' numbers, and which of its cases correct a closed period, fixed as it is recorded
+        voucher_numbers.record(runner if runner is not None else con, run_id, period)
         runlog.record_run(con, run_id)  # the run's event in the run log commits with the run
     except BaseException:
         con.execute("ROLLBACK")
@@ -854,7 +883,11 @@ def runs(db: str) -> list[dict]:
 
     con = store.connect(db, must_exist=True)
     try:
-        return list_runs(con)
+        found = list_runs(con)
+        closed = {e["run_id"]: e for e in closing.listing(con)["periods"] if e["state"] == "closed"}
+        for r in found:  # the run a period's close locked says so
+            r["closed"] = closed.get(r["run_id"])
+        return found
     finally:
         con.close()
 
@@ -862,6 +895,7 @@ def runs(db: str) -> list[dict]:
 def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic",
              accounts: Path | None = None) -> dict:
     """`recon vouchers`: re-export a run's adjustment vouchers from the store (no re-import)."""
+    from recon.report import voucher_export
     from recon.report.vouchers import build_vouchers, code_controls, write_vouchers
 
     chart = load_accounts(accounts)
@@ -870,8 +904,49 @@ def vouchers(db: str, out: Path, run_id: str | None = None, fmt: str = "generic"
         run_id = _pick_run(con, run_id)
         paths = write_vouchers(con, run_id, Path(out), fmt, chart)
         built = build_vouchers(con, run_id, chart)
+        # what changed since each voucher was last exported, then this export marked (recon.report.voucher_export)
+        since = voucher_export.compare(con, built, {_period_of(con, run_id)})
+        export_no = voucher_export.mark(con, run_id, built)
         return {"run_id": run_id, "vouchers": len(built), "lines": sum(len(v.lines) for v in built),
-                "paths": [str(p) for p in paths], "controls": code_controls(con, run_id, built)}
+                "paths": [str(p) for p in paths], "controls": code_controls(con, run_id, built),
+                "export_no": export_no, "numbers": [v.number for v in built], **since}
+    finally:
+        con.close()
+
+
+def _period_of(con, run_id: str) -> str:
+    """The period a recorded run reconciled."""
+    from recon.report.runs import require_run
+
+    return require_run(con, run_id)["period"]
+
+
+def close(db: str, period: str, by: str, reason: str, force: bool = False, accounts: Path | None = None) -> dict:
+    """`recon close`: lock a period on its last finished run (``recon.period``)."""
+    period_bounds(period)
+    chart = load_accounts(accounts)
+    con = store.connect(db, must_exist=True)
+    try:
+        return closing.close(con, period, by, reason, force, chart)
+    finally:
+        con.close()
+
+
+def reopen(db: str, period: str, by: str, reason: str) -> dict:
+    """`recon reopen`: open a closed period again, logged with who and why."""
+    period_bounds(period)
+    con = store.connect(db, must_exist=True)
+    try:
+        return closing.reopen(con, period, by, reason)
+    finally:
+        con.close()
+
+
+def closes(db: str) -> dict:
+    """`recon close --list`: each period's close state and every close and reopen event."""
+    con = store.connect(db, must_exist=True)
+    try:
+        return closing.listing(con)
     finally:
         con.close()
 

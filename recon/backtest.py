@@ -31,6 +31,7 @@ from decimal import Decimal
 from recon import store
 from recon.engine import ledger
 from recon.engine.steps import Runner, Step
+from recon.engine.voucher_numbers import CLOSED_PERIODS
 from recon.errors import ReconError
 from recon.sql.quote import quote_ident
 
@@ -41,22 +42,10 @@ FALSE_CLEAN_SHOWN = 200  # per run; the count is always whole
 
 
 def closed_periods(con) -> set:
-    """The periods a close has locked: empty while the store has no close table (``period_close``).
-
-    The close workflow (``recon close``) is built separately; this reads its table when there is one:
-    a period whose last close event is not a reopen."""
-    tables = {t for (t,) in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
-    if "period_close" not in tables:
-        return set()
-    cols = {c for (c,) in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND table_name = 'period_close'").fetchall()}
-    if "reopened_at" in cols:
-        rows = con.execute("SELECT DISTINCT period FROM period_close WHERE reopened_at IS NULL").fetchall()
-    else:
-        rows = con.execute("SELECT DISTINCT period FROM period_close").fetchall()
-    return {p for (p,) in rows}
+    """The periods a close has locked: those whose last close event is a close, not a reopen
+    (``recon.engine.voucher_numbers.CLOSED_PERIODS`` over ``period_close``, which ``recon close``
+    writes)."""
+    return {p for (p, *_rest) in con.execute(CLOSED_PERIODS).fetchall()}
 
 
 def _runs(con, wanted) -> list[tuple]:

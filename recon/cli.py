@@ -578,7 +578,97 @@ def runs(db, as_json):
             continue
         click.echo(f"{r['run_id']}  {r['period']}  {r['started_at']}  {r['verdict']:10} exit {r['exit_code']}  "
                    f"matched {c['matched']}, known {c['known']}, unknown {c['unknown']}, review {c['review']}  "
-                   f"({r['inputs']} input files)")
+                   f"({r['inputs']} input files)" + _closed_tag(r.get("closed")))
+    sys.exit(EXIT_OK)
+
+
+def _closed_tag(closed) -> str:
+    if not closed:
+        return ""
+    return (f"  [closes {closed['period']}: by {closed['by']} at {closed['at']}"
+            + (", forced" if closed["forced"] else "") + f"; {closed['reason']}]")
+
+
+@cli.command("close")
+@click.option("--period", help="The month to close, YYYY-MM.")
+@click.option("--by", "by", help="Who closes it (kept in the close record and the run log).")
+@click.option("--reason", help="Why it closes now (required; kept in the close record and the run log).")
+@click.option("--force", is_flag=True,
+              help="Close even though the last run's verdict is incomplete, a dictionary code blocks the close, or "
+                   "lines of the period were imported after it; the close record says it was forced, and why.")
+@click.option("--list", "as_list", is_flag=True, help="List each period's close state and every close and reopen.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--accounts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Chart of accounts YAML the vouchers were numbered with (default: the shipped rules/accounts.yaml).")
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
+def close_cmd(period, by, reason, force, as_list, as_json, accounts, db):
+    """Lock a period on its last finished run: its results and voucher numbers are fixed.
+
+    The run closed on is the period's last finished run, named in the output. A period with no
+    finished run cannot close; nor can one whose last run is incomplete, holds a code that blocks
+    the close or never saw lines of the period imported since, unless --force (the record says it
+    was forced). A run with breaks closes, its verdict
+    kept in the record. The close is refused while the run log is broken (`recon verify`).
+
+    After the close, `recon run` of that period is refused (exit 2); late files for it go into the
+    next period's run, where what they change becomes a prior-period adjustment voucher citing the
+    closed run. The close is an event of the run log; `recon reopen` undoes it, logged.
+    With --list: each period's state (closed or reopened, on which run, by whom, when, why) and
+    every event.
+
+    Example:
+
+        recon close --period 2026-01 --by 张三 --reason "month end, CFO approved"
+        recon close --list
+    """
+    if as_list:
+        found = api.closes(db)
+        if as_json:
+            click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+            sys.exit(EXIT_OK)
+        if not found["periods"]:
+            click.echo("no period has been closed in this store")
+        for p in found["periods"]:
+            click.echo(f"{p['period']}  {p['state']:8}  run {p['run_id']}  by {p['by']}  at {p['at']}"
+                       + ("  FORCED" if p["forced"] else "") + f"  reason: {p['reason']}")
+        for e in found["events"]:
+            click.echo(f"  event {e['event_no']}: {e['action']} {e['period']} (run {e['run_id']}) by {e['by']} at "
+                       f"{e['at']}: {e['reason']}")
+            for why in e["overridden"]:
+                click.echo(f"    forced past: {why}")
+        sys.exit(EXIT_OK)
+    if not period:
+        raise ReconError("--period is required: the month to close, YYYY-MM (or --list to see the closed ones)")
+    res = api.close(db, period, by, reason, force, accounts)
+    if as_json:
+        click.echo(json.dumps(res, ensure_ascii=False, indent=2))
+        sys.exit(EXIT_OK)
+    click.echo(f"closed {res['period']} on run {res['run_id']} (verdict {res['verdict']}) by {res['by']}: "
+               f"{res['reason']}")
+    for why in res["overridden"]:
+        click.echo(f"  FORCED past: {why}")
+    numbers = [v["number"] for v in res["vouchers"]]
+    click.echo(f"  {len(numbers)} voucher number(s) fixed" + (f": {numbers[0]} … {numbers[-1]}" if numbers else ""))
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--period", required=True, help="The closed month to open again, YYYY-MM.")
+@click.option("--by", "by", required=True, help="Who reopens it.")
+@click.option("--reason", required=True, help="Why it must change (kept in the close record and the run log).")
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
+def reopen(period, by, reason, db):
+    """Open a closed period again, so that a run of it may change its results; logged with who and why.
+
+    Its voucher numbers stay: a voucher keeps its number, and a new one gets the period's next free
+    number. `recon close` locks it again, on its last run then.
+
+    Example:
+
+        recon reopen --period 2026-01 --by 张三 --reason "ICBC re-issued 01-31"
+    """
+    res = api.reopen(db, period, by, reason)
+    click.echo(f"reopened {res['period']} (was closed on run {res['run_id']}) by {res['by']}: {res['reason']}")
     sys.exit(EXIT_OK)
 
 
@@ -721,6 +811,11 @@ def vouchers(run_id, out, fmt, accounts, db):
     (one debit, one credit). Exit 1 when a code's voucher total differs from what its cases' residuals
     call for (Σ|residual|, or for a netted voucher the net of the residuals).
 
+    Numbers are the store's: a voucher keeps its number across the period's runs, a new one gets
+    the next free number. Each export is recorded; a voucher exported before whose total changed
+    since (CHANGED), or that the run no longer has (WITHDRAWN), is listed with its last export, and
+    the command exits 1: it was posted, so the ERP needs the difference or a reversal.
+
     Example:
 
         recon vouchers --run R20260201T090000-1a2b3c4d-1 --out out/ --voucher-format kingdee
@@ -733,8 +828,16 @@ def vouchers(run_id, out, fmt, accounts, db):
                    + (f" vs net of residuals {c['due']} (posted net; Σ|residual| {c['residual_abs_corrected']})"
                       if c["netted"] and c["due"] != c["residual_abs_corrected"]
                       else f" vs |residual| {c['due']}") + ("" if c["agrees"] else "  DIFFERS"))
-    click.echo("wrote " + ", ".join(res["paths"]))
-    sys.exit(EXIT_FINDINGS if differs else EXIT_OK)
+    click.echo("wrote " + ", ".join(res["paths"]) + f" (export {res['export_no']})")
+    for c in res["changed"]:
+        click.echo(f"  CHANGED since export {c['export_no']} ({c['exported_at']}, run {c['exported_run']}): {c['number']} "
+                   f"{c['code']} {c['channel'] or '-'} totalled {c['exported_total']}, now {c['total']}; post the "
+                   "difference in the ERP (or reverse it and post it again)")
+    for w in res["withdrawn"]:
+        click.echo(f"  WITHDRAWN since export {w['export_no']} ({w['exported_at']}, run {w['exported_run']}): "
+                   f"{w['number']} {w['code']} {w['channel'] or '-'} ({w['exported_total']}) is not in this run; "
+                   "reverse it in the ERP")
+    sys.exit(EXIT_FINDINGS if differs or res["changed"] or res["withdrawn"] else EXIT_OK)
 
 
 @cli.command()

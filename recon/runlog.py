@@ -10,8 +10,8 @@ Kinds: ``start`` (the chain's first event: the facts of every run, decision and 
 store held before it had a log, so a store made before this change is chained from then on),
 ``run`` (a recorded run: its row, its manifest's hash, inputs, rules and dictionary hashes and a
 digest of its recorded outcome), ``abort`` (a recorded run later marked interrupted), ``outputs``
-(the SHA-256 of each file a run published), ``decision`` and ``revoke``. A later close/reopen is
-one more kind appended through ``append``.
+(the SHA-256 of each file a run published), ``decision`` and ``revoke``, ``close`` and ``reopen`` (a
+period locked on a run, with the voucher numbers it fixed, or opened again: ``recon.period``).
 
 ``recon verify`` (``verify``) re-computes every link, then checks the store against the log: each
 run, decision and revocation must equal the last fact logged for it, and nothing may be in the
@@ -116,13 +116,25 @@ def revocation_fact(con, decision_id) -> dict | None:
     return {"decision_id": row[0], "revoked_at": _at(row[1]), "revoked_by": row[2], "reason": row[3]}
 
 
+def close_fact(con, event_no) -> dict | None:
+    """A period's close or reopen event (``recon.period``) as the store holds it."""
+    row = con.execute("SELECT event_no, period, action, run_id, logged_at, by_name, reason, forced, verdict, "
+                      "vouchers_json, overridden_json FROM period_close WHERE event_no = ?", [event_no]).fetchone()
+    if row is None:
+        return None
+    return {"event_no": row[0], "period": row[1], "action": row[2], "run_id": row[3], "at": _at(row[4]),
+            "by": row[5], "reason": row[6], "forced": row[7], "verdict": row[8],
+            "vouchers": json.loads(row[9]) if row[9] else None, "overridden": json.loads(row[10]) if row[10] else []}
+
+
 # (event kind that logs it, fact reader, SQL listing the store's ids) per subject
 SUBJECTS = {
     "run": (("run", "abort"), run_fact, "SELECT run_id FROM run ORDER BY started_at, run_id"),
     "decision": (("decision",), decision_fact, "SELECT decision_id FROM decision ORDER BY 1"),
     "revocation": (("revoke",), revocation_fact, "SELECT decision_id FROM decision_revocation ORDER BY 1"),
+    "period close": (("close", "reopen"), close_fact, "SELECT event_no FROM period_close ORDER BY 1"),
 }
-_KEYS = {"run": "run_id", "decision": "decision_id", "revocation": "decision_id"}
+_KEYS = {"run": "run_id", "decision": "decision_id", "revocation": "decision_id", "period close": "event_no"}
 
 
 # ---------------------------------------------------------------- writing

@@ -234,6 +234,27 @@ DDL.append("""CREATE TABLE IF NOT EXISTS decision (decision_id INTEGER PRIMARY K
 DDL.append("""CREATE TABLE IF NOT EXISTS decision_revocation (decision_id INTEGER PRIMARY KEY,
     revoked_at TIMESTAMP NOT NULL, revoked_by VARCHAR NOT NULL, reason VARCHAR NOT NULL)""")
 # The order baseline of each run (recon.engine.baseline): six dimensions by source, NULL = cannot say.
+# Period close (recon.period): close and reopen events, append-only; a period's state is its last event.
+# run_id is the run a close locked; vouchers_json the voucher numbers and totals it fixed; overridden_json
+# what a forced close went past. Each event is
+# also an event of the run log (runlog kinds close/reopen), which `recon verify` checks this table against.
+DDL.append("""CREATE TABLE IF NOT EXISTS period_close (event_no INTEGER PRIMARY KEY, period VARCHAR NOT NULL,
+    action VARCHAR NOT NULL, run_id VARCHAR, logged_at TIMESTAMP NOT NULL, by_name VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL, forced BOOLEAN NOT NULL, verdict VARCHAR, vouchers_json VARCHAR,
+    overridden_json VARCHAR)""")
+# Voucher numbers (recon.engine.voucher_numbers): one number per (period, code, channel, adjusts) for good,
+# the first run that needed it assigning it; ``adjusts`` is the closed period a prior-period adjustment
+# voucher corrects (NULL: an ordinary voucher).
+DDL.append("""CREATE TABLE IF NOT EXISTS voucher_number (period VARCHAR NOT NULL, code VARCHAR NOT NULL,
+    channel VARCHAR, adjusts VARCHAR, seq INTEGER NOT NULL, first_run_id VARCHAR NOT NULL)""")
+# The known cases of a run that correct a closed period (recon.engine.voucher_numbers.prior_period_steps).
+DDL.append("""CREATE TABLE IF NOT EXISTS prior_period_case (run_id VARCHAR NOT NULL, case_id VARCHAR NOT NULL,
+    adjusts VARCHAR NOT NULL, closed_run_id VARCHAR NOT NULL)""")
+# Vouchers `recon vouchers` exported: what was handed to the ERP, so a later change is never silent.
+DDL.append("""CREATE TABLE IF NOT EXISTS voucher_export (export_no INTEGER NOT NULL, run_id VARCHAR NOT NULL,
+    number VARCHAR NOT NULL,
+    period VARCHAR NOT NULL, code VARCHAR NOT NULL, channel VARCHAR, adjusts VARCHAR, total DECIMAL(18,2) NOT NULL,
+    exported_at TIMESTAMP NOT NULL)""")
 DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, order_no VARCHAR NOT NULL, "
            "channel VARCHAR, " + ", ".join(
                f"{d}_{s} DECIMAL(18,2)" for d in ("receivable", "received", "refund_due", "refunded", "commission",

@@ -116,17 +116,43 @@ def test_night_one_without_bank_lines_has_nothing_to_explain_away(nights):
     assert res["runs"][0]["lines_changed"] == 0 and res["false_clean"] == 0
 
 
-def test_a_closed_period_that_would_change_exits_1(nights, monkeypatch):
+def closed_copy(db: Path, to: Path) -> Path:
+    """A copy of the nights' store (database and evidence folder) whose January `recon close --force` locked
+    (the sample month holds an EXCEL_MANGLED_ID line, which blocks an unforced close)."""
+    to.mkdir()
+    for p in db.parent.iterdir():
+        if p.name.startswith(db.name):
+            (shutil.copytree if p.is_dir() else shutil.copy2)(p, to / p.name)
+    copy = to / db.name
+    code, out, err = cli("close", "--db", copy, "--period", "2026-01", "--by", "王会计",
+               "--reason", "一月结账，Excel 改坏的单号随二月更正", "--force")
+    assert code == 0, out + err
+    return copy
+
+
+def test_a_closed_period_that_would_change_exits_1(nights, tmp_path):
     root, db, run1, run2 = nights
-    monkeypatch.setattr(backtest, "closed_periods", lambda con: {"2026-01"})
-    code, out, _ = cli("backtest", "--db", db, "--dictionary", root / "careless.yaml", "--runs", run2)
+    closed = closed_copy(db, tmp_path / "closed")
+    code, out, _ = cli("backtest", "--db", closed, "--dictionary", root / "careless.yaml", "--runs", run2)
     assert code == 1 and "(closed)" in out and "closed periods that would change: 2026-01" in out
-    code, out, _ = cli("backtest", "--db", db, "--runs", f"{run1},{run2}")  # closed, but nothing would change
+    code, out, _ = cli("backtest", "--db", closed, "--runs", f"{run1},{run2}")  # closed, but nothing would change
     assert code == 0 and out.count("(closed): 0 lines would change") == 2
+    # the same change on the open store is reported, but no closed period makes it exit 1
+    code, out, _ = cli("backtest", "--db", db, "--dictionary", root / "careless.yaml", "--runs", run2)
+    assert code == 0 and "(closed)" not in out
 
 
-def test_closed_periods_is_empty_without_a_close_table(con):
-    assert backtest.closed_periods(con) == set()
+def test_closed_periods_follow_close_and_reopen(nights, tmp_path):
+    root, db, run1, run2 = nights
+    with store.connect(db, read_only=True) as con:
+        assert backtest.closed_periods(con) == set()
+    closed = closed_copy(db, tmp_path / "closed")
+    with store.connect(closed, read_only=True) as con:
+        assert backtest.closed_periods(con) == {"2026-01"}
+    code, out, err = cli("reopen", "--db", closed, "--period", "2026-01", "--by", "王会计", "--reason", "补录银行流水")
+    assert code == 0, out + err
+    with store.connect(closed, read_only=True) as con:
+        assert backtest.closed_periods(con) == set()
 
 
 def test_an_unknown_run_is_a_user_error(nights):

@@ -21,8 +21,11 @@ because a correction moves the case's residual from where it sits to where it be
 Cases whose entry has no correction (no money moved, a mangled id to download again) appear in
 the per-code controls with no voucher; a voucher whose cases cancel exactly posts nothing.
 
-Numbers are deterministic: vouchers are ordered by (period, code, channel) and numbered from the
-chart's prefix, ``RC202601-0001``; the date is the period end. Every line carries exactly one
+Numbers are kept by the store (``recon.engine.voucher_numbers``): a voucher keeps its number across
+runs for as long as its (period, code, channel) exists, a new one gets the period's next free number,
+and a first run numbers its vouchers in (period, code, channel) order from the chart's prefix,
+``RC202601-0001``; the date is the period end. A prior-period adjustment (new evidence about a closed
+period) is its own voucher, in the run's period, citing the closed run. Every line carries exactly one
 non-zero amount, both positive (a negative debit is posted as the credit it means), and every
 voucher balances; a violation is a bug upstream and stops the export (exit 3) before any file is
 written.
@@ -38,6 +41,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from recon.engine import voucher_numbers
+from recon.engine.steps import runner
 from recon.errors import EXIT_INTERNAL, ReconError
 from recon.report.accounts import Chart, load_accounts
 from recon.report.cells import neutralise
@@ -94,6 +99,8 @@ class Voucher:
     source_count: int
     source_refs: tuple
     lines: tuple
+    adjusts: str | None = None  # the closed period a prior-period adjustment corrects (None: ordinary)
+    closed_runs: str | None = None  # the closed run(s) it cites
 
     @property
     def total(self) -> Decimal:
@@ -136,28 +143,16 @@ def _check_lines(con, run_id: str, chart: Chart) -> None:
         raise VoucherError(f"run {run_id}: corrections without a known_case row: {[o[0] for o in orphans]}")
 
 
-# Vouchers of a run: (period, code, channel) keys numbered in order, the cases behind each. A voucher
-# whose cases all move money between the same two accounts is ``netted`` (one debit, one credit: the
-# period's balance); one that nets to nothing (its cases cancel exactly) is no voucher and gets no number.
-_KEYS_SQL = """
+# Vouchers of a run: (period, code, channel, adjusts) keys with the number the store keeps for each
+# (``recon.engine.voucher_numbers``), the cases behind each. A voucher whose cases all move money between
+# the same two accounts is ``netted`` (one debit, one credit: the period's balance); one that nets to
+# nothing (its cases cancel exactly) is no voucher and gets no number.
+_KEYS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE voucher_case AS
-WITH live AS (
-    SELECT period, code, channel, case_id FROM correction_line
-    WHERE run_id = $r AND (debit <> 0 OR credit <> 0)
-    GROUP BY ALL
-), acc AS (
-    SELECT period, code, channel, account, sum(debit - credit) AS net FROM correction_line
-    WHERE run_id = $r AND debit <> credit GROUP BY ALL
-), shape AS (
-    SELECT period, code, channel, count(*) = 2 AS netted, bool_or(net <> 0) AS moves, min(account) AS first_account
-    FROM acc GROUP BY ALL
-), keys AS (
-    SELECT period, code, channel, netted, first_account,
-           row_number() OVER (ORDER BY period, code, channel NULLS FIRST) AS seq
-    FROM shape WHERE moves OR NOT netted
-)
-SELECT k.seq, k.netted, k.first_account, l.case_id FROM live l JOIN keys k
-  ON k.period = l.period AND k.code = l.code AND k.channel IS NOT DISTINCT FROM l.channel
+WITH {voucher_numbers.KEYS_CTES}
+SELECT n.seq, k.netted, k.first_account, l.case_id FROM live l
+JOIN vkeys k ON {voucher_numbers.SAME_KEY.format(a='k', b='l')}
+JOIN voucher_number n ON {voucher_numbers.SAME_KEY.format(a='n', b='k')}
 """
 
 _HEADS_SQL = """
@@ -175,9 +170,14 @@ WITH refs AS (
     SELECT v.seq, any_value(c.period) AS period, any_value(c.code) AS code, any_value(c.channel) AS channel,
            string_agg(DISTINCT c.basis, '；' ORDER BY c.basis) AS basis
     FROM voucher_case v JOIN correction_line c ON c.run_id = $r AND c.case_id = v.case_id GROUP BY v.seq
+), prior AS (
+    SELECT v.seq, any_value(p.adjusts) AS adjusts, string_agg(DISTINCT p.closed_run_id, '、' ORDER BY p.closed_run_id)
+           AS closed_runs
+    FROM voucher_case v JOIN prior_period_case p ON p.run_id = $r AND p.case_id = v.case_id GROUP BY v.seq
 )
-SELECT h.seq, h.period, h.code, h.channel, h.basis, s.cases, s.residual_abs, coalesce(ci.n, 0), ci.first_refs
-FROM head h JOIN cases s USING (seq) LEFT JOIN cited ci USING (seq) ORDER BY h.seq
+SELECT h.seq, h.period, h.code, h.channel, h.basis, s.cases, s.residual_abs, coalesce(ci.n, 0), ci.first_refs,
+       pr.adjusts, pr.closed_runs
+FROM head h JOIN cases s USING (seq) LEFT JOIN cited ci USING (seq) LEFT JOIN prior pr USING (seq) ORDER BY h.seq
 """
 
 # Lines summed by account and side (a netted voucher: by account, on the side of its balance); debits
@@ -214,14 +214,20 @@ def build_vouchers(con, run_id: str, accounts: Chart | None = None) -> list[Vouc
     chart = accounts or load_accounts()
     require_run(con, run_id)
     _check_lines(con, run_id, chart)
-    con.execute(_KEYS_SQL, {"r": run_id})
+    runner(con).run(voucher_numbers.numbering_steps(run_id))
+    missing = voucher_numbers.unnumbered(con)
+    if missing:
+        raise ReconError(f"run {run_id} has vouchers without a number ({_keys_text(missing)}): it was recorded before "
+                         "recon kept voucher numbers, and its period has been closed since, which fixed the "
+                         "period's numbers; export the closed run's vouchers (`recon close --list` names it)")
+    con.execute(_KEYS_SQL)
     heads = con.execute(_HEADS_SQL, {"r": run_id, "cite": CITE_IN_REFS}).fetchall()
     lines: dict = {}
     for seq, account, is_debit, amount in con.execute(_LINES_SQL, {"r": run_id}).fetchall():
         lines.setdefault(seq, []).append((account, is_debit, amount))
     gross = {seq: rest for seq, *rest in con.execute(_GROSS_SQL, {"r": run_id}).fetchall()}
     out = []
-    for seq, period, code, channel, basis, cases, residual_abs, n_refs, first_refs in heads:
+    for seq, period, code, channel, basis, cases, residual_abs, n_refs, first_refs, adjusts, closed_runs in heads:
         number = f"{chart.number_prefix}{period.replace('-', '')}-{seq:04d}"
         vlines = tuple(
             VoucherLine(i, acc, chart.accounts[acc].code, chart.accounts[acc].name,
@@ -231,15 +237,24 @@ def build_vouchers(con, run_id: str, accounts: Chart | None = None) -> list[Vouc
         explanation = _explain(code, channel, period, cases, vlines, basis, refs, n_refs)
         if seq in gross:
             explanation += _netting(vlines, *gross[seq])
+        summary = f"对账调整 {code} {channel or '-'}"
+        if adjusts:  # new evidence about a closed period, posted in this one and citing the closed run
+            summary = f"以前期间调整 {adjusts} {code} {channel or '-'}"
+            explanation = (f"以前期间调整：更正已结账期间 {adjusts}（结账运行 {closed_runs}），在本期 {period} 入账；"
+                           + explanation)
         voucher = Voucher(
             number=number, seq=seq, word=chart.word, date=period_end(period), period=period, code=code,
-            channel=channel, summary=_fit_bytes(f"对账调整 {code} {channel or '-'}", SUMMARY_BYTES),
+            channel=channel, summary=_fit_bytes(summary, SUMMARY_BYTES),
             explanation=explanation,
             basis=basis or "", cases=cases, residual_abs=residual_abs, source_count=n_refs, source_refs=refs,
-            lines=vlines)
+            lines=vlines, adjusts=adjusts, closed_runs=closed_runs)
         _assert_balanced(voucher)
         out.append(voucher)
     return out
+
+
+def _keys_text(keys) -> str:
+    return "; ".join(f"{p} {c} {ch or '-'}" + (f" adjusting {a}" if a else "") for p, c, ch, a in keys[:5])
 
 
 def _explain(code, channel, period, cases, vlines, basis, refs, n_refs) -> str:
@@ -278,23 +293,24 @@ def _assert_balanced(v: Voucher) -> None:
 # Σ|residual| of its cases; a netted one (two accounts) moves |Σ ±|residual||, each case's residual
 # signed by the direction its correction moves money between the pair.
 _CONTROL_SQL = """
-WITH corrected AS (SELECT DISTINCT case_id FROM correction_line WHERE run_id = $r AND debit <> credit),
-acc AS (SELECT period, code, channel, account FROM correction_line WHERE run_id = $r AND debit <> credit
-        GROUP BY ALL),
-shape AS (SELECT period, code, channel, count(*) = 2 AS netted, min(account) AS first_account
+WITH cl AS (SELECT * FROM run_correction),
+corrected AS (SELECT DISTINCT case_id FROM cl WHERE debit <> credit),
+acc AS (SELECT period, code, channel, adjusts, account FROM cl WHERE debit <> credit GROUP BY ALL),
+shape AS (SELECT period, code, channel, adjusts, count(*) = 2 AS netted, min(account) AS first_account
           FROM acc GROUP BY ALL),
 per_case AS (
-    SELECT c.period, c.code, c.channel, c.case_id, s.netted,
+    SELECT c.period, c.code, c.channel, c.adjusts, c.case_id, s.netted,
            sign(sum(c.debit - c.credit) FILTER (WHERE c.account = s.first_account)) AS direction
-    FROM correction_line c JOIN shape s
+    FROM cl c JOIN shape s
       ON s.period = c.period AND s.code = c.code AND s.channel IS NOT DISTINCT FROM c.channel
-    WHERE c.run_id = $r AND c.debit <> c.credit GROUP BY ALL),
+     AND s.adjusts IS NOT DISTINCT FROM c.adjusts
+    WHERE c.debit <> c.credit GROUP BY ALL),
 due AS (
     SELECT p.code, bool_or(p.netted) AS netted,
            CASE WHEN bool_or(p.netted) THEN abs(sum(coalesce(p.direction, 0) * abs(k.residual)))
                 ELSE sum(abs(k.residual)) END AS due
     FROM per_case p JOIN known_case k ON k.run_id = $r AND k.case_id = p.case_id
-    GROUP BY p.code, p.period, p.channel),
+    GROUP BY p.code, p.period, p.channel, p.adjusts),
 due_code AS (SELECT code, bool_or(netted) AS netted, sum(due) AS due FROM due GROUP BY code)
 SELECT k.code, count(*) AS cases,
        count(*) FILTER (WHERE c.case_id IS NOT NULL) AS corrected,
@@ -309,6 +325,7 @@ def code_controls(con, run_id: str, vouchers: list[Voucher]) -> list[dict]:
     """Per dictionary code: cases, Σ|residual| of the corrected cases, what the vouchers must total
     (``due``: that Σ, or for netted vouchers the net of the cases' residuals), the vouchers' total,
     and whether they agree."""
+    runner(con).run(voucher_numbers.corrections_step(run_id))
     rows = con.execute(_CONTROL_SQL, {"r": run_id}).fetchall()
     totals: dict = {}
     for v in vouchers:
