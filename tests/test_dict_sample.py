@@ -26,7 +26,7 @@ FEE = {"fee", "commission"}
 # where each code's verdict must show on the planted order's lines
 # the match-pass plants (no dictionary code): where their lines end
 SHORT_KEY = {"SHORT_KEY_MATCHED": ("matched", "order_short_key"), "SHORT_KEY_REVIEW": ("review", "order_short_key")}
-LINE_CODES = {"COMMISSION_NOT_REVERSED": {"commission"}, "SHIPPING_INSURANCE_NOT_REVERSED": {"fee"},
+LINE_CODES = {"COMMISSION_NOT_REVERSED": FEE, "SHIPPING_INSURANCE_NOT_REVERSED": {"fee"},
               "FEE_RULE_DEVIATION": FEE, "PAYMENT_FEE_NOT_IN_COST": {"fee"}}
 
 
@@ -66,6 +66,8 @@ def check_truth(truth: dict, rows: list[dict]) -> Counter:
         elif code in LINE_CODES:
             hit = [r for r in mine if r["code"] == code]
             assert hit and all(r["line_type"] in LINE_CODES[code] and r["status"] == "known" for r in hit), where
+            if code.endswith("_NOT_REVERSED"):  # every charge kept after the full refund, and nothing else
+                assert -sum(Decimal(r["amount"]) for r in hit) == Decimal(item["erp_amount"]), where
         elif code == "DUPLICATE_ERP_ENTRY":
             leg = [r for r in mine if r["line_type"] in ORDER_LEG]
             assert sorted((r["source"], r["status"], r["code"]) for r in leg) == [

@@ -43,7 +43,7 @@ CASE_COLUMNS = {
     "fx_local_diff": MONEY, "fx_rate_diff": "DECIMAL(18,8)",
     "id_problem": "VARCHAR", "mangled_id_match": "BIGINT",
     "dup_count": "BIGINT", "dup_rank": "BIGINT",
-    "fee_kind": "VARCHAR", "fee_desc": "VARCHAR", "order_full_refund": "BOOLEAN", "order_kind_net": MONEY,
+    "fee_kind": "VARCHAR", "fee_desc": "VARCHAR", "fee_class": "VARCHAR", "order_full_refund": "BOOLEAN", "order_kind_net": MONEY,
     "fee_expected": MONEY, "fee_charged": MONEY, "fee_deviation": MONEY,
     "in_group": "BOOLEAN", "group_diff": MONEY, "fee_group_gap": MONEY, "kind_sum": MONEY,
     "counterparty": "VARCHAR", "erp_ref_docs": "BIGINT", "erp_same_amount": "BIGINT",
@@ -53,6 +53,18 @@ FEE_TYPES = ("fee", "commission")
 # The kind of a fee line: the category of an Alipay/Tmall business type ('0030001|软件服务费-天猫佣金' and
 # '0030002|软件服务费-天猫佣金退款' are both 软件服务费), else the raw type (JD 佣金, 运费保险服务费).
 FEE_KIND = "coalesce(nullif(regexp_extract({p}.raw_desc, '^[0-9]+[|]([^-|]+)', 1), ''), {p}.raw_type)"
+# The class of a platform charge, from its line type and its kind and description as the profiles read
+# them: what an entry needs to know whatever the platform calls it. First match wins: a promotion fee
+# (淘宝客佣金 is a commission by name, billed per deal and never returned) and a payment-channel fee before
+# the commission-like charges, which the platform returns with a full refund (佣金, 技术服务费, 交易服务费).
+FEE_CLASSES = (("promotion", "推广|淘宝客|营销|广告|直通车|京东快车"),
+               ("shipping_insurance", "运费险|运费保险"),
+               ("payment", "支付服务费|花呗|信用卡|跨境|手续费"),
+               ("commission_like", "佣金|技术服务费|交易服务费"))
+FEE_CLASS = ("CASE WHEN NOT {o}.is_fee THEN NULL " + " ".join(
+    f"WHEN regexp_matches(coalesce({{o}}.raw_type, '') || ' ' || coalesce({{o}}.raw_desc, ''), '{pattern}') "
+    f"THEN '{name}'" for name, pattern in FEE_CLASSES)
+    + " WHEN {o}.line_type = 'commission' THEN 'commission_like' ELSE 'other' END")
 # An audit event that puts a refund (back) under review, and one that says its money moved.
 REVIEW_STATUS = "(二审|复核|审核中|人工审核)"
 MONEY_STATUS = "(退款成功|已退款|退款完成|已打款)"
@@ -206,7 +218,7 @@ def _groups(params) -> Step:
                NULL::VARCHAR AS id_problem,
                coalesce(mg.n, 0) AS mangled_id_match,
                NULL::BIGINT AS dup_count, NULL::BIGINT AS dup_rank, NULL::VARCHAR AS fee_kind,
-               NULL::VARCHAR AS fee_desc, NULL::BOOLEAN AS order_full_refund, NULL::DECIMAL(18,2) AS order_kind_net,
+               NULL::VARCHAR AS fee_desc, NULL::VARCHAR AS fee_class, NULL::BOOLEAN AS order_full_refund, NULL::DECIMAL(18,2) AS order_kind_net,
                NULL::DECIMAL(18,2) AS fee_expected, NULL::DECIMAL(18,2) AS fee_charged,
                NULL::DECIMAL(18,2) AS fee_deviation, TRUE AS in_group,
                g.platform_sum + g.bank_sum - g.erp_sum + CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE 0 END AS group_diff, NULL::DECIMAL(18,2) AS fee_group_gap,
@@ -302,7 +314,7 @@ def _lines(params) -> Step:
                CAST(fx.fx_rate_on_date - fx.erp_rate AS DECIMAL(18,8)) AS fx_rate_diff,
                o.id_problem, NULL::BIGINT AS mangled_id_match,
                d.dup_count, d.dup_rank,
-               o.raw_type AS fee_kind, o.raw_desc AS fee_desc,
+               o.raw_type AS fee_kind, o.raw_desc AS fee_desc, {FEE_CLASS.format(o="o")} AS fee_class,
                ord.full_refund AS order_full_refund, k.net AS order_kind_net,
                CASE WHEN f.has_base THEN f.expected END AS fee_expected, -- no base: nothing to compare with
                CASE WHEN f.has_base THEN f.charged END AS fee_charged,

@@ -18,7 +18,7 @@ from recon.sample.model import CUSTOMERS, ZERO, money
 
 TAX_RATE = Decimal("0.13")
 FEE_KINDS = ("fee", "commission", "service", "marketing", "insurance", "commission_back",
-             "insurance_back")
+             "insurance_back", "service_back")
 
 
 @dataclass

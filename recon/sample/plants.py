@@ -88,18 +88,22 @@ def plant_all(mk: OrderMaker, fx: dict) -> tuple[list, list, list]:
     # COMMISSION_NOT_REVERSED / SHIPPING_INSURANCE_NOT_REVERSED on full JD refunds.
     o = mk.order("jd")
     r = mk.refund(o, full=True, at=random_time(rng, o.settled.date() + dt.timedelta(days=1)))
+    # JD kept every fee of this order: the 佣金 and the 交易服务费 (both returned with a full refund)
     missing, r.commission_back = r.commission_back, ZERO
+    service, r.service_back = r.service_back, ZERO
     orders.append(o)
     planted.append(Planted("COMMISSION_NOT_REVERSED", "jd", o.order_no, ["jd"],
-                           f"full refund {r.amount} but the 佣金 {missing} was not returned (no 佣金 收入 row)",
-                           ZERO, missing))
+                           f"full refund {r.amount} but neither the 佣金 {missing} nor the 交易服务费 {service} was "
+                           "returned (no 佣金 or 交易服务费 收入 row)", ZERO, missing + service))
     o = mk.order("jd")
     o.insurance = D("1.20")
     r = mk.refund(o, full=True, at=random_time(rng, o.settled.date() + dt.timedelta(days=1)))
-    r.insurance_back = ZERO
+    service, r.insurance_back, r.service_back = r.service_back, ZERO, ZERO
     orders.append(o)
     planted.append(Planted("SHIPPING_INSURANCE_NOT_REVERSED", "jd", o.order_no, ["jd"],
                            "full refund but the 运费保险服务费 1.20 was not returned", ZERO, o.insurance))
+    planted.append(Planted("COMMISSION_NOT_REVERSED", "jd", o.order_no, ["jd"],
+                           f"the same full refund: the 交易服务费 {service} was not returned either", ZERO, service))
 
     # FX_RATE_DATE: two USD export orders paid by SWIFT; the second is booked at a later day's rate.
     usd_days = sorted(fx)
@@ -260,3 +264,22 @@ def plant_refund_review_erp_side(mk: OrderMaker, ordinary: list) -> tuple[list, 
     return made, [Planted("REFUND_IN_REVIEW", "douyin", o.order_no, ["douyin", "audit", "erp"],
                           f"the ERP booked a 红字应收单 {-o.received} for a refund the audit log moves to 二审中 "
                           "with no money moved; the platform's bill shows no refund", o.received, ZERO)]
+
+
+def plant_service_fee_kept(mk: OrderMaker, ordinary: list) -> tuple[list, list]:
+    """COMMISSION_NOT_REVERSED on a commission-like charge: an ordinary JD order refunded in full whose
+    交易服务费 JD kept (no 交易服务费 收入 row), while it returned the 佣金. Picked and bent without drawing
+    from the RNG; a month without such an order gets one of its own."""
+    fit = sorted((o for o in ordinary if o.channel == "jd" and o.refunds and o.refunds[0].service_back > 0),
+                 key=lambda o: o.order_no)
+    made = []
+    if not fit:
+        o = mk.order("jd", day=mk.start + dt.timedelta(days=3), lag=1)
+        mk.refund(o, full=True, at=random_time(mk.rng, o.settled.date() + dt.timedelta(days=1)))
+        made = [o]
+    o = (fit or made)[0]
+    r = o.refunds[0]
+    kept, r.service_back = r.service_back, ZERO
+    return made, [Planted("COMMISSION_NOT_REVERSED", "jd", o.order_no, ["jd"],
+                          f"full refund {r.amount}: the 佣金 came back, the 交易服务费 {kept} did not "
+                          "(no 交易服务费 收入 row)", ZERO, kept)]
