@@ -226,6 +226,12 @@ FINDINGS = {
                             "order {order}: platform {platform} vs ERP {erp}, lines booked after period end ({date})"),
     "AMOUNT_DIFFERS": ("订单 {order}: 平台 {platform} vs ERP {erp}, 差额 {diff}",
                        "order {order}: platform {platform} vs ERP {erp}, difference {diff}"),
+    "LOCAL_AMOUNT_DIFFERS": ("订单 {order}: 平台 {platform} CNY vs ERP 本位币 {erp} ({erp_currency} {erp_foreign}), 差额 {diff}",
+                             "order {order}: platform {platform} CNY vs ERP {erp} in local currency "
+                             "({erp_currency} {erp_foreign}), difference {diff}"),
+    "CURRENCY_MISMATCH": ("订单 {order}: 平台 {platform} vs ERP {erp} {erp_currency}, 币种不同且 ERP 单据没有本位币金额或汇率, 无法比较",
+                          "order {order}: platform {platform} vs ERP {erp} {erp_currency}: other currencies, and the "
+                          "ERP document gives no local amount or rate to compare them"),
     "FEES_DIFFER": ("{channel}: ERP 费用单 {erp} vs 平台费用 {platform}, 差 {diff}",
                     "{channel}: ERP fee documents {erp} vs platform fees {platform}, difference {diff}"),
     "EXCEL_MANGLED_ID": ("编号已被 Excel 改成科学计数法, 无法识别 ({value}): 请重新下载原始文件",

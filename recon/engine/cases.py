@@ -39,7 +39,7 @@ CASE_COLUMNS = {
     "erp_late_sum": MONEY, "platform_late_sum": MONEY, "diff_in_period": MONEY,
     "settlement_lag_days": "INTEGER", "fee_booking": "VARCHAR", "erp_fee_docs": "BIGINT",
     "has_review_event": "BOOLEAN", "money_moved": "BOOLEAN", "refund_shown_done": "BOOLEAN",
-    "foreign_amount": MONEY, "erp_rate": "DECIMAL(18,6)", "fx_rate_on_date": "DECIMAL(18,8)",
+    "erp_currency": "VARCHAR", "foreign_amount": MONEY, "erp_rate": "DECIMAL(18,6)", "fx_rate_on_date": "DECIMAL(18,8)",
     "fx_local_diff": MONEY, "fx_rate_diff": "DECIMAL(18,8)",
     "id_problem": "VARCHAR", "mangled_id_match": "BIGINT",
     "dup_count": "BIGINT", "dup_rank": "BIGINT",
@@ -95,7 +95,7 @@ def steps(period_start, period_end, channels) -> list[Step]:
         SELECT u.line_id, u.source, u.channel,
                -- a bank credit quoting the order (CAMT EndToEndId, MT940 EREF) joins that order's case
                CASE WHEN u.source = 'bank' THEN coalesce(u.order_no, b.customer_ref) ELSE u.order_no END AS order_no,
-               u.line_type, u.currency, u.amount,
+               u.line_type, u.currency, u.amount, u.local_amount,
                u.movement_date, u.in_period, u.after_period, u.id_problem, u.order_record, u.counterparty,
                -- a bank line's remittance text: 摘要 and 用途/附言, only the longer where one holds the other
                CASE WHEN u.source = 'bank' THEN nullif(trim(CASE
@@ -160,7 +160,7 @@ def _context(params) -> list[Step]:
     # an ERP line in a foreign currency against the published rate of its own business date
     Step("cases.fx", f"""CREATE OR REPLACE TEMP TABLE c_fx AS
         SELECT o.line_id, o.amount AS foreign_amount, o.exchange_rate AS erp_rate, f.rate AS fx_rate_on_date,
-               CAST(round(o.amount * f.rate, 2) - o.amount_local AS DECIMAL(18,2)) AS fx_local_diff
+               CAST(round(o.amount * f.rate, 2) - o.local_amount AS DECIMAL(18,2)) AS fx_local_diff
         FROM c_open o JOIN (SELECT x.rate_date, x.currency, any_value(x.rate ORDER BY {FX_REF}) AS rate
                             FROM fx_rate x JOIN source_file sf USING (file_id)
                             GROUP BY ALL) f ON f.currency = o.currency AND f.rate_date = o.movement_date
@@ -172,15 +172,25 @@ def _groups(params) -> Step:
     return Step("cases.groups", """CREATE OR REPLACE TEMP TABLE case_groups AS
         WITH m AS (SELECT o.*, cm.cgroup FROM c_open o JOIN case_member cm USING (line_id)
                    WHERE cm.cgroup IS NOT NULL),
-             g AS (
+             g0 AS (
             SELECT cgroup AS case_id,
                    CASE WHEN cgroup LIKE 'F%' THEN 'fee_group' ELSE 'order' END AS case_kind,
                    any_value(channel ORDER BY channel NULLS LAST) AS channel,
                    min(order_no) FILTER (WHERE NOT is_fee) AS order_no,
                    any_value(currency ORDER BY source DESC, currency) AS currency,
                    coalesce(sum(amount) FILTER (WHERE source = 'platform'), 0) AS platform_sum,
-                   coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS erp_sum,
+                   coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS erp_own_sum,
                    coalesce(sum(amount) FILTER (WHERE source = 'bank'), 0) AS bank_sum,
+                   -- the currencies of each side: an ERP side in another currency than the money side's is
+                   -- taken in local currency (its 本位币 amounts), when the money side is in CNY
+                   min(currency) FILTER (WHERE source <> 'erp') AS m_ccy_lo,
+                   max(currency) FILTER (WHERE source <> 'erp') AS m_ccy_hi,
+                   min(currency) FILTER (WHERE source = 'erp') AS e_ccy_lo,
+                   max(currency) FILTER (WHERE source = 'erp') AS e_ccy_hi,
+                   coalesce(sum(CASE WHEN currency = 'CNY' THEN amount ELSE local_amount END)
+                            FILTER (WHERE source = 'erp'), 0) AS erp_local_sum,
+                   count(*) FILTER (WHERE source = 'erp' AND currency IS DISTINCT FROM 'CNY'
+                                    AND local_amount IS NULL) AS erp_no_local,
                    count(*) FILTER (WHERE source = 'platform') AS n_platform,
                    count(*) FILTER (WHERE source = 'erp') AS n_erp,
                    count(*) FILTER (WHERE source = 'bank') AS n_bank,
@@ -203,7 +213,19 @@ def _groups(params) -> Step:
                    coalesce(sum(amount) FILTER (WHERE source <> 'erp' AND in_period), 0)
                    - coalesce(sum(amount) FILTER (WHERE source = 'erp' AND in_period), 0) AS diff_in_period,
                    count(*) FILTER (WHERE id_problem IS NOT NULL) AS n_id_problem
-            FROM m GROUP BY cgroup)
+            FROM m GROUP BY cgroup),
+             x AS (SELECT g0.*, CASE WHEN g0.e_ccy_lo = g0.e_ccy_hi THEN g0.e_ccy_lo END AS erp_currency,
+                          g0.n_erp > 0 AND g0.n_platform + g0.n_bank > 0
+                          AND coalesce(g0.e_ccy_lo <> g0.m_ccy_lo OR g0.e_ccy_hi <> g0.m_ccy_lo
+                                       OR g0.m_ccy_lo <> g0.m_ccy_hi, FALSE) AS mixed
+                   FROM g0),
+             -- never a difference across currencies: a mixed case that cannot be put in CNY has none
+             g AS (SELECT x.* EXCLUDE (erp_own_sum, m_ccy_lo, m_ccy_hi, e_ccy_lo, e_ccy_hi, erp_local_sum, erp_no_local,
+                                       mixed),
+                          CASE WHEN NOT x.mixed THEN x.erp_own_sum
+                               WHEN x.m_ccy_lo = 'CNY' AND x.m_ccy_hi = 'CNY' AND x.erp_no_local = 0
+                               THEN x.erp_local_sum END AS erp_sum
+                   FROM x)
         SELECT g.* EXCLUDE (n_id_problem, fee_column_sum), NULL::VARCHAR AS source,
                CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE g.fee_column_sum END AS fee_column_sum, NULL::VARCHAR AS line_type,
                NULL::DECIMAL(18,2) AS amount,
@@ -310,6 +332,7 @@ def _lines(params) -> Step:
                ch.lag AS settlement_lag_days, ch.fee_booking, coalesce(ch.erp_fee_docs, 0) AS erp_fee_docs,
                coalesce(a.has_review_event, FALSE) AS has_review_event, coalesce(a.money_moved, FALSE) AS money_moved,
                coalesce(a.refund_shown_done, FALSE) AS refund_shown_done,
+               CASE WHEN o.source = 'erp' THEN o.currency END AS erp_currency,
                fx.foreign_amount, fx.erp_rate, fx.fx_rate_on_date, fx.fx_local_diff,
                CAST(fx.fx_rate_on_date - fx.erp_rate AS DECIMAL(18,8)) AS fx_rate_diff,
                o.id_problem, NULL::BIGINT AS mangled_id_match,
