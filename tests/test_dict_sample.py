@@ -18,6 +18,7 @@ import pytest
 
 from recon import api
 from recon.dictionary import load_dictionaries
+from recon.labels import parse
 from recon.sample import generate
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -57,6 +58,11 @@ def check_truth(truth: dict, rows: list[dict]) -> Counter:
                 assert len({r["match_group"] for r in plat + erp}) == 1, where
             else:
                 assert len({r["match_group"] for r in plat + erp}) == 1, where
+        elif code == "CUSTOMER_NAME_VARIANT":  # an ERP customer written otherwise still maps to its channel,
+            # so the channel-scoped entry (SETTLEMENT_CUTOFF reads the channel's settlement lag) fires
+            erp = [r for r in mine if r["source"] == "erp"]
+            assert erp and all(r["account"] != "天猫旗舰店" and r["channel"] == item["channel"]
+                               and (r["status"], r["code"]) == ("known", "SETTLEMENT_CUTOFF") for r in erp), where
         elif code not in codes and order is None:  # a bank line no entry may explain (a false clean)
             bank = [r for r in rows if r["source"] == "bank" and Decimal(r["amount"]) == Decimal(item["platform_amount"])
                     and r["source_file"] in item["files"]]
@@ -94,8 +100,13 @@ def check_truth(truth: dict, rows: list[dict]) -> Counter:
             if code == "EXCEL_MANGLED_ID":  # the ERP line whose order number Excel destroyed
                 erp = [r for r in rows if r["source"] == "erp" and not r["order_no"] and r["code"] == code]
                 assert [Decimal(r["amount"]) for r in erp] == [Decimal(item["erp_amount"])]
-            if code == "FX_RATE_DATE":  # the bank credit quoting the order joins the case
-                assert any(r["source"] == "bank" and r["code"] == code for r in rows)
+            if code == "FX_RATE_DATE" and item["channel"] == "offline":  # the bank credit quoting the order
+                assert any(r["source"] == "bank" and r["code"] == code for r in rows)  # joins the case
+            elif code == "FX_RATE_DATE":  # a USD document against a CNY settlement, compared in CNY
+                assert {(r["source"], r["currency"]) for r in leg} == {("erp", "USD"), ("platform", "CNY")}, where
+                local = [x for r in leg for c, x in parse(r["finding"]) if c == "LOCAL_AMOUNT_DIFFERS"]
+                assert local and all(Decimal(x["platform"]) - Decimal(x["erp"]) == Decimal(item["platform_amount"])
+                                     - Decimal(item["erp_amount"]) for x in local), where
     return seen
 
 
