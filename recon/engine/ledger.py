@@ -33,8 +33,8 @@ LEDGER_LINE = """
     SELECT 'erp', line_id, file_id, source_name, source_line, source_sheet, superseded_by, id_problem,
            channel, customer, order_no, line_type, currency, amount, movement_date, NULL,
            NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           CASE WHEN currency <> 'CNY' THEN coalesce(amount_local, CAST(round(amount * exchange_rate, 2) AS DECIMAL(18,2)))
-           END
+           CASE WHEN currency <> 'CNY'
+                THEN coalesce(amount_local, CAST(round(amount * exchange_rate, 2) AS DECIMAL(18,2))) END
     FROM erp_line
     UNION ALL
     SELECT 'bank', line_id, file_id, source_name, source_line, source_sheet, superseded_by, id_problem,

@@ -143,7 +143,8 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
                max(currency) FILTER (WHERE source = 'platform') AS p_ccy_hi,
                min(currency) FILTER (WHERE source = 'erp') AS e_ccy_lo,
                max(currency) FILTER (WHERE source = 'erp') AS e_ccy_hi,
-               sum(CASE WHEN currency = 'CNY' THEN amount ELSE local_amount END) FILTER (WHERE source = 'erp') AS e_local,
+               sum(CASE WHEN currency = 'CNY' THEN amount ELSE local_amount END)
+                   FILTER (WHERE source = 'erp') AS e_local,
                count(*) FILTER (WHERE source = 'erp' AND currency IS DISTINCT FROM 'CNY' AND local_amount IS NULL)
                    AS e_no_local,
                {GROUP_ID} AS match_group
@@ -280,7 +281,8 @@ def _leftovers(rules: Rules) -> list[Step]:
                     THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
                          || CAST(g.e_sum AS VARCHAR) || ' ' || coalesce(g.e_ccy, '多币种')
                          || ', 币种不同且 ERP 单据没有本位币金额或汇率, 无法比较'
-                    WHEN g.mixed THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' CNY vs ERP 本位币 '
+                    WHEN g.mixed
+                    THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' CNY vs ERP 本位币 '
                          || CAST(g.e_cmp AS VARCHAR) || ' (' || coalesce(g.e_ccy, '多币种') || ' '
                          || CAST(g.e_sum AS VARCHAR) || ')' || CASE WHEN g.all_in THEN ', 差额 '
                          || CAST(g.p_sum - g.e_cmp AS VARCHAR) ELSE ', 部分行记在本期之后 ('
