@@ -7,12 +7,14 @@ and says so; without either, the group is never matched and never given a "diffe
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
+import test_match_short_key as short_key_test
 from recon.labels import parse
-from test_match_cash import con  # noqa: F401 (a fixture)
+from test_match_cash import add, con  # noqa: F401 (con is a fixture)
 from test_match_order import receivable, run_with, sale
 
 
@@ -58,3 +60,16 @@ def test_same_currency_on_both_sides_compares_amounts_as_before(con, tmp_path):
                    amount_local=Decimal("61977.31"))
     res = run_with(con, tmp_path)
     assert res[p][0] == res[e][0] == "matched" and "本位币" not in res[e][2]
+
+
+@pytest.mark.parametrize("local,status", [(Decimal("129.00"), "matched"), (None, "unknown")])
+def test_the_short_key_pass_compares_in_one_currency_too(con, local, status):
+    """A USD document keyed by the seller's short number: its local amount meets the CNY payment; without one,
+    the equal figure 129.00 in dollars is no candidate."""
+    p = add(con, "platform_line", channel="wechatpay", record_kind="trade", line_type="sale", currency="CNY",
+            order_no=short_key_test.WX, amount=Decimal("129.00"), movement_date=dt.date(2026, 1, 12))
+    e = add(con, "erp_line", channel="wechatpay", customer="微信商城", line_type="receivable", order_no="WX12345678",
+            currency="USD", amount=Decimal("129.00") if local is None else Decimal("17.97"), amount_local=local,
+            bill_date=dt.date(2026, 1, 10), movement_date=dt.date(2026, 1, 10))
+    res = short_key_test.run(con)
+    assert res[p][0] == res[e][0] == status
