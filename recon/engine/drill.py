@@ -225,7 +225,9 @@ def _layer1(con) -> None:
                         THEN {'field': 'order_no', 'this': t.order_no, 'other': c.order_no, 'delta': NULL}
                         WHEN t.order_no <> c.order_no
                         THEN {'field': 'order_no', 'this': t.order_no, 'other': c.order_no, 'delta': 'format'} END,
-                   CASE WHEN gap <> 0 THEN {'field': 'amount', 'this': CAST(t.amount AS VARCHAR),
+                   -- amounts in two currencies have no difference to state: the currency item says why
+                   CASE WHEN gap <> 0 AND t.currency IS NOT DISTINCT FROM c.currency
+                        THEN {'field': 'amount', 'this': CAST(t.amount AS VARCHAR),
                         'other': CAST(c.amount AS VARCHAR), 'delta': CAST(gap AS VARCHAR)} END,
                    CASE WHEN days <> 0 THEN {'field': 'date', 'this': CAST(t.movement_date AS VARCHAR),
                         'other': CAST(c.movement_date AS VARCHAR), 'delta': CAST(days AS VARCHAR)} END,
