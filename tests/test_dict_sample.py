@@ -123,6 +123,9 @@ def test_every_planted_case_is_classified_with_its_code(sample_run):
     assert set(seen) == set(truth["codes"])
     # EXCEL_MANGLED_ID blocks the close: exit 1 even if nothing else were open
     assert result.exit_code == 1 and result.manifest["classification"]["blocks_close"] > 0
+    # every platform customer maps to its channel, the one typed with a full-width space included; only the
+    # export customer, which sells through no platform, has none
+    assert [u["customer"] for u in result.manifest["unmapped_customers"]] == ["海外客户-Global Trade LLC"]
 
 
 def test_known_cases_and_corrections_are_stored_with_the_run(sample_run):
