@@ -24,6 +24,7 @@ JSON an object of string values with its keys sorted, e.g. ``AMOUNT_DIFFERS{"dif
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import string
@@ -75,7 +76,7 @@ LABELS = {
         "unknown": "未知差异", "unknown_note": "共 {lines} 行，金额绝对值合计 {gross}；下方按金额列出最大的 {shown} 行，"
         "完整清单见工作簿 recon.xlsx 的「未知」工作表及 results.csv。",
         "ref": "文件:行", "order_no": "订单号", "line_type": "行类型", "explanation": "说明",
-        "match_group": "匹配组", "finding": "钻取结论", "layer1": "第一层：候选与差异",
+        "match_group": "匹配组", "finding": "钻取结论", "reason": "判定原因", "layer1": "第一层：候选与差异",
         "layer2": "第二层：原始记录", "layer3": "第三层：操作日志", "field": "字段", "value": "值",
         "no_drilldown": "尚无钻取结果。", "no_events": "该订单没有操作日志。",
         "no_candidates": "没有找到候选行。", "via": "关联方式", "via_order_no": "订单号", "via_amount": "金额相近",
@@ -137,7 +138,7 @@ LABELS = {
         "unknown": "Unknown differences", "unknown_note": "{lines} lines, {gross} in absolute amount; the {shown} "
         "largest by amount are below, the full list is on the Unknown sheet of recon.xlsx and in results.csv.",
         "ref": "File:line", "order_no": "Order", "line_type": "Line type", "explanation": "Explanation",
-        "match_group": "Match group", "finding": "Drill-down finding", "layer1": "Layer 1: candidates and differences",
+        "match_group": "Match group", "finding": "Drill-down finding", "reason": "Why (finding)", "layer1": "Layer 1: candidates and differences",
         "layer2": "Layer 2: raw record", "layer3": "Layer 3: audit log", "field": "Field", "value": "Value",
         "no_drilldown": "No drill-down result yet.", "no_events": "No audit-log events for this order.",
         "no_candidates": "No candidate lines found.", "via": "Found by", "via_order_no": "order number",
@@ -226,6 +227,12 @@ FINDINGS = {
                             "order {order}: platform {platform} vs ERP {erp}, lines booked after period end ({date})"),
     "AMOUNT_DIFFERS": ("订单 {order}: 平台 {platform} vs ERP {erp}, 差额 {diff}",
                        "order {order}: platform {platform} vs ERP {erp}, difference {diff}"),
+    "LOCAL_AMOUNT_DIFFERS": ("订单 {order}: 平台 {platform} CNY vs ERP 本位币 {erp} ({erp_currency} {erp_foreign}), 差额 {diff}",
+                             "order {order}: platform {platform} CNY vs ERP {erp} in local currency "
+                             "({erp_currency} {erp_foreign}), difference {diff}"),
+    "CURRENCY_MISMATCH": ("订单 {order}: 平台 {platform} vs ERP {erp} {erp_currency}, 币种不同且 ERP 单据没有本位币金额或汇率, 无法比较",
+                          "order {order}: platform {platform} vs ERP {erp} {erp_currency}: other currencies, and the "
+                          "ERP document gives no local amount or rate to compare them"),
     "FEES_DIFFER": ("{channel}: ERP 费用单 {erp} vs 平台费用 {platform}, 差 {diff}",
                     "{channel}: ERP fee documents {erp} vs platform fees {platform}, difference {diff}"),
     "EXCEL_MANGLED_ID": ("编号已被 Excel 改成科学计数法, 无法识别 ({value}): 请重新下载原始文件",
@@ -308,3 +315,13 @@ def render(cell: str | None, lang: str = "zh") -> str:
         values = _Blank({k: "-" if v is None else str(v) for k, v in params.items()})
         said.append(FINDINGS[code][0 if lang == "zh" else 1].format_map(values))
     return SEPARATOR.join(said)
+
+
+@functools.lru_cache(maxsize=4096)
+def say(cell: str | None, lang: str = "zh") -> str:
+    """``render`` for the reports: a cell that does not parse (a store written by another recon) shows as
+    it is, never breaks the report. Cached: most cells of a month repeat (``BALANCED``, ``FEES_BALANCED``)."""
+    try:
+        return render(cell, lang)
+    except ValueError:
+        return cell or ""

@@ -18,6 +18,7 @@ import pytest
 
 from recon import api
 from recon.dictionary import load_dictionaries
+from recon.labels import parse
 from recon.sample import generate
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -26,7 +27,7 @@ FEE = {"fee", "commission"}
 # where each code's verdict must show on the planted order's lines
 # the match-pass plants (no dictionary code): where their lines end
 SHORT_KEY = {"SHORT_KEY_MATCHED": ("matched", "order_short_key"), "SHORT_KEY_REVIEW": ("review", "order_short_key")}
-LINE_CODES = {"COMMISSION_NOT_REVERSED": {"commission"}, "SHIPPING_INSURANCE_NOT_REVERSED": {"fee"},
+LINE_CODES = {"COMMISSION_NOT_REVERSED": FEE, "SHIPPING_INSURANCE_NOT_REVERSED": {"fee"},
               "FEE_RULE_DEVIATION": FEE, "PAYMENT_FEE_NOT_IN_COST": {"fee"}}
 
 
@@ -57,6 +58,11 @@ def check_truth(truth: dict, rows: list[dict]) -> Counter:
                 assert len({r["match_group"] for r in plat + erp}) == 1, where
             else:
                 assert len({r["match_group"] for r in plat + erp}) == 1, where
+        elif code == "CUSTOMER_NAME_VARIANT":  # an ERP customer written otherwise still maps to its channel,
+            # so the channel-scoped entry (SETTLEMENT_CUTOFF reads the channel's settlement lag) fires
+            erp = [r for r in mine if r["source"] == "erp"]
+            assert erp and all(r["account"] != "天猫旗舰店" and r["channel"] == item["channel"]
+                               and (r["status"], r["code"]) == ("known", "SETTLEMENT_CUTOFF") for r in erp), where
         elif code not in codes and order is None:  # a bank line no entry may explain (a false clean)
             bank = [r for r in rows if r["source"] == "bank" and Decimal(r["amount"]) == Decimal(item["platform_amount"])
                     and r["source_file"] in item["files"]]
@@ -66,6 +72,8 @@ def check_truth(truth: dict, rows: list[dict]) -> Counter:
         elif code in LINE_CODES:
             hit = [r for r in mine if r["code"] == code]
             assert hit and all(r["line_type"] in LINE_CODES[code] and r["status"] == "known" for r in hit), where
+            if code.endswith("_NOT_REVERSED"):  # every charge kept after the full refund, and nothing else
+                assert -sum(Decimal(r["amount"]) for r in hit) == Decimal(item["erp_amount"]), where
         elif code == "DUPLICATE_ERP_ENTRY":
             leg = [r for r in mine if r["line_type"] in ORDER_LEG]
             assert sorted((r["source"], r["status"], r["code"]) for r in leg) == [
@@ -92,8 +100,13 @@ def check_truth(truth: dict, rows: list[dict]) -> Counter:
             if code == "EXCEL_MANGLED_ID":  # the ERP line whose order number Excel destroyed
                 erp = [r for r in rows if r["source"] == "erp" and not r["order_no"] and r["code"] == code]
                 assert [Decimal(r["amount"]) for r in erp] == [Decimal(item["erp_amount"])]
-            if code == "FX_RATE_DATE":  # the bank credit quoting the order joins the case
-                assert any(r["source"] == "bank" and r["code"] == code for r in rows)
+            if code == "FX_RATE_DATE" and item["channel"] == "offline":  # the bank credit quoting the order
+                assert any(r["source"] == "bank" and r["code"] == code for r in rows)  # joins the case
+            elif code == "FX_RATE_DATE":  # a USD document against a CNY settlement, compared in CNY
+                assert {(r["source"], r["currency"]) for r in leg} == {("erp", "USD"), ("platform", "CNY")}, where
+                local = [x for r in leg for c, x in parse(r["finding"]) if c == "LOCAL_AMOUNT_DIFFERS"]
+                assert local and all(Decimal(x["platform"]) - Decimal(x["erp"]) == Decimal(item["platform_amount"])
+                                     - Decimal(item["erp_amount"]) for x in local), where
     return seen
 
 
@@ -110,6 +123,9 @@ def test_every_planted_case_is_classified_with_its_code(sample_run):
     assert set(seen) == set(truth["codes"])
     # EXCEL_MANGLED_ID blocks the close: exit 1 even if nothing else were open
     assert result.exit_code == 1 and result.manifest["classification"]["blocks_close"] > 0
+    # every platform customer maps to its channel, the one typed with a full-width space included; only the
+    # export customer, which sells through no platform, has none
+    assert [u["customer"] for u in result.manifest["unmapped_customers"]] == ["海外客户-Global Trade LLC"]
 
 
 def test_known_cases_and_corrections_are_stored_with_the_run(sample_run):

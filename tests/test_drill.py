@@ -99,6 +99,20 @@ def test_layer1_finds_the_same_order_written_differently_with_the_amount_differe
     assert got[e][2]["layer1"]["candidates"][0]["line_id"] == p
 
 
+def test_layer1_states_no_amount_difference_across_currencies(con):
+    """A yuan line and a dollar document of the same order: the currencies differ, and 100.00 − 80.00 is no
+    difference to report (the order leg does not compare them without a local amount either)."""
+    p = sale(con, "JD-0001", "100.00", 5, currency="CNY")
+    e = receivable(con, "JD-0001", "80.00", 3, currency="USD")
+    layer, finding, detail = run(con)[p]
+    best = detail["layer1"]["candidates"][0]
+    assert best["line_id"] == e
+    diffs = {d["field"]: d for d in best["differences"]}
+    assert "amount" not in diffs and diffs["currency"] == {"field": "currency", "this": "CNY", "other": "USD",
+                                                           "delta": None}
+    assert "金额差" not in finding and "币种不同" in finding
+
+
 def test_layer1_amount_search_is_nearest_first_same_channel_and_bounded(con):
     e = receivable(con, None, "100.00", 10, line_type="receivable")
     near = sale(con, "A1", "100.00", 12)

@@ -22,6 +22,7 @@ import pytest
 from recon import api, evidence, store
 from recon.errors import ReconError
 from recon.report.html import collect, write_report
+from recon import labels
 from recon.labels import LABELS
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -365,3 +366,26 @@ def test_amounts_are_totalled_per_currency_never_across(crafted, tmp_path):
         category.by_currency
     chart = html[html.index('data-chart="by-code-amount"'):]
     assert "(CNY)" in chart[:chart.index("</figure>")]
+
+
+def _set_finding(con, name, cell):
+    con.execute("UPDATE line_result SET finding = ? WHERE run_id = ? AND line_id = ?", [cell, RUN, lid(name)])
+
+
+def test_line_tables_say_each_lines_finding_in_the_reports_language(crafted, tmp_path):
+    """results.csv's finding column, rendered by recon.labels: a review group's line table and an unknown line's
+    drill-down say why, in zh or en; input text inside the finding's parameters stays escaped text."""
+    key = json.dumps({"candidates": HOSTILE, "key": "88345678"}, ensure_ascii=False, sort_keys=True,
+                     separators=(",", ":"))
+    _set_finding(crafted, "P3", f"AMBIGUOUS_KEY{key}")
+    _set_finding(crafted, "P1", 'NO_ERP_DOCUMENT{"order":"O-1","platform":"-428.36"}; DRILL_NO_CANDIDATE')
+    _set_finding(crafted, "B2", "not a finding {")  # a cell another recon wrote: shown as it is
+    zh, en = render(crafted, tmp_path), render(crafted, tmp_path, lang="en")
+    for html, lang in ((zh, "zh"), (en, "en")):
+        text = "".join(_Parsed(html).text)
+        assert LABELS[lang]["reason"] in text
+        assert ("匹配键 88345678 对应多个订单, 需人工确认: " if lang == "zh"
+                else "the key 88345678 links several orders; confirm by hand: ") + HOSTILE in text
+        assert labels.render('NO_ERP_DOCUMENT{"order":"O-1","platform":"-428.36"}; DRILL_NO_CANDIDATE', lang) in text
+        assert "<script" not in html.lower()
+    assert "not a finding {" in "".join(_Parsed(zh).text)

@@ -13,7 +13,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from recon import api, store
+from recon import api, labels, store
 from recon.errors import ConfigError
 from recon.report.accounts import load_accounts
 from recon.report.runs import latest_run
@@ -203,3 +203,35 @@ def test_an_unknown_account_stops_the_workbook_before_it_is_written(ran, tmp_pat
         assert not (tmp_path / "never.xlsx").exists()
     finally:
         con.execute("DELETE FROM correction_line WHERE account = 'nowhere_account'")
+
+
+def test_line_sheets_say_each_lines_finding_in_chinese(ran, tmp_path):
+    """The last column of every line sheet is results.csv's finding as its sentence (recon.labels); a cell
+    that does not parse is written as it is, as text: never a formula."""
+    con, run_id, _ = ran
+    (line_id, old), = con.execute("SELECT line_id, finding FROM line_result WHERE run_id = ? AND status = 'unknown' "
+                                  "ORDER BY line_id LIMIT 1", [run_id]).fetchall()
+    con.execute("UPDATE line_result SET finding = ? WHERE run_id = ? AND line_id = ?",
+                ['=HYPERLINK("http://x","y")', run_id, line_id])
+    try:
+        wb = openpyxl.load_workbook(write_workbook(con, run_id, tmp_path / "recon.xlsx"))
+    finally:
+        con.execute("UPDATE line_result SET finding = ? WHERE run_id = ? AND line_id = ?", [old, run_id, line_id])
+    said = {(r[0], r[1]): labels.render(r[2], "zh") for r in con.execute(
+        "SELECT coalesce(f.rel_path, l.source_name), l.source_line, lr.finding FROM line_result lr "
+        "JOIN erp_line l USING (line_id) LEFT JOIN run_file f ON f.run_id = lr.run_id AND f.file_id = l.file_id "
+        "WHERE lr.run_id = ? AND lr.line_id <> ?", [run_id, line_id]).fetchall()}
+    assert LINE_COLUMNS[-1].header == "判定原因"
+    seen, hostile = 0, 0
+    for name in ("已匹配", "已知差异", "未知"):
+        ws = wb[name]
+        for n, row in enumerate(sheet_rows(ws), start=3):
+            if (row["文件"], row["行号"]) in said:
+                assert row["判定原因"] == said[(row["文件"], row["行号"])], row
+                seen += 1
+            if row["判定原因"] == '=HYPERLINK("http://x","y")':
+                cell = ws.cell(n, len(LINE_COLUMNS))
+                assert cell.data_type == "s" and cell.quotePrefix
+                hostile += 1
+    assert seen == len(said) and hostile == 1  # every ERP line, and the hostile cell as text
+    assert any("订单" in v for v in said.values() if v)

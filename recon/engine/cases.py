@@ -39,11 +39,11 @@ CASE_COLUMNS = {
     "erp_late_sum": MONEY, "platform_late_sum": MONEY, "diff_in_period": MONEY,
     "settlement_lag_days": "INTEGER", "fee_booking": "VARCHAR", "erp_fee_docs": "BIGINT",
     "has_review_event": "BOOLEAN", "money_moved": "BOOLEAN", "refund_shown_done": "BOOLEAN",
-    "foreign_amount": MONEY, "erp_rate": "DECIMAL(18,6)", "fx_rate_on_date": "DECIMAL(18,8)",
+    "erp_currency": "VARCHAR", "foreign_amount": MONEY, "erp_rate": "DECIMAL(18,6)", "fx_rate_on_date": "DECIMAL(18,8)",
     "fx_local_diff": MONEY, "fx_rate_diff": "DECIMAL(18,8)",
     "id_problem": "VARCHAR", "mangled_id_match": "BIGINT",
     "dup_count": "BIGINT", "dup_rank": "BIGINT",
-    "fee_kind": "VARCHAR", "fee_desc": "VARCHAR", "order_full_refund": "BOOLEAN", "order_kind_net": MONEY,
+    "fee_kind": "VARCHAR", "fee_desc": "VARCHAR", "fee_class": "VARCHAR", "order_full_refund": "BOOLEAN", "order_kind_net": MONEY,
     "fee_expected": MONEY, "fee_charged": MONEY, "fee_deviation": MONEY,
     "in_group": "BOOLEAN", "group_diff": MONEY, "fee_group_gap": MONEY, "kind_sum": MONEY,
     "counterparty": "VARCHAR", "erp_ref_docs": "BIGINT", "erp_same_amount": "BIGINT",
@@ -53,6 +53,18 @@ FEE_TYPES = ("fee", "commission")
 # The kind of a fee line: the category of an Alipay/Tmall business type ('0030001|软件服务费-天猫佣金' and
 # '0030002|软件服务费-天猫佣金退款' are both 软件服务费), else the raw type (JD 佣金, 运费保险服务费).
 FEE_KIND = "coalesce(nullif(regexp_extract({p}.raw_desc, '^[0-9]+[|]([^-|]+)', 1), ''), {p}.raw_type)"
+# The class of a platform charge, from its line type and its kind and description as the profiles read
+# them: what an entry needs to know whatever the platform calls it. First match wins: a promotion fee
+# (淘宝客佣金 is a commission by name, billed per deal and never returned) and a payment-channel fee before
+# the commission-like charges, which the platform returns with a full refund (佣金, 技术服务费, 交易服务费).
+FEE_CLASSES = (("promotion", "推广|淘宝客|营销|广告|直通车|京东快车"),
+               ("shipping_insurance", "运费险|运费保险"),
+               ("payment", "支付服务费|花呗|信用卡|跨境|手续费"),
+               ("commission_like", "佣金|技术服务费|交易服务费"))
+FEE_CLASS = ("CASE WHEN NOT {o}.is_fee THEN NULL " + " ".join(
+    f"WHEN regexp_matches(coalesce({{o}}.raw_type, '') || ' ' || coalesce({{o}}.raw_desc, ''), '{pattern}') "
+    f"THEN '{name}'" for name, pattern in FEE_CLASSES)
+    + " WHEN {o}.line_type = 'commission' THEN 'commission_like' ELSE 'other' END")
 # An audit event that puts a refund (back) under review, and one that says its money moved.
 REVIEW_STATUS = "(二审|复核|审核中|人工审核)"
 MONEY_STATUS = "(退款成功|已退款|退款完成|已打款)"
@@ -83,7 +95,7 @@ def steps(period_start, period_end, channels) -> list[Step]:
         SELECT u.line_id, u.source, u.channel,
                -- a bank credit quoting the order (CAMT EndToEndId, MT940 EREF) joins that order's case
                CASE WHEN u.source = 'bank' THEN coalesce(u.order_no, b.customer_ref) ELSE u.order_no END AS order_no,
-               u.line_type, u.currency, u.amount,
+               u.line_type, u.currency, u.amount, u.local_amount,
                u.movement_date, u.in_period, u.after_period, u.id_problem, u.order_record, u.counterparty,
                -- a bank line's remittance text: 摘要 and 用途/附言, only the longer where one holds the other
                CASE WHEN u.source = 'bank' THEN nullif(trim(CASE
@@ -148,7 +160,7 @@ def _context(params) -> list[Step]:
     # an ERP line in a foreign currency against the published rate of its own business date
     Step("cases.fx", f"""CREATE OR REPLACE TEMP TABLE c_fx AS
         SELECT o.line_id, o.amount AS foreign_amount, o.exchange_rate AS erp_rate, f.rate AS fx_rate_on_date,
-               CAST(round(o.amount * f.rate, 2) - o.amount_local AS DECIMAL(18,2)) AS fx_local_diff
+               CAST(round(o.amount * f.rate, 2) - o.local_amount AS DECIMAL(18,2)) AS fx_local_diff
         FROM c_open o JOIN (SELECT x.rate_date, x.currency, any_value(x.rate ORDER BY {FX_REF}) AS rate
                             FROM fx_rate x JOIN source_file sf USING (file_id)
                             GROUP BY ALL) f ON f.currency = o.currency AND f.rate_date = o.movement_date
@@ -160,15 +172,25 @@ def _groups(params) -> Step:
     return Step("cases.groups", """CREATE OR REPLACE TEMP TABLE case_groups AS
         WITH m AS (SELECT o.*, cm.cgroup FROM c_open o JOIN case_member cm USING (line_id)
                    WHERE cm.cgroup IS NOT NULL),
-             g AS (
+             g0 AS (
             SELECT cgroup AS case_id,
                    CASE WHEN cgroup LIKE 'F%' THEN 'fee_group' ELSE 'order' END AS case_kind,
                    any_value(channel ORDER BY channel NULLS LAST) AS channel,
                    min(order_no) FILTER (WHERE NOT is_fee) AS order_no,
                    any_value(currency ORDER BY source DESC, currency) AS currency,
                    coalesce(sum(amount) FILTER (WHERE source = 'platform'), 0) AS platform_sum,
-                   coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS erp_sum,
+                   coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS erp_own_sum,
                    coalesce(sum(amount) FILTER (WHERE source = 'bank'), 0) AS bank_sum,
+                   -- the currencies of each side: an ERP side in another currency than the money side's is
+                   -- taken in local currency (its 本位币 amounts), when the money side is in CNY
+                   min(currency) FILTER (WHERE source <> 'erp') AS m_ccy_lo,
+                   max(currency) FILTER (WHERE source <> 'erp') AS m_ccy_hi,
+                   min(currency) FILTER (WHERE source = 'erp') AS e_ccy_lo,
+                   max(currency) FILTER (WHERE source = 'erp') AS e_ccy_hi,
+                   coalesce(sum(CASE WHEN currency = 'CNY' THEN amount ELSE local_amount END)
+                            FILTER (WHERE source = 'erp'), 0) AS erp_local_sum,
+                   count(*) FILTER (WHERE source = 'erp' AND currency IS DISTINCT FROM 'CNY'
+                                    AND local_amount IS NULL) AS erp_no_local,
                    count(*) FILTER (WHERE source = 'platform') AS n_platform,
                    count(*) FILTER (WHERE source = 'erp') AS n_erp,
                    count(*) FILTER (WHERE source = 'bank') AS n_bank,
@@ -191,7 +213,19 @@ def _groups(params) -> Step:
                    coalesce(sum(amount) FILTER (WHERE source <> 'erp' AND in_period), 0)
                    - coalesce(sum(amount) FILTER (WHERE source = 'erp' AND in_period), 0) AS diff_in_period,
                    count(*) FILTER (WHERE id_problem IS NOT NULL) AS n_id_problem
-            FROM m GROUP BY cgroup)
+            FROM m GROUP BY cgroup),
+             x AS (SELECT g0.*, CASE WHEN g0.e_ccy_lo = g0.e_ccy_hi THEN g0.e_ccy_lo END AS erp_currency,
+                          g0.n_erp > 0 AND g0.n_platform + g0.n_bank > 0
+                          AND coalesce(g0.e_ccy_lo <> g0.m_ccy_lo OR g0.e_ccy_hi <> g0.m_ccy_lo
+                                       OR g0.m_ccy_lo <> g0.m_ccy_hi, FALSE) AS mixed
+                   FROM g0),
+             -- never a difference across currencies: a mixed case that cannot be put in CNY has none
+             g AS (SELECT x.* EXCLUDE (erp_own_sum, m_ccy_lo, m_ccy_hi, e_ccy_lo, e_ccy_hi, erp_local_sum, erp_no_local,
+                                       mixed),
+                          CASE WHEN NOT x.mixed THEN x.erp_own_sum
+                               WHEN x.m_ccy_lo = 'CNY' AND x.m_ccy_hi = 'CNY' AND x.erp_no_local = 0
+                               THEN x.erp_local_sum END AS erp_sum
+                   FROM x)
         SELECT g.* EXCLUDE (n_id_problem, fee_column_sum), CAST(NULL AS VARCHAR) AS source,
                CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE g.fee_column_sum END AS fee_column_sum, CAST(NULL AS VARCHAR) AS line_type,
                CAST(NULL AS DECIMAL(18,2)) AS amount,
@@ -206,7 +240,7 @@ def _groups(params) -> Step:
                CAST(NULL AS VARCHAR) AS id_problem,
                coalesce(mg.n, 0) AS mangled_id_match,
                CAST(NULL AS BIGINT) AS dup_count, CAST(NULL AS BIGINT) AS dup_rank, CAST(NULL AS VARCHAR) AS fee_kind,
-               CAST(NULL AS VARCHAR) AS fee_desc, CAST(NULL AS BOOLEAN) AS order_full_refund, CAST(NULL AS DECIMAL(18,2)) AS order_kind_net,
+               CAST(NULL AS VARCHAR) AS fee_desc, CAST(NULL AS VARCHAR) AS fee_class, CAST(NULL AS BOOLEAN) AS order_full_refund, CAST(NULL AS DECIMAL(18,2)) AS order_kind_net,
                CAST(NULL AS DECIMAL(18,2)) AS fee_expected, CAST(NULL AS DECIMAL(18,2)) AS fee_charged,
                CAST(NULL AS DECIMAL(18,2)) AS fee_deviation, TRUE AS in_group,
                g.platform_sum + g.bank_sum - g.erp_sum + CASE WHEN g.case_kind = 'fee_group' THEN coalesce(fc.s, 0) ELSE 0 END AS group_diff, CAST(NULL AS DECIMAL(18,2)) AS fee_group_gap,
@@ -298,11 +332,12 @@ def _lines(params) -> Step:
                ch.lag AS settlement_lag_days, ch.fee_booking, coalesce(ch.erp_fee_docs, 0) AS erp_fee_docs,
                coalesce(a.has_review_event, FALSE) AS has_review_event, coalesce(a.money_moved, FALSE) AS money_moved,
                coalesce(a.refund_shown_done, FALSE) AS refund_shown_done,
+               CASE WHEN o.source = 'erp' THEN o.currency END AS erp_currency,
                fx.foreign_amount, fx.erp_rate, fx.fx_rate_on_date, fx.fx_local_diff,
                CAST(fx.fx_rate_on_date - fx.erp_rate AS DECIMAL(18,8)) AS fx_rate_diff,
                o.id_problem, CAST(NULL AS BIGINT) AS mangled_id_match,
                d.dup_count, d.dup_rank,
-               o.raw_type AS fee_kind, o.raw_desc AS fee_desc,
+               o.raw_type AS fee_kind, o.raw_desc AS fee_desc, {FEE_CLASS.format(o="o")} AS fee_class,
                ord.full_refund AS order_full_refund, k.net AS order_kind_net,
                CASE WHEN f.has_base THEN f.expected END AS fee_expected, -- no base: nothing to compare with
                CASE WHEN f.has_base THEN f.charged END AS fee_charged,

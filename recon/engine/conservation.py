@@ -103,17 +103,23 @@ def unbalanced_groups(con, tolerances: dict) -> list[str]:
                        {"code": "VARCHAR", "tol": "DECIMAL(18,2)", "rel": "DECIMAL(18,6)"},
                        [(k, str(v[0]), str(v[1])) if isinstance(v, tuple) else (k, str(v), "0")
                         for k, v in tolerances.items()], "t"))
+    # the ERP side as the order leg compared it: in local currency (CNY) against a platform side in CNY
     rows = r.fetch(Step("conservation.groups",
-        """SELECT r.match_group, r.code,
-                  coalesce(sum(u.amount) FILTER (WHERE u.source = 'platform'), 0)
-                  - coalesce(sum(u.amount) FILTER (WHERE u.source = 'erp'), 0) AS diff,
-                  greatest(any_value(t.tol), any_value(t.rel)
-                           * abs(coalesce(sum(u.amount) FILTER (WHERE u.source = 'erp'), 0))) AS allowed
+        """WITH s AS (
+           SELECT r.match_group, r.code, bool_or(NOT u.in_period) AS spans,
+                  coalesce(sum(u.amount) FILTER (WHERE u.source = 'platform'), 0) AS p_sum,
+                  coalesce(CASE WHEN min(u.currency) FILTER (WHERE u.source = 'platform') = 'CNY'
+                                 AND max(u.currency) FILTER (WHERE u.source = 'platform') = 'CNY'
+                                THEN sum(CASE WHEN u.currency = 'CNY' OR u.local_amount IS NULL THEN u.amount
+                                              ELSE u.local_amount END) FILTER (WHERE u.source = 'erp')
+                                ELSE sum(u.amount) FILTER (WHERE u.source = 'erp') END, 0) AS e_sum,
+                  any_value(t.tol) AS tol, any_value(t.rel) AS rel
            FROM result r JOIN universe u USING (line_id) JOIN pass_tolerance t USING (code)
            WHERE r.status = 'matched'
-           GROUP BY r.match_group, r.code
-           HAVING abs(diff) > allowed OR bool_or(NOT u.in_period)
-           ORDER BY r.match_group LIMIT 5"""))
+           GROUP BY r.match_group, r.code)
+           SELECT match_group, code, p_sum - e_sum AS diff, greatest(tol, rel * abs(e_sum)) AS allowed FROM s
+           WHERE abs(p_sum - e_sum) > greatest(tol, rel * abs(e_sum)) OR spans
+           ORDER BY match_group LIMIT 5"""))
     return [f"matched group {g} ({code}) is off by {diff} (tolerance {tol}) or spans periods"
             for g, code, diff, tol in rows]
 

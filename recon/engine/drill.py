@@ -195,7 +195,8 @@ def _layer1(con) -> None:
                         THEN {_difference(*order_no, "NULL", d)}
                         WHEN t.order_no <> c.order_no
                         THEN {_difference(*order_no, "'format'", d)} END""",
-        f"""CASE WHEN gap <> 0 THEN {_difference("amount", "CAST(t.amount AS VARCHAR)", "CAST(c.amount AS VARCHAR)",
+        # amounts in two currencies have no difference to state: the currency item says why
+        f"""CASE WHEN gap <> 0 AND t.currency IS NOT DISTINCT FROM c.currency THEN {_difference("amount", "CAST(t.amount AS VARCHAR)", "CAST(c.amount AS VARCHAR)",
                                                          "CAST(gap AS VARCHAR)", d)} END""",
         f"""CASE WHEN days <> 0 THEN {_difference("date", "CAST(t.movement_date AS VARCHAR)",
                                                           "CAST(c.movement_date AS VARCHAR)", "CAST(days AS VARCHAR)", d)} END""",

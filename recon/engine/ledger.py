@@ -11,7 +11,9 @@ empty until the channel map fills it), ``account`` (the platform's shop account,
 the bank's account), ``order_no``, ``line_type``, ``currency``, ``amount``, ``movement_date``,
 ``counterparty`` (platform counterparty, bank counterparty name) and the platform-only ``record_kind``,
 ``payout_ref``, ``event_time``, ``fee_amount``, ``refund_no``, ``platform_txn_no``,
-``related_txn_no``.
+``related_txn_no``; and the ERP-only ``local_amount``: a document in another currency than the local
+one (CNY, 本位币) in local currency, its 本位币 amount as the ERP booked it, else amount × its rate
+(NULL for a CNY document, or one that gives neither), so the order leg compares yuan with yuan.
 
 A view, not a table: DuckDB inlines it, so a filter on ``source`` or ``file_id`` reaches each table's
 scan and nothing is copied.
@@ -24,17 +26,20 @@ from recon.engine.steps import Step, runner
 LEDGER_LINE = """
     SELECT 'platform' AS source, line_id, file_id, source_name, source_line, source_sheet, superseded_by, id_problem,
            channel, account, order_no, line_type, currency, amount, movement_date, counterparty,
-           record_kind, payout_ref, event_time, fee_amount, refund_no, platform_txn_no, related_txn_no
+           record_kind, payout_ref, event_time, fee_amount, refund_no, platform_txn_no, related_txn_no,
+           CAST(NULL AS DECIMAL(18,2)) AS local_amount
     FROM platform_line
     UNION ALL
     SELECT 'erp', line_id, file_id, source_name, source_line, source_sheet, superseded_by, id_problem,
            channel, customer, order_no, line_type, currency, amount, movement_date, NULL,
-           NULL, NULL, NULL, NULL, NULL, NULL, NULL
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           CASE WHEN currency <> 'CNY'
+                THEN coalesce(amount_local, CAST(round(amount * exchange_rate, 2) AS DECIMAL(18,2))) END
     FROM erp_line
     UNION ALL
     SELECT 'bank', line_id, file_id, source_name, source_line, source_sheet, superseded_by, id_problem,
            NULL, account, order_no, line_type, currency, amount, movement_date, counterparty_name,
-           NULL, NULL, NULL, NULL, NULL, NULL, NULL
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
     FROM bank_line"""
 
 

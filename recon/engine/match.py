@@ -73,7 +73,7 @@ def universe_steps(d: Dialect, period_start, period_end, channel_map: list[tuple
                    CASE WHEN l.source = 'erp' THEN coalesce(l.channel, cm.channel) ELSE l.channel END AS channel,
                    l.account, l.order_no, l.line_type, l.currency, l.amount, l.movement_date, l.id_problem,
                    l.record_kind, l.payout_ref, CAST(l.event_time AS DATE) AS payout_date, l.counterparty,
-                   l.fee_amount, l.refund_no, l.platform_txn_no, l.related_txn_no
+                   l.fee_amount, l.refund_no, l.platform_txn_no, l.related_txn_no, l.local_amount
             FROM ledger_line l LEFT JOIN customer_channel cm ON l.source = 'erp' AND cm.customer = l.account
             WHERE l.superseded_by IS NULL AND {taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date")}),
         -- A payment in both a channel's trade bill and its fund bill is two records of one event; the
@@ -107,15 +107,27 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
         f"""CREATE OR REPLACE TEMP TABLE cand AS
         -- only the columns the groups need: the universe is wide and cand is built once per pass
         -- okey: the key as an integer (recon.engine.keys); groups and joins go by it and by mkey itself
-        SELECT line_id, source, order_no, line_type, amount, movement_date, in_period, {keys.key_hash("mkey")} AS okey, mkey
+        SELECT line_id, source, order_no, line_type, currency, amount, local_amount, movement_date, in_period,
+               {keys.key_hash("mkey")} AS okey, mkey
         FROM (SELECT u.*, {key_sql} AS mkey FROM universe u ANTI JOIN result r USING (line_id)) u
         WHERE u.mkey IS NOT NULL AND u.id_problem IS NULL AND (u.in_period OR u.after_period)
           AND u.order_record
           AND ((u.source = 'platform' AND u.line_type IN ({ptypes}))
             OR (u.source = 'erp' AND u.line_type IN ({etypes})))""",
         params, "cand")
+    # e_cmp: the ERP side as the platform side can be compared with it. An ERP document in another currency
+    # than the platform's (a cross-border order the platform settles in CNY, booked by the ERP in USD) is
+    # compared by its local amount (``local_amount``); a group whose sides cannot be put in one currency has
+    # no e_cmp, is never matched and is never given a difference.
     grp = Step(f"{name}.groups",
         f"""CREATE OR REPLACE TEMP TABLE grp AS
+        SELECT h.* EXCLUDE (p_ccy_lo, p_ccy_hi, e_ccy_lo, e_ccy_hi, e_local, e_no_local),
+               CASE WHEN NOT h.mixed THEN h.e_sum
+                    WHEN h.p_ccy_lo = 'CNY' AND h.p_ccy_hi = 'CNY' AND h.e_no_local = 0 THEN h.e_local END AS e_cmp
+        FROM (SELECT g.*, CASE WHEN g.e_ccy_lo = g.e_ccy_hi THEN g.e_ccy_lo END AS e_ccy,
+                     g.np > 0 AND g.ne > 0 AND coalesce(g.e_ccy_lo <> g.p_ccy_lo OR g.e_ccy_hi <> g.p_ccy_lo
+                                                        OR g.p_ccy_lo <> g.p_ccy_hi, FALSE) AS mixed
+        FROM (
         SELECT okey, mkey,
                coalesce(sum(amount) FILTER (WHERE source = 'platform'), 0) AS p_sum,
                coalesce(sum(amount) FILTER (WHERE source = 'erp'), 0) AS e_sum,
@@ -129,8 +141,17 @@ def _candidates(name: str, platform_types, erp_types, key=None) -> list[Step]:
                         < max(order_no) FILTER (WHERE source = 'platform'), FALSE) AS p_many,
                coalesce(min(order_no) FILTER (WHERE source = 'erp')
                         < max(order_no) FILTER (WHERE source = 'erp'), FALSE) AS e_many,
+               min(currency) FILTER (WHERE source = 'platform') AS p_ccy_lo,
+               max(currency) FILTER (WHERE source = 'platform') AS p_ccy_hi,
+               min(currency) FILTER (WHERE source = 'erp') AS e_ccy_lo,
+               max(currency) FILTER (WHERE source = 'erp') AS e_ccy_hi,
+               sum(CASE WHEN currency = 'CNY' THEN amount ELSE local_amount END)
+                   FILTER (WHERE source = 'erp') AS e_local,
+               count(*) FILTER (WHERE source = 'erp' AND currency IS DISTINCT FROM 'CNY' AND local_amount IS NULL)
+                   AS e_no_local,
                {GROUP_ID} AS match_group
-        FROM cand JOIN line_ref lr USING (line_id) GROUP BY okey, mkey HAVING bool_or(in_period)""", writes="grp")
+        FROM cand JOIN line_ref lr USING (line_id) GROUP BY okey, mkey HAVING bool_or(in_period)) g) h""",
+        writes="grp")
     return [cand, grp]
 
 
@@ -171,7 +192,13 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
     matched = Step(f"{name}.matched",
         f"""INSERT INTO result
         SELECT c.line_id, c.source, 'matched', $name, g.match_group,
-               CASE WHEN g.p_sum = g.e_sum
+               CASE WHEN g.mixed
+                    THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' CNY vs ERP 本位币 '
+                         || CAST(g.e_cmp AS VARCHAR) || ' (' || coalesce(g.e_ccy, '多币种') || ' '
+                         || CAST(g.e_sum AS VARCHAR) || ')' || CASE WHEN g.p_sum = g.e_cmp THEN ''
+                         ELSE ', 差额 ' || CAST(g.p_sum - g.e_cmp AS VARCHAR) || ' 在容差内' END
+                         || ' (' || CAST(g.np AS VARCHAR) || ' 平台行, ' || CAST(g.ne AS VARCHAR) || ' ERP 单据)'
+                    WHEN g.p_sum = g.e_sum
                     THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' = ERP '
                          || CAST(g.e_sum AS VARCHAR) || ' (' || CAST(g.np AS VARCHAR) || ' 平台行, '
                          || CAST(g.ne AS VARCHAR) || ' ERP 单据)'
@@ -179,14 +206,14 @@ def order_pass_steps(p: MatchPass) -> list[Step]:
                          || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR)
                          || ' 在容差内 (' || $tol || CASE WHEN $rel <> '0' THEN ' 或 ' || $rel || ' × ERP'
                          ELSE '' END || ')' END,
-               CASE WHEN g.p_sum = g.e_sum THEN {finding("BALANCED")}
-                    ELSE {finding("WITHIN_TOLERANCE", diff="g.p_sum - g.e_sum",
+               CASE WHEN g.p_sum = g.e_cmp THEN {finding("BALANCED")}
+                    ELSE {finding("WITHIN_TOLERANCE", diff="g.p_sum - g.e_cmp",
                                   tolerance="$tol || CASE WHEN $rel <> '0' THEN ' | ' || $rel || ' × ERP' ELSE '' END")}
                END
         FROM cand c JOIN grp g USING (okey, mkey)
         WHERE g.np > 0 AND g.ne > 0 AND g.all_in AND NOT g.p_many AND NOT g.e_many
-          AND abs(g.p_sum - g.e_sum) <= greatest(CAST($tol AS DECIMAL(18,2)),
-                                                 CAST($rel AS DECIMAL(18,6)) * abs(g.e_sum))""",
+          AND abs(g.p_sum - g.e_cmp) <= greatest(CAST($tol AS DECIMAL(18,2)),
+                                                 CAST($rel AS DECIMAL(18,6)) * abs(g.e_cmp))""",
         params, "result")
     return _candidates(name, p.platform_line_types, p.erp_line_types, p.key) + [review, matched, _sale_part(name, params)]
 
@@ -198,7 +225,8 @@ def _sale_part(name: str, params: dict) -> Step:
     period does not re-code the sale."""
     return Step(f"{name}.sale_part",
         f"""INSERT INTO result
-        WITH g AS (SELECT okey, mkey FROM grp WHERE np > 0 AND ne > 0 AND NOT all_in AND NOT p_many AND NOT e_many),
+        WITH g AS (SELECT okey, mkey FROM grp
+                   WHERE np > 0 AND ne > 0 AND NOT all_in AND NOT p_many AND NOT e_many AND NOT mixed),
              sale AS (
             SELECT c.okey, c.mkey,
                    coalesce(sum(c.amount) FILTER (WHERE c.source = 'platform'), 0) AS p_sum,
@@ -252,6 +280,16 @@ def _leftovers(rules: Rules) -> list[Step]:
                                        || ', ERP 中没有该订单的单据'
                     WHEN g.np = 0 THEN '订单 ' || g.mkey || ': ERP ' || CAST(g.e_sum AS VARCHAR)
                                        || ', 平台文件中没有该订单'
+                    WHEN g.mixed AND g.e_cmp IS NULL
+                    THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' vs ERP '
+                         || CAST(g.e_sum AS VARCHAR) || ' ' || coalesce(g.e_ccy, '多币种')
+                         || ', 币种不同且 ERP 单据没有本位币金额或汇率, 无法比较'
+                    WHEN g.mixed
+                    THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR) || ' CNY vs ERP 本位币 '
+                         || CAST(g.e_cmp AS VARCHAR) || ' (' || coalesce(g.e_ccy, '多币种') || ' '
+                         || CAST(g.e_sum AS VARCHAR) || ')' || CASE WHEN g.all_in THEN ', 差额 '
+                         || CAST(g.p_sum - g.e_cmp AS VARCHAR) ELSE ', 部分行记在本期之后 ('
+                         || CAST(g.late_date AS VARCHAR) || ')' END
                     WHEN NOT g.all_in THEN '订单 ' || g.mkey || ': 平台 ' || CAST(g.p_sum AS VARCHAR)
                                        || ' vs ERP ' || CAST(g.e_sum AS VARCHAR) || ', 部分行记在本期之后 ('
                                        || CAST(g.late_date AS VARCHAR) || ')'
@@ -259,6 +297,15 @@ def _leftovers(rules: Rules) -> list[Step]:
                          || CAST(g.e_sum AS VARCHAR) || ', 差额 ' || CAST(g.p_sum - g.e_sum AS VARCHAR) END,
                CASE WHEN g.ne = 0 THEN {finding("NO_ERP_DOCUMENT", order="g.mkey", platform="g.p_sum")}
                     WHEN g.np = 0 THEN {finding("NOT_ON_PLATFORM", order="g.mkey", erp="g.e_sum")}
+                    WHEN g.mixed AND g.e_cmp IS NULL
+                    THEN {finding("CURRENCY_MISMATCH", order="g.mkey", platform="g.p_sum", erp="g.e_sum",
+                                  erp_currency="coalesce(g.e_ccy, '多币种')")}
+                    WHEN g.mixed AND NOT g.all_in
+                    THEN {finding("BOOKED_AFTER_PERIOD", order="g.mkey", platform="g.p_sum", erp="g.e_cmp",
+                                  date="g.late_date")}
+                    WHEN g.mixed THEN {finding("LOCAL_AMOUNT_DIFFERS", order="g.mkey", platform="g.p_sum",
+                                               erp="g.e_cmp", erp_currency="coalesce(g.e_ccy, '多币种')",
+                                               erp_foreign="g.e_sum", diff="g.p_sum - g.e_cmp")}
                     WHEN NOT g.all_in THEN {finding("BOOKED_AFTER_PERIOD", order="g.mkey", platform="g.p_sum",
                                                     erp="g.e_sum", date="g.late_date")}
                     ELSE {finding("AMOUNT_DIFFERS", order="g.mkey", platform="g.p_sum", erp="g.e_sum",

@@ -101,9 +101,10 @@ def _closed_run_files(closed_run: str) -> list[Step]:
             (file_id BIGINT PRIMARY KEY, rel_path VARCHAR, sha256 VARCHAR)""", writes="run_files"),
         Step("prior_period.run_files_rows", """INSERT INTO run_files
             SELECT file_id, rel_path, sha256 FROM (
-                SELECT file_id, rel_path, sha256, 0 AS pref FROM ppa_run_files
-                UNION ALL SELECT file_id, rel_path, sha256, 1 FROM run_file WHERE run_id = $closed)
-            QUALIFY row_number() OVER (PARTITION BY file_id ORDER BY pref, rel_path) = 1""",
+                SELECT *, row_number() OVER (PARTITION BY file_id ORDER BY pref, rel_path) AS k FROM (
+                    SELECT file_id, rel_path, sha256, 0 AS pref FROM ppa_run_files
+                    UNION ALL SELECT file_id, rel_path, sha256, 1 FROM run_file WHERE run_id = $closed))
+            WHERE k = 1""",
              {"closed": closed_run}, "run_files"),
     ]
 

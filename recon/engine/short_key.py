@@ -37,7 +37,8 @@ def steps(p: MatchPass) -> list[Step]:
     etypes = in_list("et", p.erp_line_types, params)
     side = Step(f"{name}.side", f"""CREATE OR REPLACE TEMP TABLE sk_side AS
         WITH open AS (
-            SELECT u.line_id, u.source, u.channel, u.order_no, u.amount, u.movement_date, u.in_period,
+            SELECT u.line_id, u.source, u.channel, u.order_no, u.currency, u.amount, u.local_amount,
+                   u.movement_date, u.in_period,
                    u.source_file, u.source_line,
                    regexp_replace(upper(u.order_no), '[^0-9A-Z]', '', 'g') AS alnum
             FROM universe u ANTI JOIN result r USING (line_id)
@@ -52,20 +53,25 @@ def steps(p: MatchPass) -> list[Step]:
             WHERE order_no IN (SELECT order_no FROM open) AND order_record
               AND ((source = 'platform' AND line_type IN ({ptypes})) OR (source = 'erp' AND line_type IN ({etypes})))
             GROUP BY order_no)
-        SELECT o.line_id, o.source, o.channel, o.order_no, o.amount, o.movement_date, o.in_period, o.source_file,
+        SELECT o.line_id, o.source, o.channel, o.order_no, o.currency, o.amount, o.local_amount, o.movement_date,
+               o.in_period, o.source_file,
                o.source_line, right(o.alnum, $n) AS skey
         FROM open o JOIN sides s USING (order_no)
         WHERE length(o.alnum) >= $n
           AND NOT (CASE WHEN o.source = 'platform' THEN s.on_erp ELSE s.on_platform END)""", params, "sk_side")
     pair_params = {"tol": str(p.tolerance), "lo": p.date_window_days[0], "hi": p.date_window_days[1]}
+    # amounts compared in one currency, as the exact pass does: an ERP document in another currency than
+    # the platform's CNY by its local amount; equal figures in two currencies are no candidate
+    cmp = ("CASE WHEN a.currency IS NOT DISTINCT FROM b.currency THEN b.amount "
+           "WHEN a.currency = 'CNY' THEN b.local_amount END")
     pairs = Step(f"{name}.pairs", f"""CREATE OR REPLACE TEMP TABLE sk_pairs AS
         SELECT a.line_id AS p_id, b.line_id AS e_id, pr.ref AS p_ref, er.ref AS e_ref, a.skey, a.channel,
                {LABEL.format(x="a")} AS p_label, {LABEL.format(x="b")} AS e_label,
-               a.amount - b.amount AS residual,
+               a.amount - ({cmp}) AS residual,
                date_diff('day', b.movement_date, a.movement_date) AS days
         FROM sk_side a JOIN sk_side b
           ON a.source = 'platform' AND b.source = 'erp' AND a.skey = b.skey AND a.channel = b.channel
-         AND b.amount BETWEEN a.amount - CAST($tol AS DECIMAL(18,2)) AND a.amount + CAST($tol AS DECIMAL(18,2))
+         AND ({cmp}) BETWEEN a.amount - CAST($tol AS DECIMAL(18,2)) AND a.amount + CAST($tol AS DECIMAL(18,2))
          AND date_diff('day', b.movement_date, a.movement_date) BETWEEN $lo AND $hi
         -- group ids from the lines' provenance (recon.engine.refs), never from internal ids
         JOIN line_ref pr ON pr.line_id = a.line_id JOIN line_ref er ON er.line_id = b.line_id""", pair_params, "sk_pairs")

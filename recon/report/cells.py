@@ -20,6 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from recon.labels import say
 from recon.sql.neutralise import strip_controls
 
 HOSTILE_PREFIXES = ("=", "+", "-", "@", "＝", "\t", "\r")
@@ -126,6 +127,12 @@ def cell_writer(ws, kind: str, styles: Styles, money_style=None):
                     v = dt.datetime.combine(v, dt.time())
                 delta = v - _EXCEL_EPOCH
                 write_number(r, c, delta.days + delta.seconds / 86400, date_fmt)
+    elif kind == "finding":  # results.csv's finding cell, written as its Chinese sentence (recon.labels)
+        text = cell_writer(ws, "text", styles)
+
+        def write(r, c, v):
+            if v is not None:
+                text(r, c, say(v, "zh"))
     else:
         guard = styles.guard
 

@@ -38,6 +38,7 @@ class Line:
     code: str | None
     match_group: str | None
     explanation: str | None
+    finding_cell: str | None = None  # results.csv's finding: why the line has its status, as codes
     layer: int | None = None
     finding: str | None = None
     finding_en: str | None = None
@@ -49,9 +50,9 @@ class Line:
 
 
 LINE_COLS = ("l.line_id, l.family AS source, l.ref, l.channel, l.order_no, l.line_type, l.amount, l.status, l.code, "
-             "l.match_group, l.explanation")
+             "l.match_group, l.explanation, l.finding_cell")
 LINE_NAMES = ("line_id", "source", "ref", "channel", "order_no", "line_type", "amount", "status", "code",
-              "match_group", "explanation")
+              "match_group", "explanation", "finding_cell")
 
 
 def unknown_lines(con, run_id: str, top: int) -> dict:
@@ -71,14 +72,16 @@ def unknown_lines(con, run_id: str, top: int) -> dict:
         LEFT JOIN drilldown d ON d.run_id = $run AND d.line_id = l.line_id
         LEFT JOIN source_part sp ON sp.file_id = l.file_id AND sp.part = coalesce(l.source_sheet, '')
         ORDER BY abs(l.amount) DESC, l.ref, l.line_id""", p).fetchall()
-    fallback = _audit_events(con, [(r[4], r[3]) for r in rows if r[4] and not r[13]])
+    n = len(LINE_NAMES)  # the line's columns, then the drill-down's layer, finding, detail and raw cells
+    fallback = _audit_events(con, [(r[4], r[3]) for r in rows if r[4] and not r[n + 2]])
     shown = [_line(r, fallback) for r in rows]
     return {"lines": total[0], "gross": total[1], "shown": shown}
 
 
 def _line(r, fallback) -> Line:
-    base = dict(zip(LINE_NAMES, r[:11]))
-    layer, finding, detail_json, cells = r[11:15]
+    n = len(LINE_NAMES)
+    base = dict(zip(LINE_NAMES, r[:n]))
+    layer, finding, detail_json, cells = r[n:n + 4]
     detail = json.loads(detail_json) if detail_json else None
     if not (isinstance(detail, dict) and "layer1" in detail):
         raw = tuple((c["name"], c["value"], ()) for c in cells)

@@ -36,7 +36,7 @@ from recon.errors import ReconError
 from recon.report import charts, next_steps
 from recon.report import statement as statement_view
 from recon.report.drill_view import LINE_COLS, LINE_NAMES, Line, unknown_lines
-from recon.labels import LABELS
+from recon.labels import LABELS, say
 from recon.resources import reports_dir
 from recon.sql.neutralise import strip_controls
 
@@ -55,7 +55,8 @@ LINES = """(
 # section reads it; a ten-million-line store is joined once, not once per section). ref is
 # file:line[@sheet] with the file as the run found it.
 RUN_LINES = f"""
-    SELECT lr.line_id, lr.family, lr.status, lr.code, lr.match_group, lr.explanation, lr.channel, l.file_id,
+    SELECT lr.line_id, lr.family, lr.status, lr.code, lr.match_group, lr.explanation, lr.finding AS finding_cell,
+           lr.channel, l.file_id,
            coalesce(rf.rel_path, l.source_name) || ':' || l.source_line || coalesce('@' || l.source_sheet, '') AS ref,
            l.source_sheet, l.order_no, l.line_type, l.currency, l.amount
     FROM line_result lr
@@ -139,8 +140,9 @@ def render(data: ReportData, lang: str, template_dir: Path | None = None) -> str
             ("by-channel-lines", "chart_channel_lines", _bars(data.by_channel, "lines", t), False),
             ("by-channel-amount", "chart_channel_amount", _bars(data.by_channel, "gross", t), True),
         )}
-    return _environment(template_dir).get_template("report.html.j2").render(d=data, t=t, lang=lang,
-                                                                          buckets=CONTROL_BUCKETS)
+    env = _environment(template_dir)
+    env.filters["say"] = lambda cell: say(cell, lang)  # a finding cell as its sentence (autoescaped)
+    return env.get_template("report.html.j2").render(d=data, t=t, lang=lang, buckets=CONTROL_BUCKETS)
 
 
 def _bars(categories, attr, t) -> list:

@@ -39,6 +39,7 @@ LINE_COLUMNS = (
     Column("渠道", "text", 10), Column("订单号", "text", 24), Column("类型", "text", 12), Column("币种", "text", 6),
     Column("金额", "money", 15, currency_col=7), Column("日期", "date", 11), Column("状态", "text", 9), Column("代码", "text", 22),
     Column("匹配组", "text", 19), Column("摘要/备注", "text", 30), Column("说明", "text", 70),
+    Column("判定原因", "finding", 60),
 )
 DIMENSIONS = (("receivable", "应收"), ("received", "实收"), ("refund_due", "应退"), ("refunded", "实退"),
               ("commission", "平台佣金"), ("tax", "税费"))
@@ -66,7 +67,7 @@ DECISION_KIND_ZH = {"accept": "接受差异", "match": "指定配对"}
 _FAMILY_SQL = """
 SELECT {rank} AS fam_rank, lr.family, coalesce(f.rel_path, l.source_name) AS file, l.source_line,
        l.source_sheet, lr.channel, l.order_no, l.line_type, l.currency, l.amount, l.movement_date, lr.status,
-       lr.code, lr.match_group, {memo} AS memo, lr.explanation, l.line_id
+       lr.code, lr.match_group, {memo} AS memo, lr.explanation, lr.finding, l.line_id
 FROM line_result lr JOIN {table} l ON l.line_id = lr.line_id
 LEFT JOIN run_file f ON f.run_id = lr.run_id AND f.file_id = l.file_id
 WHERE lr.run_id = $r AND lr.family = '{family}'"""
@@ -76,7 +77,7 @@ LINES_SQL = "(" + " UNION ALL ".join(
         ("bank", "bank_line", "coalesce(l.summary, l.purpose)")), start=1)) + ")"
 ORDER = "fam_rank, file, source_sheet NULLS FIRST, source_line, line_id"
 OUT_COLS = ("family, file, source_line, source_sheet, channel, order_no, line_type, currency, amount, "
-            "movement_date, status, code, match_group, memo, explanation")
+            "movement_date, status, code, match_group, memo, explanation, finding")
 
 
 def _stream(con, sql: str, params: dict, batch: int = 10_000):

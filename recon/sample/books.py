@@ -18,7 +18,7 @@ from recon.sample.model import CUSTOMERS, ZERO, money
 
 TAX_RATE = Decimal("0.13")
 FEE_KINDS = ("fee", "commission", "service", "marketing", "insurance", "commission_back",
-             "insurance_back")
+             "insurance_back", "service_back")
 
 
 @dataclass
@@ -60,9 +60,9 @@ def build_docs(rng: random.Random, month, fx_by_day: dict) -> list[ArDoc]:
     docs: list[ArDoc] = []
     cutoff_paid = month.start + dt.timedelta(days=19)
     for o in month.orders:
-        customer = CUSTOMERS[o.channel]
+        customer = o.erp.get("customer", CUSTOMERS[o.channel])
         currency, rate = ("美元", fx_by_day[o.erp.get("rate_day", o.created.date())]) \
-            if o.currency == "USD" else ("人民币", Decimal("1"))
+            if "USD" in (o.currency, o.erp.get("currency")) else ("人民币", Decimal("1"))
         amount = o.erp.get("amount", o.received)
         subsidy = sum((s.subsidy for s in o.subs), ZERO) if o.erp.get("subsidy_split") else ZERO
         in_summary = rng.random() < 0.06

@@ -60,6 +60,7 @@ def order_entries(o: Order) -> list[Entry]:
             continue
         add("refund", -r.amount, r.at, refund=r)
         add("commission_back", r.commission_back, r.at + dt.timedelta(seconds=1), refund=r)
+        add("service_back", r.service_back, r.at + dt.timedelta(seconds=1), refund=r)
         add("insurance_back", r.insurance_back, r.at + dt.timedelta(seconds=1), refund=r)
     return out
 

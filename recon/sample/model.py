@@ -79,6 +79,7 @@ class Refund:
     fee_back: Decimal = ZERO  # WeChat returns the fee in proportion
     commission_back: Decimal = ZERO
     insurance_back: Decimal = ZERO
+    service_back: Decimal = ZERO  # JD returns the 交易服务费 with a full refund
     erp_date: dt.date | None = None  # credit-note date; None = the ERP has not booked it
     in_review: bool = False  # audit log shows a 二审/人工复核 after 退款成功
     on_platform: bool = True  # False: only the after-sale log (二审中, money not moved) and the ERP show it

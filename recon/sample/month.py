@@ -13,8 +13,8 @@ from recon.sample.ids import Ids
 from recon.sample.ledger import bank_credits, fx_fixings, run_balances
 from recon.sample.model import CHANNELS, WEIGHTS, ZERO, Month, Planted, period_bounds
 from recon.sample.orders import OrderMaker
-from recon.sample.plants import (plant_all, plant_refund_review_erp_side, plant_rounding_one_to_one,
-                                 plant_short_keys)
+from recon.sample.plants import (plant_all, plant_fx_local, plant_refund_review_erp_side,
+                                 plant_rounding_one_to_one, plant_service_fee_kept, plant_short_keys)
 
 REFUND_SHARE = 0.08
 OPENING = {"alipay": "3200.00", "tmall": "5600.00", "wechatpay": "1800.00", "douyin": "2600.00",
@@ -44,7 +44,8 @@ def build_month(orders: int = 300, seed: int = 20260131, period: str = "2026-01"
             maker.refund(o)
         ordinary.append(o)
     # plants on ordinary orders, bent without drawing from the RNG (the month around them is unchanged)
-    for plant in (plant_short_keys, plant_rounding_one_to_one, plant_refund_review_erp_side):
+    for plant in (plant_short_keys, plant_rounding_one_to_one, plant_refund_review_erp_side, plant_service_fee_kept,
+                  lambda mk, ordinary: plant_fx_local(mk, ordinary, usd)):
         made, items = plant(maker, ordinary)
         ordinary += made
         planted += items

@@ -136,6 +136,8 @@ class OrderMaker:
             r.commission_back = min(fee_of(amount, rate), o.commission)
             if full and o.insurance:
                 r.insurance_back = o.insurance
+            if full and o.channel == "jd":  # a charge per order, returned with the whole order
+                r.service_back = o.service_fee
         else:
             r.refund_no = ids.digits(19, "7") if o.channel == "douyin" else ids.plain(12)
         o.refunds.append(r)

@@ -88,18 +88,22 @@ def plant_all(mk: OrderMaker, fx: dict) -> tuple[list, list, list]:
     # COMMISSION_NOT_REVERSED / SHIPPING_INSURANCE_NOT_REVERSED on full JD refunds.
     o = mk.order("jd")
     r = mk.refund(o, full=True, at=random_time(rng, o.settled.date() + dt.timedelta(days=1)))
+    # JD kept every fee of this order: the 佣金 and the 交易服务费 (both returned with a full refund)
     missing, r.commission_back = r.commission_back, ZERO
+    service, r.service_back = r.service_back, ZERO
     orders.append(o)
     planted.append(Planted("COMMISSION_NOT_REVERSED", "jd", o.order_no, ["jd"],
-                           f"full refund {r.amount} but the 佣金 {missing} was not returned (no 佣金 收入 row)",
-                           ZERO, missing))
+                           f"full refund {r.amount} but neither the 佣金 {missing} nor the 交易服务费 {service} was "
+                           "returned (no 佣金 or 交易服务费 收入 row)", ZERO, missing + service))
     o = mk.order("jd")
     o.insurance = D("1.20")
     r = mk.refund(o, full=True, at=random_time(rng, o.settled.date() + dt.timedelta(days=1)))
-    r.insurance_back = ZERO
+    service, r.insurance_back, r.service_back = r.service_back, ZERO, ZERO
     orders.append(o)
     planted.append(Planted("SHIPPING_INSURANCE_NOT_REVERSED", "jd", o.order_no, ["jd"],
                            "full refund but the 运费保险服务费 1.20 was not returned", ZERO, o.insurance))
+    planted.append(Planted("COMMISSION_NOT_REVERSED", "jd", o.order_no, ["jd"],
+                           f"the same full refund: the 交易服务费 {service} was not returned either", ZERO, service))
 
     # FX_RATE_DATE: two USD export orders paid by SWIFT; the second is booked at a later day's rate.
     usd_days = sorted(fx)
@@ -127,6 +131,15 @@ def plant_all(mk: OrderMaker, fx: dict) -> tuple[list, list, list]:
         planted.append(Planted("SETTLEMENT_CUTOFF", channel, o.order_no, ["erp", channel],
                                "标准应收单 dated in the period; the platform settles it next period",
                                ZERO, o.received))
+        if channel == "tmall":
+            # the customer typed with a full-width space (U+3000) in the ERP's customer master: it must
+            # still map to its channel (rules/channels.yaml, names compared normalised), or the channel's
+            # settlement lag is unknown and the cut-off stays unexplained
+            o.erp["customer"] = "天猫\u3000旗舰店"
+            planted.append(Planted("CUSTOMER_NAME_VARIANT", channel, o.order_no, ["erp"],
+                                   "the ERP's 客户 is 天猫\u3000旗舰店 (a full-width space), not 天猫旗舰店: mapped "
+                                   "to tmall all the same, so the channel-scoped SETTLEMENT_CUTOFF fires",
+                                   ZERO, o.received))
 
     # DUPLICATE_ERP_ENTRY: the same PDD order booked twice.
     o = mk.order("pdd")
@@ -260,3 +273,60 @@ def plant_refund_review_erp_side(mk: OrderMaker, ordinary: list) -> tuple[list, 
     return made, [Planted("REFUND_IN_REVIEW", "douyin", o.order_no, ["douyin", "audit", "erp"],
                           f"the ERP booked a 红字应收单 {-o.received} for a refund the audit log moves to 二审中 "
                           "with no money moved; the platform's bill shows no refund", o.received, ZERO)]
+
+
+def plant_service_fee_kept(mk: OrderMaker, ordinary: list) -> tuple[list, list]:
+    """COMMISSION_NOT_REVERSED on a commission-like charge: an ordinary JD order refunded in full whose
+    交易服务费 JD kept (no 交易服务费 收入 row), while it returned the 佣金. Picked and bent without drawing
+    from the RNG; a month without such an order gets one of its own."""
+    fit = sorted((o for o in ordinary if o.channel == "jd" and o.refunds and o.refunds[0].service_back > 0),
+                 key=lambda o: o.order_no)
+    made = []
+    if not fit:
+        o = mk.order("jd", day=mk.start + dt.timedelta(days=3), lag=1)
+        mk.refund(o, full=True, at=random_time(mk.rng, o.settled.date() + dt.timedelta(days=1)))
+        made = [o]
+    o = (fit or made)[0]
+    r = o.refunds[0]
+    kept, r.service_back = r.service_back, ZERO
+    return made, [Planted("COMMISSION_NOT_REVERSED", "jd", o.order_no, ["jd"],
+                          f"full refund {r.amount}: the 佣金 came back, the 交易服务费 {kept} did not "
+                          "(no 交易服务费 收入 row)", ZERO, kept)]
+
+
+def plant_fx_local(mk: OrderMaker, ordinary: list, usd: dict) -> tuple[list, list]:
+    """FX_RATE_DATE on a cross-border order (Tmall Global): the platform settles it in CNY at the 业务日期's
+    rate, the ERP books the receivable in USD at the month's opening rate (its first fixing), so the
+    本位币 amounts differ by the USD amount × the rate difference. An ordinary Tmall order whose CNY
+    amount is a whole number of US cents at its day's rate is picked and bent without drawing from the
+    RNG; a month without one gets orders of its own until one fits (a 29.90 order is too small: its
+    rate difference rounds away)."""
+    book_day = min(usd)
+    booked = usd[book_day]
+
+    def usd_of(o) -> Decimal | None:
+        rate = usd.get(o.created.date())
+        if rate is None or rate == booked:
+            return None
+        amount = money(o.received / rate)
+        local = money(amount * booked)
+        # the CNY settlement is the USD amount at the day's rate to the cent, and the difference is the
+        # rate's: more than an allocation cent (ROUNDING_ALLOCATION's 0.03), equal to USD × Δrate within 0.01
+        if money(amount * rate) != o.received or abs(o.received - local) <= D("0.03") \
+                or abs(o.received - local - amount * (rate - booked)) > D("0.01"):
+            return None
+        return amount
+
+    fit = sorted((o for o in ordinary if o.channel == "tmall" and not o.refunds and o.settled is not None
+                  and o.settled.date() < mk.end and not o.erp), key=lambda o: o.order_no)
+    o = next((o for o in fit if usd_of(o) is not None), None)
+    made = []
+    while o is None:
+        made.append(mk.order("tmall", day=sorted(usd)[5], lag=1))
+        o = made[-1] if usd_of(made[-1]) is not None else None
+    amount, day = usd_of(o), o.created.date()
+    o.erp.update({"currency": "USD", "amount": amount, "rate_day": book_day})
+    return made, [Planted("FX_RATE_DATE", "tmall", o.order_no, ["tmall", "erp", "fx"],
+                          f"cross-border order settled in CNY {o.received}; the ERP books USD {amount} at the "
+                          f"month's opening rate {booked} ({book_day:%Y-%m-%d}) instead of the 业务日期 "
+                          f"{day:%Y-%m-%d} rate {usd[day]}", o.received, money(amount * booked))]
