@@ -26,7 +26,7 @@ import duckdb
 from recon import __version__, evidence, outputs, runlog, store, tempfiles, verdict
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
-from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
+from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, open_items, pragmas
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
@@ -216,6 +216,7 @@ class RunConfig:
     matched_cap: int = 100_000  # matched lines in recon.xlsx (results.csv always has all)
     memory_limit: str | None = None  # DuckDB memory cap, e.g. "4GB" (default: DuckDB's 80 % of RAM)
     debug_sql: bool = False  # log every engine step (name, SQL, parameters, rows written) to stderr
+    as_of: dt.date | None = None  # the date open items are aged to (recon.engine.open_items); None: today
 
 
 @dataclass
@@ -376,6 +377,9 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         done = reconcile(con, period, settings, cfg.evidence_days, runner=r)
         progress("proving conservation")
         totals = conservation.check(r, _loaded_totals(reports), settings.order_tolerances())
+        # each unknown/review line as an open item: first seen, age, change since the period's last run
+        aged = open_items.run(r, period, cfg.as_of or dt.date.today(),
+                              open_items.config_sha(settings, cfg.evidence_days))
         progress("writing results")
         with _phase(r, "write.results"):
             write_results(con, staging)
@@ -400,6 +404,7 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
             e.code: {"zh": e.name_zh, "en": e.name_en} for e in sorted(settings.dictionary.entries, key=lambda e: e.code)
             if e.code in (done["classification"].get("known_cases") or {})}
         manifest["decisions"] = done["decisions"]
+        manifest["open_items"] = aged
         manifest["order_baseline"] = {"file": Path(settings.baseline_rules.source).name,
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
         # per status, one CNY figure at the FX file's rates when the run holds another currency
@@ -611,6 +616,7 @@ def _record_run(con, manifest, period, started) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         _insert_run(con, manifest, period, started, run_id)
+        open_items.record(con, run_id)
         runlog.record_run(con, run_id)  # the run's event in the run log commits with the run
     except BaseException:
         con.execute("ROLLBACK")
@@ -800,7 +806,7 @@ def summary(result: RunResult) -> dict:
     m = result.manifest
     keys = ("verdict", "exit_code", "run_id", "period", "status_counts", "by_code", "control_totals",
             "quarantined_lines", "failed_proofs", "skipped_files", "unmapped_customers", "fee_checks", "decisions",
-            "cny_equivalent", "outputs", "timings")
+            "cny_equivalent", "open_items", "outputs", "timings")
     out = {k: m.get(k) for k in keys}
     # findings about whole files (EXCEL_RESAVED), each with the file it is about
     out["file_warnings"] = [{"path": f["path"], **w} for f in m.get("inputs", []) for w in f.get("warnings") or []]
