@@ -939,3 +939,19 @@ def verify_pack(path: Path) -> dict:
     if not Path(path).is_file():
         raise ReconError(f"{path}: no such file")
     return pack_check.verify_pack(Path(path))
+
+
+def diff(db: str, run_a: str | None = None, run_b: str | None = None, out: Path | None = None) -> dict:
+    """`recon diff`: the open items' changes between two runs of a period (``recon.report.changes``);
+    with ``out``, also written there as CSV."""
+    from recon.report import changes
+
+    con = store.connect(db, must_exist=True)
+    try:
+        found = changes.between(con, run_a, run_b)
+        if out is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            found["csv"] = str(changes.write_csv(con, Path(out)))
+        return found
+    finally:
+        con.close()
