@@ -223,6 +223,25 @@ def test_identity_survives_a_rerun_a_redownload_and_a_corrected_document(tmp_pat
     assert [(i["order_no"], i["amount"], i["resolved_by"], i["status_now"]) for i in resolved] == [
         ("T2001", "50.00", "correction", None)]
 
+    # the report's top and the workbook's 未结项 sheet say the same, rendered from the store
+    code, _, err = cli(["report", "--db", db, "--out", str(tmp_path / "rep"), "--lang", "en"], capsys)
+    assert code == 0, err
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    top = html[html.index('id="open-items"'):html.index('id="next"')]
+    assert 'data-as-of="2026-02-01"' in top
+    for attr, n in (('data-open="new"', 1), ('data-open="persisting"', 3), ('data-open="resolved"', 1),
+                    ('data-open="reopened"', 0), ('data-age="8-30"', 3), ('data-age="0-1"', 1),
+                    ('data-resolved-by="correction"', 1)):
+        assert f"{attr}>{n}<" in top, attr
+    assert top.index('data-state="new"') < top.index('data-state="resolved"')  # the changed items, listed
+    import openpyxl
+    sheet = openpyxl.load_workbook(tmp_path / "rep" / "recon.xlsx")["未结项"]
+    table = [r for r in sheet.iter_rows(min_row=3, values_only=True)]
+    assert sorted((r[0], r[1], r[6], r[12]) for r in table) == sorted([
+        ("新增 (new)", "", "T2001", "0-1"), ("已解决 (resolved)", "单据更正", "T2001", "8-30"),
+        ("持续 (persisting)", "", "T1001", "8-30"), ("持续 (persisting)", "", "T2002", "8-30"),
+        ("持续 (persisting)", "", "T4001", "8-30")])
+
 
 def test_diff_names_what_it_cannot_compare(tmp_path, capsys):
     db = str(tmp_path / "s.duckdb")

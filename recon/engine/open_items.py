@@ -186,10 +186,13 @@ def run(r: Runner, period: str, as_of: dt.date, config: str) -> dict:
     return summarise(r, "open_line", as_of, prev[0] if prev else None)
 
 
-def summarise(r: Runner, table: str, as_of: dt.date, prev: str | None) -> dict:
-    """Counts by state, by age bucket of the open items, and by how the resolved ones were resolved."""
+def summarise(r: Runner, table: str, as_of: dt.date, prev: str | None, params: dict | None = None) -> dict:
+    """Counts by state, by age bucket of the open items, and by how the resolved ones were resolved.
+
+    ``table``: a relation with ``state``, ``resolved_by`` and ``age_days`` (``params`` bound in it).
+    """
     rows = r.fetch(Step("open_items.summary", f"""SELECT state, resolved_by, {bucket_sql('age_days')}, count(*)
-        FROM {table} GROUP BY ALL ORDER BY ALL"""))
+        FROM {table} GROUP BY ALL ORDER BY ALL""", params or {}))
     states = {s: 0 for s in STATES}
     ages = {b: 0 for b in BUCKETS}
     how = {b: 0 for b in RESOLVED_BY}

@@ -103,6 +103,34 @@ def between(con, run_a: str | None = None, run_b: str | None = None) -> dict:
             "summary": summary, "items": [dict(zip(COLUMNS, row)) for row in rows]}
 
 
+# A run's items as it recorded them (open_item_state, $r), with their lines: the report's list, the workbook's sheet
+ITEM_KEYS = ("state", "resolved_by", "source", "source_file", "source_line", "source_sheet", "order_no", "currency",
+             "amount", "status", "first_seen", "age_days", "age_bucket")
+ITEMS_SQL = f"""(SELECT s.state, s.resolved_by, l.source, coalesce(f.rel_path, l.source_name) AS source_file,
+        l.source_line, l.source_sheet, l.order_no, l.currency, l.amount, s.status, s.first_seen, s.age_days,
+        {open_items.bucket_sql('s.age_days')} AS age_bucket, l.line_id
+    FROM open_item_state s JOIN ({_LINES}) l ON l.line_id = s.line_id
+    LEFT JOIN run_file f ON f.run_id = s.run_id AND f.file_id = l.file_id
+    WHERE s.run_id = $r)"""
+ITEMS_ORDER = f"{STATE_ORDER}, abs(amount) DESC, source, source_file, source_line, line_id"
+
+
+def for_run(con, run_id: str, shown: int = 10) -> dict | None:
+    """What the top of a run's report shows (``recon.report.next_steps``): its open items' summary as
+    the run recorded it, and its ``shown`` largest new, reopened and resolved items. None: a run made
+    before recon kept open items."""
+    row = con.execute("SELECT as_of, previous_run FROM open_item_run WHERE run_id = $r", {"r": run_id}).fetchall()
+    if not row:
+        return None
+    as_of, prev = row[0]
+    p = {"r": run_id, "n": shown}
+    summary = open_items.summarise(Runner(con), "(SELECT * FROM open_item_state WHERE run_id = $r)", as_of, prev, p)
+    rows = con.execute(f"SELECT * FROM {ITEMS_SQL} WHERE state <> 'persisting' ORDER BY {ITEMS_ORDER} LIMIT $n",
+                       p).fetchall()
+    return {"as_of": as_of.isoformat(), "previous_run": prev, "summary": summary,
+            "changed": [dict(zip(ITEM_KEYS, r)) for r in rows]}
+
+
 def write_csv(con, path: Path) -> Path:
     """``recon diff --out FILE.csv``: ``run_diff`` (built by ``between`` on ``con``) in results.csv's dialect."""
     text = {"source_file", "source_sheet", "channel", "order_no", "currency"}
