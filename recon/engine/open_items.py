@@ -170,7 +170,7 @@ def steps(as_of: dt.date, period: str, prev: str | None, rule_changed: bool) -> 
         FROM ({compare}) c
         JOIN (SELECT item_id, first_seen FROM oi_cur UNION ALL
               SELECT item_id, first_seen FROM open_item
-              WHERE item_id IN (SELECT item_id FROM oi_prev) AND item_id NOT IN (SELECT item_id FROM oi_cur)) f
+              SEMI JOIN oi_prev USING (item_id) ANTI JOIN oi_cur USING (item_id)) f
           USING (item_id)""", p, "open_line")
     return [ledger_view(), now, ids, prev_open, earlier, state]
 
