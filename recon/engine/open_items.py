@@ -82,7 +82,9 @@ def compare_sql(prev_open: str, cur_open: str, cur_lines: str, prev_lines: str, 
     ``prev_files``/``cur_files`` (file_id) the files each run read. ``$rule_changed`` is bound.
     """
     return f"""
-    WITH gone AS (SELECT p.item_id, p.line_id FROM {prev_open} p ANTI JOIN {cur_open} o USING (item_id)),
+    -- open then, not now; a line open now under another identity is not resolved (one row per line)
+    WITH gone AS (SELECT p.item_id, p.line_id FROM {prev_open} p ANTI JOIN {cur_open} o USING (item_id)
+                  ANTI JOIN {cur_open} l ON l.line_id = p.line_id),
     -- the match groups that now hold a resolved line, their members, and those the earlier run lacked
     res_groups AS (SELECT DISTINCT c.match_group FROM gone g JOIN {cur_lines} c ON c.line_id = g.line_id
                    WHERE c.match_group IS NOT NULL),
