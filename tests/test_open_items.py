@@ -255,3 +255,35 @@ def test_diff_names_what_it_cannot_compare(tmp_path, capsys):
     assert code == 2 and "no run R-nope" in err
     code, _, err = cli(["run", str(folder), "--out", str(tmp_path / "o2"), "--db", db, "--as-of", "2026-13-01"], capsys)
     assert code == 2 and "--as-of" in err
+
+
+def test_results_csv_puts_each_lines_open_columns_on_its_own_row(tmp_path):
+    """The open columns are pasted beside run_line by position: the streamed file equals an explicit sort."""
+    from recon import store
+    from recon.engine import pragmas
+    from recon.report.results import write_results
+    from recon.sql.neutralise import NEUTRALISE_MACRO
+
+    con = store.connect(":memory:")
+    con.execute(NEUTRALISE_MACRO)
+    # stored in results.csv order; line ids deliberately in another order than the rows
+    con.execute("""CREATE TEMP TABLE run_line AS SELECT 10000 - i AS line_id, 'erp' AS source, 'ar.csv' AS source_file,
+        i AS source_line, NULL::VARCHAR AS source_sheet, NULL::VARCHAR AS channel, NULL::VARCHAR AS account,
+        'O' || i AS order_no, 'receivable' AS line_type, 'CNY' AS currency, CAST(i AS DECIMAL(18,2)) AS amount,
+        CASE WHEN i % 7 = 0 THEN 'unknown' ELSE 'matched' END AS status, NULL::VARCHAR AS code,
+        NULL::VARCHAR AS match_group, '' AS explanation, '' AS finding, 'erp' AS family
+        FROM range(1, 5001) t(i) ORDER BY i""")
+    con.execute("""CREATE TEMP TABLE open_line AS SELECT line_id, 'new' AS state, NULL::VARCHAR AS resolved_by,
+        DATE '2026-01-01' AS first_seen, source_line % 40 AS age_days FROM run_line WHERE status = 'unknown'""")
+    (tmp_path / "a").mkdir()
+    streamed = write_results(con, tmp_path / "a").read_bytes()
+    with pragmas.any_order(con):
+        (tmp_path / "b").mkdir()
+        assert write_results(con, tmp_path / "b").read_bytes() == streamed
+    rows = list(csv.DictReader(io.StringIO(streamed[3:].decode("utf-8"), newline="")))
+    assert [r["source_line"] for r in rows] == [str(i) for i in range(1, 5001)]
+    for r in rows:
+        n = int(r["source_line"])
+        assert r["age_days"] == (str(n % 40) if n % 7 == 0 else ""), r
+        assert r["open_state"] == ("new" if n % 7 == 0 else "")
+    con.close()

@@ -59,13 +59,16 @@ def write_results(con, out_dir: Path) -> Path:
         cols += ", " + ", ".join(f"NULL AS {c}" for c in open_items.CSV_COLUMNS)
         order = "" if outcome.in_order(con) else f" ORDER BY {outcome.ORDER}"
         return _write(con, f"SELECT {cols} FROM run_line{order}", out_dir, "results.csv")
-    # the open items' columns (recon.engine.open_items) come last, joined on the integer line id; a join
-    # hands rows on in no set order, so run_line's own order (its row number, or the sort) is asked for
-    order = "r.rn" if outcome.in_order(con) else outcome.ORDER
-    return _write(con, f"SELECT {', '.join('r.' + c for c in RESULT_COLUMNS)}, {open_items.CSV_SELECT} FROM (SELECT {cols}, "
-                  f"line_id, rowid AS rn "
-                  f"FROM run_line) r LEFT JOIN open_line o ON o.line_id = r.line_id ORDER BY {order}",
-                  out_dir, "results.csv")
+    # the open items' columns (recon.engine.open_items) come last, joined on the integer line id. A join
+    # hands rows on in no set order: the few open-item columns are lined up with run_line's stored order
+    # first (a narrow sort), then pasted beside it by position, so the wide rows are never sorted again
+    if not outcome.in_order(con):
+        return _write(con, f"SELECT {', '.join('r.' + c for c in RESULT_COLUMNS)}, {open_items.CSV_SELECT} "
+                           f"FROM (SELECT {cols}, line_id FROM run_line) r LEFT JOIN open_line o USING (line_id) "
+                           f"ORDER BY {outcome.ORDER}", out_dir, "results.csv")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE results_open AS SELECT {open_items.CSV_SELECT}
+        FROM run_line r LEFT JOIN open_line o ON o.line_id = r.line_id ORDER BY r.rowid""")
+    return _write(con, f"SELECT {cols}, o.* FROM run_line POSITIONAL JOIN results_open o", out_dir, "results.csv")
 
 
 def _has(con, table: str) -> bool:
