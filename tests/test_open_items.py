@@ -182,8 +182,8 @@ def test_a_month_of_nights_plants_every_state_and_age(month, tmp_path, capsys):
 HEAD = "单据编号,业务日期,单据类型,客户,币别,汇率,价税合计,税额,本位币价税合计,已核销金额,未核销金额,单据状态,平台订单号,摘要"
 
 
-def ar(bill, amount, order):
-    return f"{bill},2026-01-05,标准应收单,天猫旗舰店,人民币,1,{amount},0.00,{amount},0.00,{amount},已审核,{order},"
+def ar(bill, amount, order, day="2026-01-05"):
+    return f"{bill},{day},标准应收单,天猫旗舰店,人民币,1,{amount},0.00,{amount},0.00,{amount},已审核,{order},"
 
 
 def test_identity_survives_a_rerun_a_redownload_and_a_corrected_document(tmp_path, capsys):
@@ -248,13 +248,23 @@ def test_diff_names_what_it_cannot_compare(tmp_path, capsys):
     folder = tmp_path / "n"
     folder.mkdir()
     (folder / "ar.csv").write_text("\r\n".join([HEAD, ar("AR1", "1.00", "T1"), ""]), encoding="utf-8")
-    cli(["run", str(folder), "--out", str(tmp_path / "o"), "--db", db, "--period", "2026-01", "--no-reports"], capsys)
+    cli(["run", str(folder), "--out", str(tmp_path / "o"), "--db", db, "--period", "2026-01", "--no-reports",
+         "--as-of", "2026-01-01"], capsys)
     code, _, err = cli(["diff", "--db", db], capsys)
     assert code == 2 and "only one run" in err
     code, _, err = cli(["diff", "R-nope", "--db", db], capsys)
     assert code == 2 and "no run R-nope" in err
     code, _, err = cli(["run", str(folder), "--out", str(tmp_path / "o2"), "--db", db, "--as-of", "2026-13-01"], capsys)
     assert code == 2 and "--as-of" in err
+    # once there are two runs, the text says what the JSON says
+    cli(["run", str(folder), "--out", str(tmp_path / "o3"), "--db", db, "--period", "2026-01", "--no-reports",
+         "--as-of", "2026-02-09"], capsys)
+    code, out, _ = cli(["diff", "--db", db], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].endswith("(ages as of 2026-02-09)")
+    assert lines[1].strip() == "new 0, persisting 1, reopened 0, resolved 0; open 1"
+    assert lines[3].strip() == "open by age (days): 0-1 0, 2-7 0, 8-30 0, >30 1"
+    assert "persisting" in lines[4] and "ar.csv:2" in lines[4] and "unknown -> unknown" in lines[4]
 
 
 def test_results_csv_puts_each_lines_open_columns_on_its_own_row(tmp_path):
@@ -287,3 +297,4 @@ def test_results_csv_puts_each_lines_open_columns_on_its_own_row(tmp_path):
         assert r["age_days"] == (str(n % 40) if n % 7 == 0 else ""), r
         assert r["open_state"] == ("new" if n % 7 == 0 else "")
     con.close()
+

@@ -13,9 +13,8 @@ of the same period:
   was replaced by a newer version of its document and is no longer live), ``new_file`` (it is now
   matched or explained together with a line the previous run did not hold, or the run read files the
   previous one did not), ``rule`` (the rules, fees, baseline, channels, dictionaries or evidence
-  window changed and no new file explains it), ``not_in_run`` (its line is not part of tonight's run:
-  its file is no longer among the inputs and its date lies outside the period) and ``other`` (none of
-  these; with the same files and configuration a run reproduces its results, so it should not occur).
+  window changed and no new file explains it) and ``other`` (none of these; the store keeps every line
+  of the period and the same files and configuration reproduce a run's results, so it should not occur).
 
 **Identity.** An item is keyed on its line's *natural key*: (family, source format, natural key,
 occurrence of that key), plus, should two live lines of one run still share that, their rank by line
@@ -48,7 +47,7 @@ from recon.engine.steps import Runner, Step
 
 OPEN = ("unknown", "review")
 STATES = ("new", "persisting", "reopened", "resolved")
-RESOLVED_BY = ("new_file", "rule", "decision", "correction", "not_in_run", "other")
+RESOLVED_BY = ("new_file", "rule", "decision", "correction", "other")
 BUCKETS = ("0-1", "2-7", "8-30", ">30")
 # results.csv's new columns, appended after the existing ones (existing readers keep working)
 CSV_COLUMNS = ("open_state", "resolved_by", "first_seen", "age_days", "age_bucket")
@@ -100,7 +99,7 @@ def compare_sql(prev_open: str, cur_open: str, cur_lines: str, prev_lines: str, 
     SELECT g.item_id, g.line_id, c.status, 'resolved',
            CASE WHEN c.code LIKE 'decision:%' THEN 'decision'
                 WHEN c.line_id IS NULL AND s.superseded_by IS NOT NULL THEN 'correction'
-                WHEN c.line_id IS NULL THEN 'not_in_run'
+                WHEN c.line_id IS NULL THEN 'other'
                 WHEN n.match_group IS NOT NULL THEN 'new_file'
                 WHEN $rule_changed THEN 'rule'
                 WHEN (SELECT yes FROM new_files) THEN 'new_file'
