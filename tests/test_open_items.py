@@ -111,7 +111,7 @@ def test_a_month_of_nights_plants_every_state_and_age(month, tmp_path, capsys):
     assert {v[2:] for v in s2["persisting"].values()} == {("2026-02-01", "1", "0-1")}
     assert sum2["resolved_by"]["new_file"] == 5 and sum2["previous_run"]
 
-    # night 5 of the month's arrivals, Feb 5: the Kingdee export; every other channel's sale is resolved
+    # night 3, Feb 5: the Kingdee export arrives; every other channel's sale is resolved by it
     rows3, s3, _ = run(_night(tmp_path, month, "n3", [ERP_KINGDEE]), "2026-02-05")
     others = {k for k, r in open1.items() if r["source"] == "platform" and r["channel"] != "wechatpay"}
     assert set(s3["resolved"]) == others and len(others) == 40
@@ -125,8 +125,8 @@ def test_a_month_of_nights_plants_every_state_and_age(month, tmp_path, capsys):
     # Feb 12: a rules file without the batch-to-bank pass leaves the batch's bank credit open
     rules = tmp_path / "nobatch.yaml"
     default = RULES.read_text(encoding="utf-8")
-    rules.write_text(default[:default.index("  - name: batch_to_bank")] + default[default.index("  - name: trade_fund"):],
-                     encoding="utf-8")
+    cut, resume = default.index("  - name: batch_to_bank"), default.index("  - name: trade_fund")
+    rules.write_text(default[:cut] + default[resume:], encoding="utf-8")
     empty = tmp_path / "empty"
     empty.mkdir()
     _, s4, _ = run(empty, "2026-02-12", "--rules", str(rules))
