@@ -166,7 +166,8 @@ def test_a_month_of_nights_plants_every_state_and_age(month, tmp_path, capsys):
     assert exported[0]["state"] == "reopened" and exported[0]["resolved_by"] == ""
 
     # and any two runs of the period: night 1 against night 3, items compared across the night between
-    runs = [r["run_id"] for r in json.loads(cli(["runs", "--db", db, "--json"], capsys)[1])]
+    runs = [json.loads((tmp_path / f"out-{d}" / "manifest.json").read_text(encoding="utf-8"))["run_id"]
+            for d in ("2026-02-01", "2026-02-02", "2026-02-05")]
     code, out, _ = cli(["diff", runs[2], runs[0], "--db", db, "--json"], capsys)
     found = json.loads(out)
     assert (found["before"], found["now"]) == (runs[0], runs[2])
@@ -224,7 +225,8 @@ def test_identity_survives_a_rerun_a_redownload_and_a_corrected_document(tmp_pat
         ("T2001", "50.00", "correction", None)]
 
     # the report's top and the workbook's 未结项 sheet say the same, rendered from the store
-    code, _, err = cli(["report", "--db", db, "--out", str(tmp_path / "rep"), "--lang", "en"], capsys)
+    last = json.loads((tmp_path / "o-2026-02-01" / "manifest.json").read_text(encoding="utf-8"))["run_id"]
+    code, _, err = cli(["report", "--db", db, "--run", last, "--out", str(tmp_path / "rep"), "--lang", "en"], capsys)
     assert code == 0, err
     html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
     top = html[html.index('id="open-items"'):html.index('id="next"')]
