@@ -88,7 +88,9 @@ def compare_sql(prev_open: str, cur_open: str, cur_lines: str, prev_lines: str, 
     res_groups AS (SELECT DISTINCT c.match_group FROM gone g JOIN {cur_lines} c ON c.line_id = g.line_id
                    WHERE c.match_group IS NOT NULL),
     members AS (SELECT c.line_id, c.match_group FROM {cur_lines} c SEMI JOIN res_groups USING (match_group)),
-    grp_new AS (SELECT DISTINCT m.match_group FROM members m ANTI JOIN {prev_lines} p USING (line_id)),
+    -- the earlier run's lines probed against the few members (never a hash table of a whole month's lines)
+    held AS (SELECT p.line_id FROM {prev_lines} p SEMI JOIN members USING (line_id)),
+    grp_new AS (SELECT DISTINCT m.match_group FROM members m ANTI JOIN held USING (line_id)),
     new_files AS (SELECT count(*) > 0 AS yes FROM {cur_files} f ANTI JOIN {prev_files} p USING (file_id))
     SELECT o.item_id, o.line_id, o.status,
            CASE WHEN p.item_id IS NOT NULL THEN 'persisting' WHEN e.item_id IS NOT NULL THEN 'reopened'
