@@ -84,9 +84,12 @@ def compare_sql(prev_open: str, cur_open: str, cur_lines: str, prev_lines: str, 
     -- open then, not now; a line open now under another identity is not resolved (one row per line)
     WITH gone AS (SELECT p.item_id, p.line_id FROM {prev_open} p ANTI JOIN {cur_open} o USING (item_id)
                   ANTI JOIN {cur_open} l ON l.line_id = p.line_id),
+    -- the gone lines' outcome now and whether a newer version replaced them: the month's lines are
+    -- probed against the few gone ones, never built into a hash table
+    now AS (SELECT c.line_id, c.status, c.code, c.match_group FROM {cur_lines} c SEMI JOIN gone USING (line_id)),
+    sup AS (SELECT k.line_id, k.superseded_by FROM oi_ledger k SEMI JOIN gone USING (line_id)),
     -- the match groups that now hold a resolved line, their members, and those the earlier run lacked
-    res_groups AS (SELECT DISTINCT c.match_group FROM gone g JOIN {cur_lines} c ON c.line_id = g.line_id
-                   WHERE c.match_group IS NOT NULL),
+    res_groups AS (SELECT DISTINCT match_group FROM now WHERE match_group IS NOT NULL),
     members AS (SELECT c.line_id, c.match_group FROM {cur_lines} c SEMI JOIN res_groups USING (match_group)),
     -- the earlier run's lines probed against the few members (never a hash table of a whole month's lines)
     held AS (SELECT p.line_id FROM {prev_lines} p SEMI JOIN members USING (line_id)),
@@ -106,8 +109,8 @@ def compare_sql(prev_open: str, cur_open: str, cur_lines: str, prev_lines: str, 
                 WHEN $rule_changed THEN 'rule'
                 WHEN (SELECT yes FROM new_files) THEN 'new_file'
                 ELSE 'other' END
-    FROM gone g LEFT JOIN {cur_lines} c ON c.line_id = g.line_id
-    LEFT JOIN oi_ledger s ON s.line_id = g.line_id
+    FROM gone g LEFT JOIN now c ON c.line_id = g.line_id
+    LEFT JOIN sup s ON s.line_id = g.line_id
     LEFT JOIN grp_new n ON n.match_group = c.match_group"""
 
 

@@ -71,17 +71,21 @@ def steps(a: dict, b: dict) -> list[Step]:
             WHERE o.period = $period AND o.seq <= $seq_a AND s.state <> 'resolved'
               AND r.exit_code IS DISTINCT FROM 130)""",
         "(SELECT file_id FROM run_file WHERE run_id = $a)", "(SELECT file_id FROM run_file WHERE run_id = $b)")
+    # the runs' outcomes are probed against the few compared lines (a month's lines never built into a hash table)
     diff = Step("diff.changes", f"""CREATE OR REPLACE TEMP TABLE run_diff AS
+        WITH c AS MATERIALIZED ({compare}),
+        ra AS (SELECT line_id, status, channel FROM line_result SEMI JOIN c USING (line_id) WHERE run_id = $a),
+        rb AS (SELECT line_id, status, channel FROM line_result SEMI JOIN c USING (line_id) WHERE run_id = $b)
         SELECT l.source, coalesce(fb.rel_path, fa.rel_path, l.source_name) AS source_file, l.source_line,
                l.source_sheet, coalesce(rb.channel, ra.channel) AS channel, l.order_no, l.currency, l.amount,
                ra.status AS status_before, c.status AS status_now, c.state, c.resolved_by, i.first_seen,
                greatest(date_diff('day', i.first_seen, $as_of), 0) AS age_days,
                {open_items.bucket_sql("greatest(date_diff('day', i.first_seen, $as_of), 0)")} AS age_bucket,
                c.item_id, c.line_id
-        FROM ({compare}) c JOIN open_item i USING (item_id)
+        FROM c JOIN open_item i USING (item_id)
         JOIN ({_LINES}) l ON l.line_id = c.line_id
-        LEFT JOIN line_result ra ON ra.run_id = $a AND ra.line_id = c.line_id
-        LEFT JOIN line_result rb ON rb.run_id = $b AND rb.line_id = c.line_id
+        LEFT JOIN ra ON ra.line_id = c.line_id
+        LEFT JOIN rb ON rb.line_id = c.line_id
         LEFT JOIN run_file fa ON fa.run_id = $a AND fa.file_id = l.file_id
         LEFT JOIN run_file fb ON fb.run_id = $b AND fb.file_id = l.file_id""", p, "run_diff")
     return [open_items.ledger_view(), diff]
