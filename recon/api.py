@@ -27,7 +27,7 @@ from recon import __version__, evidence, outputs, runlog, store, tempfiles, verd
 from recon import period as closing
 from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
-from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, pragmas
+from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, open_items, pragmas
 from recon.engine import statement as reconciliation_statement
 from recon.engine import prior_period, voucher_numbers
 from recon.engine.steps import Runner, Step
@@ -219,6 +219,7 @@ class RunConfig:
     matched_cap: int = 100_000  # matched lines in recon.xlsx (results.csv always has all)
     memory_limit: str | None = None  # DuckDB memory cap, e.g. "4GB" (default: DuckDB's 80 % of RAM)
     debug_sql: bool = False  # log every engine step (name, SQL, parameters, rows written) to stderr
+    as_of: dt.date | None = None  # the date open items are aged to (recon.engine.open_items); None: today
 
 
 @dataclass
@@ -388,6 +389,9 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         totals = conservation.check(r, _loaded_totals(reports), settings.order_tolerances())
         # the 余额调节表 per channel and currency; one that does not foot stops the run like conservation
         bridge = reconciliation_statement.prove(r, period)
+        # each unknown/review line as an open item: first seen, age, change since the period's last run
+        aged = open_items.run(r, period, cfg.as_of or dt.date.today(),
+                              open_items.config_sha(settings, cfg.evidence_days))
         progress("writing results")
         with _phase(r, "write.results"):
             write_results(con, staging)
@@ -415,6 +419,7 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
             e.code: {"zh": e.name_zh, "en": e.name_en} for e in sorted(settings.dictionary.entries, key=lambda e: e.code)
             if e.code in (done["classification"].get("known_cases") or {})}
         manifest["decisions"] = done["decisions"]
+        manifest["open_items"] = aged
         manifest["order_baseline"] = {"file": Path(settings.baseline_rules.source).name,
                                       "sha256": settings.baseline_rules.sha256, "orders": done["orders"]}
         # per status, one CNY figure at the FX file's rates when the run holds another currency
@@ -647,6 +652,7 @@ def _record_run(con, manifest, period, started, runner: Runner | None = None) ->
         _insert_run(con, manifest, period, started, run_id)
         # its vouchers' numbers, and which of its cases correct a closed period, fixed as it is recorded
         voucher_numbers.record(runner if runner is not None else con, run_id, period)
+        open_items.record(con, run_id)
         runlog.record_run(con, run_id)  # the run's event in the run log commits with the run
     except BaseException:
         con.execute("ROLLBACK")
@@ -836,7 +842,7 @@ def summary(result: RunResult) -> dict:
     m = result.manifest
     keys = ("verdict", "exit_code", "run_id", "period", "status_counts", "by_code", "control_totals",
             "quarantined_lines", "failed_proofs", "skipped_files", "unmapped_customers", "fee_checks", "decisions",
-            "cny_equivalent", "outputs", "timings")
+            "cny_equivalent", "open_items", "outputs", "timings")
     out = {k: m.get(k) for k in keys}
     # findings about whole files (EXCEL_RESAVED), each with the file it is about
     out["file_warnings"] = [{"path": f["path"], **w} for f in m.get("inputs", []) for w in f.get("warnings") or []]
@@ -1025,3 +1031,18 @@ def backtest(db: str, rules: Path | None = None, dictionaries=(), default_dictio
 
     settings = Settings.load(rules, fees, None, channels, dictionaries, default_dictionary)
     return replay.backtest(db, settings, runs)
+
+def diff(db: str, run_a: str | None = None, run_b: str | None = None, out: Path | None = None) -> dict:
+    """`recon diff`: the open items' changes between two runs of a period (``recon.report.changes``);
+    with ``out``, also written there as CSV."""
+    from recon.report import changes
+
+    con = store.connect(db, must_exist=True)
+    try:
+        found = changes.between(con, run_a, run_b)
+        if out is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            found["csv"] = str(changes.write_csv(con, Path(out)))
+        return found
+    finally:
+        con.close()

@@ -266,9 +266,12 @@ def sample(orders, out, seed, period, scale):
 @click.option("--debug-sql", is_flag=True,
               help="Log every engine step to stderr: its name, SQL, bound parameters, seconds and the rows of the "
                    "table it wrote (stdout is unchanged, so --json stays parseable).")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
+              help="The date this run counts open items' ages to, YYYY-MM-DD (default: today): a replayed "
+                   "night, or a test, sets its clock.")
 def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt, as_json, no_reports, evidence_days,
         dictionaries, no_default_dictionary, limit, lang, top, voucher_format, accounts, matched_cap, memory_limit,
-        debug_sql):
+        debug_sql, as_of):
     """Import every file under INPUTS (recursively), match, classify, drill down, and write the results.
 
     The run reconciles every line the store (--db) holds for the period and its evidence window, not
@@ -284,7 +287,10 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     bank credits, each gap by code with its unexplained remainder; a statement that does not foot
     stops the run, exit 3) and OUT/manifest.json (inputs with
     SHA-256, control totals and proofs, counts per status and code, and the seconds each engine step
-    took under "timings", and every output's SHA-256). --no-reports writes only results.csv and
+    took under "timings", and every output's SHA-256). Every unknown or review line is an open item:
+    results.csv's last columns give its change since the period's previous run (open_state: new,
+    persisting, reopened, resolved; resolved_by), the date it was first seen open and its age
+    (age_days, age_bucket 0-1, 2-7, 8-30, >30), counted to --as-of (`recon diff` compares two runs). --no-reports writes only results.csv and
     manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
     or killed run leaves the previous set untouched; your own files in OUT are kept, and a second run
     writing the same OUT is refused (`recon verify --out OUT` checks a set).
@@ -308,7 +314,7 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
                         evidence_days=evidence_days, dictionaries=list(dictionaries), lang=lang, top=top,
                         voucher_format=voucher_format, accounts=accounts, matched_cap=matched_cap,
                         memory_limit=memory_limit, debug_sql=debug_sql, default_dictionary=not no_default_dictionary,
-                        limits=limits.Limits.parse(limit))
+                        limits=limits.Limits.parse(limit), as_of=as_of.date() if as_of else None)
 
     def loaded(rep):  # each file's LOAD line as soon as it is imported: a log shows it even if a later step fails
         if rep.status != "unrecognised":
@@ -493,6 +499,45 @@ def explain(order_no, db, run_id, lang, as_json):
 
     res = api.explain(db, order_no, run_id)
     click.echo(json.dumps(res, ensure_ascii=False, indent=2) if as_json else render(res, lang))
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.argument("run_a", required=False)
+@click.argument("run_b", required=False)
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv",
+              help="Also write the changes to this CSV file (UTF-8 with BOM, as results.csv).")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+def diff(run_a, run_b, db, out, as_json):
+    """What changed between two runs of a period: each open item (unknown or review line) that is new,
+    persisting, reopened or resolved (and by what: new_file, rule, decision, correction), with its age.
+
+    With no RUN: the last two runs of the latest period; with RUN_A alone: RUN_A against the run
+    before it in its period; with both: the earlier against the later, any two runs of one period.
+
+    Example:
+
+        recon diff --db close.duckdb --out changes.csv
+    """
+    found = api.diff(db, run_a, run_b, out)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2, default=str))
+        sys.exit(EXIT_OK)
+    s = found["summary"]
+    click.echo(f"period {found['period']}: {found['before']} -> {found['now']} (ages as of {found['as_of']})")
+    click.echo("  " + ", ".join(f"{k} {v}" for k, v in s["states"].items()) + f"; open {s['open']}")
+    click.echo("  resolved by: " + ", ".join(f"{k} {v}" for k, v in s["resolved_by"].items() if v) if
+               s["states"]["resolved"] else "  resolved by: -")
+    click.echo("  open by age (days): " + ", ".join(f"{k} {v}" for k, v in s["age_buckets"].items()))
+    for it in found["items"]:
+        where = f"{it['source_file']}:{it['source_line']}" + (f"@{it['source_sheet']}" if it["source_sheet"] else "")
+        how = f" by {it['resolved_by']}" if it["resolved_by"] else ""
+        click.echo(f"  {it['state'] + how:22} {it['source']:8} {where}  {it['order_no'] or '-'}  "
+                   f"{it['currency'] or ''} {it['amount']}  {it['status_before'] or '-'} -> {it['status_now'] or '-'}  "
+                   f"first seen {it['first_seen']} ({it['age_bucket']} d)")
+    if found.get("csv"):
+        click.echo(f"wrote {found['csv']}")
     sys.exit(EXIT_OK)
 
 

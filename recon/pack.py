@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 from recon import runlog, tempfiles
-from recon.engine import decisions, ledger, outcome
+from recon.engine import decisions, ledger, open_items, outcome
 from recon.errors import ReconError
 from recon.io import records
 from recon.report.cells import neutralise
@@ -127,9 +127,12 @@ def _results(con, run_id, path: Path) -> None:
             "match_group": "r.match_group", "explanation": "r.explanation", "finding": "r.finding"}
     inner = ", ".join(f"{cols.get(c, 'l.' + c)} AS {c}" for c in RESULT_COLUMNS)
     outer = ", ".join(f"r_safe({c}) AS {c}" if c in _TEXT else c for c in RESULT_COLUMNS)
-    _copy_with_bom(con, f"""SELECT {outer} FROM (SELECT {inner} FROM line_result r
-            JOIN ledger_line l USING (line_id) WHERE r.run_id = $r) ORDER BY {outcome.ORDER}""", path,
-                   {"r": run_id})
+    # the open items' columns as the run recorded them (recon.engine.open_items), last as in results.csv
+    opened = ", ".join(open_items.CSV_COLUMNS)
+    _copy_with_bom(con, f"""SELECT {outer}, {opened} FROM (SELECT {inner}, {open_items.CSV_SELECT} FROM line_result r
+            JOIN ledger_line l USING (line_id)
+            LEFT JOIN open_item_state o ON o.run_id = r.run_id AND o.line_id = r.line_id
+            WHERE r.run_id = $r) ORDER BY {outcome.ORDER}""", path, {"r": run_id})
 
 
 def _evidence(con, run_id, path: Path) -> None:

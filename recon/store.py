@@ -260,6 +260,18 @@ DDL.append("CREATE TABLE IF NOT EXISTS order_baseline (run_id VARCHAR NOT NULL, 
                f"{d}_{s} DECIMAL(18,2)" for d in ("receivable", "received", "refund_due", "refunded", "commission",
                                                   "tax") for s in ("platform", "erp")) + ")")
 
+# Open items across runs (recon.engine.open_items): each unknown/review line's identity (its natural key)
+# with its first sighting, each run's as-of date and the run it was compared with, and per run the
+# items open in it or resolved by it.
+DDL.append("""CREATE TABLE IF NOT EXISTS open_item (item_id BIGINT PRIMARY KEY, item_key BIGINT NOT NULL,
+    family VARCHAR NOT NULL, source_format VARCHAR NOT NULL, natural_key VARCHAR NOT NULL, occurrence INTEGER NOT NULL,
+    nth INTEGER NOT NULL, first_run VARCHAR NOT NULL, first_seen DATE NOT NULL)""")
+DDL.append("""CREATE TABLE IF NOT EXISTS open_item_run (run_id VARCHAR PRIMARY KEY, seq INTEGER NOT NULL,
+    period VARCHAR NOT NULL, as_of DATE NOT NULL, previous_run VARCHAR, config_sha VARCHAR NOT NULL)""")
+DDL.append("""CREATE TABLE IF NOT EXISTS open_item_state (run_id VARCHAR NOT NULL, item_id BIGINT NOT NULL,
+    line_id BIGINT NOT NULL, status VARCHAR, state VARCHAR NOT NULL, resolved_by VARCHAR, first_seen DATE NOT NULL,
+    age_days INTEGER NOT NULL)""")
+
 
 def connect(path: str = "recon.duckdb", memory_limit: str | None = None,
             must_exist: bool = False, read_only: bool = False) -> duckdb.DuckDBPyConnection:

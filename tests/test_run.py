@@ -72,7 +72,9 @@ def test_run_writes_results_contract(month, capsys):
     rows = read_results(out)
     assert list(rows[0].keys()) == ["source", "source_file", "source_line", "source_sheet", "channel", "account",
                                     "order_no", "line_type", "currency", "amount", "status", "code",
-                                    "match_group", "explanation", "finding"]
+                                    "match_group", "explanation", "finding",
+                                    # the open items' columns come last (recon.engine.open_items)
+                                    "open_state", "resolved_by", "first_seen", "age_days", "age_bucket"]
     by = {(r["source"], r["source_file"], r["source_line"]): r for r in rows}
     sale1 = by[("platform", "alipay/trade.csv", "6")]
     refund1 = by[("platform", "alipay/trade.csv", "8")]

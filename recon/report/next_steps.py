@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from recon.report import changes
 from recon.verdict import Verdict
 
 SHOWN = 10  # blocking items and largest unknowns listed at the top; the sections below have all
@@ -47,12 +48,13 @@ class NextSteps:
     blocking: tuple = ()
     blocking_total: int = 0
     unknown: tuple = field(default_factory=tuple)
+    open_items: dict | None = None  # recon.report.changes.for_run: new, persisting, resolved, reopened and ages
 
 
 def collect(con, run_id: str, period: str, started, manifest: dict, exit_code: int | None) -> NextSteps:
     """What the top of the report shows for ``run_id`` (``report_line`` must hold its lines)."""
     return NextSteps(Verdict.from_manifest(manifest, exit_code), _changes(con, run_id, period, started),
-                     *_blocking(con, run_id), _unknown(con, run_id))
+                     *_blocking(con, run_id), _unknown(con, run_id), changes.for_run(con, run_id, SHOWN))
 
 
 def _changes(con, run_id, period, started) -> dict | None:

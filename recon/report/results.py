@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from recon import tempfiles
-from recon.engine import outcome
+from recon.engine import open_items, outcome
 from recon.sql.neutralise import NEUTRALISE_MACRO  # noqa: F401  (the CSV writers' r_safe, also used by vouchers)
 from recon.sql.quote import quote_literal
 
@@ -55,8 +55,26 @@ def write_results(con, out_dir: Path) -> Path:
             "code", "match_group", "explanation", "finding"}
     cols = ", ".join(
         f"r_safe({c}) AS {c}" if c in text else c for c in RESULT_COLUMNS)
-    order = "" if outcome.in_order(con) else f" ORDER BY {outcome.ORDER}"
-    return _write(con, f"SELECT {cols} FROM run_line{order}", out_dir, "results.csv")
+    if not _has(con, "open_line"):  # the engine alone (tests): no open items computed, the columns stay blank
+        cols += ", " + ", ".join(f"NULL AS {c}" for c in open_items.CSV_COLUMNS)
+        order = "" if outcome.in_order(con) else f" ORDER BY {outcome.ORDER}"
+        return _write(con, f"SELECT {cols} FROM run_line{order}", out_dir, "results.csv")
+    # the open items' columns (recon.engine.open_items) come last, joined on the integer line id. A join
+    # hands rows on in no set order: the few open-item columns are lined up with run_line's stored order
+    # first (a narrow sort), then pasted beside it by position, so the wide rows are never sorted again
+    if not outcome.in_order(con):
+        return _write(con, f"SELECT {', '.join('r.' + c for c in RESULT_COLUMNS)}, {open_items.CSV_SELECT} "
+                           f"FROM (SELECT {cols}, line_id FROM run_line) r LEFT JOIN open_line o USING (line_id) "
+                           f"ORDER BY {outcome.ORDER}", out_dir, "results.csv")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE results_open AS SELECT {open_items.CSV_SELECT}
+        FROM run_line r LEFT JOIN open_line o ON o.line_id = r.line_id ORDER BY r.rowid""")
+    return _write(con, f"SELECT {cols}, o.* FROM run_line POSITIONAL JOIN results_open o", out_dir, "results.csv")
+
+
+def _has(con, table: str) -> bool:
+    """Whether the connection holds temp table ``table``."""
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $t",
+                            {"t": table}).fetchall()[0][0])
 
 
 def write_quarantine(con, out_dir: Path) -> Path:

@@ -4,7 +4,8 @@ Sheets: 汇总 (run, sheet index with links, status and per-code totals, voucher
 totals, input files), 已匹配 (capped: the full list is results.csv), 已知差异 (capped per code, totals
 on 汇总), 未知 and 待复核 (always complete, continued on 未知(2)… past Excel's 1,048,576 rows),
 订单基线 (the six dimensions by source), 凭证 (the adjustment vouchers' lines), 人工决定 (the manual
-decisions the run applied or found stale).
+decisions the run applied or found stale), 未结项 (the open items: each unknown or review line open in
+the run or resolved by it, its change since the period's last run, first sighting and age).
 
 Every Excel writer manages only ~10-18k rows/s (bench figures in /work/shared/PERFORMANCE.md), so
 the workbook holds what people act on and CSV holds the full detail. xlsxwriter's constant_memory
@@ -25,6 +26,8 @@ from recon.engine import cny, decisions
 from recon.labels import SHEETS_ZH as STATUS_ZH
 from recon.labels import SOURCES
 from recon.report.accounts import Chart, load_accounts
+from recon.labels import LABELS
+from recon.report import changes
 from recon.report.cells import EXCEL_MAX_ROWS, Column, Styles, sheet_names, write_cell, write_table
 from recon.report.runs import period_end, require_run
 from recon.report import statement as bridge
@@ -58,6 +61,13 @@ DECISION_COLUMNS = (
     Column("编号", "int", 6), Column("状态", "text", 12), Column("类型", "text", 10), Column("决定人", "text", 10),
     Column("时间", "text", 17), Column("理由", "text", 40), Column("行数", "int", 6), Column("来源行", "text", 50),
     Column("失效原因", "text", 50),
+)
+# recon.report.changes.ITEM_KEYS, in Chinese
+OPEN_ITEM_COLUMNS = (
+    Column("变化", "text", 16), Column("解决方式", "text", 12), Column("来源", "text", 9), Column("文件", "text", 30),
+    Column("行号", "int", 7), Column("工作表", "text", 12), Column("订单号", "text", 24), Column("币种", "text", 6),
+    Column("金额", "money", 15, currency_col=7), Column("本次状态", "text", 9), Column("首次发现", "date", 11),
+    Column("账龄（天）", "int", 9), Column("账龄段", "text", 8),
 )
 DECISION_STATE_ZH = {"applied": "已应用", "stale": "已失效（未应用）"}
 DECISION_KIND_ZH = {"accept": "接受差异", "match": "指定配对"}
@@ -125,6 +135,7 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
     n_baseline = con.execute("SELECT count(*) FROM order_baseline WHERE run_id = $r", p).fetchone()[0]
     n_voucher_lines = sum(len(v.lines) for v in vouchers)
     decided = decisions.for_run(con, run_id, run["manifest"])  # a handful: who decided what, applied or stale
+    n_items = con.execute(f"SELECT count(*) FROM {changes.ITEMS_SQL}", p).fetchone()[0]
 
     count = {s: by_status.get(s, (0, 0))[0] for s in STATUS_ZH}
     shown_matched = min(count["matched"], matched_cap)
@@ -138,6 +149,7 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
         "vouchers": sheet_names("凭证", n_voucher_lines, sheet_rows),
         "decisions": sheet_names("人工决定", len(decided), sheet_rows),
         "statement": sheet_names(bridge.SHEET, bridge.sheet_count(run["manifest"]), sheet_rows),
+        "open_items": sheet_names("未结项", n_items, sheet_rows),
     }
     captions = {
         "matched": (f"已匹配：共 {count['matched']:,} 行" + (
@@ -151,10 +163,11 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
         "vouchers": f"调整凭证：{len(vouchers)} 张，{n_voucher_lines} 行；每张凭证的全部来源行见 voucher_sources.csv",
         "statement": "余额调节表：每个渠道、币种：ERP 应收 → 平台销售总额 → 费用补贴退款后净额 → 平台提现 → 银行入账；"
                      "每步差额 = 各代码说明 + 未解释余数（未知与待复核行的合计）",
+        "open_items": f"未结项：本次运行未结或本次解决的 {n_items} 项，与本期上次运行相比（新增、持续、重新打开、已解决）及账龄",
     }
     shown = {"matched": shown_matched, "known": shown_known, "unknown": count["unknown"],
              "review": count["review"], "baseline": n_baseline, "vouchers": n_voucher_lines,
-             "decisions": len(decided), "statement": bridge.sheet_count(run["manifest"])}
+             "decisions": len(decided), "statement": bridge.sheet_count(run["manifest"]), "open_items": n_items}
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +209,13 @@ def write_workbook(con, run_id: str, path: Path, matched_cap: int = 100_000, kno
                     captions["decisions"], sheet_rows)
         write_table(wb, styles, sheets["statement"], bridge.SHEET_COLUMNS, bridge.sheet_rows(run["manifest"]),
                     shown["statement"], captions["statement"], sheet_rows)
+        zh = LABELS["zh"]
+        item_rows = ((f"{zh['state_' + state]} ({state})", zh["by_" + by] if by else "", SOURCE_ZH[src], *rest)
+                     for state, by, src, *rest in _stream(
+                         con, f"SELECT {', '.join(changes.ITEM_KEYS)} FROM {changes.ITEMS_SQL} "
+                              f"ORDER BY {changes.ITEMS_ORDER}", p))
+        write_table(wb, styles, sheets["open_items"], OPEN_ITEM_COLUMNS, item_rows, n_items, captions["open_items"],
+                    sheet_rows)
         wb.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
