@@ -3,9 +3,10 @@
 Why: an auditor takes the evidence away and checks it without recon's store. ``recon pack --run R
 --out FILE.zip`` renders everything from the store (as ``recon report``/``recon vouchers`` do):
 the run's manifest, its input files' hashes, the raw records (read back from the evidence store) of
-every unknown, review, known and decided line, results, vouchers and voucher sources, the offline
-HTML report, the decisions with who/when/why, the run log up to the run, a README and
-``SHA256SUMS`` (``sha256sum -c`` reads it after unzipping).
+every unknown, review, known and decided line and of the lines behind its prior-period adjustments,
+results, vouchers and voucher sources, the reconciliation statement, the offline HTML report, the
+decisions with who/when/why, the run log up to the run, a README and ``SHA256SUMS`` (``sha256sum -c``
+reads it after unzipping).
 
 Deterministic: members are written sorted by name with a fixed time stamp, mode and compression,
 so the same run gives the same bytes. Bounded memory: each member is rendered into a temp folder
@@ -28,6 +29,7 @@ from recon import runlog, tempfiles
 from recon.engine import decisions, ledger, open_items, outcome
 from recon.errors import ReconError
 from recon.io import records
+from recon.report import statement
 from recon.report.cells import neutralise
 from recon.report.results import RESULT_COLUMNS, _copy_with_bom
 from recon.sql.neutralise import NEUTRALISE_MACRO
@@ -68,6 +70,7 @@ def write(con, run_id, out: Path, chart=None, lang: str = "zh", top: int = 50) -
         _evidence(con, run_id, folder / "evidence.csv")
         write_vouchers(con, run_id, folder, "generic", chart)
         write_report(con, run_id, folder / "report.html", lang=lang, top=top, accounts=chart)
+        statement.write_csv(manifest, folder)
         _decisions(con, run_id, manifest, folder / "decisions.csv")
         head = _chain(con, run_id, folder / "runlog.jsonl")
         (folder / "README.md").write_text(_readme(run_id, manifest, head), encoding="utf-8")
@@ -136,29 +139,38 @@ def _results(con, run_id, path: Path) -> None:
 
 
 def _evidence(con, run_id, path: Path) -> None:
-    """evidence.csv: the raw record of every unknown, review, known or decided line, as the import read it."""
-    con.execute("CREATE OR REPLACE TEMP TABLE pack_lines AS SELECT line_id, l.file_id FROM line_result r "
-                "JOIN ledger_line l USING (line_id) WHERE r.run_id = $r AND (r.status IN (SELECT unnest($s)) "
-                "OR starts_with(coalesce(r.code, ''), 'decision:'))",
+    """evidence.csv: the raw record of every unknown, review, known or decided line, as the import read it,
+    and of every line behind the run's prior-period adjustments (status ``prior_period``, the adjustment's
+    code): those lines are dated in a closed period, so the run has no result for them, yet its vouchers
+    correct that period on their evidence."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE pack_lines AS
+        SELECT r.line_id, l.file_id, r.status, r.code FROM line_result r JOIN ledger_line l USING (line_id)
+        WHERE r.run_id = $r AND (r.status IN (SELECT unnest($s)) OR starts_with(coalesce(r.code, ''), 'decision:'))
+        UNION
+        SELECT t.line_id, l.file_id, 'prior_period' AS status, k.code
+        FROM known_case k JOIN prior_period_case p ON p.run_id = k.run_id AND p.case_id = k.case_id,
+             unnest(k.line_ids) AS t(line_id)
+        JOIN ledger_line l ON l.line_id = t.line_id
+        WHERE k.run_id = $r AND t.line_id NOT IN (SELECT line_id FROM line_result WHERE run_id = $r)""",
                 {"r": run_id, "s": list(EVIDENCE_STATUSES)})
     con.execute("CREATE OR REPLACE TEMP TABLE pack_raw (line_id BIGINT, raw VARCHAR[])")
     files = [f for (f,) in con.execute("SELECT DISTINCT file_id FROM pack_lines ORDER BY 1").fetchall()]
     for file_id in files:  # one evidence file read per batch, each batch a bounded set of lines
-        count = con.execute("SELECT count(*) FROM pack_lines WHERE file_id = ?", [file_id]).fetchone()[0]
+        count = con.execute("SELECT count(DISTINCT line_id) FROM pack_lines WHERE file_id = ?", [file_id]).fetchone()[0]
         for offset in range(0, count, BATCH):
-            con.execute("CREATE OR REPLACE TEMP TABLE pack_batch AS SELECT line_id FROM pack_lines "
+            con.execute("CREATE OR REPLACE TEMP TABLE pack_batch AS SELECT DISTINCT line_id FROM pack_lines "
                         "WHERE file_id = ? ORDER BY line_id LIMIT ? OFFSET ?", [file_id, BATCH, offset])
             records.raw_cells(con, "pack_batch", "pack_batch_raw")
             con.execute("INSERT INTO pack_raw SELECT line_id, raw FROM pack_batch_raw")
     _copy_with_bom(con, f"""SELECT source, r_safe(source_file) AS source_file, source_line,
             r_safe(source_sheet) AS source_sheet, file_sha256, status, r_safe(code) AS code, raw_record
         FROM (SELECT l.source, l.source_name AS source_file, l.source_line, l.source_sheet,
-                     sf.sha256 AS file_sha256, r.status, r.code,
+                     sf.sha256 AS file_sha256, x.status, x.code,
                      CAST(to_json(p.raw) AS VARCHAR) AS raw_record
               FROM pack_raw p JOIN ledger_line l ON l.line_id = p.line_id
               JOIN source_file sf ON sf.file_id = l.file_id
-              JOIN line_result r ON r.run_id = $r AND r.line_id = l.line_id)
-        ORDER BY {outcome.ORDER}""", path, {"r": run_id})
+              JOIN pack_lines x ON x.line_id = l.line_id)
+        ORDER BY {outcome.ORDER}, status, code NULLS FIRST""", path)
 
 
 def _decisions(con, run_id, manifest: dict, path: Path) -> None:
@@ -197,9 +209,10 @@ in it depends on the store to be checked.
 |---|---|
 | manifest.json | the run's manifest as the store recorded it: inputs, rules and dictionary hashes, control totals |
 | inputs.csv | every input file of the run with its SHA-256 and size |
-| evidence.csv | the raw record (cells as the import read them) of every unknown, review, known and decided line |
+| evidence.csv | the raw record (cells as the import read them) of every unknown, review, known and decided line, and of every line behind a prior-period adjustment (status `prior_period`: dated in a closed period, so not in results.csv) |
 | results.csv | every ledger line of the run with its status, code, explanation and finding (the engine's reason as codes) |
 | vouchers.csv, voucher_sources.csv | the adjustment vouchers and the source lines each corrects |
+| reconciliation_statement.csv | the reconciliation statement (余额调节表) per channel and currency: each step's balance, the codes that explain its gap and the unexplained remainder |
 | report.html | the offline root-cause report (open it in a browser; it loads nothing from the network) |
 | decisions.csv | the manual decisions the run applied or found stale: who, when, why |
 | decision_sources.csv | every line a manual decision settled, with the decision's id, who, when and why |

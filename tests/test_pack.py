@@ -16,7 +16,8 @@ from recon import runlog
 from test_run import month, read_results, run_cli  # noqa: F401 (month is a fixture)
 
 MEMBERS = ["README.md", "SHA256SUMS", "decision_sources.csv", "decisions.csv", "evidence.csv", "inputs.csv", "manifest.json",
-           "report.html", "results.csv", "runlog.jsonl", "voucher_sources.csv", "vouchers.csv"]
+           "reconciliation_statement.csv", "report.html", "results.csv", "runlog.jsonl", "voucher_sources.csv",
+           "vouchers.csv"]
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def packed(month, capsys):
     assert [r["code"] for r in o2["verdict"]["reasons"]] == ["family_missing"]
     run_id = json.loads((month / "o2" / "manifest.json").read_text(encoding="utf-8"))["run_id"]
     code, out, _ = run_cli(["pack", "--db", db, "--run", run_id, "--out", str(month / "p1.zip")], capsys)
-    assert code == 0 and f"the auditor pack of run {run_id} (12 files)" in out
+    assert code == 0 and f"the auditor pack of run {run_id} (13 files)" in out
     return month, run_id
 
 
@@ -70,6 +71,9 @@ def test_the_pack_holds_what_an_auditor_needs(packed):
         assert zf.read("results.csv") == (month / "o2" / "results.csv").read_bytes()
         assert zf.read("vouchers.csv") == (month / "o2" / "vouchers.csv").read_bytes()
         assert zf.read("voucher_sources.csv") == (month / "o2" / "voucher_sources.csv").read_bytes()
+        statement = zf.read("reconciliation_statement.csv")
+        assert statement == (month / "o2" / "reconciliation_statement.csv").read_bytes()
+        assert "reconciliation_statement.csv" in _text(zf, "README.md")
         assert _text(zf, "report.html").lstrip().lower().startswith("<!doctype html")
         evidence = _rows(zf, "evidence.csv")
         assert explained == 2 and len(evidence) == explained
@@ -96,7 +100,7 @@ def test_verify_pack_passes_a_pack_and_needs_no_store(packed, capsys):
     month, run_id = packed
     (month / "s.duckdb").unlink()
     code, out, _ = run_cli(["verify", "--pack", str(month / "p1.zip")], capsys)
-    assert code == 0 and f"the auditor pack of run {run_id}, 12 members, every hash and run-log link intact" in out
+    assert code == 0 and f"the auditor pack of run {run_id}, 13 members, every hash and run-log link intact" in out
 
 
 def _rebuild(src, dst, tmp_path, change):
@@ -220,4 +224,26 @@ def test_the_sample_month_pack_holds_every_known_and_unknown_line(tmp_path, caps
         assert {"known", "unknown"} <= {r["status"] for r in evidence}
         assert sorted((r["source_file"], r["source_line"], r["status"]) for r in evidence) == want
         assert all(json.loads(r["raw_record"]) for r in evidence)
+    assert run_cli(["verify", "--pack", str(tmp_path / "p.zip")], capsys)[0] == 0
+
+
+def test_the_pack_holds_the_raw_records_behind_a_prior_period_adjustment(tmp_path, capsys):
+    """The late ERP document of a closed January is posted in February: it has no result in February's
+    run (it is dated in January), yet February's voucher corrects January on it; the pack carries it."""
+    from test_period_close import _jan_feb
+
+    jan, feb = _jan_feb(tmp_path)
+    db = str(tmp_path / "s.duckdb")
+    run_cli(["run", str(jan), "--out", str(tmp_path / "o1"), "--db", db, "--period", "2026-01"], capsys)
+    run_cli(["close", "--period", "2026-01", "--by", "张三", "--reason", "month end", "--force", "--db", db], capsys)
+    run_cli(["run", str(feb), "--out", str(tmp_path / "o2"), "--db", db, "--period", "2026-02"], capsys)
+    assert not any(r["source_file"] == "erp/late.csv" for r in read_results(tmp_path / "o2"))
+    assert run_cli(["pack", "--db", db, "--out", str(tmp_path / "p.zip")], capsys)[0] == 0
+    with zipfile.ZipFile(tmp_path / "p.zip") as zf:
+        evidence = _rows(zf, "evidence.csv")
+        late = [r for r in evidence if r["source_file"] == "erp/late.csv"]
+        assert [(r["source_line"], r["status"], r["code"]) for r in late] == [
+            ("2", "prior_period", "ROUNDING_ALLOCATION")]
+        assert "AR002" in json.loads(late[0]["raw_record"])
+        assert "prior-period adjustment" in _text(zf, "README.md")
     assert run_cli(["verify", "--pack", str(tmp_path / "p.zip")], capsys)[0] == 0

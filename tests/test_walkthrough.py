@@ -11,7 +11,10 @@ appear, in order, on one line of the command's output). ``mkdir``/``cp`` lines r
 from __future__ import annotations
 
 import csv
+import io
+import json
 import re
+import zipfile
 import shlex
 import subprocess
 from pathlib import Path
@@ -116,3 +119,10 @@ def test_a_month_in_the_life_runs_as_written(tmp_path, monkeypatch, capsys):
     assert "在本期 2026-02 入账" in rows[0]["explanation"]
     assert {(r["account_name"], r["debit"], r["credit"]) for r in rows} == {
         ("银行存款", "36800.00", "0.00"), ("预收账款", "0.00", "36800.00")}
+    # and what it says about February's pack: the raw records behind the adjustment, January's lines
+    with zipfile.ZipFile(tmp_path / "feb-pack.zip") as zf:
+        evidence = list(csv.DictReader(io.StringIO(zf.read("evidence.csv").decode("utf-8-sig"))))
+        results = zf.read("results.csv").decode("utf-8-sig")
+    behind = [r for r in evidence if r["status"] == "prior_period"]
+    assert {(r["source_file"], r["code"]) for r in behind} == {("BOC_MT940_202601.sta", "OFFLINE_PAYMENT_NOT_IN_AR")}
+    assert all(json.loads(r["raw_record"]) for r in behind) and "BOC_MT940_202601.sta" not in results
