@@ -839,11 +839,16 @@ def decisions(db: str, period: str | None = None) -> list[dict]:
 def summary(result: RunResult) -> dict:
     """The machine summary ``recon run --json`` prints: the verdict first, then counts, amounts, per-code
     totals, paths written."""
+    from recon.report import statement as statement_report
+
     m = result.manifest
     keys = ("verdict", "exit_code", "run_id", "period", "status_counts", "by_code", "control_totals",
             "quarantined_lines", "failed_proofs", "skipped_files", "unmapped_customers", "fee_checks", "decisions",
             "cny_equivalent", "open_items", "outputs", "timings")
     out = {k: m.get(k) for k in keys}
+    # closed periods this run posted prior-period adjustments for (manifest.json has them only when any)
+    out["prior_period"] = m.get("prior_period") or []
+    out["statement"] = statement_report.summary(m)  # the 余额调节表 in brief: foots, unexplained remainders
     # findings about whole files (EXCEL_RESAVED), each with the file it is about
     out["file_warnings"] = [{"path": f["path"], **w} for f in m.get("inputs", []) for w in f.get("warnings") or []]
     return out

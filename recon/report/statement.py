@@ -34,6 +34,18 @@ def statement_of(manifest: dict) -> dict:
     return manifest.get("statement") or {"period": manifest.get("period", ""), "steps": list(STEPS), "rows": []}
 
 
+def summary(manifest: dict) -> dict:
+    """The statement in brief, for `recon run --json`: whether it foots, how many channel/currency bridges
+    it holds, and every step whose unexplained remainder is not nil (its lines and signed amount). The
+    whole statement stays in manifest.json and reconciliation_statement.csv."""
+    s = statement_of(manifest)
+    unexplained = [{"channel": b["channel"], "currency": b["currency"], "step_no": st["step_no"], "step": st["step"],
+                    "lines": st["remainder"]["lines"], "amount": st["remainder"]["amount"]}
+                   for b in s["rows"] for st in b["steps"]
+                   if "remainder" in st and (st["remainder"]["lines"] or Decimal(st["remainder"]["amount"]))]
+    return {"period": s["period"], "foots": s.get("foots"), "bridges": len(s["rows"]), "unexplained": unexplained}
+
+
 def write_csv(manifest: dict, out_dir: Path) -> Path:
     """OUT/reconciliation_statement.csv: UTF-8 with BOM, CRLF, one row per balance, gap, code and remainder."""
     buf = io.StringIO()
