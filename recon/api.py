@@ -807,9 +807,23 @@ def resolve(db: str, refs=(), group: str | None = None, kind: str = "match", rea
     try:
         ids = decisions.find_lines(con, refs, group)
         decision_id = decisions.record(con, ids, kind, reason, by)
-        return {"decision_id": decision_id, "lines": len(ids)}
+        return {"decision_id": decision_id, "lines": len(ids), "already_settled": _settled(con, ids)}
     finally:
         con.close()
+
+
+def _settled(con, ids: list[int]) -> list[dict]:
+    """The lines among ``ids`` that the last run holding them had already matched or explained (neither
+    unknown nor review): a decision over them overrides the engine, which a mistyped line number does
+    without a word unless the clerk is told (``recon resolve`` warns, naming the run and the code)."""
+    rows = con.execute("""SELECT l.source_name, l.source_line, l.source_sheet, r.status, r.code, r.run_id
+        FROM line_result r JOIN run USING (run_id) JOIN ledger_line l USING (line_id)
+        WHERE r.line_id IN (SELECT unnest(?::BIGINT[]))
+        QUALIFY row_number() OVER (PARTITION BY r.line_id ORDER BY run.started_at DESC, r.run_id DESC) = 1
+        ORDER BY l.source_name, l.source_sheet NULLS FIRST, l.source_line""", [list(ids)]).fetchall()
+    return [{"line": f"{name}:{line}" + (f"@{sheet}" if sheet else ""), "status": status, "code": code,
+             "run_id": run_id} for name, line, sheet, status, code, run_id in rows
+            if status not in ("unknown", "review")]
 
 
 def revoke(db: str, decision_id: int, reason: str, by: str) -> dict:

@@ -384,8 +384,9 @@ def resolve(db, refs, group, kind, revoke_id, reason, by):
     Later runs apply it before the match passes (status matched, code decision:<id>). If the lines
     change (re-imported, another amount or date) the decision is stale: not applied, and listed in
     manifest.json under decisions.stale with why. A decision over a line another decision in force
-    already covers is refused, naming it: revoke that one first (--revoke ID). `recon decisions`
-    lists them all.
+    already covers is refused, naming it: revoke that one first (--revoke ID). A line the last run
+    holding it had already matched or explained (not an open item) is named in a warning, with the
+    command that revokes the decision if the line was mistyped. `recon decisions` lists them all.
 
     Example:
 
@@ -400,6 +401,10 @@ def resolve(db, refs, group, kind, revoke_id, reason, by):
         sys.exit(EXIT_OK)
     res = api.resolve(db, refs, group, kind, reason, by)
     click.echo(f"decision #{res['decision_id']} recorded over {res['lines']} lines; the next run applies it")
+    for s in res["already_settled"]:  # a mistyped line number would otherwise re-pair good matches silently
+        click.echo(f"warning: {s['line']} is not an open item: run {s['run_id']} had it {s['status']} "
+                   f"({s['code']}); decision #{res['decision_id']} overrides that. If this is not the line you "
+                   f"meant: recon resolve --revoke {res['decision_id']} --reason TEXT --by NAME", err=True)
     sys.exit(EXIT_OK)
 
 

@@ -205,3 +205,26 @@ def test_lines_settled_by_a_decision_are_listed_beside_the_voucher_sources(month
     code, out, err = run_cli(["vouchers", "--db", db, "--out", str(month / "v")], capsys)
     assert code == 0, err
     assert (month / "v" / "decision_sources.csv").read_bytes() == (month / "o2" / "decision_sources.csv").read_bytes()
+
+
+def test_resolve_warns_when_a_line_was_not_an_open_item(month, capsys):
+    """A mistyped line number would re-pair a good match without a word: the clerk is told which line,
+    what the last run had made of it, and how to revoke."""
+    _, rows, manifest = _run(month, capsys, "o1")
+    ok = next(r for r in rows if r["status"] == "matched")
+    open_ = next(r for r in rows if r["status"] == "unknown")
+    db = str(month / "s.duckdb")
+    code, out, err = run_cli(["resolve", "--db", db, "--line", f"{ok['source_file']}:{ok['source_line']}", "--line",
+                              f"{open_['source_file']}:{open_['source_line']}", "--accept", "--reason", "x",
+                              "--by", "张会计"], capsys)
+    assert code == 0 and "decision #1 recorded over 2 lines" in out
+    assert err.count("warning:") == 1, err
+    assert (f"warning: {ok['source_file']}:{ok['source_line']} is not an open item: run {manifest['run_id']} had it "
+            f"matched ({ok['code']}); decision #1 overrides that") in err
+    assert "recon resolve --revoke 1" in err
+    # a decision over open items only says nothing more
+    group = next(r["match_group"] for r in rows if r["order_no"] == "M20260101002" and r["status"] == "unknown")
+    run_cli(["resolve", "--db", db, "--revoke", "1", "--reason", "typo", "--by", "张会计"], capsys)
+    code, _, err = run_cli(["resolve", "--db", db, "--group", group, "--accept", "--reason", "y", "--by", "张会计"],
+                           capsys)
+    assert code == 0 and "warning" not in err
