@@ -697,9 +697,23 @@ def close_cmd(period, by, reason, force, as_list, as_json, accounts, db):
                f"{res['reason']}")
     for why in res["overridden"]:
         click.echo(f"  FORCED past: {why}")
-    numbers = [v["number"] for v in res["vouchers"]]
+    numbers = sorted(v["number"] for v in res["vouchers"])
     click.echo(f"  {len(numbers)} voucher number(s) fixed" + (f": {numbers[0]} … {numbers[-1]}" if numbers else ""))
+    gaps = _number_gaps(numbers)
+    if gaps:  # a clerk counting the range would otherwise look for the missing ones
+        click.echo(f"  not among them: {', '.join(gaps)} (vouchers of earlier runs of the period that this run "
+                   "no longer has; a number is never issued again)")
     sys.exit(EXIT_OK)
+
+
+def _number_gaps(numbers: list[str]) -> list[str]:
+    """The numbers between the first and the last of ``numbers`` (``PREFIX-0001`` …) that are not in it."""
+    if not numbers:
+        return []
+    prefix, _, _ = numbers[0].rpartition("-")
+    width = len(numbers[0]) - len(prefix) - 1
+    seqs = {int(n.rpartition("-")[2]) for n in numbers if n.rpartition("-")[0] == prefix}
+    return [f"{prefix}-{s:0{width}d}" for s in range(min(seqs), max(seqs) + 1) if s not in seqs]
 
 
 @cli.command()
