@@ -735,8 +735,10 @@ def _unmapped_warning(u: dict) -> str:
     why = (f"fits channels {', '.join(u['candidates'])} equally" if u.get("candidates")
            else "fits no channel of the channels file")
     name = "(no customer)" if u["customer"] is None else repr(u["customer"])
-    return (f"ERP customer {name} ({u['lines']} lines, {amounts}) {why}: its lines have no channel; "
-            "add the name (or a contains:/regex: item) to erp_customers in rules/channels.yaml (--channels)")
+    return (f"ERP customer {name} ({u['lines']} lines, {amounts}) {why}: its lines have no channel, so no "
+            "channel's rules, fees or dictionary entries apply to them; if it is a shop on a platform, add the "
+            "name (or a contains:/regex: item) to erp_customers in rules/channels.yaml (--channels); a direct "
+            "customer (an offline sale) has no channel and needs nothing")
 
 
 def skipped_files(reports) -> list[dict]:

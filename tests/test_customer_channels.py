@@ -122,6 +122,9 @@ def test_a_run_warns_about_every_unmapped_customer_everywhere(tmp_path, capsys):
         {"customer": "某某商贸（上海）有限公司", "lines": 3, "amount": {"CNY": "30.00", "USD": "10.00"},
          "candidates": None}], "支付宝 当面付 maps (a space); the other customer does not"
     assert "某某商贸（上海）有限公司" in err and "3 lines" in err and "CNY 30.00 · USD 10.00" in err
+    # what to do either way: a shop's name goes to its channel; a direct customer needs nothing
+    assert "if it is a shop on a platform, add the name" in err
+    assert "a direct customer (an offline sale) has no channel and needs nothing" in err
     html = (out / "report.html").read_text(encoding="utf-8")
     assert 'class="unmapped"' in html and "某某商贸（上海）有限公司</span>: 3 行, CNY 30.00 · USD 10.00" in html
     code, stdout, _ = run_cli(["run", str(inp), "--out", str(tmp_path / "o2"), "--db", str(db), "--json"], capsys)
