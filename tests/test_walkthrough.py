@@ -110,6 +110,19 @@ def test_a_month_in_the_life_runs_as_written(tmp_path, monkeypatch, capsys):
         for line in expected:
             assert shown(line, output), f"{where}: README shows {line!r}; the output was:\n{output}"
 
+    # what the prose after the last night says about the open items and the statement
+    with open(tmp_path / "out3" / "results.csv", encoding="utf-8-sig", newline="") as f:
+        open_items = sorted((r["source"], r["channel"], r["line_type"], r["currency"], r["amount"])
+                            for r in csv.DictReader(f) if r["status"] in ("unknown", "review"))
+    assert len(open_items) == 7
+    assert [o for o in open_items if o[0] == "bank" and o[3] == "CNY"] == [("bank", "", "bank_credit", "CNY", "50000.00")]
+    assert sum(1 for o in open_items if o[3] == "USD") == 2
+    assert [o[1:3] for o in open_items if o[0] == "platform"] == [("douyin", "payout")] * 4
+    with open(tmp_path / "out3" / "reconciliation_statement.csv", encoding="utf-8-sig", newline="") as f:
+        remainders = [(r["channel"], r["step"], r["lines"], r["amount"]) for r in csv.DictReader(f)
+                      if r["row"] == "remainder" and r["channel"] == "douyin" and r["lines"] != "0"]
+    assert ("douyin", "payouts", "4", "2623.88") in remainders
+
     # what the prose after the last night says about February's vouchers
     with open(tmp_path / "feb-vouchers" / "vouchers.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
