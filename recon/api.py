@@ -392,6 +392,7 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         # each unknown/review line as an open item: first seen, age, change since the period's last run
         aged = open_items.run(r, period, cfg.as_of or dt.date.today(),
                               open_items.config_sha(settings, cfg.evidence_days))
+        warnings += _as_of_warning(con, aged)
         progress("writing results")
         with _phase(r, "write.results"):
             write_results(con, staging)
@@ -459,6 +460,21 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
     finally:
         con.close()
         writer.__exit__(None, None, None)
+
+
+def _as_of_warning(con, aged: dict) -> list[str]:
+    """A sentence when ``--as-of`` is before the as-of date of the run this one is compared with.
+
+    Why: a mistyped date (2026-01-30 for 2026-02-03) is accepted, and the open items first seen on a later
+    night then count as 0 days old, "first seen" after "as of": the clerk should know before trusting the
+    ages."""
+    prev = aged.get("previous_run")
+    row = con.execute("SELECT as_of FROM open_item_run WHERE run_id = ?", [prev]).fetchone() if prev else None
+    if row is None or str(row[0]) <= aged["as_of"]:
+        return []
+    return [f"--as-of {aged['as_of']} is before {row[0]}, the as-of date of run {prev} this run is compared "
+            "with: the open items first seen since then count as 0 days old. Pass tonight's date (the default "
+            "is today), or an earlier one only to replay a night in a store of its own"]
 
 
 def _evidence_days_of(con, run_id: str) -> int:
