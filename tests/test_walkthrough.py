@@ -110,6 +110,11 @@ def test_a_month_in_the_life_runs_as_written(tmp_path, monkeypatch, capsys):
         for line in expected:
             assert shown(line, output), f"{where}: README shows {line!r}; the output was:\n{output}"
 
+    # the night-2 changes written for a spreadsheet: the 40 items the ERP export resolved among them
+    with open(tmp_path / "changes.csv", encoding="utf-8-sig", newline="") as f:
+        changes = list(csv.DictReader(f))
+    assert sum(1 for c in changes if c["state"] == "resolved" and c["resolved_by"] == "new_file") == 40
+
     # what the prose after the last night says about the open items and the statement
     with open(tmp_path / "out3" / "results.csv", encoding="utf-8-sig", newline="") as f:
         open_items = sorted((r["source"], r["channel"], r["line_type"], r["currency"], r["amount"])
