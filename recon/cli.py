@@ -250,7 +250,8 @@ def sample(orders, out, seed, period, scale):
               help=PROFILE_HELP)
 @click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option("--json", "as_json", is_flag=True,
-              help="Print a machine summary (exit code, counts, per-code totals, paths written) as JSON on stdout.")
+              help="Print a machine summary (verdict, counts, per-code totals, open items, prior-period "
+                   "adjustments, the reconciliation statement in brief, paths written) as JSON on stdout.")
 @click.option("--no-reports", is_flag=True,
               help="Write only results.csv and manifest.json (for scripts and benchmarks); removes older reports in OUT.")
 @click.option("--evidence-days", default=api.EVIDENCE_DAYS, show_default=True, type=click.IntRange(min=0, max=366),
