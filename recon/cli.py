@@ -827,7 +827,8 @@ def pack(run_id, out, db, lang, accounts):
     Holds the run's manifest, its input files' SHA-256, the raw records of every unknown, review,
     known and decided line and of the lines behind its prior-period adjustments (read back from the
     evidence store), results, vouchers and voucher sources, the reconciliation statement, the offline
-    HTML report, the decisions with who/when/why, the run log up to the run, a README and SHA256SUMS. The same run gives the same bytes. `recon verify --pack FILE` checks it.
+    HTML report, the decisions with who/when/why, the run log up to the run, a README and SHA256SUMS.
+    The same run gives the same bytes. `recon verify --pack FILE` checks it.
 
     Example:
 

@@ -156,7 +156,8 @@ def _evidence(con, run_id, path: Path) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE pack_raw (line_id BIGINT, raw VARCHAR[])")
     files = [f for (f,) in con.execute("SELECT DISTINCT file_id FROM pack_lines ORDER BY 1").fetchall()]
     for file_id in files:  # one evidence file read per batch, each batch a bounded set of lines
-        count = con.execute("SELECT count(DISTINCT line_id) FROM pack_lines WHERE file_id = ?", [file_id]).fetchone()[0]
+        count = con.execute("SELECT count(DISTINCT line_id) FROM pack_lines WHERE file_id = ?",
+                            [file_id]).fetchone()[0]
         for offset in range(0, count, BATCH):
             con.execute("CREATE OR REPLACE TEMP TABLE pack_batch AS SELECT DISTINCT line_id FROM pack_lines "
                         "WHERE file_id = ? ORDER BY line_id LIMIT ? OFFSET ?", [file_id, BATCH, offset])
@@ -209,10 +210,13 @@ in it depends on the store to be checked.
 |---|---|
 | manifest.json | the run's manifest as the store recorded it: inputs, rules and dictionary hashes, control totals |
 | inputs.csv | every input file of the run with its SHA-256 and size |
-| evidence.csv | the raw record (cells as the import read them) of every unknown, review, known and decided line, and of every line behind a prior-period adjustment (status `prior_period`: dated in a closed period, so not in results.csv) |
+| evidence.csv | the raw record (cells as the import read them) of every unknown, review, known and decided \
+line, and of every line behind a prior-period adjustment (status `prior_period`: dated in a closed period, so not \
+in results.csv) |
 | results.csv | every ledger line of the run with its status, code, explanation and finding (the engine's reason as codes) |
 | vouchers.csv, voucher_sources.csv | the adjustment vouchers and the source lines each corrects |
-| reconciliation_statement.csv | the reconciliation statement (余额调节表) per channel and currency: each step's balance, the codes that explain its gap and the unexplained remainder |
+| reconciliation_statement.csv | the reconciliation statement (余额调节表) per channel and currency: each \
+step's balance, the codes that explain its gap and the unexplained remainder |
 | report.html | the offline root-cause report (open it in a browser; it loads nothing from the network) |
 | decisions.csv | the manual decisions the run applied or found stale: who, when, why |
 | decision_sources.csv | every line a manual decision settled, with the decision's id, who, when and why |

@@ -120,7 +120,8 @@ def test_a_month_in_the_life_runs_as_written(tmp_path, monkeypatch, capsys):
         open_items = sorted((r["source"], r["channel"], r["line_type"], r["currency"], r["amount"])
                             for r in csv.DictReader(f) if r["status"] in ("unknown", "review"))
     assert len(open_items) == 7
-    assert [o for o in open_items if o[0] == "bank" and o[3] == "CNY"] == [("bank", "", "bank_credit", "CNY", "50000.00")]
+    assert [o for o in open_items if o[0] == "bank" and o[3] == "CNY"] == [
+        ("bank", "", "bank_credit", "CNY", "50000.00")]
     assert sum(1 for o in open_items if o[3] == "USD") == 2
     assert [o[1:3] for o in open_items if o[0] == "platform"] == [("douyin", "payout")] * 4
     with open(tmp_path / "out3" / "reconciliation_statement.csv", encoding="utf-8-sig", newline="") as f:
