@@ -1046,3 +1046,25 @@ def diff(db: str, run_a: str | None = None, run_b: str | None = None, out: Path 
         return found
     finally:
         con.close()
+
+
+def carried(db: str, period: str, dictionaries=(), default_dictionary: bool = True, channels: Path | None = None,
+            as_of: dt.date | None = None, out: Path | None = None) -> dict:
+    """`recon carried`: the lines the period before ``period`` leaves open for it (``recon.engine.carry_forward``):
+    open lines and timing differences of its last finished run, with their due dates; with ``out``, as CSV."""
+    from recon.engine import carry_forward
+
+    if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", period or ""):
+        raise ReconError(f"--period {period!r}: give the period as YYYY-MM, e.g. 2026-02")
+    settings = Settings.load(None, None, None, channels, dictionaries, default_dictionary)
+    lags = {c.code: c.settlement_lag_days for c in settings.channels}
+    con = store.connect(db, must_exist=True)
+    try:
+        found = carry_forward.carried(con, period, settings.dictionary.timing_codes(), lags,
+                                      as_of or dt.date.today())
+        if out is not None and found["source_run"] is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            found["csv"] = carry_forward.write_csv(con, Path(out))
+        return found
+    finally:
+        con.close()

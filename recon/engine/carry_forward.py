@@ -1,0 +1,146 @@
+"""Timing carry-forward: the lines a period leaves open because their counterpart is expected next period.
+
+Why: a receivable booked on the 31st is settled by the platform on the 2nd; a refund paid on the 30th gets
+its credit note on the 3rd; a payout leaves the platform on the 31st and reaches the bank on the 1st. At
+period end these lines are open (``unknown``/``review``) or explained as a timing difference (``known``
+with a dictionary entry marked ``timing: true``: SETTLEMENT_CUTOFF, REFUND_PERIOD_TIMING,
+FEE_PERIOD_MISMATCH). Their counterpart arrives in the next period's files, and only there can they be
+cleared: a period's run reconciles its own lines and takes later lines only as evidence, it never takes a
+line dated before its period.
+
+**The carried set** (this module, built): for period P, the lines of the *source run*, the last finished run
+of P-1 that recorded open items (``open_items.previous_run``; closed or not: a closed P-1's closing run is
+its last), whose outcome there was ``unknown``/``review``, or ``known`` with a timing code, that are dated before P
+(a line of P the source run held as evidence, a next-month settlement cited by a SETTLEMENT_CUTOFF case,
+is P's own line, never carried: so the carried set and P's own lines cannot overlap) and that are still
+live (a newer version of the document replaced none of them). Joined on the integer line ids of
+``line_result``; each keeps its status, code and finding in P-1, its open-item identity and first sighting
+(``open_item_state``: ``first_seen``/``age_days`` as the open items count them), and its due date: its
+channel's ``settlement_lag_days`` (rules/channels.yaml) after its money-movement date, and never before that
+many days after the end of P-1 (a line open at period end has the lag into P to be met: a JD fee of the 11th
+whose ERP document comes with next month's invoice is due 7 days into P, not on the 18th); a line without a
+channel has no lag (due at the end of P-1). ``recon carried --period P`` lists it, with the lines overdue as of
+``--as-of``; the source run's own results are read, never changed, so a run of P-1 alone is unchanged.
+
+**How P's run is to use it** (the design the engine follows; not wired into ``recon run`` yet):
+
+- universe: the carried lines join P's universe with ``carried_from = P-1`` and ``in_period`` true, so the
+  same passes see them first, before P's own leftovers (a P-1 ERP receivable meets its P settlement in the
+  order pass; a payout meets its bank credit in the cash pass); P's own lines keep ``carried_from`` NULL. A
+  line is either P's own (dated in P) or carried (dated in P-1): the two sets cannot overlap, so nothing is
+  counted twice; the control totals keep carried lines in a separate bucket (carried in), and the
+  conservation proofs add that bucket to the lines in (every carried line ends in exactly one final state).
+- a carried line that clears is ``matched`` in P with finding ``CARRIED_CLEARED`` (from P-1); one that does
+  not, past its due date as of the run's ``--as-of``, stays ``unknown`` with finding ``CARRIED_NOT_CLEARED``
+  and its open-item age (first seen in P-1, so the age keeps counting); before its due date it stays open
+  as carried, not yet an exception.
+- vouchers: a timing entry's voucher was posted in P-1 (FEE_PERIOD_MISMATCH accrues the fee,
+  REFUND_PERIOD_TIMING accrues the credit note; SETTLEMENT_CUTOFF posts none). In P the counterpart clears
+  the accrual in the ERP's own books (the fee document, the credit note), so a carried line that clears
+  posts nothing in P, and the dictionary does not classify carried lines again (that would accrue the same
+  fee a second time). A closed P-1 is never changed: new evidence dated in P-1 is still a prior-period
+  adjustment (``recon.engine.prior_period``); carried lines are P-1 lines that P's run decides as P's work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from recon.engine import ledger, open_items
+from recon.engine.steps import Runner, Step
+from recon.report.results import _write
+from recon.sql.bind import in_list
+
+OPEN = open_items.OPEN
+COLUMNS = ("source", "source_file", "source_line", "source_sheet", "channel", "order_no", "currency", "amount",
+           "movement_date", "status", "code", "finding", "first_seen", "age_days", "due_by", "overdue", "days_overdue")
+
+
+def prior_period(period: str) -> str:
+    """The period before ``period`` (both ``YYYY-MM``)."""
+    year, month = int(period[:4]), int(period[5:7])
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+
+
+def period_after(period: str) -> str:
+    """The period after ``period``."""
+    year, month = int(period[:4]), int(period[5:7])
+    return f"{year + 1}-01" if month == 12 else f"{year}-{month + 1:02d}"
+
+
+def source_run(con, period: str) -> str | None:
+    """The run whose open lines ``period`` carries: the last finished run of the period before it."""
+    found = open_items.previous_run(con, prior_period(period))
+    return found[0] if found else None
+
+
+def steps(run_id: str, carried_from: str, timing_codes, lags: dict, as_of: dt.date) -> list[Step]:
+    """Temp table ``carried_line``: the source run's lines carried into the next period (``COLUMNS``,
+    plus ``line_id``, ``family``, ``item_id`` and ``carried_from``).
+
+    ``timing_codes``: the dictionary's timing codes (``Dictionary.timing_codes``); ``lags``: channel code ->
+    settlement lag in days. Every value is bound; the codes and lags are parameters, never SQL text.
+    """
+    nxt = period_after(carried_from)
+    p = {"r": run_id, "from": carried_from, "as_of": as_of,
+         "end": dt.date(int(nxt[:4]), int(nxt[5:7]), 1) - dt.timedelta(days=1)}  # the last day of carried_from
+    codes = in_list("tc", sorted(timing_codes), p)
+    lag_rows = " UNION ALL ".join(f"SELECT $ch{i} AS channel, CAST($lag{i} AS INTEGER) AS lag"
+                                  for i in range(len(lags))) or "SELECT NULL AS channel, NULL AS lag WHERE false"
+    for i, (ch, lag) in enumerate(sorted(lags.items())):
+        p[f"ch{i}"], p[f"lag{i}"] = ch, int(lag)
+    return [ledger.view(), Step("carry_forward.lines", f"""CREATE OR REPLACE TEMP TABLE carried_line AS
+        WITH lags AS ({lag_rows}),
+        src AS (SELECT family, line_id, status, code, channel, finding FROM line_result
+                WHERE run_id = $r AND (status IN ('unknown', 'review') OR (status = 'known' AND code IN ({codes})))),
+        lines AS (SELECT l.source, l.line_id, l.file_id, l.source_name, l.source_line, l.source_sheet, l.order_no,
+                         l.currency, l.amount, l.movement_date
+                  FROM ledger_line l SEMI JOIN src USING (line_id)
+                  -- a line dated in P or later is P's own (the source run held it as evidence): never carried
+                  WHERE l.superseded_by IS NULL AND l.movement_date <= CAST($end AS DATE)),
+        due AS (SELECT l.*, s.family, s.status, s.code, s.channel, s.finding,
+                       CAST(greatest(l.movement_date, CAST($end AS DATE)) + coalesce(g.lag, 0) * INTERVAL 1 DAY
+                            AS DATE) AS due_by
+                FROM lines l JOIN src s ON s.line_id = l.line_id AND s.family = l.source
+                LEFT JOIN lags g ON g.channel = s.channel)
+        SELECT d.source, coalesce(f.rel_path, d.source_name) AS source_file, d.source_line, d.source_sheet,
+               d.channel, d.order_no, d.currency, d.amount, d.movement_date, d.status, d.code, d.finding,
+               o.first_seen, CASE WHEN o.first_seen IS NOT NULL
+                                  THEN greatest(date_diff('day', o.first_seen, $as_of), 0) END AS age_days,
+               d.due_by, $as_of > d.due_by AS overdue, greatest(date_diff('day', d.due_by, $as_of), 0) AS days_overdue,
+               d.line_id, d.family, o.item_id, $from AS carried_from
+        FROM due d
+        LEFT JOIN open_item_state o ON o.run_id = $r AND o.line_id = d.line_id AND o.state <> 'resolved'
+        LEFT JOIN run_file f ON f.run_id = $r AND f.file_id = d.file_id""", p, "carried_line")]
+
+
+def carried(con, period: str, timing_codes, lags: dict, as_of: dt.date) -> dict:
+    """``recon carried``: what the run of ``period`` carries in from the period before it, with a summary.
+
+    Returns {period, carried_from, source_run, as_of, summary, lines}; no source run: nothing carried.
+    """
+    frm = prior_period(period)
+    run_id = source_run(con, period)
+    out = {"period": period, "carried_from": frm, "source_run": run_id, "as_of": as_of.isoformat(),
+           "timing_codes": sorted(timing_codes), "summary": [], "lines": []}
+    if run_id is None:
+        return out
+    r = Runner(con)
+    r.run(steps(run_id, frm, timing_codes, lags, as_of))
+    out["summary"] = [dict(zip(("status", "code", "currency", "lines", "amount", "overdue"), row)) for row in r.fetch(
+        Step("carry_forward.summary", """SELECT status, code, currency, count(*), sum(amount),
+            count(*) FILTER (WHERE overdue) FROM carried_line GROUP BY ALL ORDER BY ALL"""))]
+    out["lines"] = [dict(zip(COLUMNS, row)) for row in r.fetch(Step("carry_forward.rows", f"""
+        SELECT {', '.join(COLUMNS)} FROM carried_line
+        ORDER BY overdue DESC, due_by, abs(amount) DESC, source, source_file, source_line, line_id"""))]
+    return out
+
+
+def write_csv(con, path) -> str:
+    """``recon carried --out FILE.csv``: ``carried_line`` in results.csv's dialect (BOM, text made safe)."""
+    text = {"source_file", "source_sheet", "channel", "order_no", "currency", "code", "finding"}
+    cols = ", ".join(f"r_safe({c}) AS {c}" if c in text else c for c in COLUMNS)
+    path = Path(path)
+    return str(_write(con, f"SELECT {cols} FROM carried_line ORDER BY overdue DESC, due_by, abs(amount) DESC, "
+                           "source, source_file, source_line, line_id", path.parent, path.name))
