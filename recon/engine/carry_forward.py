@@ -22,24 +22,29 @@ whose ERP document comes with next month's invoice is due 7 days into P, not on 
 channel has no lag (due at the end of P-1). ``recon carried --period P`` lists it, with the lines overdue as of
 ``--as-of``; the source run's own results are read, never changed, so a run of P-1 alone is unchanged.
 
-**How P's run is to use it** (the design the engine follows; not wired into ``recon run`` yet):
+**How P's run is to use it** (the design; not wired into ``recon run`` yet, see README):
 
-- universe: the carried lines join P's universe with ``carried_from = P-1`` and ``in_period`` true, so the
-  same passes see them first, before P's own leftovers (a P-1 ERP receivable meets its P settlement in the
-  order pass; a payout meets its bank credit in the cash pass); P's own lines keep ``carried_from`` NULL. A
-  line is either P's own (dated in P) or carried (dated in P-1): the two sets cannot overlap, so nothing is
-  counted twice; the control totals keep carried lines in a separate bucket (carried in), and the
-  conservation proofs add that bucket to the lines in (every carried line ends in exactly one final state).
-- a carried line that clears is ``matched`` in P with finding ``CARRIED_CLEARED`` (from P-1); one that does
-  not, past its due date as of the run's ``--as-of``, stays ``unknown`` with finding ``CARRIED_NOT_CLEARED``
-  and its open-item age (first seen in P-1, so the age keeps counting); before its due date it stays open
-  as carried, not yet an exception.
-- vouchers: a timing entry's voucher was posted in P-1 (FEE_PERIOD_MISMATCH accrues the fee,
-  REFUND_PERIOD_TIMING accrues the credit note; SETTLEMENT_CUTOFF posts none). In P the counterpart clears
-  the accrual in the ERP's own books (the fee document, the credit note), so a carried line that clears
-  posts nothing in P, and the dictionary does not classify carried lines again (that would accrue the same
-  fee a second time). A closed P-1 is never changed: new evidence dated in P-1 is still a prior-period
-  adjustment (``recon.engine.prior_period``); carried lines are P-1 lines that P's run decides as P's work.
+- universe (``match.universe_steps``): the carried lines join P's universe (``taken`` also takes
+  ``line_id IN carried_line``) with ``carried_from = P-1`` and ``in_period`` true, so the same passes take them
+  together with P's own lines (a P-1 ERP receivable meets its P settlement in the order pass; a payout meets its
+  bank credit in the cash pass). A line is either P's own (dated in P) or carried (dated before P): the two sets
+  cannot overlap, so nothing is counted twice.
+- classification: a carried line is never classified again (``cases`` leaves ``carried_from`` lines out of
+  ``c_open``): its timing entry's voucher was posted in P-1 (FEE_PERIOD_MISMATCH accrues the fee,
+  REFUND_PERIOD_TIMING the credit note; SETTLEMENT_CUTOFF posts none), and the counterpart that arrives in P
+  (the fee document, the credit note) clears that accrual in the ERP's own books; classifying the line again
+  would accrue the same fee twice. So a carried line posts no voucher in P, cleared or not.
+- outcome: after classification and before the drill-down (which builds ``run_line``), a table of amended
+  rows (``outcome.amend``) prefixes each carried line's finding: ``CARRIED_CLEARED`` (matched or known in P),
+  ``CARRIED_OPEN`` (not yet, still before its due date as of the run's ``--as-of``) or ``CARRIED_NOT_CLEARED``
+  (past it: the aged exception, status ``unknown``, with its open-item age since its first sighting in P-1).
+- conservation: the control totals count carried lines in their own buckets (``carried_in`` = ``carried_out``),
+  never in ``in``; the statement of P then includes the carried amounts in its steps.
+- every other reconciliation of P must carry the same set: the prior-period shadow of a closed P
+  (``recon.engine.prior_period``) and ``recon backtest`` replay P's run, so the run records its source run and
+  they read it, or the lines P's settlements met would turn up as spurious differences.
+- a closed P-1 is never changed: new evidence dated in P-1 is still a prior-period adjustment; carried lines
+  are P-1 lines that P's run decides as P's work.
 """
 
 from __future__ import annotations
@@ -52,7 +57,6 @@ from recon.engine.steps import Runner, Step
 from recon.report.results import _write
 from recon.sql.bind import in_list
 
-OPEN = open_items.OPEN
 COLUMNS = ("source", "source_file", "source_line", "source_sheet", "channel", "order_no", "currency", "amount",
            "movement_date", "status", "code", "finding", "first_seen", "age_days", "due_by", "overdue", "days_overdue")
 
