@@ -336,7 +336,14 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
             for st, s in eq["by_status"].items()))
     for src, t in m["control_totals"].items():  # amounts per currency: never one sum of yuan and dollars
         click.echo(f"  {src:8} in {t['in']['count']} lines / {_per_currency(t['in'])}  "
-                   f"out {t['out']['count']} / {_per_currency(t['out'])}")
+                   f"out {t['out']['count']} / {_per_currency(t['out'])}"
+                   + (f"; carried in {t['carried_in']['count']} / {_per_currency(t['carried_in'])}  "
+                      f"out {t['carried_out']['count']} / {_per_currency(t['carried_out'])}" if "carried_in" in t else ""))
+    carried = m.get("carried")
+    if carried:
+        click.echo(f"  carried from {carried['carried_from']} (run {carried['source_run']}): {carried['lines']} line(s), "
+                   f"{carried['cleared']} cleared, {carried['open']} within their settlement lag, "
+                   f"{carried['not_cleared']} not cleared (CARRIED_NOT_CLEARED)")
     if m["quarantined_lines"]:
         click.echo(f"  quarantined lines: {m['quarantined_lines']} (see {out / 'quarantine.csv'})")
     for f in m["failed_proofs"]:

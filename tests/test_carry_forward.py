@@ -157,3 +157,139 @@ def test_nothing_is_carried_without_a_run_of_the_period_before(january, capsys):
     code, _, err = run_cli(["carried", "--period", "2026-13", "--db", str(db)], capsys)
     assert code == 2 and "YYYY-MM" in err
     shutil.rmtree(january / "o1")
+
+
+# ---------------------------------------------------------------- February's run: carried lines matched first
+
+FUND_HEADER = ("账务流水号,业务流水号,商户订单号,商品名称,发生时间,对方账号,收入金额（+元）,支出金额（-元）,账户余额（元）,"
+               "交易渠道,业务类型,备注")
+
+
+def _alipay(folder: Path, rows: list[tuple]) -> None:
+    """An Alipay trade detail in the fixture's layout: rows (txn, order, kind, paid, settled, amount, refund batch)."""
+    lines = (FIXTURES / "alipay_trade_detail.csv").read_bytes().decode("gbk").split("\n")
+    sale, refund = lines[6], lines[7]
+    body = []
+    for txn, order, kind, paid, settled, amount, batch in rows:
+        model = refund if kind == "refund" else sale
+        cells = model.split(",")
+        cells[0], cells[1] = f"{txn}\t", f"{order}\t"
+        cells[4], cells[5] = paid, settled
+        cells[11] = cells[12] = amount
+        cells[21] = f"{batch}\t"
+        body.append(",".join(cells))
+    (folder / "alipay").mkdir(parents=True, exist_ok=True)
+    (folder / "alipay" / "trade.csv").write_bytes("\n".join(lines[:5] + body + lines[8:]).encode("gbk"))
+
+
+def _two_months(root: Path) -> tuple[Path, Path]:
+    """January: M…010 and M…011 booked on the 31st, not settled yet (SETTLEMENT_CUTOFF, Alipay T+1); M…003 sold on
+    the 15th and refunded 30.00 on the 31st, its credit note dated 3 February (loaded with January's ERP export:
+    REFUND_PERIOD_TIMING); a 500.00 withdrawal on the 31st the bank credits on 1 February (in transit); M…002 short
+    by 9.90. February: the settlements of M…010 on the 1st, the bank credit, an ordinary order; M…011 never settles."""
+    jan, feb = root / "jan", root / "feb"
+    _alipay(jan, [("2026010122001458860515315454", "M20260101002", "sale", "2026-01-01 11:00:00",
+                   "2026-01-01 11:00:05", "59.90", ""),
+                  ("2026011522001458860515315470", "M20260115003", "sale", "2026-01-15 10:00:00",
+                   "2026-01-15 10:00:05", "120.00", ""),
+                  ("2026011522001458860515315470", "M20260115003", "refund", "2026-01-15 10:00:00",
+                   "2026-01-31 15:00:00", "-30.00", "R003")])
+    (jan / "alipay" / "fund.csv").write_bytes("\r\n".join([
+        "#支付宝账务明细查询", "#账号：[20880211096256330156]",
+        "#起始日期：[2026年01月01日 00:00:00]   终止日期：[2026年02月01日 00:00:00]",
+        "#-----------------------------------------账务明细列表----------------------------------------",
+        FUND_HEADER,
+        "54632446537399\t,20260131110070001506490012345678\t,\t,\t,2026-01-31 15:00:00,招商银行(6214****1234)\t,"
+        "0.00,500.00,139.30,支付宝,提现,提现",
+        "#----------------------------------------账务明细列表结束-------------------------------------", ""]).encode("gbk"))
+    (jan / "erp").mkdir()
+    (jan / "erp" / "ar.csv").write_bytes(erp_csv(
+        "AR002,2026-01-01,标准应收单,支付宝当面付,人民币,1,50.00,5.75,50.00,0,50.00,已审核,M20260101002,",
+        "AR003,2026-01-15,标准应收单,支付宝当面付,人民币,1,120.00,13.80,120.00,0,120.00,已审核,M20260115003,",
+        "AR004,2026-02-03,红字应收单,支付宝当面付,人民币,1,-30.00,-3.45,-30.00,0,-30.00,已审核,M20260115003,退款",
+        "AR010,2026-01-31,标准应收单,支付宝当面付,人民币,1,66.00,7.59,66.00,0,66.00,已审核,M20260131010,",
+        "AR011,2026-01-31,标准应收单,支付宝当面付,人民币,1,77.00,8.86,77.00,0,77.00,已审核,M20260131011,"))
+    _alipay(feb, [("2026020122001458860515315461", "M20260131010", "sale", "2026-01-31 22:00:00",
+                   "2026-02-01 08:00:00", "66.00", ""),
+                  ("2026020522001458860515315462", "M20260205020", "sale", "2026-02-05 10:00:00",
+                   "2026-02-05 10:00:05", "30.00", "")])
+    (feb / "erp").mkdir()
+    (feb / "erp" / "ar.csv").write_bytes(erp_csv(
+        "AR020,2026-02-05,标准应收单,支付宝当面付,人民币,1,30.00,3.45,30.00,0,30.00,已审核,M20260205020,"))
+    cmb = (FIXTURES / "bank_cmb_detail.csv").read_bytes().decode("gbk").split("\r\n")
+    head = [ln.replace("20260401", "20260201").replace("20260430", "20260228").replace("20260501", "20260301")
+            for ln in cmb[:8]]
+    credit = cmb[9].replace("20260401", "20260201").replace("38650.00,538650.00", "500.00,500500.00")
+    (feb / "bank").mkdir()
+    (feb / "bank" / "cmb.csv").write_bytes("\r\n".join(head + [cmb[8], credit, ""]).encode("gbk"))
+    return jan, feb
+
+
+def _run(src: Path, out: Path, db: Path, period: str, as_of: str, capsys) -> tuple[int, str]:
+    code, text, err = run_cli(["run", str(src), "--out", str(out), "--db", str(db), "--period", period,
+                               "--as-of", as_of], capsys)
+    assert code in (0, 1, 4), err
+    return code, text
+
+
+def _by_order(out: Path) -> dict:
+    got: dict = {}
+    for r in _results(out):
+        got.setdefault(r["order_no"] or r["line_type"], []).append(r)
+    return got
+
+
+def test_februarys_run_clears_januarys_cutoff_refund_and_payout_and_ages_what_never_settles(tmp_path, capsys):
+    jan, feb = _two_months(tmp_path)
+    db = tmp_path / "s.duckdb"
+    _run(jan, tmp_path / "o1", db, "2026-01", "2026-01-31", capsys)
+    january = _by_order(tmp_path / "o1")
+    assert {(r["source"], r["status"], r["code"]) for r in january["M20260131010"]} == {
+        ("erp", "known", "SETTLEMENT_CUTOFF")}
+    assert ("platform", "known", "REFUND_PERIOD_TIMING") in {
+        (r["source"], r["status"], r["code"]) for r in january["M20260115003"]}
+    assert [r["status"] for r in january["payout"]] == ["unknown"]  # no bank credit in January
+    assert "CARRIED" not in (tmp_path / "o1" / "results.csv").read_text(encoding="utf-8-sig")  # nothing before January
+    january_vouchers = (tmp_path / "o1" / "vouchers.csv").read_text(encoding="utf-8-sig")
+    assert "REFUND_PERIOD_TIMING" in january_vouchers  # the credit note accrued in January
+
+    code, text = _run(feb, tmp_path / "o2", db, "2026-02", "2026-02-10", capsys)
+    february = _by_order(tmp_path / "o2")
+    carried = {(r["source"], r["order_no"] or r["line_type"], r["amount"]): r for r in _results(tmp_path / "o2")
+               if r["finding"].startswith("CARRIED_")}
+
+    def state(source, key, amount):
+        r = carried[(source, key, amount)]
+        return r["status"], r["finding"].split("{")[0].split(";")[0]
+
+    # cleared: the cut-off receivable met its 1 February settlement, the refund its credit note, the payout its credit
+    assert state("erp", "M20260131010", "66.00") == ("matched", "CARRIED_CLEARED")
+    assert state("platform", "M20260115003", "-30.00") == ("matched", "CARRIED_CLEARED")
+    assert state("platform", "payout", "-500.00") == ("matched", "CARRIED_CLEARED")
+    assert {r["status"] for r in february["M20260131010"]} == {"matched"}
+    # never settled within Alipay's T+1: aged exceptions, with their open-item age since January
+    never = [r for r in february["M20260131011"]]
+    assert [(r["status"], r["finding"].split("{")[0]) for r in never] == [("unknown", "CARRIED_NOT_CLEARED")]
+    assert '"due_by":"2026-02-01"' in never[0]["finding"].replace('""', '"')
+    short = [r for r in february["M20260101002"]]
+    assert {(r["status"], r["first_seen"], r["age_days"]) for r in short} == {("unknown", "2026-01-31", "10")}
+    # February's own lines are not carried and are decided as before
+    assert all(not r["finding"].startswith("CARRIED") for r in february["M20260205020"])
+    # nothing posted twice: the refund's accrual was January's, February posts no voucher for a carried line
+    assert "REFUND_PERIOD_TIMING" not in (tmp_path / "o2" / "vouchers.csv").read_text(encoding="utf-8-sig")
+    # conservation: the carried lines are their own bucket, in = out, never counted with February's lines (AR020, the credit note AR004)
+    m = json.loads((tmp_path / "o2" / "manifest.json").read_text(encoding="utf-8"))
+    erp = m["control_totals"]["erp"]
+    assert (erp["in"]["count"], erp["carried_in"]["count"], erp["carried_out"]["count"]) == (2, 3, 3)
+    assert m["carried"]["carried_from"] == "2026-01" and (m["carried"]["cleared"], m["carried"]["not_cleared"]) == (
+        len([k for k in carried if carried[k]["status"] == "matched"]), 1 + len(short))
+    assert "carried from 2026-01" in text
+
+
+def test_a_carried_line_within_its_lag_is_open_not_yet_an_exception(tmp_path, capsys):
+    jan, feb = _two_months(tmp_path)
+    db = tmp_path / "s.duckdb"
+    _run(jan, tmp_path / "o1", db, "2026-01", "2026-01-31", capsys)
+    _run(feb, tmp_path / "o2", db, "2026-02", "2026-02-01", capsys)
+    never = _by_order(tmp_path / "o2")["M20260131011"]
+    assert [(r["status"], r["finding"].split("{")[0]) for r in never] == [("unknown", "CARRIED_OPEN")]

@@ -19,13 +19,13 @@ live (a newer version of the document replaced none of them). Joined on the inte
 channel's ``settlement_lag_days`` (rules/channels.yaml) after its money-movement date, and never before that
 many days after the end of P-1 (a line open at period end has the lag into P to be met: a JD fee of the 11th
 whose ERP document comes with next month's invoice is due 7 days into P, not on the 18th); a line without a
-channel has no lag (due at the end of P-1). ``recon carried --period P`` lists it, with the lines overdue as of
+channel has no lag (due at the end of P-1). ``recon carried --period P`` lists it before P's run, with the lines overdue as of
 ``--as-of``; the source run's own results are read, never changed, so a run of P-1 alone is unchanged.
 
-**How P's run is to use it** (the design; not wired into ``recon run`` yet, see README):
+**How P's run uses it** (``recon.api.reconcile`` with ``carry``; ``prepare`` and ``outcome_steps``):
 
 - universe (``match.universe_steps``): the carried lines join P's universe (``taken`` also takes
-  ``line_id IN carried_line``) with ``carried_from = P-1`` and ``in_period`` true, so the same passes take them
+  ``line_id IN carried_line``; ``ensure`` leaves it empty for the engine run alone) with ``carried_from = P-1`` and ``in_period`` true, so the same passes take them
   together with P's own lines (a P-1 ERP receivable meets its P settlement in the order pass; a payout meets its
   bank credit in the cash pass). A line is either P's own (dated in P) or carried (dated before P): the two sets
   cannot overlap, so nothing is counted twice.
@@ -42,7 +42,8 @@ channel has no lag (due at the end of P-1). ``recon carried --period P`` lists i
   never in ``in``; the statement of P then includes the carried amounts in its steps.
 - every other reconciliation of P must carry the same set: the prior-period shadow of a closed P
   (``recon.engine.prior_period``) and ``recon backtest`` replay P's run, so the run records its source run and
-  they read it, or the lines P's settlements met would turn up as spurious differences.
+  they read it (``manifest.json`` ``carried``: the source run and the as-of date), or the lines P's settlements
+  met would turn up as spurious differences.
 - a closed P-1 is never changed: new evidence dated in P-1 is still a prior-period adjustment; carried lines
   are P-1 lines that P's run decides as P's work.
 """
@@ -52,7 +53,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from recon.engine import ledger, open_items
+from recon.engine import ledger, open_items, outcome
+from recon.engine.findings import finding, then
 from recon.engine.steps import Runner, Step
 from recon.report.results import _write
 from recon.sql.bind import in_list
@@ -148,3 +150,68 @@ def write_csv(con, path) -> str:
     path = Path(path)
     return str(_write(con, f"SELECT {cols} FROM carried_line ORDER BY overdue DESC, due_by, abs(amount) DESC, "
                            "source, source_file, source_line, line_id", path.parent, path.name))
+
+
+EMPTY = """CREATE OR REPLACE TEMP TABLE carried_line (line_id BIGINT, carried_from VARCHAR, due_by DATE,
+    overdue BOOLEAN, days_overdue INTEGER)"""
+
+
+def ensure() -> Step:
+    """``carried_line`` as the universe reads it: kept when ``prepare`` built it, else empty (the engine alone)."""
+    return Step("carry_forward.ensure", EMPTY.replace("CREATE OR REPLACE TEMP TABLE", "CREATE TEMP TABLE IF NOT EXISTS"),
+                writes="carried_line")
+
+
+def carry_of(con, period: str, as_of: dt.date) -> dict | None:
+    """What a run of ``period`` on ``as_of`` carries: {source_run, carried_from, as_of}; None without a source run."""
+    run_id = source_run(con, period)
+    if run_id is None:
+        return None
+    return {"source_run": run_id, "carried_from": prior_period(period), "as_of": as_of.isoformat()}
+
+
+def prepare(r: Runner, carry: dict | None, dictionary, lags: dict) -> dict | None:
+    """Temp table ``carried_line`` for a reconciliation (empty when ``carry`` is None); the carry, to record."""
+    if carry is None:
+        r.run(Step("carry_forward.none", EMPTY, writes="carried_line"))
+        return None
+    r.run(steps(carry["source_run"], carry["carried_from"], dictionary.timing_codes(), lags,
+                dt.date.fromisoformat(carry["as_of"])))
+    return carry
+
+
+def summary(r: Runner, carry: dict | None) -> dict | None:
+    """The run's carried lines by outcome (after ``outcome_steps``), for the manifest and the console."""
+    if carry is None:
+        return None
+    rows = r.fetch(Step("carry_forward.counts", """SELECT kind, count(*), coalesce(sum(c.amount), 0), c.currency
+        FROM carried_outcome o JOIN carried_line c USING (line_id) GROUP BY ALL ORDER BY ALL"""))
+    out = dict(carry, cleared=0, open=0, not_cleared=0, by_currency={})
+    for kind, n, amount, currency in rows:
+        out[kind.lower()] += n
+        cur = out["by_currency"].setdefault(currency or "?", {"cleared": "0", "open": "0", "not_cleared": "0"})
+        cur[kind.lower()] = str(amount)
+    out["lines"] = out["cleared"] + out["open"] + out["not_cleared"]
+    return out
+
+
+def outcome_steps() -> list[Step]:
+    """After the last step that decides lines: each carried line's finding says it was carried, and whether it
+    cleared (matched or known in this run), is still within its lag, or is overdue (an aged exception).
+    Writes ``carried_outcome`` (one row per carried line) and folds it into ``result`` (``outcome.amend``)."""
+    return [Step("carry_forward.outcome", """CREATE OR REPLACE TEMP TABLE carried_outcome AS
+        SELECT r.line_id, CASE WHEN r.status IN ('matched', 'known') THEN 'CLEARED'
+                               WHEN c.overdue THEN 'NOT_CLEARED' ELSE 'OPEN' END AS kind,
+               r.explanation, r.finding, c.carried_from, c.due_by, c.days_overdue
+        FROM result r JOIN carried_line c USING (line_id)""", writes="carried_outcome"),
+        Step("carry_forward.findings", f"""CREATE OR REPLACE TEMP TABLE carried_amend AS
+        SELECT line_id,
+               CASE kind WHEN 'CLEARED' THEN '上期结转, 本期已核销: ' WHEN 'OPEN' THEN '上期结转, 结算周期内: '
+                         ELSE '上期结转, 逾期未核销: ' END || coalesce(explanation, '') AS explanation,
+               {then(
+                   "CASE kind WHEN 'CLEARED' THEN " + finding("CARRIED_CLEARED", carried_from="carried_from")
+                   + " WHEN 'OPEN' THEN " + finding("CARRIED_OPEN", carried_from="carried_from", due_by="due_by")
+                   + " ELSE " + finding("CARRIED_NOT_CLEARED", carried_from="carried_from", due_by="due_by",
+                                        days="days_overdue") + " END", "finding")} AS finding
+        FROM carried_outcome""", writes="carried_amend"),
+        outcome.amend("carry_forward.amend", "carried_amend", ("explanation", "finding"))]
