@@ -293,3 +293,19 @@ def test_a_carried_line_within_its_lag_is_open_not_yet_an_exception(tmp_path, ca
     _run(feb, tmp_path / "o2", db, "2026-02", "2026-02-01", capsys)
     never = _by_order(tmp_path / "o2")["M20260131011"]
     assert [(r["status"], r["finding"].split("{")[0]) for r in never] == [("unknown", "CARRIED_OPEN")]
+
+
+def test_a_carried_timing_difference_posts_no_second_voucher(tmp_path, capsys):
+    """The sample month accrues its JD fees (FEE_PERIOD_MISMATCH, with a voucher); February carries those fee
+    lines, never classifies them again, and posts no FEE_PERIOD_MISMATCH voucher for them."""
+    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    _, feb = _two_months(tmp_path)
+    db = tmp_path / "s.duckdb"
+    _run(sample, tmp_path / "o1", db, "2026-01", "2026-01-31", capsys)
+    assert "FEE_PERIOD_MISMATCH" in (tmp_path / "o1" / "vouchers.csv").read_text(encoding="utf-8-sig")
+    _run(feb, tmp_path / "o2", db, "2026-02", "2026-02-10", capsys)
+    fees = [r for r in _results(tmp_path / "o2") if r["channel"] == "jd" and r["line_type"] in ("fee", "commission")]
+    assert len(fees) == 129  # every JD fee line of January, carried (the ERP's fee invoice has not come)
+    assert {(r["status"], r["code"], r["finding"].split("{")[0]) for r in fees} == {
+        ("unknown", "", "CARRIED_NOT_CLEARED")}
+    assert "FEE_PERIOD_MISMATCH" not in (tmp_path / "o2" / "vouchers.csv").read_text(encoding="utf-8-sig")
