@@ -284,6 +284,7 @@ def test_februarys_run_clears_januarys_cutoff_refund_and_payout_and_ages_what_ne
     assert m["carried"]["carried_from"] == "2026-01" and (m["carried"]["cleared"], m["carried"]["not_cleared"]) == (
         len([k for k in carried if carried[k]["status"] == "matched"]), 1 + len(short))
     assert "carried from 2026-01" in text
+    assert m["statement"]["foots"]  # the 余额调节表 includes the carried lines, and still foots to the cent
 
 
 def test_a_carried_line_within_its_lag_is_open_not_yet_an_exception(tmp_path, capsys):

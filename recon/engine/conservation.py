@@ -6,8 +6,9 @@ final states. The run's universe must also hold exactly the lines its files load
 cannot slip out between the store and the matching: of the run's files' lines, those taken (in the
 period, later evidence, or outside the period and in no group) plus those a newer version of their
 document replaced (``superseded``) = loaded. The universe also holds lines of earlier nights'
-files still open in the period; they are in ``in`` and must come ``out`` like any other. A
-failure means the engine lost or duplicated a line: the run stops with exit 3.
+files still open in the period; they are in ``in`` and must come ``out`` like any other. Lines carried
+from the period before (``recon.engine.carry_forward``) are counted apart, ``carried_in`` = ``carried_out``,
+never in ``in``. A failure means the engine lost or duplicated a line: the run stops with exit 3.
 
 The proof only reads (each query a named step of the run's ``Runner``, so it is timed and logged);
 Python compares the figures.
