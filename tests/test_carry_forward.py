@@ -52,8 +52,8 @@ def _results(out: Path) -> list[dict]:
     return list(csv.DictReader(io.StringIO((out / "results.csv").read_bytes()[3:].decode("utf-8"), newline="")))
 
 
-def _carried(db, capsys, *extra) -> dict:
-    code, out, err = run_cli(["carried", "--period", "2026-02", "--db", str(db), "--json", *extra], capsys)
+def _carried(db, capsys, *extra, period="2026-02") -> dict:
+    code, out, err = run_cli(["carried", "--period", period, "--db", str(db), "--json", *extra], capsys)
     assert code == 0, err
     return json.loads(out)
 
@@ -285,6 +285,12 @@ def test_februarys_run_clears_januarys_cutoff_refund_and_payout_and_ages_what_ne
         len([k for k in carried if carried[k]["status"] == "matched"]), 1 + len(short))
     assert "carried from 2026-01" in text
     assert m["statement"]["foots"]  # the 余额调节表 includes the carried lines, and still foots to the cent
+    # carried on into March: what February did not clear keeps its due date (overdue), its age, its January file
+    march = {(ln["source_file"], ln["order_no"]): ln for ln in _carried(db, capsys, "--as-of", "2026-03-01", period="2026-03")["lines"]}
+    on = march[("erp/ar.csv", "M20260131011")]
+    assert (on["due_by"], on["overdue"], on["days_overdue"]) == ("2026-02-01", True, 28)
+    assert march[("alipay/trade.csv", "M20260101002")]["first_seen"] == "2026-01-31"
+    assert ("erp/ar.csv", "M20260131010") not in march  # cleared in February: nothing left to carry
 
 
 def test_a_carried_line_within_its_lag_is_open_not_yet_an_exception(tmp_path, capsys):

@@ -16,10 +16,10 @@ is P's own line, never carried: so the carried set and P's own lines cannot over
 live (a newer version of the document replaced none of them). Joined on the integer line ids of
 ``line_result``; each keeps its status, code and finding in P-1, its open-item identity and first sighting
 (``open_item_state``: ``first_seen``/``age_days`` as the open items count them), and its due date: its
-channel's ``settlement_lag_days`` (rules/channels.yaml) after its money-movement date, and never before that
-many days after the end of P-1 (a line open at period end has the lag into P to be met: a JD fee of the 11th
-whose ERP document comes with next month's invoice is due 7 days into P, not on the 18th); a line without a
-channel has no lag (due at the end of P-1). ``recon carried --period P`` lists it before P's run, with the lines overdue as of
+channel's ``settlement_lag_days`` (rules/channels.yaml) after the end of the line's own month (a line open at
+period end has the lag into the next period to be met: a JD fee of the 11th whose ERP document comes with next
+month's invoice is due 7 days into P, not on the 18th; a line of P-2 that P-1 did not clear either keeps its due
+date in P-2's lag, it does not get a new one); a line without a channel has no lag. ``recon carried --period P`` lists it before P's run, with the lines overdue as of
 ``--as-of``; the source run's own results are read, never changed, so a run of P-1 alone is unchanged.
 
 **How P's run uses it** (``recon.api.reconcile`` with ``carry``; ``prepare`` and ``outcome_steps``):
@@ -106,8 +106,8 @@ def steps(run_id: str, carried_from: str, timing_codes, lags: dict, as_of: dt.da
                   -- a line dated in P or later is P's own (the source run held it as evidence): never carried
                   WHERE l.superseded_by IS NULL AND l.movement_date <= CAST($end AS DATE)),
         due AS (SELECT l.*, s.family, s.status, s.code, s.channel, s.finding,
-                       CAST(greatest(l.movement_date, CAST($end AS DATE)) + coalesce(g.lag, 0) * INTERVAL 1 DAY
-                            AS DATE) AS due_by
+                       -- from the end of the line's own month: a line carried on again keeps its due date
+                       CAST(last_day(l.movement_date) + coalesce(g.lag, 0) * INTERVAL 1 DAY AS DATE) AS due_by
                 FROM lines l JOIN src s ON s.line_id = l.line_id AND s.family = l.source
                 LEFT JOIN lags g ON g.channel = s.channel)
         SELECT d.source, coalesce(f.rel_path, d.source_name) AS source_file, d.source_line, d.source_sheet,
