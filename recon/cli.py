@@ -290,8 +290,11 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     took under "timings", and every output's SHA-256). Every unknown or review line is an open item:
     results.csv's last columns give its change since the period's previous run (open_state: new,
     persisting, reopened, resolved; resolved_by), the date it was first seen open and its age
-    (age_days, age_bucket 0-1, 2-7, 8-30, >30), counted to --as-of (`recon diff` compares two runs). --no-reports writes only results.csv and
-    manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
+    (age_days, age_bucket 0-1, 2-7, 8-30, >30), counted to --as-of (`recon diff` compares two runs).
+    The previous period's last run's open lines and timing differences are carried into this run and
+    matched with its lines; their finding starts CARRIED_CLEARED, CARRIED_OPEN or, past their channel's
+    settlement lag as of --as-of, CARRIED_NOT_CLEARED (`recon carried` lists them). --no-reports writes
+    only results.csv and manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
     or killed run leaves the previous set untouched; your own files in OUT are kept, and a second run
     writing the same OUT is refused (`recon verify --out OUT` checks a set).
     Files no format recognises are skipped with a warning; a file that cannot be read (damaged, over a
@@ -567,8 +570,9 @@ def carried(period, db, dictionaries, no_default_dictionary, channels, as_of, ou
     From the last finished run of the previous period (closed or not): its unknown and review lines,
     and its known lines whose dictionary entry is a timing difference (`timing: true`: SETTLEMENT_CUTOFF,
     REFUND_PERIOD_TIMING, FEE_PERIOD_MISMATCH), each with its first sighting, its age and its due date
-    (its date plus its channel's settlement_lag_days). A line past its due date as of --as-of is overdue:
-    its counterpart should have arrived by now. Reads the store only.
+    (its channel's settlement_lag_days after the end of its month). A line past its due date as of --as-of is
+    overdue: its counterpart should have arrived by now. `recon run` of PERIOD matches these lines with its
+    own; this command only reads the store, to see them before that run.
 
     Example:
 
