@@ -29,7 +29,7 @@ from recon.dictionary import default_path as default_dictionary_path
 from recon.dictionary import load_dictionaries
 from recon.engine import baseline, classify, cny, conservation, customers, drill, fees, ledger, match, open_items, pragmas
 from recon.engine import statement as reconciliation_statement
-from recon.engine import prior_period, voucher_numbers
+from recon.engine import carry_forward, prior_period, voucher_numbers
 from recon.engine.steps import Runner, Step
 from recon.errors import EXIT_INTERRUPTED, InputError, Interrupted, ReconError
 from recon.io import limits
@@ -294,7 +294,7 @@ def _quiet(step: str, done: int | None = None, total: int | None = None) -> None
 
 
 def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENCE_DAYS,
-              runner: Runner | None = None) -> dict:
+              runner: Runner | None = None, carry: dict | None = None) -> dict:
     """Everything after import, on whatever the store holds: universe, passes, fee checks, baseline.
 
     Builds the temp tables ``universe`` and ``result`` (and the ones the steps keep) on ``con``; the
@@ -304,11 +304,17 @@ def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENC
 
     Every statement runs as a named step of ``runner`` (``recon.engine.steps``; default: a plain runner
     on ``con``), which times it and, under ``--debug-sql``, logs it.
+
+    ``carry`` ({source_run, carried_from, as_of}: ``recon.engine.carry_forward.carry_of``): the lines the
+    period before left open take part in this one; None: nothing is carried.
     """
     r = runner if runner is not None else Runner(con)
     r.run(Step("run_files", f"CREATE TEMP TABLE IF NOT EXISTS {RUN_FILES_COLUMNS}",
                writes="run_files"))
     start, end = period_bounds(period)
+    # the lines the period before left open for this one (recon.engine.carry_forward); none without ``carry``
+    carried = carry_forward.prepare(r, carry, settings.dictionary or load_dictionaries(),
+                                    {c.code: c.settlement_lag_days for c in settings.channels})
     with pragmas.any_order(r.con):  # no step before the baseline relies on the order rows are stored in
         match.build_universe(r, start, end, [row for ch in settings.channels for row in ch.customer_rows()],
                              evidence_end=end + dt.timedelta(days=evidence_days))
@@ -318,11 +324,13 @@ def reconcile(con, period: str, settings: Settings, evidence_days: int = EVIDENC
         fee_checks = fees.annotate(r, settings.fee_rules)
         known = classify.run(r, period, start, end, settings.dictionary or load_dictionaries(), settings.channels,
                              settings.rules)
+    r.run(carry_forward.outcome_steps())
+    carried = carry_forward.summary(r, carried)
     orders = baseline.build(r, settings.baseline_rules)
     # last, after classification: drills down what is still unknown, then the root-cause summary
     drill.run(r)
     return {"decisions": decided, "fee_checks": fee_checks, "orders": orders, "classification": known,
-            "unmapped_customers": unmapped}
+            "unmapped_customers": unmapped, "carried": carried}
 
 
 def run(cfg: RunConfig, progress=_quiet, on_file=None) -> RunResult:
@@ -380,11 +388,14 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
             period = cfg.period or infer_period(con)
         closing.refuse_if_closed(con, period, imported=True)
         # new evidence for a closed period: what it changes there becomes a prior-period adjustment here
-        prior = prior_period.evidence(r, period, lambda p, days: reconcile(con, p, settings, days, runner=r),
-                                      lambda run_id: _evidence_days_of(con, run_id))
+        # a closed period is reconciled again as its closed run was: its evidence window, and its carried lines
+        prior = prior_period.evidence(
+            r, period, lambda p, run_id: reconcile(con, p, settings, _evidence_days_of(con, run_id), runner=r,
+                                                   carry=_carry_of(con, run_id)))
         warnings += [_prior_warning(e, period) for e in prior]
         progress("matching")
-        done = reconcile(con, period, settings, cfg.evidence_days, runner=r)
+        done = reconcile(con, period, settings, cfg.evidence_days, runner=r,
+                         carry=carry_forward.carry_of(con, period, cfg.as_of or dt.date.today()))
         progress("proving conservation")
         totals = conservation.check(r, _loaded_totals(reports), settings.order_tolerances())
         # the 余额调节表 per channel and currency; one that does not foot stops the run like conservation
@@ -405,6 +416,8 @@ def _run(cfg: RunConfig, progress, on_file) -> RunResult:
         manifest["statement"] = bridge
         if prior:  # closed periods this run's files brought new evidence for (recon.engine.prior_period)
             manifest["prior_period"] = prior
+        if done["carried"]:  # the lines the period before left open, decided here (recon.engine.carry_forward)
+            manifest["carried"] = done["carried"]
         # ERP customers no channel of rules/channels.yaml fits: their lines miss every channel-scoped step
         manifest["unmapped_customers"] = done["unmapped_customers"]
         warnings += [_unmapped_warning(u) for u in done["unmapped_customers"]]
@@ -482,6 +495,15 @@ def _evidence_days_of(con, run_id: str) -> int:
     row = con.execute("SELECT json_extract(manifest_json, '$.evidence_days') FROM run WHERE run_id = ?",
                       [run_id]).fetchone()
     return int(row[0]) if row and row[0] is not None else EVIDENCE_DAYS
+
+
+def _carry_of(con, run_id: str) -> dict | None:
+    """The carry a recorded run reconciled with (its manifest's ``carried``), to reconcile it again alike."""
+    row = con.execute("SELECT json_extract(manifest_json, '$.carried') FROM run WHERE run_id = ?", [run_id]).fetchone()
+    if not row or row[0] is None:
+        return None
+    found = json.loads(row[0])
+    return {k: found[k] for k in ("source_run", "carried_from", "as_of")}
 
 
 def _prior_warning(e: dict, period: str) -> str:
@@ -876,7 +898,7 @@ def summary(result: RunResult) -> dict:
     m = result.manifest
     keys = ("verdict", "exit_code", "run_id", "period", "status_counts", "by_code", "control_totals",
             "quarantined_lines", "failed_proofs", "skipped_files", "unmapped_customers", "fee_checks", "decisions",
-            "cny_equivalent", "open_items", "outputs", "timings")
+            "cny_equivalent", "open_items", "carried", "outputs", "timings")
     out = {k: m.get(k) for k in keys}
     # closed periods this run posted prior-period adjustments for (manifest.json has them only when any)
     out["prior_period"] = m.get("prior_period") or []
@@ -1080,6 +1102,28 @@ def diff(db: str, run_a: str | None = None, run_b: str | None = None, out: Path 
         if out is not None:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             found["csv"] = str(changes.write_csv(con, Path(out)))
+        return found
+    finally:
+        con.close()
+
+
+def carried(db: str, period: str, dictionaries=(), default_dictionary: bool = True, channels: Path | None = None,
+            as_of: dt.date | None = None, out: Path | None = None) -> dict:
+    """`recon carried`: the lines the period before ``period`` leaves open for it (``recon.engine.carry_forward``):
+    open lines and timing differences of its last finished run, with their due dates; with ``out``, as CSV."""
+    from recon.engine import carry_forward
+
+    if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", period or ""):
+        raise ReconError(f"--period {period!r}: give the period as YYYY-MM, e.g. 2026-02")
+    settings = Settings.load(None, None, None, channels, dictionaries, default_dictionary)
+    lags = {c.code: c.settlement_lag_days for c in settings.channels}
+    con = store.connect(db, must_exist=True)
+    try:
+        found = carry_forward.carried(con, period, settings.dictionary.timing_codes(), lags,
+                                      as_of or dt.date.today())
+        if out is not None and found["source_run"] is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            found["csv"] = carry_forward.write_csv(con, Path(out))
         return found
     finally:
         con.close()

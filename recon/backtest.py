@@ -89,7 +89,7 @@ def _literal_ts(value) -> str:
 
 def replay(db: str, run_id: str, period: str, started, evidence_days: int, settings) -> dict:
     """One run replayed with ``settings`` on a read-only connection; its blast radius."""
-    from recon.api import reconcile
+    from recon.api import _carry_of, reconcile
 
     con = store.connect(db, must_exist=True, read_only=True)
     try:
@@ -97,7 +97,7 @@ def replay(db: str, run_id: str, period: str, started, evidence_days: int, setti
         _as_of(con, db_name, run_id, started)
         ledger.ensure(con)
         r = Runner(con)
-        reconcile(con, period, settings, evidence_days, runner=r)
+        reconcile(con, period, settings, evidence_days, runner=r, carry=_carry_of(con, run_id))
         return _compare(r, run_id)
     finally:
         con.close()

@@ -291,8 +291,11 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
     took under "timings", and every output's SHA-256). Every unknown or review line is an open item:
     results.csv's last columns give its change since the period's previous run (open_state: new,
     persisting, reopened, resolved; resolved_by), the date it was first seen open and its age
-    (age_days, age_bucket 0-1, 2-7, 8-30, >30), counted to --as-of (`recon diff` compares two runs). --no-reports writes only results.csv and
-    manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
+    (age_days, age_bucket 0-1, 2-7, 8-30, >30), counted to --as-of (`recon diff` compares two runs).
+    The previous period's last run's open lines and timing differences are carried into this run and
+    matched with its lines; their finding starts CARRIED_CLEARED, CARRIED_OPEN or, past their channel's
+    settlement lag as of --as-of, CARRIED_NOT_CLEARED (`recon carried` lists them). --no-reports writes
+    only results.csv and manifest.json. The set is written beside OUT and swapped in whole in one atomic step, so a failed
     or killed run leaves the previous set untouched; your own files in OUT are kept, and a second run
     writing the same OUT is refused (`recon verify --out OUT` checks a set).
     Files no format recognises are skipped with a warning; a file that cannot be read (damaged, over a
@@ -337,7 +340,14 @@ def run(inputs, out, period, db, rules, channels, fees, baseline, profiles, fmt,
             for st, s in eq["by_status"].items()))
     for src, t in m["control_totals"].items():  # amounts per currency: never one sum of yuan and dollars
         click.echo(f"  {src:8} in {t['in']['count']} lines / {_per_currency(t['in'])}  "
-                   f"out {t['out']['count']} / {_per_currency(t['out'])}")
+                   f"out {t['out']['count']} / {_per_currency(t['out'])}"
+                   + (f"; carried in {t['carried_in']['count']} / {_per_currency(t['carried_in'])}  "
+                      f"out {t['carried_out']['count']} / {_per_currency(t['carried_out'])}" if "carried_in" in t else ""))
+    carried = m.get("carried")
+    if carried:
+        click.echo(f"  carried from {carried['carried_from']} (run {carried['source_run']}): {carried['lines']} line(s), "
+                   f"{carried['cleared']} cleared, {carried['open']} within their settlement lag, "
+                   f"{carried['not_cleared']} not cleared (CARRIED_NOT_CLEARED)")
     if m["quarantined_lines"]:
         click.echo(f"  quarantined lines: {m['quarantined_lines']} (see {out / 'quarantine.csv'})")
     for f in m["failed_proofs"]:
@@ -542,6 +552,58 @@ def diff(run_a, run_b, db, out, as_json):
         click.echo(f"  {it['state'] + how:22} {it['source']:8} {where}  {it['order_no'] or '-'}  "
                    f"{it['currency'] or ''} {it['amount']}  {it['status_before'] or '-'} -> {it['status_now'] or '-'}  "
                    f"first seen {it['first_seen']} ({it['age_bucket']} d)")
+    if found.get("csv"):
+        click.echo(f"wrote {found['csv']}")
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--period", required=True, metavar="YYYY-MM", help="The period the lines are carried into.")
+@click.option("--db", default="recon.duckdb", show_default=True, envvar="RECON_DB", help=DB_HELP)
+@click.option("--dictionary", "dictionaries", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A dictionary on top of the shipped one (repeatable): its entries marked `timing: true` are carried.")
+@click.option("--no-default-dictionary", is_flag=True, help="Use the --dictionary files alone.")
+@click.option("--channels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Channels YAML (default: the shipped rules/channels.yaml): each channel's settlement_lag_days.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
+              help="Count ages and overdue lines to this date (default: today).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv",
+              help="Also write the carried lines to this CSV file (UTF-8 with BOM, as results.csv).")
+@click.option("--json", "as_json", is_flag=True, help="Print the carried lines as JSON.")
+def carried(period, db, dictionaries, no_default_dictionary, channels, as_of, out, as_json):
+    """The lines the period before PERIOD leaves open for it: timing carry-forward.
+
+    From the last finished run of the previous period (closed or not): its unknown and review lines,
+    and its known lines whose dictionary entry is a timing difference (`timing: true`: SETTLEMENT_CUTOFF,
+    REFUND_PERIOD_TIMING, FEE_PERIOD_MISMATCH), each with its first sighting, its age and its due date
+    (its channel's settlement_lag_days after the end of its month). A line past its due date as of --as-of is
+    overdue: its counterpart should have arrived by now. `recon run` of PERIOD matches these lines with its
+    own; this command only reads the store, to see them before that run.
+
+    Example:
+
+        recon carried --period 2026-02 --db close.duckdb --as-of 2026-02-10 --out carried.csv
+    """
+    found = api.carried(db, period, dictionaries, not no_default_dictionary, channels,
+                        as_of.date() if as_of else None, out)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2, default=str))
+        sys.exit(EXIT_OK)
+    if found["source_run"] is None:
+        click.echo(f"period {period}: no finished run of {found['carried_from']} in this store; nothing carried")
+        sys.exit(EXIT_OK)
+    lines = found["lines"]
+    overdue = sum(1 for ln in lines if ln["overdue"])
+    click.echo(f"period {period}: {len(lines)} line(s) carried from {found['carried_from']} (run {found['source_run']}), "
+               f"{overdue} overdue as of {found['as_of']}")
+    for s in found["summary"]:
+        click.echo(f"  {s['status']:8} {s['code'] or '-':22} {s['currency'] or '':4} {s['lines']:>6} line(s) "
+                   f"{s['amount']:>14}  overdue {s['overdue']}")
+    for ln in lines:
+        where = f"{ln['source_file']}:{ln['source_line']}" + (f"@{ln['source_sheet']}" if ln["source_sheet"] else "")
+        click.echo(f"  {'OVERDUE' if ln['overdue'] else 'due':7} {ln['due_by']}  {ln['source']:8} {where}  "
+                   f"{ln['channel'] or '-'} {ln['order_no'] or '-'}  {ln['currency'] or ''} {ln['amount']}  "
+                   f"{ln['status']}{':' + ln['code'] if ln['code'] else ''}  first seen {ln['first_seen'] or '-'}")
     if found.get("csv"):
         click.echo(f"wrote {found['csv']}")
     sys.exit(EXIT_OK)

@@ -29,7 +29,7 @@ from recon.resources import dictionaries_dir
 from recon.sql.expr import Expr, compile_expr
 from recon.sql.quote import quote_ident
 
-ENTRY_KEYS = {"code", "name_zh", "name_en", "channels", "applies_to", "priority", "blocks_close", "scenario",
+ENTRY_KEYS = {"code", "name_zh", "name_en", "channels", "applies_to", "priority", "blocks_close", "timing", "scenario",
               "impact", "detect", "partial", "residual", "correction", "examples"}
 REQUIRED = ("code", "name_zh", "name_en", "scenario", "impact", "detect", "correction")
 CASE_KINDS = ("order", "fee_group", "line")
@@ -92,6 +92,9 @@ class Entry:
     correction: Correction
     examples: tuple
     where: str  # file:line of the entry
+    # a timing difference: its counterpart is expected next period, so a line this entry explains at
+    # period end is carried into the next period's run (``recon.engine.carry_forward``)
+    timing: bool = False
 
     def sentence(self) -> str:
         """The detection as a clerk reads it, with the channel and case-kind limits."""
@@ -107,6 +110,10 @@ class Dictionary:
 
     def entry(self, code: str) -> Entry:
         return self.by_code[code]
+
+    def timing_codes(self) -> tuple:
+        """The codes of the entries marked ``timing: true``, sorted."""
+        return tuple(sorted(e.code for e in self.entries if e.timing))
 
 
 def default_path() -> Path:
@@ -227,6 +234,11 @@ def _entry(raw, at, lines, problems) -> Entry | None:
     if not isinstance(blocks, bool):
         problems.add(at + ("blocks_close",), "blocks_close is true or false")
         blocks = False
+    timing = raw.get("timing", False)
+    if not isinstance(timing, bool):
+        problems.add(at + ("timing",), "timing is true or false (true: a timing difference whose counterpart "
+                     "is expected next period; its lines are carried into the next period's run)")
+        timing = False
     correction = _correction(raw.get("correction"), at + ("correction",), lines, problems, prefix)
     examples = _examples(raw.get("examples"), at + ("examples",), lines, problems)
     if detect is None or correction is None:
@@ -234,7 +246,7 @@ def _entry(raw, at, lines, problems) -> Entry | None:
     return Entry(code, _text(raw, "name_zh", at, problems), _text(raw, "name_en", at, problems),
                  tuple(channels), tuple(k for k in CASE_KINDS if k in kinds), priority, blocks,
                  _text(raw, "scenario", at, problems), _text(raw, "impact", at, problems),
-                 detect, partial, residual, correction, examples, lines.at(at))
+                 detect, partial, residual, correction, examples, lines.at(at), timing)
 
 
 def _correction(raw, at, lines, problems, prefix) -> Correction | None:

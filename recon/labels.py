@@ -267,6 +267,13 @@ FINDINGS = {
                               "bank line {amount} ({date}, {counterparty}): no payout or settlement batch explains it"),
     "NO_ORDER_NUMBER": ("没有订单号, 没有适用的匹配步骤 ({line_type})", "no order number, and no pass for it ({line_type})"),
     "NO_PASS": ("没有适用于 {source} / {line_type} 的匹配步骤", "no pass of the rules takes {source} / {line_type} lines"),
+    # timing carry-forward (recon.engine.carry_forward): a line of the period before, decided in this run
+    "CARRIED_CLEARED": ("上期 ({carried_from}) 结转的未达项, 本期已核销", "carried from {carried_from}, cleared this period"),
+    "CARRIED_OPEN": ("上期 ({carried_from}) 结转的未达项, 尚在结算周期内 (应于 {due_by} 前到账)",
+                     "carried from {carried_from}, still within its settlement lag (due by {due_by})"),
+    "CARRIED_NOT_CLEARED": ("上期 ({carried_from}) 结转的未达项, 超过结算周期仍未核销 (应于 {due_by} 前到账, 已逾期 {days} 天)",
+                            "carried from {carried_from}, not cleared within its settlement lag (due by {due_by}, "
+                            "{days} days overdue)"),
     # the dictionary's verdicts (the code itself is in the code column)
     "DICTIONARY_ENTRY": ("字典条目 {code}: 差额 {residual}", "dictionary entry {code}: residual {residual}"),
     "REMAINDER_BALANCED": ("除去已知差异 ({codes}) 后其余行平衡: 平台 {platform} = ERP {erp}",

@@ -142,13 +142,17 @@ class Verdict:
 def coverage(con) -> dict:
     """Lines of the run per ledger family (in the period) and per channel (every line with a result).
 
-    Reads ``universe`` and ``run_line`` (the run's temp tables); one grouped scan each.
+    Only the period's own lines count: lines carried from the period before (``carried_from``) are
+    last month's files, so a month whose platform bill has not come is still incomplete however many
+    of January's lines it carries. Reads ``universe`` and ``run_line`` (the run's temp tables).
     """
     r = runner(con)
-    fams = dict(r.fetch(Step("verdict.families", """SELECT source, count(*) FROM universe WHERE in_period
-                                GROUP BY source ORDER BY source""")))
-    chans = dict(r.fetch(Step("verdict.channels", """SELECT channel, count(*) FROM run_line
-                                WHERE channel IS NOT NULL GROUP BY channel ORDER BY channel""")))
+    fams = dict(r.fetch(Step("verdict.families", """SELECT source, count(*) FROM universe
+                                WHERE in_period AND carried_from IS NULL GROUP BY source ORDER BY source""")))
+    chans = dict(r.fetch(Step("verdict.channels", """SELECT l.channel, count(*) FROM run_line l
+                                WHERE l.channel IS NOT NULL AND NOT EXISTS (
+                                    SELECT 1 FROM universe u WHERE u.line_id = l.line_id AND u.carried_from IS NOT NULL)
+                                GROUP BY l.channel ORDER BY l.channel""")))
     return {"families": {f: int(fams.get(f, 0)) for f in FAMILIES}, "channels": {c: int(n) for c, n in chans.items()}}
 
 

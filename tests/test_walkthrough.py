@@ -144,4 +144,7 @@ def test_a_month_in_the_life_runs_as_written(tmp_path, monkeypatch, capsys):
         results = zf.read("results.csv").decode("utf-8-sig")
     behind = [r for r in evidence if r["status"] == "prior_period"]
     assert {(r["source_file"], r["code"]) for r in behind} == {("BOC_MT940_202601.sta", "OFFLINE_PAYMENT_NOT_IN_AR")}
-    assert all(json.loads(r["raw_record"]) for r in behind) and "BOC_MT940_202601.sta" not in results
+    assert all(json.loads(r["raw_record"]) for r in behind)
+    # no result row of February is a Bank of China line (a carried January payout's drill-down may name
+    # one as its nearest candidate, "not in this run's results")
+    assert "BOC_MT940_202601.sta" not in {r["source_file"] for r in csv.DictReader(io.StringIO(results))}

@@ -110,7 +110,9 @@ def steps(period_start, period_end, channels) -> list[Step]:
         LEFT JOIN platform_line p ON u.source = 'platform' AND p.line_id = u.line_id
         LEFT JOIN erp_line e ON u.source = 'erp' AND e.line_id = u.line_id
         LEFT JOIN bank_line b ON u.source = 'bank' AND b.line_id = u.line_id
-        WHERE r.status = 'unknown'""", params, "c_open"))
+        -- a line carried from the period before (recon.engine.carry_forward) was classified there; its
+        -- timing entry's voucher was posted there: never classified again
+        WHERE r.status = 'unknown' AND u.carried_from IS NULL""", params, "c_open"))
     # which group case each unknown line belongs to (NULL: it stands alone)
     out.append(Step("cases.members", """CREATE OR REPLACE TEMP TABLE case_member AS
         WITH og AS (SELECT order_no, min(rgroup) AS g FROM c_open

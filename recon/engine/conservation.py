@@ -6,8 +6,9 @@ final states. The run's universe must also hold exactly the lines its files load
 cannot slip out between the store and the matching: of the run's files' lines, those taken (in the
 period, later evidence, or outside the period and in no group) plus those a newer version of their
 document replaced (``superseded``) = loaded. The universe also holds lines of earlier nights'
-files still open in the period; they are in ``in`` and must come ``out`` like any other. A
-failure means the engine lost or duplicated a line: the run stops with exit 3.
+files still open in the period; they are in ``in`` and must come ``out`` like any other. Lines carried
+from the period before (``recon.engine.carry_forward``) are counted apart, ``carried_in`` = ``carried_out``,
+never in ``in``. A failure means the engine lost or duplicated a line: the run stops with exit 3.
 
 The proof only reads (each query a named step of the run's ``Runner``, so it is timed and logged);
 Python compares the figures.
@@ -45,7 +46,8 @@ def _join_totals(con) -> tuple[dict, int, int]:
     """
     rows = con.fetch(Step("conservation.totals",
         """SELECT u.source,
-                  CASE WHEN u.line_id IS NULL THEN 'stray' WHEN u.in_period THEN 'in'
+                  CASE WHEN u.line_id IS NULL THEN 'stray' WHEN u.carried_from IS NOT NULL THEN 'carried_in'
+                       WHEN u.in_period THEN 'in'
                        WHEN r.line_id IS NOT NULL THEN 'later_evidence' ELSE 'outside_period' END AS bucket,
                   coalesce(u.currency, '?') AS currency,
                   count(*) AS n, coalesce(sum(u.amount), 0) AS amt,
@@ -63,6 +65,12 @@ def _join_totals(con) -> tuple[dict, int, int]:
             continue
         t = out.setdefault(src, {k: {"count": 0, "amount": Decimal(0), "by_currency": {}}
                                  for k in ("in", "out", "later_evidence", "outside_period")})
+        if bucket == "carried_in":
+            for k in ("carried_in", "carried_out"):
+                t.setdefault(k, {"count": 0, "amount": Decimal(0), "by_currency": {}})
+            t["carried_out"]["count"] += n_out
+            t["carried_out"]["amount"] += amt_out
+            t["carried_out"]["by_currency"][cur] = str(amt_out)
         t[bucket]["count"] += n
         t[bucket]["amount"] += amt
         t[bucket]["by_currency"][cur] = str(amt)
@@ -135,9 +143,10 @@ def check(con, loaded_by_source: dict | None = None, tolerances: dict | None = N
     totals, early, stray = _join_totals(con)
     problems = unbalanced_groups(con, tolerances or {})
     for src, t in totals.items():
-        if t["in"]["count"] != t["out"]["count"] or Decimal(t["in"]["amount"]) != Decimal(t["out"]["amount"]):
-            problems.append(f"{src}: in {t['in']['count']} / {t['in']['amount']} != "
-                            f"out {t['out']['count']} / {t['out']['amount']}")
+        for a, b in (("in", "out"), ("carried_in", "carried_out")):
+            if a in t and (t[a]["count"] != t[b]["count"] or Decimal(t[a]["amount"]) != Decimal(t[b]["amount"])):
+                problems.append(f"{src}: {a} {t[a]['count']} / {t[a]['amount']} != "
+                                f"{b} {t[b]['count']} / {t[b]['amount']}")
     reached = from_run_files(con)
     for src, expected in (loaded_by_source or {}).items():
         have, have_amount = reached.get(src, (0, Decimal(0)))

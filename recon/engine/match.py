@@ -19,7 +19,8 @@ applied, and checks one outcome per line, between steps). Each leg's module (``c
 
 from __future__ import annotations
 
-from recon.engine import cash, customers, decisions, fee_leg, keys, ledger, outcome, pairing, refs, short_key
+from recon.engine import (carry_forward, cash, customers, decisions, fee_leg, keys, ledger, outcome, pairing, refs,
+                          short_key)
 from recon.engine.findings import finding
 from recon.engine.steps import Step, runner
 from recon.rules import MatchPass, Rules
@@ -55,8 +56,8 @@ def universe_steps(d: Dialect, period_start, period_end, channel_map: list[tuple
     rows = [r if len(r) == 3 else ("exact", r[0], r[1]) for r in channel_map]
     params = {"start": period_start, "end": period_end, "evid": evidence_end or period_end}
     taken = ("(file_id IN (SELECT file_id FROM run_files) OR "
-             "(movement_date >= $start AND movement_date < $evid))")
-    steps = [ledger.view()] + customers.steps(
+             "(movement_date >= $start AND movement_date < $evid) OR line_id IN (SELECT line_id FROM carried_line))")
+    steps = [ledger.view(), carry_forward.ensure()] + customers.steps(
         d, rows, taken.replace("file_id", "l.file_id").replace("movement_date", "l.movement_date"), params)
     steps.append(Step("universe.superseded",
         f"""CREATE OR REPLACE TEMP TABLE superseded_lines AS
@@ -84,10 +85,12 @@ def universe_steps(d: Dialect, period_start, period_end, channel_map: list[tuple
             GROUP BY channel)
         SELECT l.* EXCLUDE (source_name), coalesce(f.rel_path, l.source_name) AS source_file,
                l.source <> 'platform' OR k.kind IS NULL OR l.record_kind = k.kind AS order_record,
-               l.movement_date >= $start AND l.movement_date < $end AS in_period,
+               (l.movement_date >= $start AND l.movement_date < $end) OR c.line_id IS NOT NULL AS in_period,
+               c.carried_from,
                l.movement_date >= $end AS after_period
         FROM lines l LEFT JOIN run_files f USING (file_id)
-        LEFT JOIN order_kind k ON l.source = 'platform' AND k.channel IS NOT DISTINCT FROM l.channel""",
+        LEFT JOIN order_kind k ON l.source = 'platform' AND k.channel IS NOT DISTINCT FROM l.channel
+        LEFT JOIN carried_line c ON c.line_id = l.line_id""",
         params, "universe"))
     steps.append(refs.step())
     return steps

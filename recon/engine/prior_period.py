@@ -64,12 +64,12 @@ GROUP BY ALL ORDER BY c.period
 """
 
 
-def evidence(r, period: str, reconcile, evidence_days_of) -> list[dict]:
+def evidence(r, period: str, reconcile) -> list[dict]:
     """Reconcile each closed period with new evidence in this run's files again, and keep what differs
     from its closed run as prior-period adjustment cases (temp tables ``ppa_known``/``ppa_correction``).
 
-    ``r``: the run's Runner, with temp table ``run_files``; ``reconcile(period, evidence_days)`` runs the
-    engine over the store for a period; ``evidence_days_of(run_id)`` the closed run's evidence window.
+    ``r``: the run's Runner, with temp table ``run_files``; ``reconcile(period, closed_run)`` runs the
+    engine over the store for a period as the closed run did (its evidence window, its carried lines).
     Returns one dict per closed period with new evidence: period, closed run, new lines, cases posted.
     """
     r.run(ledger.view(), _EMPTY)
@@ -81,7 +81,7 @@ def evidence(r, period: str, reconcile, evidence_days_of) -> list[dict]:
     out = []
     for closed_period, closed_run, lines in found:
         r.run(_closed_run_files(closed_run))
-        reconcile(closed_period, evidence_days_of(closed_run))
+        reconcile(closed_period, closed_run)
         r.run(_adjustment_steps(closed_period, closed_run, period))
         posted = r.scalar("prior_period.posted", "SELECT count(*) FROM ppa_known WHERE adjusts = $p",
                           {"p": closed_period})
